@@ -1,0 +1,116 @@
+/**
+ * The content-addressed object store (DVC layout): a file with md5 `ab12…` lives at
+ * `<cache>/files/md5/ab/12…`; a directory is a manifest object `<cache>/files/md5/ab/12….dir` (JSON
+ * list of {md5, relpath}) plus one object per file. Objects are written to a temp file inside the
+ * cache and renamed into place (a crash never leaves a half object under a real name) and made
+ * read-only. Restoring always copies (reflink when the file system can), never links, so a later
+ * write in the workspace can never corrupt the cache; every object is verified before it is
+ * restored, and a corrupt one is deleted and reported missing.
+ */
+import { chmodSync, constants, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { tempPathFor } from './fs-atomic.ts';
+import { hexOf, isDirHash, manifestText, md5OfFile, md5OfText, type HashInfo, type ManifestEntry } from './hash.ts';
+
+export class Cache {
+  readonly objectsDir: string;
+
+  constructor(readonly dir: string) {
+    this.objectsDir = join(dir, 'files', 'md5');
+  }
+
+  /** Path of the object for a lock hash (`md5:<hex>` or `md5:<hex>.dir`). */
+  objectPath(hash: string): string {
+    const hex = hexOf(hash);
+    return join(this.objectsDir, hex.slice(0, 2), hex.slice(2) + (isDirHash(hash) ? '.dir' : ''));
+  }
+
+  private putFile(srcAbs: string, md5: string): void {
+    const dest = this.objectPath(`md5:${md5}`);
+    if (existsSync(dest)) return;
+    mkdirSync(dirname(dest), { recursive: true });
+    const tmp = tempPathFor(dest);
+    copyFileSync(srcAbs, tmp, constants.COPYFILE_FICLONE);
+    chmodSync(tmp, 0o444);
+    renameSync(tmp, dest);
+  }
+
+  private putText(hash: string, text: string): void {
+    const dest = this.objectPath(hash);
+    if (existsSync(dest)) return;
+    mkdirSync(dirname(dest), { recursive: true });
+    const tmp = tempPathFor(dest);
+    try {
+      // writeFileSync's mode is subject to umask; chmod makes read-only explicit.
+      writeFileSync(tmp, text);
+      chmodSync(tmp, 0o444);
+      renameSync(tmp, dest);
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+
+  /** Stores a workspace path (file or directory) whose hash was just computed. */
+  store(abs: string, info: HashInfo): void {
+    if (!isDirHash(info.hash)) return this.putFile(abs, hexOf(info.hash));
+    for (const m of info.manifest ?? []) this.putFile(join(abs, m.relpath), m.md5);
+    this.putText(info.hash, manifestText(info.manifest ?? []));
+  }
+
+  /**
+   * Verifies an object and returns true when it is present and intact. A corrupt object is deleted,
+   * so it is stored afresh the next time the stage runs.
+   */
+  private async verifyObject(hash: string): Promise<boolean> {
+    const path = this.objectPath(hash);
+    if (!existsSync(path)) return false;
+    const actual = isDirHash(hash) ? md5OfText(readFileSync(path)) : await md5OfFile(path);
+    if (actual === hexOf(hash)) return true;
+    rmSync(path, { force: true });
+    return false;
+  }
+
+  private readManifest(hash: string): ManifestEntry[] | null {
+    try {
+      const list = JSON.parse(readFileSync(this.objectPath(hash), 'utf8')) as ManifestEntry[];
+      return Array.isArray(list) ? list : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** True when everything needed to restore `hash` is in the cache and intact. */
+  async has(hash: string): Promise<boolean> {
+    if (!(await this.verifyObject(hash))) return false;
+    if (!isDirHash(hash)) return true;
+    const manifest = this.readManifest(hash);
+    if (!manifest) return false;
+    for (const m of manifest) if (!(await this.verifyObject(`md5:${m.md5}`))) return false;
+    return true;
+  }
+
+  /**
+   * Restores `hash` at `abs`, replacing whatever is there. Call `has` first: this trusts the
+   * objects it copies.
+   */
+  restore(abs: string, hash: string): void {
+    rmSync(abs, { recursive: true, force: true });
+    if (!isDirHash(hash)) return copyOut(this.objectPath(hash), abs);
+    const manifest = this.readManifest(hash) ?? [];
+    mkdirSync(abs, { recursive: true });
+    for (const m of manifest) copyOut(this.objectPath(`md5:${m.md5}`), join(abs, m.relpath));
+  }
+
+  /** Every object hash referenced by `hash` (the object itself and, for a directory, its files). */
+  referenced(hash: string): string[] {
+    if (!isDirHash(hash)) return [hash];
+    return [hash, ...(this.readManifest(hash) ?? []).map((m) => `md5:${m.md5}`)];
+  }
+}
+
+/** Copy an object into the workspace as an ordinary writable file (objects themselves are 0444). */
+function copyOut(object: string, dest: string): void {
+  mkdirSync(dirname(dest), { recursive: true });
+  copyFileSync(object, dest, constants.COPYFILE_FICLONE);
+  chmodSync(dest, 0o644);
+}

@@ -1,0 +1,135 @@
+/**
+ * Content hashes of files and directories, as written in the lock (`md5:<hex>`, DVC's algorithm, so
+ * users can check a hash with `md5sum`). A directory hashes to the md5 of its sorted manifest of
+ * (relative path, file md5) with a `.dir` suffix, as in DVC, and carries its file count and size.
+ */
+import { createHash } from 'node:crypto';
+import { lstatSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
+import { join } from 'node:path';
+import { hashFile } from 'hasha';
+import type { HashState } from './state.ts';
+
+/** Bumping this re-runs every stage once: it is part of every stage fingerprint. */
+export const FINGERPRINT_SALT = 'growline-fingerprint-v1';
+
+export interface ManifestEntry {
+  relpath: string;
+  md5: string;
+}
+
+export interface HashInfo {
+  /** `md5:<hex>` for a file, `md5:<hex>.dir` for a directory. */
+  hash: string;
+  size: number;
+  /** Number of files, for directories only. */
+  files?: number;
+  /** For directories: the sorted manifest, needed to store or restore its files. */
+  manifest?: ManifestEntry[];
+}
+
+export function md5OfText(text: string | Uint8Array): string {
+  return createHash('md5').update(text).digest('hex');
+}
+
+/** Streams the file through md5 off the main thread (hasha uses a worker). */
+export function md5OfFile(abs: string): Promise<string> {
+  return hashFile(abs, { algorithm: 'md5' });
+}
+
+export function isDirHash(hash: string): boolean {
+  return hash.endsWith('.dir');
+}
+
+/** `md5:<hex>[.dir]` → `<hex>` */
+export function hexOf(hash: string): string {
+  return hash.replace(/^md5:/, '').replace(/\.dir$/, '');
+}
+
+/** The manifest's canonical bytes: also what the cache stores as the `.dir` object. */
+export function manifestText(manifest: ManifestEntry[]): string {
+  return JSON.stringify(manifest.map((m) => ({ md5: m.md5, relpath: m.relpath })));
+}
+
+function statOrNull(abs: string): BigIntStats | null {
+  try {
+    return statSync(abs, { bigint: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+    throw e;
+  }
+}
+
+/** Every regular file below `abs`, as sorted POSIX relative paths. */
+function listFiles(abs: string, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const d of readdirSync(abs, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${d.name}` : d.name;
+    if (d.isDirectory()) out.push(...listFiles(join(abs, d.name), rel));
+    else if (d.isFile()) out.push(rel);
+    else if (d.isSymbolicLink()) {
+      const st = statOrNull(join(abs, d.name));
+      if (st?.isDirectory()) out.push(...listFiles(join(abs, d.name), rel));
+      else if (st?.isFile()) out.push(rel);
+    }
+  }
+  return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Hashes with a bounded number of files in flight, so a huge directory does not open them all. */
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+export class Hasher {
+  constructor(
+    private readonly root: string,
+    private readonly state: HashState,
+  ) {}
+
+  private async fileMd5(rel: string, st: BigIntStats): Promise<string> {
+    const known = this.state.lookup(rel, st);
+    if (known) return known;
+    const md5 = await md5OfFile(join(this.root, rel));
+    this.state.record(rel, st, md5);
+    return md5;
+  }
+
+  /** The hash of a project-relative path, or null when it does not exist. */
+  async hash(rel: string): Promise<HashInfo | null> {
+    const abs = join(this.root, rel);
+    const st = statOrNull(abs);
+    if (!st) return null;
+    if (!st.isDirectory()) return { hash: `md5:${await this.fileMd5(rel, st)}`, size: Number(st.size) };
+    const files = listFiles(abs);
+    let size = 0;
+    const manifest = await mapLimited(files, 8, async (f) => {
+      const fst = statSync(join(abs, f), { bigint: true });
+      size += Number(fst.size);
+      return { relpath: f, md5: await this.fileMd5(`${rel}/${f}`, fst) };
+    });
+    return { hash: `md5:${md5OfText(manifestText(manifest))}.dir`, size, files: files.length, manifest };
+  }
+
+  save(): void {
+    this.state.save();
+  }
+}
+
+/** True when the path exists (file, directory or a symlink that resolves). */
+export function exists(abs: string): boolean {
+  try {
+    lstatSync(abs);
+    return true;
+  } catch {
+    return false;
+  }
+}

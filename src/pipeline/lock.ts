@@ -1,0 +1,217 @@
+/**
+ * `pipeline.lock`: what each stage last ran with. YAML in a fixed shape so diffs stay small:
+ *
+ *   schema: 1
+ *   stages:
+ *     train:
+ *       cmd: python train.py
+ *       deps:
+ *         - {path: data/x, hash: md5:9b1f..., files: 6}
+ *       params:
+ *         params.yaml: {lr: 0.003}
+ *       outs:
+ *         - {path: model, hash: md5:77aa..., size: 1048890}
+ *
+ * Stages follow pipeline order, keys inside an entry have a fixed order, deps/outs are sorted by
+ * path and params keys are sorted, so the same facts always give the same bytes: a re-run that
+ * changes nothing leaves the file byte-identical (we do not even rewrite it). Every write is
+ * atomic. Reading validates the shape and names the line:col of anything hand-edited into nonsense.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Document, isMap, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
+import { ConfigError } from './errors.ts';
+import { writeFileAtomic } from './fs-atomic.ts';
+
+export const LOCK_FILE = 'pipeline.lock';
+export const LOCK_SCHEMA = 1;
+
+export interface LockDep {
+  path: string;
+  hash: string;
+  files?: number;
+}
+
+export interface LockOut {
+  path: string;
+  hash: string;
+  size: number;
+  files?: number;
+}
+
+export interface LockEntry {
+  cmd: string[];
+  deps: LockDep[];
+  /** file → (dotted key → value); the key "" holds a whole file. */
+  params: Record<string, Record<string, unknown>>;
+  outs: LockOut[];
+}
+
+const HASH_RE = /^md5:[0-9a-f]{32}(\.dir)?$/;
+
+const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
+function sortedKeys<T>(obj: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.keys(obj).sort().map((k) => [k, obj[k]]));
+}
+
+/** The entry in canonical order: what is written, and what comparisons use. */
+export function canonicalEntry(e: LockEntry): LockEntry {
+  const params: LockEntry['params'] = {};
+  for (const file of Object.keys(e.params).sort()) params[file] = sortedKeys(e.params[file]);
+  return {
+    cmd: [...e.cmd],
+    deps: e.deps.map((d) => ({ path: d.path, hash: d.hash, ...(d.files !== undefined ? { files: d.files } : {}) })).sort(byPath),
+    params,
+    outs: e.outs
+      .map((o) => ({ path: o.path, hash: o.hash, size: o.size, ...(o.files !== undefined ? { files: o.files } : {}) }))
+      .sort(byPath),
+  };
+}
+
+function entryToPlain(e: LockEntry): Record<string, unknown> {
+  const c = canonicalEntry(e);
+  const out: Record<string, unknown> = { cmd: c.cmd.length === 1 ? c.cmd[0] : c.cmd };
+  if (c.deps.length) out.deps = c.deps;
+  if (Object.keys(c.params).length) out.params = c.params;
+  if (c.outs.length) out.outs = c.outs;
+  return out;
+}
+
+export function serializeLock(stages: Map<string, LockEntry>): string {
+  const plain: Record<string, unknown> = {};
+  for (const [name, e] of stages) plain[name] = entryToPlain(e);
+  const doc = new Document({ schema: LOCK_SCHEMA, stages: plain });
+  // Each dep/out and each params file's values on one line: diffs then show exactly what changed.
+  const stagesNode = doc.get('stages') as YAMLMap | undefined;
+  for (const pair of stagesNode?.items ?? []) {
+    const entry = pair.value as YAMLMap;
+    for (const key of ['deps', 'outs']) {
+      const seq = entry.get(key);
+      if (isSeq(seq)) for (const item of seq.items) if (isMap(item)) item.flow = true;
+    }
+    const params = entry.get('params');
+    if (isMap(params)) for (const p of params.items) if (isMap(p.value)) p.value.flow = true;
+  }
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+}
+
+/** Reads and validates the lock; turns every problem into a ConfigError at the offending node. */
+export function parseLock(text: string, file = LOCK_FILE): Map<string, LockEntry> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
+  const fail = (node: Node | null | undefined, what: string, stage?: string): never => {
+    const at = node?.range ? lineCounter.linePos(node.range[0]) : undefined;
+    const hint = stage
+      ? `delete the \`${stage}\` entry from ${file} (that stage will then re-run), or restore the file with \`git checkout ${file}\``
+      : `restore the file with \`git checkout ${file}\`, or delete it (every stage will then re-run)`;
+    throw new ConfigError(file, at?.line, at?.col, what, hint);
+  };
+  if (doc.errors.length) {
+    const pos = lineCounter.linePos(doc.errors[0].pos[0]);
+    throw new ConfigError(file, pos.line, pos.col, `invalid YAML: ${doc.errors[0].message.split('\n')[0]}`,
+      `restore the file with \`git checkout ${file}\`, or delete it (every stage will then re-run)`);
+  }
+  const stages = new Map<string, LockEntry>();
+  if (doc.contents === null) return stages;
+  if (!isMap(doc.contents)) fail(doc.contents, 'the lock must be a mapping with `schema` and `stages`');
+  const root = doc.contents as YAMLMap;
+  const schemaNode = root.get('schema', true) as Node | undefined;
+  if (root.get('schema') !== LOCK_SCHEMA) {
+    fail(schemaNode ?? root, `unsupported lock schema ${JSON.stringify(root.get('schema'))}; this grow writes schema ${LOCK_SCHEMA}`);
+  }
+  const stagesNode = root.get('stages', true) as Node | undefined;
+  if (stagesNode === undefined || stagesNode === null) return stages;
+  if (!isMap(stagesNode)) fail(stagesNode, '`stages` must be a mapping of stage name → entry');
+  for (const pair of (stagesNode as YAMLMap).items) {
+    const name = String((pair.key as { value?: unknown })?.value ?? pair.key);
+    const node = pair.value as Node | null;
+    if (!isMap(node)) fail(node ?? (pair.key as Node), `stage \`${name}\`: the entry must be a mapping`, name);
+    const m = node as YAMLMap;
+    for (const item of m.items) {
+      const key = String((item.key as { value?: unknown }).value);
+      if (!['cmd', 'deps', 'params', 'outs'].includes(key)) fail(item.key as Node, `stage \`${name}\`: unknown key \`${key}\``, name);
+    }
+    const cmdNode = m.get('cmd', true) as Node | undefined;
+    const cmd = m.toJSON().cmd as unknown;
+    let cmdList: string[] = [];
+    if (typeof cmd === 'string') cmdList = [cmd];
+    else if (Array.isArray(cmd) && cmd.every((c) => typeof c === 'string')) cmdList = cmd;
+    else fail(cmdNode ?? m, `stage \`${name}\`: \`cmd\` must be a string or a list of strings`, name);
+
+    const readFiles = (seqKey: 'deps' | 'outs') => {
+      const seq = m.get(seqKey, true) as Node | undefined;
+      if (seq === undefined || seq === null) return [];
+      if (!isSeq(seq)) return fail(seq, `stage \`${name}\`: \`${seqKey}\` must be a list`, name);
+      return seq.items.map((itemNode) => {
+        const item = (itemNode as Node).toJSON() as Record<string, unknown> | null;
+        if (!isMap(itemNode) || !item) return fail(itemNode as Node, `stage \`${name}\`: each of \`${seqKey}\` must be {path, hash, ...}`, name);
+        const at = (k: string) => ((itemNode as YAMLMap).get(k, true) as Node | undefined) ?? (itemNode as Node);
+        if (typeof item.path !== 'string' || !item.path) fail(at('path'), `stage \`${name}\`: \`${seqKey}\` item has no \`path\``, name);
+        if (typeof item.hash !== 'string' || !HASH_RE.test(item.hash)) {
+          fail(at('hash'), `stage \`${name}\`: \`${item.path}\` has a malformed hash ${JSON.stringify(item.hash)} (expected md5:<32 hex>[.dir])`, name);
+        }
+        for (const k of ['files', 'size']) {
+          if (item[k] !== undefined && !(Number.isInteger(item[k]) && (item[k] as number) >= 0)) {
+            fail(at(k), `stage \`${name}\`: \`${k}\` of \`${item.path}\` must be a non-negative integer`, name);
+          }
+        }
+        if (seqKey === 'outs' && item.size === undefined) fail(itemNode as Node, `stage \`${name}\`: out \`${item.path}\` has no \`size\``, name);
+        return item;
+      });
+    };
+    const deps = readFiles('deps') as unknown as LockDep[];
+    const outs = readFiles('outs') as unknown as LockOut[];
+    const paramsNode = m.get('params', true) as Node | undefined;
+    const params: LockEntry['params'] = {};
+    if (paramsNode !== undefined && paramsNode !== null) {
+      if (!isMap(paramsNode)) fail(paramsNode, `stage \`${name}\`: \`params\` must map each params file to its values`, name);
+      for (const p of (paramsNode as YAMLMap).items) {
+        const file = String((p.key as { value?: unknown }).value);
+        if (!isMap(p.value)) fail((p.value as Node) ?? (p.key as Node), `stage \`${name}\`: params of \`${file}\` must be a mapping of key → value`, name);
+        params[file] = (p.value as YAMLMap).toJSON() as Record<string, unknown>;
+      }
+    }
+    stages.set(name, { cmd: cmdList, deps, params, outs });
+  }
+  return stages;
+}
+
+/** The lock in memory; `set` rewrites the file atomically, and only when its bytes change. */
+export class LockStore {
+  readonly path: string;
+  private stages: Map<string, LockEntry>;
+  private text: string | null;
+
+  constructor(
+    root: string,
+    /** Pipeline order: entries are written in this order, unknown (removed) stages last. */
+    private readonly order: string[] = [],
+  ) {
+    this.path = join(root, LOCK_FILE);
+    this.text = existsSync(this.path) ? readFileSync(this.path, 'utf8') : null;
+    this.stages = this.text === null ? new Map() : parseLock(this.text);
+  }
+
+  get(name: string): LockEntry | undefined {
+    return this.stages.get(name);
+  }
+
+  entries(): Map<string, LockEntry> {
+    return this.stages;
+  }
+
+  set(name: string, entry: LockEntry): void {
+    this.stages.set(name, canonicalEntry(entry));
+    const rank = new Map(this.order.map((n, i) => [n, i]));
+    const names = [...this.stages.keys()];
+    const pos = new Map(names.map((n, i) => [n, i]));
+    names.sort((a, b) => (rank.get(a) ?? this.order.length + pos.get(a)!) - (rank.get(b) ?? this.order.length + pos.get(b)!));
+    this.stages = new Map(names.map((n) => [n, this.stages.get(n)!]));
+    const text = serializeLock(this.stages);
+    if (text !== this.text) {
+      writeFileAtomic(this.path, text);
+      this.text = text;
+    }
+  }
+}

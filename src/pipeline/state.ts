@@ -1,0 +1,53 @@
+/**
+ * The hash state: remembers, per project-relative path, the (inode, mtime in ns, size) a file had
+ * when we last hashed it, so a file whose stat is unchanged is never read again. This is what makes
+ * a no-op `grow status` on gigabytes of outputs cost a few thousand `stat` calls and nothing more.
+ * Stored as `.grow/state.json`, written atomically.
+ */
+import { existsSync, readFileSync, type BigIntStats } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from './fs-atomic.ts';
+
+const STATE_VERSION = 1;
+
+/** [inode, mtime_ns, size, md5 hex]; numbers as strings because inodes and ns exceed 2^53. */
+type Entry = [string, string, string, string];
+
+export class HashState {
+  private entries: Map<string, Entry>;
+  private dirty = false;
+  readonly file: string;
+
+  constructor(root: string) {
+    this.file = join(root, '.grow', 'state.json');
+    this.entries = new Map();
+    if (existsSync(this.file)) {
+      try {
+        const raw = JSON.parse(readFileSync(this.file, 'utf8')) as { version?: number; entries?: Record<string, Entry> };
+        // A state file from another version, or a damaged one, only costs a re-hash: start empty.
+        if (raw.version === STATE_VERSION && raw.entries) this.entries = new Map(Object.entries(raw.entries));
+      } catch {
+        this.entries = new Map();
+      }
+    }
+  }
+
+  /** The remembered md5 of `key` if its stat still matches, else undefined. */
+  lookup(key: string, st: BigIntStats): string | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    if (e[0] === String(st.ino) && e[1] === String(st.mtimeNs) && e[2] === String(st.size)) return e[3];
+    return undefined;
+  }
+
+  record(key: string, st: BigIntStats, md5: string): void {
+    this.entries.set(key, [String(st.ino), String(st.mtimeNs), String(st.size), md5]);
+    this.dirty = true;
+  }
+
+  save(): void {
+    if (!this.dirty) return;
+    writeFileAtomic(this.file, JSON.stringify({ version: STATE_VERSION, entries: Object.fromEntries(this.entries) }));
+    this.dirty = false;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Why a stage must run: a pure function of (stage, its lock entry, the facts now). Only what
+ * determines the stage's result counts — cmd text, dep contents, the values of the params keys it
+ * lists, the set of declared deps/outs/params, and whether its outs are still what it produced.
+ * YAML layout, comments, `desc` and unlisted params keys never reach this function.
+ */
+import type { HashInfo } from './hash.ts';
+import type { LockEntry } from './lock.ts';
+import type { ParamValues, Stage } from './types.ts';
+
+export interface StageFacts {
+  cmd: string[];
+  /** Current hash of every declared dep (null: missing). */
+  deps: Map<string, HashInfo | null>;
+  /** Current values of the listed params keys. */
+  params: ParamValues;
+  /** Current hash of every declared out (null: missing). */
+  outs: Map<string, HashInfo | null>;
+}
+
+/** JSON with object keys sorted, so equal values compare equal whatever their key order. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+function paramLabel(file: string, key: string): string {
+  return key === '' ? file : `${file}:${key}`;
+}
+
+export function staleReasons(stage: Stage, entry: LockEntry | undefined, now: StageFacts): string[] {
+  if (!entry) return ['never run'];
+  const reasons: string[] = [];
+  if (stage.alwaysChanged) reasons.push('always_changed');
+  if (canonicalJson(entry.cmd) !== canonicalJson(now.cmd)) reasons.push('cmd changed');
+
+  const lockDeps = new Map(entry.deps.map((d) => [d.path, d.hash]));
+  for (const [path, info] of now.deps) {
+    const old = lockDeps.get(path);
+    if (info === null) reasons.push(`dep ${path} missing`);
+    else if (old === undefined) reasons.push(`dep ${path} added`);
+    else if (old !== info.hash) reasons.push(`dep ${path} changed`);
+  }
+  for (const path of lockDeps.keys()) if (!now.deps.has(path)) reasons.push(`dep ${path} removed`);
+
+  const files = new Set([...Object.keys(entry.params), ...Object.keys(now.params)]);
+  for (const file of [...files].sort()) {
+    const before = entry.params[file] ?? {};
+    const after = now.params[file] ?? {};
+    for (const key of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
+      if (!(key in before)) reasons.push(`param ${paramLabel(file, key)} added`);
+      else if (!(key in after)) reasons.push(`param ${paramLabel(file, key)} removed`);
+      else if (canonicalJson(before[key]) !== canonicalJson(after[key])) reasons.push(`param ${paramLabel(file, key)} changed`);
+    }
+  }
+
+  const lockOuts = new Map(entry.outs.map((o) => [o.path, o.hash]));
+  for (const [path, info] of now.outs) {
+    const old = lockOuts.get(path);
+    if (old === undefined) reasons.push(`out ${path} added`);
+    else if (info === null) reasons.push(`out ${path} missing`);
+    else if (info.hash !== old) reasons.push(`out ${path} modified`);
+  }
+  for (const path of lockOuts.keys()) if (!now.outs.has(path)) reasons.push(`out ${path} removed`);
+  return reasons;
+}
