@@ -1,0 +1,96 @@
+// One runner at a time: the process lock refuses a live holder, takes over a dead one's lock, and
+// never removes a lock it does not own. Holders are real child processes.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { GrowError } from '../../src/pipeline/errors.ts';
+import { acquireProcessLock, PROCESS_LOCK_FILE } from '../../src/pipeline/process-lock.ts';
+import { REPO, removeProject, tempProject, waitForFile } from './rig.ts';
+
+const dirs: string[] = [];
+after(() => dirs.forEach(removeProject));
+const project = () => {
+  const d = tempProject();
+  dirs.push(d);
+  return d;
+};
+
+function holdLock(root: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'test/reliability/fixtures/hold-lock.ts'), root], {
+    cwd: REPO,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise<void>((res) => child.on('close', () => res()));
+  return { child, exited };
+}
+
+test('a live holder is refused with its pid, command and how to proceed; released on exit', async () => {
+  const root = project();
+  const holder = holdLock(root);
+  await waitForFile(join(root, 'held'));
+  assert.throws(
+    () => acquireProcessLock(root),
+    (e: unknown) => {
+      assert.ok(e instanceof GrowError);
+      assert.equal(e.exitCode, 2);
+      assert.match(e.message, new RegExp(`pid ${holder.child.pid}\\b`));
+      assert.match(e.message, /grow run held-by-test/);
+      assert.match(e.hint ?? '', new RegExp(`kill ${holder.child.pid}`));
+      return true;
+    },
+  );
+  writeFileSync(join(root, 'let-go'), '');
+  await holder.exited;
+  assert.equal(existsSync(join(root, PROCESS_LOCK_FILE)), false, 'the holder removed its lock');
+  const lock = acquireProcessLock(root);
+  lock.release();
+});
+
+test('a lock left by a killed runner is taken over with a one-line notice', async () => {
+  const root = project();
+  const holder = holdLock(root);
+  await waitForFile(join(root, 'held'));
+  holder.child.kill('SIGKILL');
+  await holder.exited;
+  assert.ok(existsSync(join(root, PROCESS_LOCK_FILE)), 'SIGKILL leaves the lock behind');
+  const notices: string[] = [];
+  const lock = acquireProcessLock(root, { notice: (l) => notices.push(l) });
+  assert.equal(notices.length, 1);
+  assert.match(notices[0], new RegExp(`taking over .*pid ${holder.child.pid}\\b`));
+  assert.equal(JSON.parse(readFileSync(lock.path, 'utf8')).pid, process.pid);
+  lock.release();
+  assert.equal(existsSync(lock.path), false);
+});
+
+test('an unreadable lock file is recovered; a lock from another host is never stolen', () => {
+  const root = project();
+  const path = join(root, PROCESS_LOCK_FILE);
+  const first = acquireProcessLock(root);
+  first.release();
+  writeFileSync(path, '{"pid": 12');
+  const notices: string[] = [];
+  acquireProcessLock(root, { notice: (l) => notices.push(l) }).release();
+  assert.match(notices.join('\n'), /unreadable/);
+
+  writeFileSync(path, JSON.stringify({ pid: 4242, hostname: 'some-other-host', command: 'grow run x', startedAt: 'then', token: 't' }));
+  assert.throws(() => acquireProcessLock(root), (e: unknown) => {
+    assert.ok(e instanceof GrowError);
+    assert.match(e.message, /pid 4242 on some-other-host/);
+    assert.match(e.hint ?? '', /delete \.grow\/runner\.lock/);
+    return true;
+  });
+  assert.ok(existsSync(path), 'a foreign lock is left alone');
+});
+
+test('release never removes a lock another runner holds now', () => {
+  const root = project();
+  const mine = acquireProcessLock(root);
+  const path = mine.path;
+  // Simulate a takeover after we were (wrongly) judged dead: someone else's lock now sits there.
+  const theirs = JSON.stringify({ pid: process.pid, hostname: 'x', command: 'grow run other', startedAt: 'now', token: 'other' });
+  writeFileSync(path, theirs);
+  mine.release();
+  assert.equal(readFileSync(path, 'utf8'), theirs);
+});
