@@ -1,0 +1,132 @@
+/**
+ * The model's few non-matmul building blocks, each one op with a hand-written gradient. Autodiff
+ * through their textbook forms would record 10–20 small kernels per call (and on WebAssembly the
+ * transcendental ones — tanh, exp, log — are scalar loops); here each backward is a handful of
+ * large elementwise/reduction kernels, and only the tensors the gradient needs are saved.
+ */
+import * as tf from './tf.ts';
+
+type GradBody = (...args: never[]) => {
+  value: tf.Tensor;
+  gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
+};
+/** tf.customGrad with the argument types we actually use (its own type is not exported). */
+function custom(f: GradBody): (...args: tf.Tensor[]) => tf.Tensor {
+  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]);
+}
+
+/** sqrt(2/pi) * 2: gelu_new(x) = 0.5x(1+tanh(c·u)) = x·sigmoid(2c·u) exactly, since 1+tanh(z) = 2·sigmoid(2z). */
+const GELU_2C = 2 * Math.sqrt(2 / Math.PI);
+const GELU_A = 0.044715;
+
+/**
+ * GPT-2's GELU ("gelu_new", tanh form), computed as x·sigmoid(2c(x + a x³)). Sigmoid runs on
+ * XNNPACK in the wasm backend while tanh is a scalar loop.
+ */
+export const gelu: (x: tf.Tensor) => tf.Tensor = custom((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const x2 = tf.square(x);
+  const u = tf.mul(x, tf.add(tf.mul(x2, GELU_2C * GELU_A), GELU_2C));
+  const s = tf.sigmoid(u);
+  save([x, s]);
+  return {
+    value: tf.mul(x, s),
+    gradFunc: (dy: tf.Tensor, [xs, ss]: tf.Tensor[]) => {
+      // d/dx x·s(u) = s + x·s(1-s)·u'(x), u' = 2c(1 + 3a x²)
+      const du = tf.add(tf.mul(tf.square(xs), 3 * GELU_2C * GELU_A), GELU_2C);
+      const ds = tf.mul(tf.mul(ss, tf.sub(1, ss)), tf.mul(xs, du));
+      return tf.mul(dy, tf.add(ss, ds));
+    },
+  };
+});
+
+/**
+ * LayerNorm over the last axis of a 2-D [rows, d] input: (x - mean)/sqrt(var + eps)·w + b, with
+ * the standard closed-form backward
+ *   dx = rstd·(g - mean(g) - x̂·mean(g·x̂)),  g = dy·w;  dw = Σ dy·x̂;  db = Σ dy.
+ */
+export function layerNorm(x: tf.Tensor2D, w: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+  return layerNormOp(eps)(x, w, b) as tf.Tensor2D;
+}
+
+const lnCache = new Map<number, (...args: tf.Tensor[]) => tf.Tensor>();
+function layerNormOp(eps: number): (...args: tf.Tensor[]) => tf.Tensor {
+  let op = lnCache.get(eps);
+  if (op) return op;
+  op = custom((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    const xc = tf.sub(x, tf.mean(x, -1, true));
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
+    const xhat = tf.mul(xc, rstd);
+    save([xhat, rstd, w]);
+    return {
+      value: tf.add(tf.mul(xhat, w), b),
+      gradFunc: (dy: tf.Tensor, [xh, rs, ww]: tf.Tensor[]) => {
+        const g = tf.mul(dy, ww);
+        const inner = tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true)));
+        return [tf.mul(inner, rs), tf.sum(tf.mul(dy, xh), 0), tf.sum(dy, 0)];
+      },
+    };
+  });
+  lnCache.set(eps, op);
+  return op;
+}
+
+/** Additive causal masks, one per sequence length: 0 on and below the diagonal, -1e9 above. */
+const maskCache = new Map<number, tf.Tensor2D>();
+function causalMask(t: number): tf.Tensor2D {
+  let m = maskCache.get(t);
+  if (!m) {
+    const v = new Float32Array(t * t);
+    for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) v[i * t + j] = -1e9;
+    m = tf.keep(tf.tensor2d(v, [t, t]));
+    maskCache.set(t, m);
+  }
+  return m;
+}
+
+/** Number of long-lived constant tensors this module holds (masks), for leak accounting. */
+export function cachedConstantCount(): number {
+  return maskCache.size;
+}
+
+/**
+ * softmax(scores·scale + causal mask) over the last axis of [batch, T, T] scores, as one op:
+ * backward is dz = p·(dy − Σ dy·p), dscores = scale·dz (the mask is constant).
+ */
+export function causalSoftmax(scores: tf.Tensor3D, scale: number): tf.Tensor3D {
+  const t = scores.shape[2];
+  const mask = causalMask(t);
+  const op = custom((s: tf.Tensor, save: tf.GradSaveFunc) => {
+    const p = tf.softmax(tf.add(tf.mul(s, scale), mask));
+    save([p]);
+    return {
+      value: p,
+      gradFunc: (dy: tf.Tensor, [pp]: tf.Tensor[]) => {
+        const dz = tf.mul(pp, tf.sub(dy, tf.sum(tf.mul(dy, pp), -1, true)));
+        return tf.mul(dz, scale);
+      },
+    };
+  });
+  return op(scores) as tf.Tensor3D;
+}
+
+/**
+ * Mean next-token cross-entropy of [N, V] logits against int32 [N] labels, computed through one
+ * softmax; backward is (softmax − onehot)/N · dy.
+ */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  const [n, v] = logits.shape;
+  const op = custom((z: tf.Tensor, save: tf.GradSaveFunc) => {
+    const p = tf.softmax(z);
+    save([p]);
+    const flatIdx = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(v, 'int32')), labels);
+    const pTrue = tf.gather(tf.reshape(p, [-1]), flatIdx);
+    // p_true underflows to 0 only for logit gaps > ~87; clamp so the loss stays finite.
+    const value = tf.neg(tf.mean(tf.log(tf.maximum(pTrue, 1e-30))));
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, [pp]: tf.Tensor[]) =>
+        tf.mul(tf.sub(pp, tf.oneHot(labels, v, 1, 0, 'float32')), tf.div(dy, n)),
+    };
+  });
+  return op(logits) as tf.Scalar;
+}
