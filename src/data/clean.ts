@@ -1,0 +1,37 @@
+/**
+ * Turning raw text into clean sentences. Every source goes through the same cleaning so that
+ * de-duplication and the hash-based split see one canonical spelling of each sentence.
+ */
+
+// C0/C1 controls (except the whitespace ones, which collapse to a space below) and lone
+// surrogates, which no UTF-8 file can carry and which would break the byte-level tokenizer.
+const CONTROL = /[\p{Cc}\p{Cs}]/gu;
+const WHITESPACE = /\s+/gu;
+
+/** NFKC, controls removed, whitespace runs collapsed to one space, trimmed. '' means drop it. */
+export function cleanSentence(raw: string): string {
+  return raw
+    .normalize('NFKC')
+    .replace(WHITESPACE, ' ')
+    .replace(CONTROL, '')
+    .replace(WHITESPACE, ' ')
+    .trim();
+}
+
+const segmenter = new Intl.Segmenter('en', { granularity: 'sentence' });
+
+/**
+ * Running text (one paragraph, any line breaks inside) → sentences, with ICU's sentence
+ * boundaries (Intl.Segmenter: Unicode UAX #29) rather than a hand-made regex that trips on
+ * "e.g." or "Mr.". The pieces still need cleanSentence.
+ */
+export function splitSentences(paragraph: string): string[] {
+  const text = paragraph.replace(WHITESPACE, ' ').trim();
+  if (text === '') return [];
+  const out: string[] = [];
+  for (const { segment } of segmenter.segment(text)) {
+    const s = segment.trim();
+    if (s !== '') out.push(s);
+  }
+  return out;
+}
