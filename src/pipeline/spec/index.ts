@@ -1,0 +1,256 @@
+/**
+ * pipeline.yaml → a validated, interpolated, expanded `Pipeline`:
+ *   read (positions kept) → schema check → params (+ overlays, --set) and vars → per stage:
+ *   expand foreach/matrix → interpolate → check the concrete stage → resolve paths and params.
+ * Every problem a user can cause is a ConfigError at file:line:col with a fix.
+ */
+import path from 'node:path';
+import { ConfigError } from '../errors.ts';
+import type { OutSpec, ParamsRef, Pipeline, Resources, Stage } from '../types.ts';
+import { expandStage } from './expand.ts';
+import { Interpolator } from './interpolate.ts';
+import { FileParams, isMapping, parseKey, lookup, isMissing, type ParamsOptions, type ParamsSource, type Tree } from './params.ts';
+import { Containment, resolveLexically } from './paths.ts';
+import { didYouMean } from './suggest.ts';
+import { validatePipeline, validateStageBody } from './validate.ts';
+import { displayPath, YamlSource, type YamlPath } from './yaml-source.ts';
+
+export type { ParamsSource } from './params.ts';
+export { canonical, deepMerge } from './params.ts';
+
+export interface LoadOptions extends ParamsOptions {
+  /** The pipeline file, relative to root (default 'pipeline.yaml'). */
+  file?: string;
+}
+
+export type LoadedPipeline = Pipeline & { params: ParamsSource };
+
+export const DEFAULT_PIPELINE_FILE = 'pipeline.yaml';
+export const DVC_DEFAULT_PARAMS_FILE = 'params.yaml';
+
+export async function loadPipeline(root: string, opts: LoadOptions = {}): Promise<LoadedPipeline> {
+  return loadPipelineSync(root, opts);
+}
+
+/** The same as loadPipeline, synchronously (everything it reads is small). */
+export function loadPipelineSync(root: string, opts: LoadOptions = {}): LoadedPipeline {
+  const absRoot = path.resolve(root);
+  const absFile = path.resolve(absRoot, opts.file ?? DEFAULT_PIPELINE_FILE);
+  const file = displayPath(absRoot, absFile);
+  const src = YamlSource.read(absFile, file, 'pipeline file');
+  if (!isMapping(src.data)) {
+    throw new ConfigError(file, 1, 1, src.data == null ? 'the pipeline file is empty' : 'the pipeline file must be a mapping with a `stages:` key', 'start it with `stages:` followed by named stages, see docs/pipeline-yaml.md');
+  }
+  validatePipeline(src);
+  const doc = src.data;
+  const containment = new Containment(absRoot);
+  // Everything in the file is relative to the directory holding it (the root, normally).
+  const base = resolveLexically(absRoot, '.', path.relative(absRoot, path.dirname(absFile)) || '.');
+  if (!base.ok) throw new ConfigError(file, undefined, undefined, `the pipeline file must be inside the project root ${absRoot}`);
+  const loader = new Loader(src, absRoot, base.path, containment, opts);
+  return loader.load(doc);
+}
+
+class Loader {
+  private readonly params: FileParams;
+  private readonly defaultParamsFile: string;
+  private readonly paramsFiles = new Set<string>();
+  private readonly interp: Interpolator;
+
+  constructor(
+    private readonly src: YamlSource,
+    private readonly root: string,
+    private readonly base: string,
+    private readonly containment: Containment,
+    private readonly opts: LoadOptions,
+  ) {
+    const doc = src.data as Tree;
+    this.defaultParamsFile =
+      typeof doc.params === 'string' ? this.projectPath(this.base, doc.params, ['params'], 'the default params file') : this.projectPath(this.base, DVC_DEFAULT_PARAMS_FILE, [], 'params.yaml');
+    this.params = new FileParams(root, this.defaultParamsFile, opts);
+    this.interp = new Interpolator(src, `vars or ${this.defaultParamsFile}`);
+  }
+
+  load(doc: Tree): LoadedPipeline {
+    const ctx = this.context(doc);
+    const stages: Stage[] = [];
+    const seen = new Map<string, string>();
+    for (const [name, def] of Object.entries(doc.stages as Record<string, Tree>)) {
+      for (const inst of expandStage(this.src, this.interp, name, def, ctx)) {
+        const other = seen.get(inst.name);
+        if (other !== undefined) {
+          throw this.src.error(['stages', name], `stage name "${inst.name}" is defined twice (by "${other}" and "${name}")`, 'rename one of them; foreach/matrix items are named <group>@<item>', true);
+        }
+        seen.set(inst.name, name);
+        const local = Object.keys(inst.locals).length ? { ...ctx, ...inst.locals } : ctx;
+        const body = this.interp.value(inst.body, local, inst.at) as Tree;
+        validateStageBody(this.src, inst.at, body, inst.name);
+        stages.push(this.stage(inst.name, inst.group, body, inst.at, name));
+      }
+    }
+    for (const f of this.params.overriddenFiles()) this.paramsFiles.add(f);
+    for (const overlay of this.opts.overlays ?? []) this.paramsFiles.add(displayPath(this.root, path.resolve(this.root, overlay)));
+    return {
+      root: this.root,
+      file: this.src.file,
+      defaultParamsFile: this.defaultParamsFile,
+      stages,
+      paramsFiles: [...this.paramsFiles],
+      params: this.params,
+    };
+  }
+
+  /** Names for interpolation: the default params file (overrides applied), then `vars` in order. */
+  private context(doc: Tree): Tree {
+    let ctx: Tree = {};
+    if (this.params.exists(this.defaultParamsFile)) {
+      ctx = { ...this.params.tree(this.defaultParamsFile) };
+      this.paramsFiles.add(this.defaultParamsFile);
+    }
+    const origin = new Map<string, string>(Object.keys(ctx).map((k) => [k, this.defaultParamsFile]));
+    const vars = (doc.vars as unknown[] | undefined) ?? [];
+    vars.forEach((entry, i) => {
+      const at: YamlPath = ['vars', i];
+      let values: Tree;
+      let from: string;
+      if (typeof entry === 'string') {
+        const colon = entry.lastIndexOf(':');
+        const hasKeys = colon > 0 && !/^[A-Za-z]:[\\/]/.test(entry);
+        const fileText = hasKeys ? entry.slice(0, colon) : entry;
+        const f = this.projectPath(this.base, fileText, at, 'a vars file');
+        if (f === this.defaultParamsFile && !hasKeys) return; // already loaded, as DVC skips it
+        from = f;
+        let tree: Tree;
+        try {
+          tree = this.params.tree(f);
+        } catch (e) {
+          if (e instanceof ConfigError && /not found$/.test(e.message)) throw this.src.error(at, `vars file "${f}" not found`, `create ${f} or remove it from vars`);
+          throw e;
+        }
+        this.paramsFiles.add(f);
+        if (hasKeys) {
+          values = {};
+          for (const key of entry.slice(colon + 1).split(',').map((k) => k.trim()).filter(Boolean)) {
+            const v = lookup(tree, parseKey(key) ?? [key]);
+            if (isMissing(v)) throw this.src.error(at, `vars: "${key}" is not defined in ${f}.${didYouMean(key, Object.keys(tree))}`);
+            // `file:a.b` makes `a.b` available under its own path.
+            let patch: unknown = v;
+            const parts = key.split('.');
+            for (let j = parts.length - 1; j >= 0; j--) patch = { [parts[j]]: patch };
+            values = mergeNoRedefine(values, patch as Tree, '', () => undefined);
+          }
+        } else values = tree;
+      } else {
+        values = entry as Tree;
+        from = `vars (${this.src.file}:${this.src.pos(at).line})`;
+      }
+      ctx = mergeNoRedefine(ctx, values, '', (key) => {
+        throw this.src.error(at, `vars cannot redefine "${key}", already defined by ${origin.get(key.split('.')[0]) ?? 'an earlier vars entry'}`, 'rename one of them (DVC does not allow redefining names either)');
+      });
+      for (const k of Object.keys(values)) if (!origin.has(k)) origin.set(k, from);
+    });
+    return ctx;
+  }
+
+  /** A path written in the file (relative to `wdir`) as a checked project-relative path. */
+  private projectPath(wdir: string, p: string, at: YamlPath, what: string, atKey = false): string {
+    const r = resolveLexically(this.root, wdir, p);
+    if (!r.ok) throw this.src.error(at, `${what} ${r.why}`, 'paths must stay inside the project: use a path relative to the stage wdir without leading ".." out of the root', atKey);
+    const leak = this.containment.escapes(r.path);
+    if (leak) throw this.src.error(at, `${what} "${p}" resolves through a symlink to ${leak}, outside the project`, 'keep deps and outs inside the project root (copy the data in, or make the symlink point inside)', atKey);
+    return r.path;
+  }
+
+  private stage(name: string, group: string | undefined, body: Tree, at: YamlPath, declared: string): Stage {
+    const wdir = body.wdir === undefined ? this.base : this.projectPath(this.base, body.wdir as string, [...at, 'wdir'], `wdir of stage "${name}"`);
+    const stage: Stage = {
+      name,
+      cmd: typeof body.cmd === 'string' ? [body.cmd] : [...(body.cmd as string[])],
+      wdir,
+      deps: ((body.deps as string[] | undefined) ?? []).map((d, i) => this.projectPath(wdir, d, [...at, 'deps', i], `dep of stage "${name}"`)),
+      params: this.paramsRefs(name, wdir, body.params as unknown[] | undefined, at),
+      outs: [
+        ...this.outs(name, wdir, body.outs, 'out', [...at, 'outs']),
+        ...this.outs(name, wdir, body.metrics, 'metrics', [...at, 'metrics']),
+        ...this.outs(name, wdir, body.plots, 'plots', [...at, 'plots']),
+      ],
+      alwaysChanged: body.always_changed === true,
+      frozen: body.frozen === true,
+      interruptible: body.interruptible === true,
+    };
+    if (group !== undefined) stage.group = group;
+    if (typeof body.desc === 'string') stage.desc = body.desc;
+    if (body.executor !== undefined) stage.executor = body.executor as 'local' | 'slurm';
+    if (body.resources !== undefined) stage.resources = { ...(body.resources as Resources) };
+    stage.pos = this.src.keyPos(['stages', declared]);
+    return stage;
+  }
+
+  private outs(name: string, wdir: string, list: unknown, kind: OutSpec['kind'], at: YamlPath): OutSpec[] {
+    if (!Array.isArray(list)) return [];
+    const label = kind === 'out' ? 'out' : `${kind} file`;
+    return list.map((item, i) => {
+      const [p, flags] = typeof item === 'string' ? [item, null] : (Object.entries(item as Tree)[0] as [string, Tree | null]);
+      const where: YamlPath = typeof item === 'string' ? [...at, i] : [...at, i, p];
+      const isKey = typeof item !== 'string';
+      const resolved = this.projectPath(wdir, p, where, `${label} of stage "${name}"`, isKey);
+      if (resolved === '.') throw this.src.error(where, `${label} of stage "${name}" is the whole project`, 'name the file or directory the stage writes', isKey);
+      return { path: resolved, cache: flags?.cache !== false, persist: flags?.persist === true, kind };
+    });
+  }
+
+  private paramsRefs(name: string, wdir: string, list: unknown[] | undefined, at: YamlPath): ParamsRef[] {
+    const byFile = new Map<string, string[] | null>();
+    const add = (file: string, keys: string[] | null) => {
+      const prev = byFile.get(file);
+      if (prev === null || keys === null) byFile.set(file, null);
+      else byFile.set(file, [...new Set([...(prev ?? []), ...keys])]);
+    };
+    (list ?? []).forEach((item, i) => {
+      const p: YamlPath = [...at, 'params', i];
+      if (typeof item === 'string') {
+        this.checkParam(name, this.defaultParamsFile, item, p, false);
+        add(this.defaultParamsFile, [item]);
+        return;
+      }
+      for (const [f, keys] of Object.entries(item as Tree)) {
+        const file = this.projectPath(wdir, f, [...p, f], `params file of stage "${name}"`, true);
+        this.requireParamsFile(name, file, [...p, f]);
+        const list = (keys as string[] | null) ?? null;
+        list?.forEach((k, j) => this.checkParam(name, file, k, [...p, f, j], false));
+        add(file, list);
+      }
+    });
+    return [...byFile].map(([file, keys]) => ({ file, keys }));
+  }
+
+  private requireParamsFile(stage: string, file: string, at: YamlPath, atKey = true): void {
+    if (!this.params.exists(file)) {
+      const hint =
+        file === DVC_DEFAULT_PARAMS_FILE ? 'create params.yaml, or name the default params file with a top-level `params: <file>`' : `create ${file} or fix the name`;
+      throw this.src.error(at, `params file "${file}" (listed by stage "${stage}") not found`, hint, atKey);
+    }
+    this.paramsFiles.add(file);
+  }
+
+  private checkParam(stage: string, file: string, key: string, at: YamlPath, atKey: boolean): void {
+    this.requireParamsFile(stage, file, at, atKey);
+    try {
+      this.params.value(file, key);
+    } catch (e) {
+      if (e instanceof ConfigError) throw this.src.error(at, `stage "${stage}" lists param "${key}", but ${e.message.replace(/^[^:]*: /, '')}`, e.hint);
+      throw e;
+    }
+  }
+}
+
+/** `add` merged into `base`; mappings merge, any other clash calls `clash(dottedKey)`. */
+function mergeNoRedefine(base: Tree, add: Tree, prefix: string, clash: (key: string) => void): Tree {
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(add)) {
+    if (!(k in out)) out[k] = v;
+    else if (isMapping(out[k]) && isMapping(v)) out[k] = mergeNoRedefine(out[k] as Tree, v, `${prefix}${k}.`, clash);
+    else clash(`${prefix}${k}`);
+  }
+  return out;
+}

@@ -1,0 +1,76 @@
+/**
+ * `${...}` interpolation, DVC style: `${a.b}`, `${x[0]}`, `${item}`, `${item.k}`, `${key}`.
+ * A string that is exactly one `${...}` becomes the value itself (a number stays a number, a list
+ * stays a list); inside a longer string the value must be a scalar and is written out. `\${` is a
+ * literal `${`. Errors point at the string's position and list the names that do exist.
+ */
+import { isMapping, isMissing, lookup, parseKey, type Tree } from './params.ts';
+import { closest } from './suggest.ts';
+import type { YamlPath, YamlSource } from './yaml-source.ts';
+
+const WHOLE = /^\$\{\s*([^{}]+?)\s*\}$/;
+const ANY = /(\\)?\$\{\s*([^{}]*?)\s*\}/g;
+
+export class Interpolator {
+  constructor(
+    private readonly src: YamlSource,
+    /** Where the names come from, for messages ("vars, params/experiment.yaml"). */
+    private readonly sources: string,
+  ) {}
+
+  /** A copy of `value` with every string interpolated; `at` is its position in the document. */
+  value(value: unknown, ctx: Tree, at: YamlPath): unknown {
+    if (typeof value === 'string') return this.string(value, ctx, at);
+    if (Array.isArray(value)) return value.map((v, i) => this.value(v, ctx, [...at, i]));
+    if (isMapping(value)) {
+      const out: Tree = {};
+      for (const [k, v] of Object.entries(value)) {
+        const key = k.includes('${') ? this.keyString(k, ctx, [...at, k]) : k;
+        out[key] = this.value(v, ctx, [...at, k]);
+      }
+      return out;
+    }
+    return value;
+  }
+
+  string(s: string, ctx: Tree, at: YamlPath): unknown {
+    if (!s.includes('${')) return s;
+    const whole = WHOLE.exec(s);
+    if (whole) return this.resolve(whole[1], ctx, at);
+    return s.replace(ANY, (match, escape: string | undefined, expr: string) => {
+      if (escape) return match.slice(1);
+      const v = this.resolve(expr, ctx, at);
+      if (v !== null && typeof v === 'object') {
+        throw this.src.error(at, `\${${expr}} is ${Array.isArray(v) ? 'a list' : 'a mapping'} and cannot be part of a longer string "${s}"`, 'use a scalar (e.g. ${' + expr + (Array.isArray(v) ? '[0]' : '.<key>') + '}), or make the whole string the template to keep the value');
+      }
+      return String(v);
+    });
+  }
+
+  private keyString(k: string, ctx: Tree, at: YamlPath): string {
+    const v = this.string(k, ctx, at);
+    if (v !== null && typeof v === 'object') throw this.src.error(at, `the key "${k}" must interpolate to a string`, undefined, true);
+    return String(v);
+  }
+
+  private resolve(expr: string, ctx: Tree, at: YamlPath): unknown {
+    const parts = parseKey(expr);
+    if (!parts || !/^[A-Za-z_]/.test(String(parts[0]))) {
+      throw this.src.error(at, `\${${expr}} is not a variable reference`, 'write ${name}, ${a.b}, ${x[0]} or ${item.key}');
+    }
+    const v = lookup(ctx, parts);
+    if (!isMissing(v)) return v;
+    // Name the deepest prefix that exists and what it offers.
+    let i = 0;
+    let cur: unknown = ctx;
+    while (i < parts.length && !isMissing(lookup(cur, [parts[i]]))) cur = lookup(cur, [parts[i++]]);
+    const found = parts.slice(0, i).map(String).join('.');
+    const missing = String(parts[i]);
+    const available = isMapping(cur) ? Object.keys(cur) : Array.isArray(cur) ? [`0..${cur.length - 1}`] : [];
+    const near = closest(missing, isMapping(cur) ? Object.keys(cur) : []);
+    const what = i === 0 ? `no variable "${missing}"` : `"${found}" has no ${Array.isArray(cur) ? 'item' : 'key'} "${missing}"`;
+    const listed = available.length ? ` Available${i === 0 ? ' names' : ''}: ${available.slice(0, 30).join(', ')}${available.length > 30 ? ', …' : ''}.` : '';
+    const hint = near.length ? `did you mean \${${[...parts.slice(0, i).map(String), near[0]].join('.')}}?` : `define it in vars or in ${this.sources}`;
+    throw this.src.error(at, `cannot interpolate \${${expr}}: ${what}.${listed}`, hint);
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * Params files and the values a run sees in them. `grow run --params FILE` overlays and
+ * `--set key=value` are laid over the default params file in memory (never written to disk, as
+ * `dvc exp run -S` behaves for the user); the patch goes to stages as GROW_PARAMS_OVERRIDES.
+ * Every value handed out is canonical (mapping keys sorted, recursively) so that key order in a
+ * YAML file never changes a comparison or a hash downstream.
+ */
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, GrowError } from '../errors.ts';
+import type { ParamValues, Stage } from '../types.ts';
+import { didYouMean } from './suggest.ts';
+import { displayPath, YamlSource } from './yaml-source.ts';
+
+export interface ParamsSource {
+  /** The effective tree of a params file (project-relative), overrides applied, canonical. */
+  tree(file: string): unknown;
+  /** The value at a dotted key (`train.lr`, `model`, `sizes[0]`); throws ConfigError naming key and file. */
+  value(file: string, dottedKey: string): unknown;
+  /** The listed keys' current values; the whole file under key '' when keys === null. */
+  stageValues(stage: Stage): ParamValues;
+  /** file → deep patch, for GROW_PARAMS_OVERRIDES; {} when there are none. */
+  overrides(): Record<string, unknown>;
+}
+
+export type Tree = Record<string, unknown>;
+
+export function isMapping(v: unknown): v is Tree {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Mapping keys sorted at every level, so equal values have one representation. */
+export function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (isMapping(v)) {
+    const out: Tree = {};
+    for (const k of Object.keys(v).sort()) out[k] = canonical(v[k]);
+    return out;
+  }
+  return v;
+}
+
+/** Deep merge: mappings merge key by key, anything else (lists included) is replaced (as stages/lib/params.ts). */
+export function deepMerge(base: unknown, patch: unknown): unknown {
+  if (!isMapping(base) || !isMapping(patch)) return patch;
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(patch)) out[k] = k in out ? deepMerge(out[k], v) : v;
+  return out;
+}
+
+/** `a.b[0].c` → ['a', 'b', 0, 'c']; undefined when malformed. */
+export function parseKey(key: string): Array<string | number> | undefined {
+  const parts: Array<string | number> = [];
+  for (const part of key.split('.')) {
+    const m = /^([^[\]]*)((?:\[\d+\])*)$/.exec(part);
+    if (!m || (m[1] === '' && m[2] === '')) return undefined;
+    if (m[1] !== '') parts.push(m[1]);
+    for (const idx of m[2].match(/\d+/g) ?? []) parts.push(Number(idx));
+  }
+  return parts;
+}
+
+const MISSING = Symbol('missing');
+
+/** The value at `parts`, or MISSING; a digit string also indexes a list (`sizes.0`, as DVC). */
+export function lookup(tree: unknown, parts: ReadonlyArray<string | number>): unknown {
+  let cur: unknown = tree;
+  for (const p of parts) {
+    if (Array.isArray(cur) && (typeof p === 'number' || /^\d+$/.test(p))) {
+      const i = Number(p);
+      if (i >= cur.length) return MISSING;
+      cur = cur[i];
+    } else if (isMapping(cur) && typeof p === 'string' && Object.hasOwn(cur, p)) {
+      cur = cur[p];
+    } else {
+      return MISSING;
+    }
+  }
+  return cur;
+}
+
+export function isMissing(v: unknown): boolean {
+  return v === MISSING;
+}
+
+/** The keys available one level below the deepest existing prefix of `parts` (for suggestions). */
+function siblings(tree: unknown, parts: ReadonlyArray<string | number>): { prefix: string; keys: string[] } {
+  let cur: unknown = tree;
+  const done: string[] = [];
+  for (const p of parts) {
+    const next = lookup(cur, [p]);
+    if (next === MISSING) break;
+    cur = next;
+    done.push(String(p));
+  }
+  const keys = isMapping(cur) ? Object.keys(cur) : [];
+  return { prefix: done.length ? done.join('.') + '.' : '', keys: keys.map((k) => (done.length ? done.join('.') + '.' : '') + k) };
+}
+
+export interface ParamsOptions {
+  /** Params files laid over the default params file, in order (project-relative or absolute). */
+  overlays?: string[];
+  /** `key=value` or `file:key=value`; `+key=value` may add a key the file lacks. */
+  set?: string[];
+}
+
+export class FileParams implements ParamsSource {
+  private readonly raw = new Map<string, Tree>();
+  private readonly effective = new Map<string, Tree>();
+  private readonly patches = new Map<string, Tree>();
+
+  constructor(
+    readonly root: string,
+    readonly defaultFile: string,
+    opts: ParamsOptions = {},
+  ) {
+    let patch: unknown = undefined;
+    for (const overlay of opts.overlays ?? []) {
+      const abs = path.resolve(root, overlay);
+      const src = YamlSource.read(abs, displayPath(root, abs), 'params overlay file');
+      const tree = src.data ?? {};
+      if (!isMapping(tree)) throw new ConfigError(src.file, 1, 1, 'a params overlay must be a mapping of keys at the top level');
+      patch = deepMerge(patch ?? {}, tree);
+    }
+    if (patch !== undefined) this.patches.set(defaultFile, patch as Tree);
+    for (const assignment of opts.set ?? []) this.applySet(assignment);
+  }
+
+  private applySet(assignment: string): void {
+    const eq = assignment.indexOf('=');
+    if (eq <= 0) throw new GrowError(`--set "${assignment}" is not key=value`, 2, 'write it as --set train.lr=0.001 (or --set params/other.yaml:key=value)');
+    let key = assignment.slice(0, eq).trim();
+    const text = assignment.slice(eq + 1);
+    let file = this.defaultFile;
+    const colon = key.lastIndexOf(':');
+    if (colon > 0) {
+      file = path.posix.normalize(key.slice(0, colon));
+      key = key.slice(colon + 1);
+    }
+    const adding = key.startsWith('+');
+    if (adding) key = key.slice(1);
+    const parts = parseKey(key);
+    if (!parts || parts.some((p) => typeof p === 'number')) {
+      throw new GrowError(`--set "${assignment}": "${key}" is not a dotted key`, 2, 'keys look like train.lr; set a list as a whole: --set sizes=[1,2,3]');
+    }
+    let value: unknown;
+    try {
+      value = text === '' ? '' : parseYaml(text);
+    } catch (e) {
+      throw new GrowError(`--set "${assignment}": the value is not valid YAML (${(e as Error).message.split('\n')[0]})`, 2);
+    }
+    if (!adding && lookup(this.tree(file), parts) === MISSING) {
+      const { keys } = siblings(this.tree(file), parts);
+      throw new GrowError(
+        `--set "${assignment}": ${file} has no key "${key}".${didYouMean(key, keys)}`,
+        2,
+        `to add a new key on purpose, write --set +${key}=${text}`,
+      );
+    }
+    let patch: unknown = value;
+    for (let i = parts.length - 1; i >= 0; i--) patch = { [parts[i] as string]: patch };
+    this.patches.set(file, deepMerge(this.patches.get(file) ?? {}, patch) as Tree);
+    this.effective.delete(file);
+  }
+
+  /** The file's own tree (no overrides). A missing or non-mapping file is a ConfigError. */
+  private rawTree(file: string): Tree {
+    let tree = this.raw.get(file);
+    if (!tree) {
+      const src = YamlSource.read(path.resolve(this.root, file), file, 'params file');
+      const data = src.data ?? {};
+      if (!isMapping(data)) throw new ConfigError(file, 1, 1, 'a params file must be a mapping of keys at the top level');
+      tree = data;
+      this.raw.set(file, tree);
+    }
+    return tree;
+  }
+
+  /** Whether the file exists (so an unused default params file may be absent, as in DVC). */
+  exists(file: string): boolean {
+    try {
+      this.rawTree(file);
+      return true;
+    } catch (e) {
+      if (e instanceof ConfigError && /not found$/.test(e.message)) return false;
+      throw e;
+    }
+  }
+
+  tree(file: string): Tree {
+    let tree = this.effective.get(file);
+    if (!tree) {
+      const patch = this.patches.get(file);
+      tree = canonical(patch ? deepMerge(this.rawTree(file), patch) : this.rawTree(file)) as Tree;
+      this.effective.set(file, tree);
+    }
+    return tree;
+  }
+
+  value(file: string, dottedKey: string): unknown {
+    const parts = parseKey(dottedKey);
+    if (!parts) throw new ConfigError(file, undefined, undefined, `malformed params key "${dottedKey}"`, 'keys look like train.lr or sizes[0]');
+    const tree = this.tree(file);
+    const v = lookup(tree, parts);
+    if (v === MISSING) {
+      const { keys } = siblings(tree, parts);
+      throw new ConfigError(file, undefined, undefined, `params key "${dottedKey}" is not defined in ${file}.${didYouMean(dottedKey, keys)}`, `add "${dottedKey}" to ${file}, or fix the key the stage lists`);
+    }
+    return v;
+  }
+
+  stageValues(stage: Stage): ParamValues {
+    const out: ParamValues = {};
+    for (const ref of [...stage.params].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))) {
+      const values = (out[ref.file] ??= {});
+      if (ref.keys === null) values[''] = this.tree(ref.file);
+      else for (const k of ref.keys) values[k] = this.value(ref.file, k);
+    }
+    return canonical(out) as ParamValues;
+  }
+
+  overrides(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [file, patch] of this.patches) out[file] = canonical(patch);
+    return canonical(out) as Record<string, unknown>;
+  }
+
+  /** Files the overrides touch (their patches apply even if no stage lists them). */
+  overriddenFiles(): string[] {
+    return [...this.patches.keys()];
+  }
+}

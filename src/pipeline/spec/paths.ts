@@ -1,0 +1,67 @@
+/**
+ * Paths in pipeline.yaml are relative to a stage's wdir; the rest of the runner wants them
+ * project-relative, POSIX, normalised, and inside the project. "Inside" is checked twice: by
+ * text (`..`, absolute paths) and on disk (a symlink on the way that points outside the root),
+ * resolving the longest prefix that exists, since outs usually do not exist yet.
+ */
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+
+export type Resolved = { ok: true; path: string } | { ok: false; why: string };
+
+/** `p` (relative to the project-relative `wdir`, or absolute) as a project-relative POSIX path. */
+export function resolveLexically(root: string, wdir: string, p: string): Resolved {
+  const posix = p.replace(/\\/g, '/');
+  let rel: string;
+  if (path.posix.isAbsolute(posix) || path.isAbsolute(p)) {
+    const r = path.relative(root, p);
+    if (r.startsWith('..') || path.isAbsolute(r)) return { ok: false, why: `the absolute path "${p}" is outside the project (${root})` };
+    rel = r.split(path.sep).join('/') || '.';
+  } else {
+    rel = path.posix.normalize(path.posix.join(wdir, posix));
+  }
+  rel = rel.replace(/\/+$/, '') || '.';
+  if (rel === '..' || rel.startsWith('../')) return { ok: false, why: `"${p}"${wdir !== '.' ? ` (from wdir ${wdir})` : ''} leads outside the project, to ${rel}` };
+  return { ok: true, path: rel };
+}
+
+/** Checks on disk that project-relative paths stay inside the root after following symlinks. */
+export class Containment {
+  private readonly realRoot: string;
+  private readonly cache = new Map<string, string>();
+
+  constructor(private readonly root: string) {
+    this.realRoot = realpathSync.native(root);
+  }
+
+  /** undefined when inside; otherwise where the path really leads. */
+  escapes(rel: string): string | undefined {
+    if (rel === '.') return undefined;
+    const real = this.real(path.join(this.root, rel), 0);
+    const r = path.relative(this.realRoot, real);
+    return r === '' || (!r.startsWith('..') && !path.isAbsolute(r)) ? undefined : real;
+  }
+
+  /** The real path of `abs`: realpath of its longest existing prefix, plus the rest. */
+  private real(abs: string, depth: number): string {
+    const hit = this.cache.get(abs);
+    if (hit !== undefined) return hit;
+    let result: string;
+    try {
+      result = realpathSync.native(abs);
+    } catch {
+      const parent = path.dirname(abs);
+      let link: string | undefined;
+      try {
+        // A dangling symlink still says where it would lead.
+        if (depth < 40 && lstatSync(abs).isSymbolicLink()) link = readlinkSync(abs);
+      } catch {
+        /* does not exist at all */
+      }
+      if (link !== undefined) result = this.real(path.resolve(parent, link), depth + 1);
+      else result = parent === abs ? abs : path.join(this.real(parent, depth), path.basename(abs));
+    }
+    this.cache.set(abs, result);
+    return result;
+  }
+}
