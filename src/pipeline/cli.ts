@@ -1,0 +1,169 @@
+/**
+ * The `grow` command line (commander). `bin/grow.js` calls `main(argv)`; it sets
+ * process.exitCode: 0 ok, 1 a stage failed, 2 usage or configuration error, 3 stale
+ * (`status --check`), 130 interrupted. A GrowError prints its message and hint, never a stack.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { EXIT, GrowError } from './errors.ts';
+import { acquireProcessLock } from './process-lock.ts';
+import { Project } from './project.ts';
+import { runPipeline, type RunSummary } from './scheduler.ts';
+import { handleInterrupts } from './signals.ts';
+import { formatStatus, pipelineStatus } from './status-report.ts';
+import { plainReporter, type Reporter } from './ui.ts';
+import { listrReporter } from './ui-listr.ts';
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    // dist/src/pipeline/cli.js sits one level deeper than src/pipeline/cli.ts
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  }
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+
+interface RunFlags {
+  force?: boolean;
+  downstream?: boolean;
+  singleItem?: boolean;
+  dry?: boolean;
+  jobs?: number;
+  keepGoing?: boolean;
+  runCache: boolean;
+  set?: string[];
+  params?: string[];
+  executor?: 'local' | 'slurm';
+  quiet?: boolean;
+}
+
+function chooseReporter(quiet: boolean | undefined): Reporter {
+  if (!quiet && process.stdout.isTTY && !process.env.CI) return listrReporter();
+  return plainReporter(undefined, quiet);
+}
+
+function summarize(summary: RunSummary): void {
+  const counts = new Map<string, number>();
+  for (const s of summary.stages) counts.set(s.outcome, (counts.get(s.outcome) ?? 0) + 1);
+  const parts = [...counts].map(([k, n]) => `${n} ${k}`);
+  out(summary.stages.length ? `${summary.stages.length} stage${summary.stages.length === 1 ? '' : 's'}: ${parts.join(', ')}` : 'nothing to run');
+  for (const s of summary.stages) if (s.outcome === 'failed') err(`grow: stage \`${s.name}\` failed: ${s.message ?? ''}`);
+}
+
+async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
+  const project = await Project.open({ overlays: flags.params, set: flags.set });
+  // --dry writes nothing, so it needs neither the process lock nor interrupt handling.
+  const lock = flags.dry ? undefined : acquireProcessLock(project.root);
+  const interrupts = flags.dry ? undefined : handleInterrupts();
+  try {
+    const summary = await runPipeline({
+      project,
+      targets,
+      force: flags.force,
+      downstream: flags.downstream,
+      singleItem: flags.singleItem,
+      dry: flags.dry,
+      jobs: flags.jobs,
+      keepGoing: flags.keepGoing,
+      runCache: flags.runCache,
+      executor: flags.executor,
+      signal: interrupts?.signal,
+      reporter: flags.dry ? plainReporter() : chooseReporter(flags.quiet),
+    });
+    summarize(summary);
+    process.exitCode = summary.exitCode;
+  } finally {
+    interrupts?.dispose();
+    lock?.release();
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('grow')
+    .description('A content-hashed, incremental pipeline runner: runs the stages of pipeline.yaml whose inputs changed.')
+    .version(version(), '-V, --version')
+    .showHelpAfterError('(run `grow --help` or `grow <command> --help` for usage)')
+    .addHelpText('after', `
+Exit codes: 0 ok, 1 a stage failed, 2 usage or configuration error, 3 stale (status --check), 130 interrupted.
+Docs: docs/cli.md`);
+
+  program
+    .command('run')
+    .alias('repro')
+    .description('run the stale stages of the pipeline (all, or the given targets and what they depend on)')
+    .argument('[targets...]', 'stage names (train_small@1), foreach/matrix groups (train_small)')
+    .option('-f, --force', 'run the selected stages even if up to date (bypasses the run-cache)')
+    .option('--downstream', 'also run the stages that depend on the targets, not the ones they depend on')
+    .option('-s, --single-item', 'run only the targets themselves, not their upstream stages')
+    .option('--dry', 'print what would run and why; run nothing, write nothing')
+    .option('-j, --jobs <n>', `stages to run in parallel (default: number of cores, ${availableParallelism()} here)`, positiveInt)
+    .option('-k, --keep-going', 'after a failure, keep running stages that do not depend on it')
+    .option('--no-run-cache', 'never restore outs from the run-cache; run stale stages')
+    .option('--set <key=value>', 'override a params value for this run (repeatable; file:key=value for another file)', collect)
+    .option('--params <file>', 'lay a params file over the default params file (repeatable)', collect)
+    .addOption(new Option('--executor <name>', 'where stages without their own `executor` run').choices(['local', 'slurm']))
+    .option('-q, --quiet', 'print only failures')
+    .addHelpText('after', `
+Examples:
+  grow run                      run every stale stage
+  grow run train_small -j 2     the train_small@* stages (and what they need), two at a time
+  grow run evaluate --dry       show what would run and why
+  grow run --set train.lr=0.001 try another learning rate without editing params files`)
+    .action(runCommand);
+
+  program
+    .command('status')
+    .description('show which stages are stale and why (runs nothing)')
+    .argument('[targets...]', 'stage or group names (default: all)')
+    .option('--json', 'print a JSON array of {name, state, reasons}')
+    .option('--check', 'exit with code 3 when any stage is stale (for CI)')
+    .option('--set <key=value>', 'as for run: status under these params overrides', collect)
+    .option('--params <file>', 'as for run: status under this params overlay', collect)
+    .addHelpText('after', `
+Examples:
+  grow status
+  grow status --json
+  grow status --check            # CI: fails (exit 3) when pipeline.lock is not up to date`)
+    .action(async (targets: string[], flags: { json?: boolean; check?: boolean; set?: string[]; params?: string[] }) => {
+      const project = await Project.open({ overlays: flags.params, set: flags.set });
+      const list = await pipelineStatus(project, targets);
+      out(flags.json ? JSON.stringify(list, null, 2) : formatStatus(list));
+      if (flags.check && list.some((s) => s.state === 'stale')) process.exitCode = EXIT.stale;
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  for (const c of program.commands) c.exitOverride();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and --version end with code 0; every other commander error is a usage error.
+      process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    if (e instanceof GrowError) {
+      err(`grow: ${e.message}`);
+      if (e.hint) err(`hint: ${e.hint}`);
+      process.exitCode = e.exitCode;
+      return;
+    }
+    throw e;
+  }
+}

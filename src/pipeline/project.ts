@@ -1,0 +1,112 @@
+/**
+ * One opened project: the pipeline (spec), its graph, the runner config, the lock, the hash state,
+ * the cache and run-cache. Every command starts here, so they all see the same facts the same way.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Cache } from './cache.ts';
+import { loadConfig, type RunnerConfig } from './config.ts';
+import { GrowError } from './errors.ts';
+import { buildGraph } from './graph.ts';
+import { Hasher, type HashInfo } from './hash.ts';
+import { LockStore, type LockDep, type LockEntry, type LockOut } from './lock.ts';
+import { RunCache } from './run-cache.ts';
+import { loadPipeline } from './spec/index.ts';
+import type { ParamsSource } from './spec/params.ts';
+import { HashState } from './state.ts';
+import type { StageFacts } from './status.ts';
+import type { Pipeline, Stage } from './types.ts';
+
+export const PIPELINE_FILE = 'pipeline.yaml';
+
+export interface OpenOptions {
+  /** Where to start looking for pipeline.yaml (default: the current directory). */
+  cwd?: string;
+  /** `--params FILE` overlays and `--set key=value` assignments. */
+  overlays?: string[];
+  set?: string[];
+}
+
+export type Graph = ReturnType<typeof buildGraph>;
+
+/** The nearest directory at or above `start` that holds pipeline.yaml. */
+export function findRoot(start: string): string {
+  let dir = resolve(start);
+  for (;;) {
+    if (existsSync(join(dir, PIPELINE_FILE))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) {
+      throw new GrowError(`no ${PIPELINE_FILE} in ${resolve(start)} or any parent directory`, 2,
+        `run grow inside a project, or create ${PIPELINE_FILE} (see docs/cli.md)`);
+    }
+    dir = parent;
+  }
+}
+
+export class Project {
+  readonly byName: Map<string, Stage>;
+
+  private constructor(
+    readonly root: string,
+    readonly pipeline: Pipeline & { params: ParamsSource },
+    readonly graph: Graph,
+    readonly config: RunnerConfig,
+    readonly lock: LockStore,
+    readonly hasher: Hasher,
+    readonly cache: Cache,
+    readonly runCache: RunCache,
+  ) {
+    this.byName = new Map(pipeline.stages.map((s) => [s.name, s]));
+  }
+
+  static async open(opts: OpenOptions = {}): Promise<Project> {
+    const root = findRoot(opts.cwd ?? process.cwd());
+    const pipeline = await loadPipeline(root, { overlays: opts.overlays, set: opts.set });
+    const graph = buildGraph(pipeline);
+    const config = loadConfig(root);
+    const lock = new LockStore(root, pipeline.stages.map((s) => s.name));
+    return new Project(root, pipeline, graph, config, lock, new Hasher(root, new HashState(root)),
+      new Cache(config.cacheDir), new RunCache(config.cacheDir));
+  }
+
+  stage(name: string): Stage {
+    const s = this.byName.get(name);
+    if (!s) throw new GrowError(`no stage named \`${name}\``, 2, 'list the stages with `grow status` or `grow dag`');
+    return s;
+  }
+
+  /** Direct upstream stages of `name`. */
+  upstream(name: string): string[] {
+    return [...this.graph.upstream(name)];
+  }
+
+  /** Hashes every dep and out and reads the listed params: everything status needs. */
+  async facts(stage: Stage): Promise<StageFacts> {
+    const deps = new Map<string, HashInfo | null>();
+    for (const d of stage.deps) deps.set(d, await this.hasher.hash(d));
+    const outs = new Map<string, HashInfo | null>();
+    for (const o of stage.outs) outs.set(o.path, await this.hasher.hash(o.path));
+    return { cmd: stage.cmd, deps, params: this.pipeline.params.stageValues(stage), outs };
+  }
+
+  /** True when some stage's out is `path` or contains it (so a missing dep may still be produced). */
+  producedByAStage(path: string): boolean {
+    return this.pipeline.stages.some((s) => s.outs.some((o) => path === o.path || path.startsWith(`${o.path}/`)));
+  }
+}
+
+export function lockDeps(facts: StageFacts): LockDep[] {
+  return [...facts.deps].map(([path, info]) => ({
+    path,
+    hash: info?.hash ?? '',
+    ...(info?.files !== undefined ? { files: info.files } : {}),
+  }));
+}
+
+export function lockOut(path: string, info: HashInfo): LockOut {
+  return { path, hash: info.hash, size: info.size, ...(info.files !== undefined ? { files: info.files } : {}) };
+}
+
+export function lockEntryFrom(facts: StageFacts, outs: LockOut[]): LockEntry {
+  return { cmd: facts.cmd, deps: lockDeps(facts), params: facts.params, outs };
+}

@@ -1,0 +1,263 @@
+/**
+ * `grow run`: decide and execute. Stages are visited in dependency order; a stage is checked only
+ * once everything upstream has settled, so its dep hashes are the real ones (early cut-off: an
+ * upstream re-run that produced byte-identical outs leaves its dependents up to date). Stale
+ * stages are restored from the run-cache when their exact inputs ran before, else executed —
+ * independent ones in parallel, bounded by `jobs` and by cpu tokens (`resources.cpus`).
+ *
+ * Cancellation: abort `signal` and no new stage starts; running ones are killed (process group),
+ * stages that finished are already recorded in the lock. `runPipeline` is also what watch mode calls.
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, relative } from 'node:path';
+import { EXIT, GrowError } from './errors.ts';
+import { ExecutorPool, type ExecutorName } from './executors/index.ts';
+import type { HashInfo } from './hash.ts';
+import { ProgressTracker, parseProgressLine } from './progress.ts';
+import { lockEntryFrom, lockOut, Project, type OpenOptions } from './project.ts';
+import { runSignature } from './run-cache.ts';
+import { staleReasons } from './status.ts';
+import { selectTargets } from './graph.ts';
+import type { LockOut } from './lock.ts';
+import { lockDeps } from './project.ts';
+import type { Stage } from './types.ts';
+import { silentReporter, type Reporter } from './ui.ts';
+
+export interface RunOptions extends OpenOptions {
+  targets?: string[];
+  force?: boolean;
+  downstream?: boolean;
+  singleItem?: boolean;
+  dry?: boolean;
+  jobs?: number;
+  keepGoing?: boolean;
+  /** false: never restore from the run-cache (`--no-run-cache`). */
+  runCache?: boolean;
+  executor?: ExecutorName;
+  signal?: AbortSignal;
+  reporter?: Reporter;
+  /** An already opened project (watch mode re-uses one); else opened from `cwd`. */
+  project?: Project;
+}
+
+export type Outcome = 'up to date' | 'restored' | 'done' | 'failed' | 'skipped' | 'frozen' | 'would run' | 'cancelled';
+
+export interface StageReport {
+  name: string;
+  outcome: Outcome;
+  reasons: string[];
+  /** Why it failed or was skipped. */
+  message?: string;
+  durationMs?: number;
+}
+
+export interface RunSummary {
+  stages: StageReport[];
+  exitCode: number;
+}
+
+const LOG_TAIL_LINES = 20;
+
+/** Stage names contain `@` (kept) and matrix keys may contain anything else (replaced). */
+export function logFileFor(root: string, stage: string): string {
+  return join(root, '.grow', 'logs', `${stage.replace(/[^A-Za-z0-9._@=+-]/g, '_')}.log`);
+}
+
+function tail(file: string, n: number): string {
+  if (!existsSync(file)) return '';
+  const lines = readFileSync(file, 'utf8').replace(/\n$/, '').split('\n');
+  return lines.slice(-n).join('\n');
+}
+
+/** A counting semaphore with FIFO waiters; a stage holds one job slot and its cpu tokens. */
+class Tokens {
+  private waiters: { n: number; resolve: () => void }[] = [];
+  private free: number;
+  constructor(readonly capacity: number) {
+    this.free = capacity;
+  }
+  acquire(n: number): Promise<void> {
+    const want = Math.min(n, this.capacity);
+    if (this.waiters.length === 0 && this.free >= want) {
+      this.free -= want;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiters.push({ n: want, resolve }));
+  }
+  release(n: number): void {
+    this.free += Math.min(n, this.capacity);
+    while (this.waiters.length && this.free >= this.waiters[0].n) {
+      const w = this.waiters.shift()!;
+      this.free -= w.n;
+      w.resolve();
+    }
+  }
+}
+
+export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
+  const project = opts.project ?? (await Project.open(opts));
+  const reporter = opts.reporter ?? silentReporter;
+  const names = selectTargets(project.pipeline, project.graph, opts.targets ?? [], {
+    downstream: opts.downstream ?? false,
+    singleItem: opts.singleItem ?? false,
+  });
+  const selected = new Set(names);
+  const stages = names.map((n) => project.stage(n));
+
+  // Problems a user must fix before anything runs: params (spec throws naming file and key) and
+  // deps that exist nowhere and that no stage produces.
+  for (const s of stages) {
+    project.pipeline.params.stageValues(s);
+    for (const d of s.deps) {
+      if (!existsSync(join(project.root, d)) && !project.producedByAStage(d)) {
+        throw new GrowError(`stage \`${s.name}\`: dep \`${d}\` does not exist and no stage produces it`, EXIT.usage,
+          `create ${d}, fix the path in ${project.pipeline.file}, or add a stage that lists it in its outs`);
+      }
+    }
+  }
+
+  reporter.start(stages);
+  const reports = new Map<string, StageReport>();
+  const settled = new Map<string, Promise<StageReport>>();
+  const jobs = new Tokens(Math.max(1, opts.jobs ?? project.config.jobs ?? availableParallelism()));
+  const cpus = new Tokens(availableParallelism());
+  const executors = new ExecutorPool(project.root, opts.executor, project.config.executor);
+  const overrides = project.pipeline.params.overrides();
+  let stopAfter: string | undefined; // first failure, when not --keep-going
+  const aborted = () => opts.signal?.aborted ?? false;
+
+  const finish = (r: StageReport): StageReport => {
+    reports.set(r.name, r);
+    reporter.update(r.name, r.outcome, r.outcome === 'failed' ? r.message : r.reasons.join(', ') || undefined, r);
+    return r;
+  };
+
+  const visit = async (stage: Stage): Promise<StageReport> => {
+    const ups = project.upstream(stage.name).filter((u) => selected.has(u));
+    const upReports = await Promise.all(ups.map((u) => settled.get(u)!));
+    const blocked = upReports.find((r) => ['failed', 'skipped', 'cancelled'].includes(r.outcome));
+    if (blocked) return finish({ name: stage.name, outcome: 'skipped', reasons: [], message: `upstream \`${blocked.name}\` ${blocked.outcome}` });
+    if (aborted()) return finish({ name: stage.name, outcome: 'cancelled', reasons: [] });
+    if (stopAfter) return finish({ name: stage.name, outcome: 'skipped', reasons: [], message: `the run stopped after \`${stopAfter}\` failed` });
+
+    const facts = await project.facts(stage);
+    const entry = project.lock.get(stage.name);
+    const reasons = staleReasons(stage, entry, facts);
+    if (opts.dry) {
+      // Planning only: an upstream that would run makes this stage run too (at run time early
+      // cut-off may still spare it).
+      const up = upReports.find((r) => r.outcome === 'would run');
+      if (up) reasons.push(`upstream ${up.name} will re-run`);
+    }
+    if (stage.frozen) return finish({ name: stage.name, outcome: 'frozen', reasons });
+    if (opts.force) reasons.unshift('forced');
+    if (reasons.length === 0) return finish({ name: stage.name, outcome: 'up to date', reasons });
+    if (opts.dry) return finish({ name: stage.name, outcome: 'would run', reasons });
+
+    const started = Date.now();
+    const outPaths = stage.outs.map((o) => o.path);
+    const signature = runSignature({ cmd: stage.cmd, deps: lockDeps(facts), params: facts.params, outPaths });
+    const restorable = !opts.force && opts.runCache !== false && !stage.alwaysChanged && stage.outs.every((o) => o.cache);
+    if (restorable && [...facts.deps.values()].every((d) => d !== null)) {
+      const hit = project.runCache.get(signature);
+      if (hit && (await allPresent(project, hit.outs, outPaths))) {
+        for (const o of hit.outs) project.cache.restore(join(project.root, o.path), o.hash);
+        project.runCache.touch(signature);
+        project.lock.set(stage.name, lockEntryFrom(facts, hit.outs));
+        return finish({ name: stage.name, outcome: 'restored', reasons, durationMs: Date.now() - started });
+      }
+    }
+
+    const missingDep = [...facts.deps].find(([, info]) => info === null);
+    if (missingDep) {
+      return fail(stage, reasons, `dep \`${missingDep[0]}\` is missing`, started);
+    }
+
+    const executor = await executors.for(stage);
+    const cpuNeed = executor.name === 'local' ? Math.max(1, stage.resources?.cpus ?? 1) : 0;
+    await jobs.acquire(1);
+    if (cpuNeed) await cpus.acquire(cpuNeed);
+    try {
+      if (aborted()) return finish({ name: stage.name, outcome: 'cancelled', reasons });
+      if (stopAfter) return finish({ name: stage.name, outcome: 'skipped', reasons, message: `the run stopped after \`${stopAfter}\` failed` });
+      // DVC behaviour: outs are removed before the command runs, so a stale out can never pass
+      // for a fresh one; `persist: true` outs stay (a stage may resume from its own checkpoints).
+      for (const o of stage.outs) if (!o.persist) rmSync(join(project.root, o.path), { recursive: true, force: true });
+      reporter.update(stage.name, 'running', reasons.join(', '));
+      const tracker = new ProgressTracker();
+      const logFile = logFileFor(project.root, stage.name);
+      const env: Record<string, string> = { GROW_STAGE: stage.name, GROW_ROOT: project.root };
+      if (Object.keys(overrides).length) env.GROW_PARAMS_OVERRIDES = JSON.stringify(overrides);
+      const result = await executor.run({
+        stage,
+        cwd: join(project.root, stage.wdir),
+        env,
+        logFile,
+        signal: opts.signal ?? new AbortController().signal,
+        onLine: (line, stream) => {
+          if (stream !== 'stdout') return;
+          const p = parseProgressLine(line);
+          if (p) {
+            tracker.update(p);
+            reporter.progress(stage.name, tracker);
+          }
+        },
+      });
+      if (result.state === 'cancelled' || aborted()) {
+        removePartialOuts(project, stage);
+        return finish({ name: stage.name, outcome: 'cancelled', reasons, message: result.message });
+      }
+      if (result.state !== 'ok') {
+        const logTail = tail(logFile, LOG_TAIL_LINES);
+        const rel = relative(project.root, logFile);
+        return fail(stage, reasons, `${result.message ?? result.state}${logTail ? `\n--- last lines of ${rel} ---\n${logTail}` : ` (no output; log: ${rel})`}`, started);
+      }
+      const outs: LockOut[] = [];
+      for (const o of stage.outs) {
+        const info: HashInfo | null = await project.hasher.hash(o.path);
+        if (!info) return fail(stage, reasons, `out \`${o.path}\` was not produced by the command; fix the command or the outs in ${project.pipeline.file}`, started);
+        if (o.cache) project.cache.store(join(project.root, o.path), info);
+        outs.push(lockOut(o.path, info));
+      }
+      project.hasher.save();
+      if (restorable) project.runCache.put(signature, { stage: stage.name, outs });
+      project.lock.set(stage.name, lockEntryFrom(facts, outs));
+      return finish({ name: stage.name, outcome: 'done', reasons, durationMs: Date.now() - started });
+    } finally {
+      jobs.release(1);
+      if (cpuNeed) cpus.release(cpuNeed);
+    }
+  };
+
+  const fail = (stage: Stage, reasons: string[], message: string, started: number): StageReport => {
+    removePartialOuts(project, stage);
+    if (!opts.keepGoing) stopAfter ??= stage.name;
+    return finish({ name: stage.name, outcome: 'failed', reasons, message, durationMs: Date.now() - started });
+  };
+
+  for (const s of stages) settled.set(s.name, visit(s));
+  try {
+    await Promise.all(settled.values());
+  } finally {
+    if (!opts.dry) project.hasher.save();
+    await reporter.finish();
+  }
+  const list = names.map((n) => reports.get(n)!);
+  const exitCode = list.some((r) => r.outcome === 'cancelled') || aborted()
+    ? EXIT.interrupted
+    : list.some((r) => r.outcome === 'failed') ? EXIT.stageFailed : EXIT.ok;
+  return { stages: list, exitCode };
+}
+
+async function allPresent(project: Project, outs: LockOut[], declared: string[]): Promise<boolean> {
+  // The entry must describe exactly the declared outs, and every object must be intact.
+  if (outs.length !== declared.length || !outs.every((o) => declared.includes(o.path))) return false;
+  for (const o of outs) if (!(await project.cache.has(o.hash))) return false;
+  return true;
+}
+
+/** A failed or cancelled stage's outs are removed so they cannot pass for valid results. */
+function removePartialOuts(project: Project, stage: Stage): void {
+  for (const o of stage.outs) if (!o.persist) rmSync(join(project.root, o.path), { recursive: true, force: true });
+}

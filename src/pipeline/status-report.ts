@@ -1,0 +1,46 @@
+/**
+ * `grow status`: every selected stage's state and reasons, without running or restoring anything.
+ * A stage downstream of a stale one is reported with `upstream <stage> will re-run` — a planning
+ * hint: at run time early cut-off may still find it up to date.
+ */
+import { selectTargets } from './graph.ts';
+import type { Project } from './project.ts';
+import { staleReasons } from './status.ts';
+
+export interface StageStatus {
+  name: string;
+  state: 'up to date' | 'stale' | 'frozen';
+  reasons: string[];
+}
+
+export async function pipelineStatus(project: Project, targets: string[] = []): Promise<StageStatus[]> {
+  const names = selectTargets(project.pipeline, project.graph, targets, { downstream: false, singleItem: false });
+  const byName = new Map<string, StageStatus>();
+  for (const name of names) {
+    const stage = project.stage(name);
+    const reasons = staleReasons(stage, project.lock.get(name), await project.facts(stage));
+    for (const up of project.upstream(name)) {
+      const u = byName.get(up);
+      if (u && u.state === 'stale') reasons.push(`upstream ${up} will re-run`);
+    }
+    byName.set(name, { name, state: stage.frozen ? 'frozen' : reasons.length ? 'stale' : 'up to date', reasons });
+  }
+  project.hasher.save();
+  return names.map((n) => byName.get(n)!);
+}
+
+export function formatStatus(list: StageStatus[]): string {
+  if (list.length === 0) return 'no stages';
+  const lines: string[] = [];
+  for (const s of list) {
+    if (s.state === 'up to date') lines.push(`✔ ${s.name}: up to date`);
+    else if (s.state === 'frozen') lines.push(`❄ ${s.name}: frozen${s.reasons.length ? ` (changed: ${s.reasons.join(', ')})` : ''}`);
+    else {
+      lines.push(`✗ ${s.name}: stale`);
+      for (const r of s.reasons) lines.push(`    ${r}`);
+    }
+  }
+  const stale = list.filter((s) => s.state === 'stale').length;
+  lines.push(stale ? `${stale} of ${list.length} stages stale; run \`grow run\` to update` : `all ${list.length} stages up to date`);
+  return lines.join('\n');
+}

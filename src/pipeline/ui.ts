@@ -1,0 +1,54 @@
+/**
+ * How a run is shown. `plainReporter` prints one line per state change (and throttled progress
+ * lines) — what CI logs and tests see; `listrReporter` (ui-listr.ts) draws a live task list on a TTY.
+ */
+import type { ProgressTracker } from './progress.ts';
+import { formatDuration } from './progress.ts';
+import type { Outcome, StageReport } from './scheduler.ts';
+import type { Stage } from './types.ts';
+
+export type StageState = Outcome | 'running';
+
+export interface Reporter {
+  start(stages: Stage[]): void;
+  update(name: string, state: StageState, detail?: string, report?: StageReport): void;
+  progress(name: string, tracker: ProgressTracker): void;
+  finish(): Promise<void>;
+}
+
+export const silentReporter: Reporter = {
+  start() {},
+  update() {},
+  progress() {},
+  async finish() {},
+};
+
+const PROGRESS_EVERY_MS = 2000;
+
+export function plainReporter(write: (line: string) => void = (l) => process.stdout.write(`${l}\n`), quiet = false): Reporter {
+  const lastProgress = new Map<string, number>();
+  return {
+    start() {},
+    update(name, state, detail, report) {
+      if (quiet && state !== 'failed') return;
+      const duration = report?.durationMs !== undefined && (state === 'done' || state === 'failed') ? ` in ${formatDuration(report.durationMs)}` : '';
+      if (state === 'failed') write(`✖ ${name}: failed${duration}`);
+      else if (state === 'skipped') write(`- ${name}: skipped (${detail ?? report?.message ?? ''})`);
+      else if (state === 'running') write(`▶ ${name}: running${detail ? ` (${detail})` : ''}`);
+      else if (state === 'would run') write(`• ${name}: would run (${detail})`);
+      else if (state === 'done') write(`✔ ${name}: done${duration}`);
+      else if (state === 'restored') write(`✔ ${name}: restored from run-cache`);
+      else if (state === 'frozen') write(`❄ ${name}: frozen${detail ? ` (would run: ${detail})` : ''}`);
+      else write(`${state === 'up to date' ? '✔' : '!'} ${name}: ${state}`);
+    },
+    progress(name, tracker) {
+      if (quiet) return;
+      const now = Date.now();
+      const done = tracker.total > 0 && tracker.current >= tracker.total;
+      if (!done && now - (lastProgress.get(name) ?? 0) < PROGRESS_EVERY_MS) return;
+      lastProgress.set(name, now);
+      write(`  ${name}: ${tracker.render()}`);
+    },
+    async finish() {},
+  };
+}
