@@ -115,3 +115,30 @@ export function snapshotTree(root: string, skip: string[] = []): Map<string, str
   walk('');
   return out;
 }
+
+/**
+ * Checks every object of a content-addressed cache (`<cache>/files/md5/ab/cdef…[.dir]`) against its
+ * name. Returns the problems (empty when sound) and the leftover temp files, which are harmless
+ * garbage but worth knowing about.
+ */
+export function auditCache(cacheDir: string): { bad: string[]; temps: string[]; objects: number } {
+  const objectsDir = join(cacheDir, 'files', 'md5');
+  const bad: string[] = [];
+  const temps: string[] = [];
+  let objects = 0;
+  if (!existsSync(objectsDir)) return { bad, temps, objects };
+  for (const sub of readdirSync(objectsDir)) {
+    for (const name of readdirSync(join(objectsDir, sub))) {
+      const rel = `${sub}/${name}`;
+      if (name.includes('.tmp')) {
+        temps.push(rel);
+        continue;
+      }
+      objects++;
+      const hex = sub + name.replace(/\.dir$/, '');
+      const actual = createHash('md5').update(readFileSync(join(objectsDir, sub, name))).digest('hex');
+      if (actual !== hex) bad.push(`${rel}: content hashes to ${actual}`);
+    }
+  }
+  return { bad, temps, objects };
+}
