@@ -1,0 +1,92 @@
+/**
+ * Which models one experiment run holds and where each lives. pipeline.yaml spells the same paths
+ * in its outs; the stages that see every model at once (evaluate, profile, report) enumerate them
+ * from the params with `experimentModels` instead of scanning directories, so a stale directory
+ * from an earlier configuration never leaks into a report.
+ *
+ *   artifacts/models/s<seed>/small-<i>      small model i (D1 only)
+ *   artifacts/models/s<seed>/m0             the large baseline, from scratch (D1 + D2)
+ *   artifacts/models/s<seed>/m1p-<method>   M1': the small models combined (combine stage)
+ *   artifacts/models/s<seed>/m1-<method>    M1: M1' refined (D1 + D2)
+ *   artifacts/ckpt/s<seed>/<name>           resume checkpoints of a training stage (persist)
+ */
+export type ModelRole = 'small' | 'm0' | 'm1p' | 'm1';
+
+export interface ModelRef {
+  /** "s1/m1-merge": unique within a run; the directory below artifacts/models. */
+  id: string;
+  /** "M1 (merge)": the display name, the same for every seed. */
+  label: string;
+  role: ModelRole;
+  seed: number;
+  /** Small models: 1..n. */
+  index?: number;
+  /** M1' and M1: the growth method. */
+  method?: string;
+  dir: string;
+}
+
+export const MODELS_DIR = 'artifacts/models';
+export const CKPT_DIR = 'artifacts/ckpt';
+
+export function modelName(role: ModelRole, opts: { index?: number; method?: string } = {}): string {
+  switch (role) {
+    case 'small':
+      return `small-${opts.index}`;
+    case 'm0':
+      return 'm0';
+    case 'm1p':
+      return `m1p-${opts.method}`;
+    case 'm1':
+      return `m1-${opts.method}`;
+  }
+}
+
+export function modelLabel(role: ModelRole, opts: { index?: number; method?: string } = {}): string {
+  switch (role) {
+    case 'small':
+      return `small ${opts.index}`;
+    case 'm0':
+      return 'M0 (scratch)';
+    case 'm1p':
+      return `M1' (${opts.method})`;
+    case 'm1':
+      return `M1 (${opts.method})`;
+  }
+}
+
+export function modelRef(role: ModelRole, seed: number, opts: { index?: number; method?: string } = {}): ModelRef {
+  const id = `s${seed}/${modelName(role, opts)}`;
+  return { id, label: modelLabel(role, opts), role, seed, ...opts, dir: `${MODELS_DIR}/${id}` };
+}
+
+export function ckptDir(ref: ModelRef): string {
+  return `${CKPT_DIR}/${ref.id}`;
+}
+
+export interface ExperimentShape {
+  seeds: number[];
+  smallCount: number;
+  methods: string[];
+}
+
+/** Every model of a run, in a stable order: per seed, the small models, M0, then M1' and M1 per method. */
+export function experimentModels(shape: ExperimentShape): ModelRef[] {
+  const out: ModelRef[] = [];
+  for (const seed of shape.seeds) {
+    for (let i = 1; i <= shape.smallCount; i++) out.push(modelRef('small', seed, { index: i }));
+    out.push(modelRef('m0', seed));
+    for (const method of shape.methods) {
+      out.push(modelRef('m1p', seed, { method }), modelRef('m1', seed, { method }));
+    }
+  }
+  return out;
+}
+
+/** The seeds of the run and the per-model seeds derived from them (init and data order). */
+export function derivedSeeds(ref: Pick<ModelRef, 'role' | 'seed' | 'index'>): { init: number; data: number } {
+  // Small models differ from each other in both init and data order; M0 and every M1 of one seed
+  // see exactly the same batches in the same order (the comparison's fairness rests on it).
+  if (ref.role === 'small') return { init: ref.seed * 1000 + (ref.index ?? 0), data: ref.seed * 1000 + (ref.index ?? 0) };
+  return { init: ref.seed * 1000, data: ref.seed * 1000 + 999 };
+}

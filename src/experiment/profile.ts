@@ -1,0 +1,190 @@
+/**
+ * The profile-based cost analysis: per training run its analytic FLOPs, measured wall time,
+ * achieved TFLOP/s, backend and peak memory; the top kernels of one profiled step per model
+ * configuration; and the headline savings (savings.ts) for every grown model.
+ *
+ * Inputs are the files the training and combine stages write (train.json, metrics.jsonl,
+ * growth.json); this module only reads and computes, so it is tested on hand-made files.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type CurvePoint, evalCurve, readMetrics } from './curves.ts';
+import type { ModelRef } from './layout.ts';
+import { type MethodSummary, type Saving, computeSaving, summariseByMethod } from './savings.ts';
+
+/** The fields of a training run's train.json that the analysis uses. */
+export interface TrainSummary {
+  backend: string;
+  params: number;
+  flops_per_step: number;
+  steps: number;
+  flops: number;
+  wall_s: number;
+  peak_rss_bytes: number | null;
+  final_val_loss: number | null;
+}
+
+export interface KernelTime {
+  name: string;
+  ms: number;
+  count: number;
+}
+
+export interface ProfileStage {
+  id: string;
+  label: string;
+  role: 'small' | 'm0' | 'm1';
+  seed: number;
+  method?: string;
+  backend: string;
+  params: number;
+  steps: number;
+  flops_per_step: number;
+  flops: number;
+  wall_s: number;
+  tflops_per_s: number;
+  peak_rss_mb: number | null;
+  /** The model configuration's key in `kernels` ("small" or "large"). */
+  config: string;
+}
+
+export interface ProfileReport {
+  schema: 1;
+  backend: string;
+  stages: ProfileStage[];
+  /** Top kernels of one profiled training step, per model configuration. */
+  kernels: Record<string, KernelTime[]>;
+  savings: Saving[];
+  by_method: MethodSummary[];
+  /** The grown model with the largest refine-only saving (null when none reached M0). */
+  best: Saving | null;
+}
+
+export class ArtifactError extends Error {}
+
+function readJson(file: string): Record<string, unknown> {
+  if (!existsSync(file)) throw new ArtifactError(`${file} is missing; run the stage that writes it first`);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new ArtifactError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function num(o: Record<string, unknown>, file: string, ...keys: string[]): number {
+  for (const k of keys) if (typeof o[k] === 'number') return o[k] as number;
+  throw new ArtifactError(`${file}: needs a numeric "${keys[0]}"`);
+}
+
+/** Reads a training run's train.json. */
+export function readTrainSummary(dir: string): TrainSummary {
+  const file = join(dir, 'train.json');
+  const o = readJson(file);
+  const rss = o.peak_rss_bytes ?? o.peakRssBytes;
+  return {
+    backend: typeof o.backend === 'string' ? o.backend : 'unknown',
+    params: num(o, file, 'params'),
+    flops_per_step: num(o, file, 'flops_per_step'),
+    steps: num(o, file, 'steps'),
+    flops: num(o, file, 'flops', 'total_flops'),
+    wall_s: num(o, file, 'wall_s'),
+    peak_rss_bytes: typeof rss === 'number' ? rss : null,
+    final_val_loss: typeof o.final_val_loss === 'number' ? o.final_val_loss : null,
+  };
+}
+
+/** Reads the combine stage's growth.json: the operator's own training cost. */
+export function readOperatorFlops(dir: string): number {
+  const o = readJson(join(dir, 'growth.json'));
+  return typeof o.operator_flops === 'number' ? o.operator_flops : 0;
+}
+
+export function readCurve(dir: string): CurvePoint[] {
+  return evalCurve(readMetrics(join(dir, 'metrics.jsonl')));
+}
+
+export interface RunData {
+  ref: ModelRef;
+  train: TrainSummary;
+  curve: CurvePoint[];
+  /** M1 only: the operator FLOPs from its M1' growth.json. */
+  operator_flops?: number;
+}
+
+/** Loads what the analysis needs of every trained model (small, m0, m1) in `refs`. */
+export function loadRuns(refs: ModelRef[], root = '.'): RunData[] {
+  const m1p = new Map(refs.filter((r) => r.role === 'm1p').map((r) => [`${r.seed}/${r.method}`, r]));
+  return refs
+    .filter((r) => r.role !== 'm1p')
+    .map((ref) => {
+      const dir = join(root, ref.dir);
+      const run: RunData = { ref, train: readTrainSummary(dir), curve: readCurve(dir) };
+      if (ref.role === 'm1') {
+        const grown = m1p.get(`${ref.seed}/${ref.method}`);
+        run.operator_flops = grown ? readOperatorFlops(join(root, grown.dir)) : 0;
+      }
+      return run;
+    });
+}
+
+/** Every M1's saving against the M0 of its own seed, the small models of that seed charged. */
+export function savingsOf(runs: RunData[]): Saving[] {
+  const out: Saving[] = [];
+  for (const m1 of runs.filter((r) => r.ref.role === 'm1')) {
+    const seed = m1.ref.seed;
+    const m0 = runs.find((r) => r.ref.role === 'm0' && r.ref.seed === seed);
+    if (!m0) throw new ArtifactError(`no M0 for seed ${seed}: ${m1.ref.id} has nothing to be compared with`);
+    const smalls = runs.filter((r) => r.ref.role === 'small' && r.ref.seed === seed);
+    out.push(
+      computeSaving(
+        { name: m0.ref.id, curve: m0.curve, flops: m0.train.flops, wall_s: m0.train.wall_s },
+        {
+          name: m1.ref.id,
+          method: m1.ref.method ?? 'unknown',
+          curve: m1.curve,
+          flops: m1.train.flops,
+          wall_s: m1.train.wall_s,
+          small_flops: smalls.reduce((a, r) => a + r.train.flops, 0),
+          small_wall_s: smalls.reduce((a, r) => a + r.train.wall_s, 0),
+          operator_flops: m1.operator_flops ?? 0,
+        },
+      ),
+    );
+  }
+  return out;
+}
+
+export function profileStages(runs: RunData[]): ProfileStage[] {
+  return runs.map(({ ref, train }) => ({
+    id: ref.id,
+    label: ref.label,
+    role: ref.role as ProfileStage['role'],
+    seed: ref.seed,
+    ...(ref.method ? { method: ref.method } : {}),
+    backend: train.backend,
+    params: train.params,
+    steps: train.steps,
+    flops_per_step: train.flops_per_step,
+    flops: train.flops,
+    wall_s: train.wall_s,
+    tflops_per_s: train.wall_s > 0 ? train.flops / train.wall_s / 1e12 : 0,
+    peak_rss_mb: train.peak_rss_bytes === null ? null : train.peak_rss_bytes / 2 ** 20,
+    config: ref.role === 'small' ? 'small' : 'large',
+  }));
+}
+
+export function buildProfile(runs: RunData[], kernels: Record<string, KernelTime[]>): ProfileReport {
+  const savings = savingsOf(runs);
+  const reached = savings.filter((s) => s.saving_refine_only !== null);
+  const best = reached.length === 0 ? null : reached.reduce((a, b) => (b.saving_refine_only! > a.saving_refine_only! ? b : a));
+  const backends = [...new Set(runs.map((r) => r.train.backend))];
+  return {
+    schema: 1,
+    backend: backends.join(', '),
+    stages: profileStages(runs),
+    kernels,
+    savings,
+    by_method: summariseByMethod(savings),
+    best,
+  };
+}

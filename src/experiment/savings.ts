@@ -1,0 +1,142 @@
+/**
+ * The experiment's headline: did the grown model M1 reach the from-scratch baseline M0's final
+ * validation loss with less compute, and how much less?
+ *
+ *   reach      = refine FLOPs M1 needed to first reach M0's final val loss (interpolated)
+ *   saving     = 1 − reach / FLOPs(M0)                               (refine only)
+ *   saving_all = 1 − (reach + FLOPs(small models) + FLOPs(operator)) / FLOPs(M0)
+ *
+ * The second figure charges M1 for everything it was built from: the n small models' training and
+ * any learned growth operator's training. It is negative when growing cost more than it saved.
+ * Both are null when M1 never reached the target (the gap at the end is reported instead).
+ */
+import { type CurvePoint, finalLoss, lossAt, reachAt } from './curves.ts';
+
+export interface BaselineRun {
+  name: string;
+  curve: CurvePoint[];
+  /** Total training FLOPs of the run (its last metrics row). */
+  flops: number;
+  wall_s: number;
+}
+
+export interface GrownRun extends BaselineRun {
+  method: string;
+  /** Training FLOPs of the small models M1 was grown from, summed. */
+  small_flops: number;
+  small_wall_s: number;
+  /** FLOPs spent training the growth operator itself (LiGO); 0 for closed-form operators. */
+  operator_flops: number;
+}
+
+export interface EqualFlopsPoint {
+  /** The budget compared at. */
+  flops: number;
+  m0_val_loss: number | null;
+  m1_val_loss: number | null;
+}
+
+export interface Saving {
+  model: string;
+  method: string;
+  baseline: string;
+  target_val_loss: number;
+  m0_flops: number;
+  m0_wall_s: number;
+  reached: boolean;
+  refine_flops_to_target: number | null;
+  refine_wall_s_to_target: number | null;
+  small_flops: number;
+  operator_flops: number;
+  saving_refine_only: number | null;
+  saving_with_small: number | null;
+  /** Wall-clock analogue of saving_refine_only (noisy on a shared machine; FLOPs are the measure). */
+  saving_wall_refine_only: number | null;
+  m1_final_val_loss: number;
+  /** M1's final loss minus the target: negative means M1 ended better than M0. */
+  final_gap: number;
+  /** Val loss of both models after M1's refine budget (refine only). */
+  at_refine_budget: EqualFlopsPoint;
+  /** Val loss of both models after M1's whole budget, small models and operator included. */
+  at_total_budget: EqualFlopsPoint;
+}
+
+export function computeSaving(m0: BaselineRun, m1: GrownRun): Saving {
+  const target = finalLoss(m0.curve);
+  const reach = reachAt(m1.curve, target, 'flops');
+  const reachWall = reachAt(m1.curve, target, 'wall_s');
+  const overhead = m1.small_flops + m1.operator_flops;
+  const m1Final = finalLoss(m1.curve);
+  const totalBudget = m1.flops + overhead;
+  return {
+    model: m1.name,
+    method: m1.method,
+    baseline: m0.name,
+    target_val_loss: target,
+    m0_flops: m0.flops,
+    m0_wall_s: m0.wall_s,
+    reached: reach !== null,
+    refine_flops_to_target: reach,
+    refine_wall_s_to_target: reachWall,
+    small_flops: m1.small_flops,
+    operator_flops: m1.operator_flops,
+    saving_refine_only: reach === null ? null : 1 - reach / m0.flops,
+    saving_with_small: reach === null ? null : 1 - (reach + overhead) / m0.flops,
+    saving_wall_refine_only: reachWall === null ? null : 1 - reachWall / m0.wall_s,
+    m1_final_val_loss: m1Final,
+    final_gap: m1Final - target,
+    at_refine_budget: {
+      flops: m1.flops,
+      m0_val_loss: lossAt(m0.curve, m1.flops, 'flops'),
+      m1_val_loss: m1Final,
+    },
+    at_total_budget: {
+      flops: totalBudget,
+      m0_val_loss: lossAt(m0.curve, totalBudget, 'flops'),
+      // M1's curve shifted right by its overhead: at totalBudget it has done all its refining.
+      m1_val_loss: m1Final,
+    },
+  };
+}
+
+export interface Spread {
+  n: number;
+  mean: number | null;
+  std: number | null;
+  min: number | null;
+  max: number | null;
+}
+
+/** Mean, sample standard deviation and range of the values that exist (null = not reached). */
+export function spread(values: (number | null)[]): Spread {
+  const xs = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  if (xs.length === 0) return { n: 0, mean: null, std: null, min: null, max: null };
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const std = xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
+  return { n: xs.length, mean, std, min: Math.min(...xs), max: Math.max(...xs) };
+}
+
+export interface MethodSummary {
+  method: string;
+  seeds: number;
+  reached: number;
+  saving_refine_only: Spread;
+  saving_with_small: Spread;
+  final_gap: Spread;
+}
+
+/** Per growth method, the spread of its savings over seeds (the study configuration). */
+export function summariseByMethod(savings: Saving[]): MethodSummary[] {
+  const methods = [...new Set(savings.map((s) => s.method))];
+  return methods.map((method) => {
+    const rows = savings.filter((s) => s.method === method);
+    return {
+      method,
+      seeds: rows.length,
+      reached: rows.filter((s) => s.reached).length,
+      saving_refine_only: spread(rows.map((s) => s.saving_refine_only)),
+      saving_with_small: spread(rows.map((s) => s.saving_with_small)),
+      final_gap: spread(rows.map((s) => s.final_gap)),
+    };
+  });
+}

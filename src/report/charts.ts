@@ -1,0 +1,134 @@
+/**
+ * The report's charts as vega-lite specs, rendered to SVG in Node (vega's headless View), so the
+ * page needs no script and no network to show them.
+ *
+ * - loss vs cumulative TFLOPs and loss vs wall time: every large model on one chart. Each M1 is
+ *   drawn twice: refine-only (solid) and shifted right by what it cost before refining started —
+ *   the small models' training and the growth operator's (dashed). A dotted rule marks M0's final
+ *   validation loss, the target of the saving computation.
+ * - the small models' curves, on their own chart (they are trained on D1 only, so their losses
+ *   are not comparable with the large models').
+ */
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { ReportInput, Series } from './data.ts';
+
+export type XAxis = 'flops' | 'wall_s';
+
+export const REFINE_ONLY = 'refine only';
+export const WITH_OVERHEAD = 'incl. small models + operator';
+
+interface Datum {
+  series: string;
+  seed: number;
+  cost: string;
+  x: number;
+  val_loss: number;
+}
+
+function xOf(axis: XAxis, value: number): number {
+  return axis === 'flops' ? value / 1e12 : value;
+}
+
+function seriesRows(s: Series, axis: XAxis): Datum[] {
+  const rows: Datum[] = s.points.map((p) => ({
+    series: s.label,
+    seed: s.seed,
+    cost: REFINE_ONLY,
+    x: xOf(axis, p[axis]),
+    val_loss: p.val_loss,
+  }));
+  const offset = axis === 'flops' ? s.offset_flops : s.offset_wall_s;
+  if (s.role === 'm1' && offset && offset > 0) {
+    for (const p of s.points) {
+      rows.push({ series: s.label, seed: s.seed, cost: WITH_OVERHEAD, x: xOf(axis, p[axis] + offset), val_loss: p.val_loss });
+    }
+  }
+  return rows;
+}
+
+const xTitle: Record<XAxis, string> = { flops: 'cumulative training TFLOPs', wall_s: 'wall time (s)' };
+
+/** Validation loss of M0 and every M1 against compute or time, on one chart. */
+export function largeModelsSpec(input: ReportInput, axis: XAxis): TopLevelSpec {
+  const large = input.series.filter((s) => s.role !== 'small');
+  const values = large.flatMap((s) => seriesRows(s, axis));
+  const targets = large
+    .filter((s) => s.role === 'm0' && s.points.length > 0)
+    .map((s) => ({ seed: s.seed, target: s.points[s.points.length - 1].val_loss }));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: `Validation loss vs ${axis === 'flops' ? 'training compute' : 'wall time'} (large models)`,
+    width: 560,
+    height: 320,
+    layer: [
+      {
+        data: { values },
+        mark: { type: 'line', point: { size: 18 } },
+        encoding: {
+          x: { field: 'x', type: 'quantitative', title: xTitle[axis] },
+          y: { field: 'val_loss', type: 'quantitative', title: 'validation loss (nats/token, D1+D2)', scale: { zero: false } },
+          color: { field: 'series', type: 'nominal', title: 'model' },
+          strokeDash: { field: 'cost', type: 'nominal', title: 'cost counted', sort: [REFINE_ONLY, WITH_OVERHEAD] },
+          detail: { field: 'seed', type: 'nominal' },
+        },
+      },
+      {
+        data: { values: targets },
+        mark: { type: 'rule', strokeDash: [2, 3], color: '#666' },
+        encoding: { y: { field: 'target', type: 'quantitative' } },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+/** The small models' validation curves (their own data: D1). */
+export function smallModelsSpec(input: ReportInput): TopLevelSpec {
+  const values = input.series.filter((s) => s.role === 'small').flatMap((s) => seriesRows(s, 'flops'));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Validation loss of the small models (D1)',
+    width: 560,
+    height: 260,
+    data: { values },
+    mark: { type: 'line', point: { size: 18 } },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', title: xTitle.flops },
+      y: { field: 'val_loss', type: 'quantitative', title: 'validation loss (nats/token, D1)', scale: { zero: false } },
+      color: { field: 'series', type: 'nominal', title: 'model' },
+      detail: { field: 'seed', type: 'nominal' },
+    },
+  } as TopLevelSpec;
+}
+
+/** Renders a vega-lite spec to a standalone SVG string, without a browser. */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+export interface Chart {
+  /** File stem: the SVG is written as `<name>.svg` beside the report. */
+  name: string;
+  title: string;
+  spec: TopLevelSpec;
+  svg: string;
+}
+
+/** Every chart of the report, rendered. */
+export async function buildCharts(input: ReportInput): Promise<Chart[]> {
+  const defs: Omit<Chart, 'svg'>[] = [
+    { name: 'loss-vs-tflops', title: 'Validation loss vs cumulative TFLOPs', spec: largeModelsSpec(input, 'flops') },
+    { name: 'loss-vs-wall', title: 'Validation loss vs wall time', spec: largeModelsSpec(input, 'wall_s') },
+  ];
+  if (input.series.some((s) => s.role === 'small')) {
+    defs.push({ name: 'small-models', title: 'Small models', spec: smallModelsSpec(input) });
+  }
+  const out: Chart[] = [];
+  for (const d of defs) out.push({ ...d, svg: await renderSvg(d.spec) });
+  return out;
+}

@@ -1,0 +1,92 @@
+/**
+ * The comparison table, as rows of already-formatted cells, shared by the Markdown, HTML and LaTeX
+ * writers so that all three show the same figures. Order: M0, the M1 variants, the small models,
+ * each group by seed.
+ */
+import { fmtAcc, fmtLoss, fmtParams, fmtPpl, fmtSaving, fmtSpread, fmtTflops, fmtWall } from './format.ts';
+import type { ModelRow, ReportInput } from './data.ts';
+
+export interface Table {
+  /** Column groups for a two-level header: [label, span]. */
+  groups: [string, number][];
+  header: string[];
+  rows: string[][];
+}
+
+const roleOrder = { m0: 0, m1: 1, small: 2 } as const;
+
+export function sortedModels(models: ModelRow[]): ModelRow[] {
+  return [...models].sort(
+    (a, b) => roleOrder[a.role] - roleOrder[b.role] || a.seed - b.seed || a.id.localeCompare(b.id),
+  );
+}
+
+export function comparisonTable(input: ReportInput): Table {
+  const fixed = ['Model', 'Seed', 'Params', 'Train TFLOPs', 'Wall s'];
+  const perDataset = ['loss', 'ppl', 'acc'];
+  const tail = ['Saving (refine)', 'Saving (incl. small)'];
+  const header = [...fixed, ...input.datasets.flatMap(() => perDataset), ...tail];
+  const groups: [string, number][] = [['', fixed.length], ...input.datasets.map((d): [string, number] => [d, 3]), ['vs M0', 2]];
+  const rows = sortedModels(input.models).map((m) => [
+    m.label,
+    String(m.seed),
+    fmtParams(m.params),
+    fmtTflops(m.flops),
+    fmtWall(m.wall_s),
+    ...input.datasets.flatMap((d) => {
+      const e = m.eval[d];
+      return [fmtLoss(e?.loss), fmtPpl(e?.ppl), fmtAcc(e?.accuracy)];
+    }),
+    m.role === 'm1' ? fmtSaving(m.saving_refine_only ?? null) : '',
+    m.role === 'm1' ? fmtSaving(m.saving_with_small ?? null) : '',
+  ]);
+  return { groups, header, rows };
+}
+
+/** Per growth method over seeds: mean ± standard deviation of the savings (the study's spread). */
+export function methodTable(input: ReportInput): Table {
+  const header = ['Method', 'Seeds', 'Reached M0', 'Saving (refine)', 'Saving (incl. small)', 'Final gap (nats)'];
+  const rows = input.byMethod.map((m) => [
+    m.method,
+    String(m.seeds),
+    `${m.reached}/${m.seeds}`,
+    fmtSpread(m.saving_refine_only.mean, m.saving_refine_only.std),
+    fmtSpread(m.saving_with_small.mean, m.saving_with_small.std),
+    m.final_gap.mean === null ? '–' : `${m.final_gap.mean >= 0 ? '+' : ''}${m.final_gap.mean.toFixed(4)} ± ${(m.final_gap.std ?? 0).toFixed(4)}`,
+  ]);
+  return { groups: [['', header.length]], header, rows };
+}
+
+export function profileTable(input: ReportInput): Table {
+  const header = ['Stage', 'Backend', 'Steps', 'GFLOP/step', 'TFLOPs', 'Wall s', 'TFLOP/s', 'Peak RSS MB', 'Top kernels'];
+  const rows = input.profile.map((p) => [
+    p.id,
+    p.backend,
+    String(p.steps),
+    (p.flops_per_step / 1e9).toFixed(3),
+    fmtTflops(p.flops),
+    fmtWall(p.wall_s),
+    p.tflops_per_s.toFixed(4),
+    p.peak_rss_mb === null ? '–' : p.peak_rss_mb.toFixed(0),
+    p.top_kernels
+      .slice(0, 3)
+      .map((k) => `${k.name} ${k.ms.toFixed(1)} ms`)
+      .join(', '),
+  ]);
+  return { groups: [['', header.length]], header, rows };
+}
+
+/** Plain-language headline sentences: one per M1 variant and seed. */
+export function headlines(input: ReportInput): string[] {
+  return input.savings.map((s) => {
+    const seed = input.models.find((m) => m.id === s.model)?.seed;
+    const who = `${s.method}${seed === undefined ? '' : ` (seed ${seed})`}`;
+    if (!s.reached) {
+      return `${who}: did not reach M0's final validation loss ${fmtLoss(s.target_val_loss)}; it ended ${fmtLoss(s.m1_final_val_loss)} (gap ${s.final_gap >= 0 ? '+' : ''}${s.final_gap.toFixed(4)}).`;
+    }
+    return (
+      `${who}: reached M0's final validation loss ${fmtLoss(s.target_val_loss)} after ${fmtTflops(s.refine_flops_to_target)} of M0's ${fmtTflops(s.m0_flops)} TFLOPs — ` +
+      `saving ${fmtSaving(s.saving_refine_only)} refine-only, ${fmtSaving(s.saving_with_small)} counting the small models and the operator (${fmtTflops(s.small_flops + s.operator_flops)} TFLOPs).`
+    );
+  });
+}
