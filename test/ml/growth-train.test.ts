@@ -24,15 +24,17 @@ const seqs = randomTokens(small, 4, 6, 5);
 const next = randomTokens(small, 4, 6, 6);
 
 function gradients(cfg: ModelConfig, w: HostWeights): HostWeights {
-  return tf.tidy(() => {
-    const names = [...w.keys()];
+  const names = [...w.keys()];
+  const g = tf.tidy(() => {
     const ts = toTensors(w);
     const x = tf.tensor2d(seqs, undefined, 'int32');
     const y = tf.tensor2d(next, undefined, 'int32');
     const f = (...vals: tf.Tensor[]) => loss(cfg, Object.fromEntries(names.map((n, i) => [n, vals[i]])), x, y);
-    const g = tf.grads(f)(names.map((n) => ts[n]));
-    return toHost(Object.fromEntries(names.map((n, i) => [n, g[i]])));
+    return tf.grads(f)(names.map((n) => ts[n]));
   });
+  const host = toHost(Object.fromEntries(names.map((n, i) => [n, g[i]])));
+  tf.dispose(g);
+  return host;
 }
 
 function sgdStep(w: HostWeights, g: HostWeights, lr: number): HostWeights {
