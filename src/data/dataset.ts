@@ -10,9 +10,10 @@
  * a half-written dataset where the next stage would read it.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { writeDirAtomic } from './atomic-dir.ts';
 import { DataError } from './errors.ts';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { cleanSentence } from './clean.ts';
 import { prepareSource, rawSentences, type ReadContext, type SourceInput, type SourceSpec } from './sources.ts';
 import { checkFractions, sentenceDigest, splitOf, SPLITS, type SplitFractions, type SplitName } from './split.ts';
@@ -54,10 +55,7 @@ export interface DataManifest {
 
 export async function buildDatasets(opts: BuildOptions): Promise<DataManifest> {
   checkFractions(opts.fractions, 'data split');
-  mkdirSync(dirname(opts.outDir), { recursive: true });
-  const tmp = join(dirname(opts.outDir), `.${basename(opts.outDir)}.tmp-${process.pid}-${Date.now().toString(36)}`);
-  mkdirSync(tmp, { recursive: true });
-  try {
+  return writeDirAtomic(opts.outDir, async (tmp) => {
     const seen = new Set<string>();
     const manifest: DataManifest = { schema: 1, fractions: opts.fractions, sources: [] };
     if (opts.params !== undefined) manifest.params = opts.params;
@@ -66,12 +64,8 @@ export async function buildDatasets(opts: BuildOptions): Promise<DataManifest> {
       manifest.sources.push(await writeSource(spec, input, seen, join(tmp, spec.name), opts));
     }
     writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-    replaceDir(tmp, opts.outDir);
     return manifest;
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }
 
 async function writeSource(
@@ -161,17 +155,6 @@ class LineSink {
     }
     return { ...this.stats, sha256: this.hash.digest('hex') };
   }
-}
-
-/** Put `fresh` where `target` is: move the old one aside, rename, then delete the old one. */
-function replaceDir(fresh: string, target: string): void {
-  let old: string | undefined;
-  if (existsSync(target)) {
-    old = `${fresh}.old`;
-    renameSync(target, old);
-  }
-  renameSync(fresh, target);
-  if (old) rmSync(old, { recursive: true, force: true });
 }
 
 /** Where buildDatasets put one split of one source. */

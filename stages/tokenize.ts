@@ -1,0 +1,169 @@
+/**
+ * Stage `tokenize`: train a byte-level BPE tokenizer on the datasets' training splits and write
+ * every source's splits as token streams.
+ *
+ *   artifacts/tokens/tokenizer.json          Hugging Face format (+ tokenizer_config.json)
+ *   artifacts/tokens/<source>/<split>.bin    uint16 little-endian ids, sentences joined by id 0
+ *   artifacts/tokens/meta.json               vocab size, eot id, dtype, per-file counts and sha256
+ *
+ * Reads artifacts/data (the download stage's out). Params keys read: tokenizer.vocab_size,
+ * tokenizer.sources (optional; default every source), tokenizer.max_train_bytes (optional;
+ * default no limit). See docs/data.md.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { writeDirAtomic } from '../src/data/atomic-dir.ts';
+import { datasetPath, readManifest } from '../src/data/dataset.ts';
+import { DataError } from '../src/data/errors.ts';
+import { SPLITS, type SplitName } from '../src/data/split.ts';
+import { BpeTokenizer, countWords, serializeTokenizer, TokenizerError, tokenizerConfigJson, trainBpeFromCounts } from '../src/ml/tokenizer/index.ts';
+import { loadParams, parseArgs, type Params } from './lib/params.ts';
+import { reportProgress } from './lib/progress.ts';
+import { DATA_DIR } from './download.ts';
+
+export const TOKENS_DIR = 'artifacts/tokens';
+
+export interface TokenFile {
+  /** Relative to artifacts/tokens, e.g. "d1/train.bin". */
+  file: string;
+  tokens: number;
+  sentences: number;
+  sha256: string;
+}
+
+export interface TokensMeta {
+  schema: 1;
+  vocab_size: number;
+  dtype: 'uint16';
+  eot_id: number;
+  tokenizer: { file: 'tokenizer.json'; sha256: string };
+  training: { sources: string[]; bytes: number; sentences: number; requested_vocab_size: number };
+  /** In the data manifest's order, with the roles the download stage recorded. */
+  sources: { name: string; roles: string[]; splits: Record<SplitName, TokenFile> }[];
+}
+
+function readLines(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return text === '' ? [] : text.slice(0, -1).split('\n');
+}
+
+/**
+ * Training text: the train splits of the chosen sources, one sentence from each in turn (so a
+ * byte budget samples every source rather than only the first), until maxBytes.
+ */
+export function trainingSentences(dataDir: string, sources: string[], maxBytes: number): { sentences: string[]; bytes: number } {
+  const lists = sources.map((s) => readLines(datasetPath(dataDir, s, 'train')));
+  const out: string[] = [];
+  let bytes = 0;
+  const longest = Math.max(0, ...lists.map((l) => l.length));
+  outer: for (let i = 0; i < longest; i++) {
+    for (const l of lists) {
+      if (i >= l.length) continue;
+      const n = Buffer.byteLength(l[i]) + 1;
+      if (bytes + n > maxBytes) break outer;
+      out.push(l[i]);
+      bytes += n;
+    }
+  }
+  return { sentences: out, bytes };
+}
+
+/** Sentences → one uint16 LE stream, with the eot id between consecutive sentences. */
+export function encodeSentences(tok: BpeTokenizer, sentences: string[], eot: number): Uint16Array {
+  let buf = new Uint16Array(1 << 16);
+  let n = 0;
+  for (let i = 0; i < sentences.length; i++) {
+    const ids = tok.encode(sentences[i]);
+    const need = n + ids.length + 1;
+    if (need > buf.length) {
+      const bigger = new Uint16Array(Math.max(need, buf.length * 2));
+      bigger.set(buf.subarray(0, n));
+      buf = bigger;
+    }
+    if (i > 0) buf[n++] = eot;
+    for (const id of ids) buf[n++] = id;
+  }
+  return buf.slice(0, n);
+}
+
+function toLittleEndianBytes(ids: Uint16Array): Buffer {
+  const out = Buffer.alloc(ids.length * 2);
+  for (let i = 0; i < ids.length; i++) out.writeUInt16LE(ids[i], i * 2);
+  return out;
+}
+
+export async function runTokenize(params: Params, root: string, log: (line: string) => void = console.error): Promise<TokensMeta> {
+  const dataDir = join(root, DATA_DIR);
+  const manifest = readManifest(dataDir);
+  const all = manifest.sources.map((s) => s.name);
+  const vocabSize = params.num('tokenizer.vocab_size');
+  if (!Number.isInteger(vocabSize) || vocabSize < 257 || vocabSize > 65_536) {
+    throw new DataError(`${params.file}: tokenizer.vocab_size must be an integer in [257, 65536] (eot + 256 bytes; uint16 ids), got ${vocabSize}`);
+  }
+  const chosen = params.opt<string[]>('tokenizer.sources', all);
+  if (!Array.isArray(chosen) || chosen.length === 0) {
+    throw new DataError(`${params.file}: tokenizer.sources must be a non-empty list of source names (${all.join(', ')})`);
+  }
+  for (const s of chosen) {
+    if (!all.includes(s)) throw new DataError(`${params.file}: tokenizer.sources names "${s}", which is not among data.sources (${all.join(', ')})`);
+  }
+  const maxBytes = params.opt<number>('tokenizer.max_train_bytes', Number.MAX_SAFE_INTEGER);
+
+  const train = trainingSentences(dataDir, chosen, maxBytes);
+  const tok = trainBpeFromCounts(countWords(train.sentences), {
+    vocabSize,
+    onProgress: (done, total) => reportProgress(done, total, { stage: 'merges' }),
+  });
+  if (tok.vocabSize < vocabSize) log(`tokenize: the training text only supports ${tok.vocabSize} tokens (asked for ${vocabSize})`);
+  const eot = tok.specialId();
+  const json = serializeTokenizer(tok);
+
+  return writeDirAtomic(join(root, TOKENS_DIR), (tmp) => {
+    writeFileSync(join(tmp, 'tokenizer.json'), json);
+    writeFileSync(join(tmp, 'tokenizer_config.json'), JSON.stringify(tokenizerConfigJson(tok), null, 2) + '\n');
+    const meta: TokensMeta = {
+      schema: 1,
+      vocab_size: tok.vocabSize,
+      dtype: 'uint16',
+      eot_id: eot,
+      tokenizer: { file: 'tokenizer.json', sha256: createHash('sha256').update(json).digest('hex') },
+      training: { sources: chosen, bytes: train.bytes, sentences: train.sentences.length, requested_vocab_size: vocabSize },
+      sources: [],
+    };
+    const total = manifest.sources.length * SPLITS.length;
+    let done = 0;
+    for (const src of manifest.sources) {
+      mkdirSync(join(tmp, src.name));
+      const splits = {} as Record<SplitName, TokenFile>;
+      for (const split of SPLITS) {
+        const sentences = readLines(datasetPath(dataDir, src.name, split));
+        const bytes = toLittleEndianBytes(encodeSentences(tok, sentences, eot));
+        const file = `${src.name}/${split}.bin`;
+        writeFileSync(join(tmp, file), bytes);
+        splits[split] = { file, tokens: bytes.length / 2, sentences: sentences.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+        reportProgress(++done, total, { stage: 'encode' });
+      }
+      meta.sources.push({ name: src.name, roles: src.roles, splits });
+    }
+    writeFileSync(join(tmp, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
+    for (const s of meta.sources) {
+      log(`${s.name}: ${SPLITS.map((x) => `${x} ${s.splits[x].tokens} tokens`).join(', ')}`);
+    }
+    return meta;
+  });
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs();
+  const params = loadParams(args.params);
+  await runTokenize(params, resolve(args.root ?? process.env.GROW_ROOT ?? '.'));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((e: unknown) => {
+    console.error(e instanceof DataError || e instanceof TokenizerError ? `tokenize: ${e.message}` : e);
+    process.exit(1);
+  });
+}
