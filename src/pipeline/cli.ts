@@ -6,7 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { checkout } from './checkout.ts';
 import { EXIT, GrowError } from './errors.ts';
+import { collectGarbage, DEFAULT_KEEP_RUNS, parseAge, parseSize } from './gc.ts';
 import { acquireProcessLock } from './process-lock.ts';
 import { Project } from './project.ts';
 import { runPipeline, type RunSummary } from './scheduler.ts';
@@ -141,6 +143,72 @@ Examples:
       const list = await pipelineStatus(project, targets);
       out(flags.json ? JSON.stringify(list, null, 2) : formatStatus(list));
       if (flags.check && list.some((s) => s.state === 'stale')) process.exitCode = EXIT.stale;
+    });
+
+  program
+    .command('checkout')
+    .description('restore the outs recorded in pipeline.lock from the cache')
+    .argument('[targets...]', 'stage or group names (default: every stage in the lock)')
+    .addHelpText('after', `
+Examples:
+  grow checkout                 make the workspace match pipeline.lock
+  grow checkout train_small     only the outs of the train_small@* stages`)
+    .action(async (targets: string[]) => {
+      const project = await Project.open();
+      const lock = acquireProcessLock(project.root);
+      try {
+        const r = await checkout(project, targets);
+        for (const p of r.restored) out(`restored ${p}`);
+        for (const [p, why] of r.failed) err(`grow: cannot restore ${p}: ${why}`);
+        out(`${r.restored.length} restored, ${r.unchanged.length} already up to date${r.failed.size ? `, ${r.failed.size} missing` : ''}`);
+        if (r.failed.size) process.exitCode = EXIT.stageFailed;
+      } finally {
+        lock.release();
+      }
+    });
+
+  program
+    .command('gc')
+    .description('remove cache objects that neither pipeline.lock nor a kept run-cache entry references')
+    .option('--keep-runs <n>', `run-cache entries kept per stage, most recently used first (default ${DEFAULT_KEEP_RUNS})`, (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+      return n;
+    })
+    .option('--older-than <age>', 'also drop run-cache entries unused for this long: 30d, 12h, 2w, 90m', (v) => {
+      const ms = parseAge(v);
+      if (ms === null) throw new InvalidArgumentError('expected an age such as 30d, 12h, 2w or 90m');
+      return ms;
+    })
+    .option('--max-size <size>', 'drop least recently used run-cache entries until the cache fits: 2G, 500M (lock outs are always kept)', (v) => {
+      const n = parseSize(v);
+      if (n === null) throw new InvalidArgumentError('expected a size such as 2G or 500M');
+      return n;
+    })
+    .option('--dry', 'print what would be removed; remove nothing')
+    .addHelpText('after', `
+Policy: objects referenced by pipeline.lock are never removed. Run-cache entries are kept per stage
+(the --keep-runs most recently used), minus those older than --older-than, minus the least recently
+used ones while the cache exceeds --max-size; then every object no kept entry references is removed.
+Examples:
+  grow gc
+  grow gc --keep-runs 5 --older-than 30d
+  grow gc --max-size 2G --dry`)
+    .action(async (flags: { keepRuns?: number; olderThan?: number; maxSize?: number; dry?: boolean }) => {
+      const project = await Project.open();
+      const lock = acquireProcessLock(project.root);
+      try {
+        const r = collectGarbage(project.cache, project.runCache, project.lock.entries().values(), {
+          keepRuns: flags.keepRuns,
+          olderThanMs: flags.olderThan,
+          maxSize: flags.maxSize,
+          dry: flags.dry,
+        });
+        const mb = (b: number) => `${(b / 1024 ** 2).toFixed(1)} MB`;
+        out(`${flags.dry ? 'would remove' : 'removed'} ${r.removedObjects} objects (${mb(r.removedBytes)}) and ${r.removedRuns} run-cache entries; kept ${r.keptObjects} objects (${mb(r.keptBytes)})`);
+      } finally {
+        lock.release();
+      }
     });
 
   return program;

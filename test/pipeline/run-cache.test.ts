@@ -1,0 +1,140 @@
+/**
+ * The cache and run-cache: returning to an old configuration restores instead of re-running;
+ * -f and --no-run-cache bypass it; a corrupt object is detected; checkout and gc.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { record, TestProject } from '../helpers/grow-project.ts';
+
+const projects: TestProject[] = [];
+after(() => projects.forEach((p) => p.cleanup()));
+
+function project(): TestProject {
+  const p = new TestProject({
+    'params.yaml': 'lr: 1\n',
+    'pipeline.yaml': `stages:
+  train:
+    cmd: ${record} && echo "lr=$(grep lr params.yaml)" > model.txt && mkdir -p ckpt && echo w > ckpt/w.bin
+    params: [lr]
+    outs: [model.txt, ckpt]
+`,
+  });
+  projects.push(p);
+  return p;
+}
+
+function objectFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true }).map(String).filter((f) => statSync(join(dir, f)).isFile());
+}
+
+test('returning to old params restores outs from the run-cache without running the command', async () => {
+  const p = project();
+  await p.ok(['run']);
+  const lockAt1 = p.lockText();
+  p.write('params.yaml', 'lr: 2\n');
+  await p.ok(['run']);
+  assert.equal(p.read('model.txt'), 'lr=lr: 2\n');
+  p.calls();
+  p.write('params.yaml', 'lr: 1\n');
+  const r = await p.ok(['run']);
+  assert.deepEqual(p.calls(), [], 'the command did not run');
+  assert.match(r.stdout, /train: restored/);
+  assert.equal(p.read('model.txt'), 'lr=lr: 1\n');
+  assert.equal(p.read('ckpt/w.bin'), 'w\n');
+  assert.equal(p.lockText(), lockAt1);
+  // Restored files are ordinary writable copies: writing to one cannot touch the cache.
+  writeFileSync(p.path('model.txt'), 'scribble');
+  p.remove('model.txt');
+  await p.ok(['run']);
+  assert.deepEqual(p.calls(), []);
+  assert.equal(p.read('model.txt'), 'lr=lr: 1\n');
+});
+
+test('-f and --no-run-cache bypass the run-cache', async () => {
+  const p = project();
+  await p.ok(['run']);
+  p.write('params.yaml', 'lr: 2\n');
+  await p.ok(['run']);
+  p.write('params.yaml', 'lr: 1\n');
+  p.calls();
+  await p.ok(['run', '--no-run-cache']);
+  assert.deepEqual(p.calls(), ['train']);
+  await p.ok(['run', '-f']);
+  assert.deepEqual(p.calls(), ['train']);
+});
+
+test('a corrupt cache object is detected and the stage re-runs', async () => {
+  const p = project();
+  await p.ok(['run']);
+  p.write('params.yaml', 'lr: 2\n');
+  await p.ok(['run']);
+  p.calls();
+  // Corrupt every object (they are read-only on purpose; a disk error does not ask).
+  const objects = p.path('.grow/cache/files/md5');
+  for (const f of objectFiles(objects)) {
+    chmodSync(join(objects, f), 0o644);
+    writeFileSync(join(objects, f), 'garbage');
+  }
+  p.write('params.yaml', 'lr: 1\n');
+  await p.ok(['run']);
+  assert.deepEqual(p.calls(), ['train']);
+  assert.equal(p.read('model.txt'), 'lr=lr: 1\n');
+});
+
+test('cache objects are read-only and laid out as files/md5/<2>/<30>', async () => {
+  const p = project();
+  await p.ok(['run']);
+  const lock = p.lock();
+  const h = lock.stages.train.outs!.find((o) => o.path === 'model.txt')!.hash.slice(4);
+  const obj = p.path(`.grow/cache/files/md5/${h.slice(0, 2)}/${h.slice(2)}`);
+  assert.equal(statSync(obj).mode & 0o777, 0o444);
+  const dirHash = lock.stages.train.outs!.find((o) => o.path === 'ckpt')!.hash.slice(4);
+  assert.ok(p.exists(`.grow/cache/files/md5/${dirHash.slice(0, 2)}/${dirHash.slice(2)}`));
+});
+
+test('checkout restores the outs recorded in the lock', async () => {
+  const p = project();
+  await p.ok(['run']);
+  p.remove('model.txt');
+  p.remove('ckpt');
+  const r = await p.ok(['checkout']);
+  assert.match(r.stdout, /restored model\.txt/);
+  assert.equal(p.read('model.txt'), 'lr=lr: 1\n');
+  assert.equal(p.read('ckpt/w.bin'), 'w\n');
+  await p.ok(['status', '--check']);
+  assert.deepEqual(p.calls(), ['train']);
+});
+
+test('gc removes objects that neither the lock nor a kept run-cache entry references', async () => {
+  const p = project();
+  await p.ok(['run']);
+  p.write('params.yaml', 'lr: 2\n');
+  await p.ok(['run']);
+  const objects = p.path('.grow/cache/files/md5');
+  const before = objectFiles(objects).length;
+  // Default policy keeps the lr=1 run-cache entry, so its objects stay.
+  await p.ok(['gc']);
+  assert.equal(objectFiles(objects).length, before);
+  const r = await p.ok(['gc', '--keep-runs', '0']);
+  assert.match(r.stdout, /removed 1 objects .* and 2 run-cache entries/);
+  assert.equal(objectFiles(objects).length, before - 1);
+  // The lock's outs are still restorable.
+  p.remove('model.txt');
+  await p.ok(['checkout']);
+  assert.equal(p.read('model.txt'), 'lr=lr: 2\n');
+  await p.ok(['gc', '--max-size', 'lots'], 2);
+});
+
+test('GROW_CACHE_DIR and cache.dir in .growrc.yaml move the cache', async () => {
+  const p = project();
+  p.write('.growrc.yaml', 'cache:\n  dir: ../shared-cache-' + process.pid + '\n');
+  await p.ok(['run']);
+  assert.ok(objectFiles(join(p.dir, '..', `shared-cache-${process.pid}`, 'files')).length > 0);
+  p.remove(`../shared-cache-${process.pid}`);
+  const env = { GROW_CACHE_DIR: join(p.dir, 'envcache') };
+  p.write('params.yaml', 'lr: 3\n');
+  await p.ok(['run'], 0, env);
+  assert.ok(p.exists('envcache/runs'));
+});
