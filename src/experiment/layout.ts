@@ -4,16 +4,19 @@
  * from the params with `experimentModels` instead of scanning directories, so a stale directory
  * from an earlier configuration never leaks into a report.
  *
- *   artifacts/models/s<seed>/small-<i>      small model i (D1 only)
+ *   artifacts/models/s<seed>/small/<i>      small model i (D1 only)
  *   artifacts/models/s<seed>/m0             the large baseline, from scratch (D1 + D2)
- *   artifacts/models/s<seed>/m1p-<method>   M1': the small models combined (combine stage)
- *   artifacts/models/s<seed>/m1-<method>    M1: M1' refined (D1 + D2)
- *   artifacts/ckpt/s<seed>/<name>           resume checkpoints of a training stage (persist)
+ *   artifacts/models/s<seed>/m1p/<method>   M1': the small models combined (combine stage)
+ *   artifacts/models/s<seed>/m1/<method>    M1: M1' refined (D1 + D2)
+ *   artifacts/ckpt/s<seed>/<same>           resume checkpoints of a training stage (persist)
+ *
+ * The small models of a seed share one parent directory so that combine can depend on all of
+ * them (however many there are) without also depending on M0 or on its own refined output.
  */
 export type ModelRole = 'small' | 'm0' | 'm1p' | 'm1';
 
 export interface ModelRef {
-  /** "s1/m1-merge": unique within a run; the directory below artifacts/models. */
+  /** "s1/m1/merge": unique within a run; the directory below artifacts/models. */
   id: string;
   /** "M1 (merge)": the display name, the same for every seed. */
   label: string;
@@ -32,13 +35,13 @@ export const CKPT_DIR = 'artifacts/ckpt';
 export function modelName(role: ModelRole, opts: { index?: number; method?: string } = {}): string {
   switch (role) {
     case 'small':
-      return `small-${opts.index}`;
+      return `small/${opts.index}`;
     case 'm0':
       return 'm0';
     case 'm1p':
-      return `m1p-${opts.method}`;
+      return `m1p/${opts.method}`;
     case 'm1':
-      return `m1-${opts.method}`;
+      return `m1/${opts.method}`;
   }
 }
 
@@ -66,7 +69,8 @@ export function ckptDir(ref: ModelRef): string {
 
 export interface ExperimentShape {
   seeds: number[];
-  smallCount: number;
+  /** Indices of the small models (params `small.models`), usually 1..n. */
+  small: number[];
   methods: string[];
 }
 
@@ -74,7 +78,7 @@ export interface ExperimentShape {
 export function experimentModels(shape: ExperimentShape): ModelRef[] {
   const out: ModelRef[] = [];
   for (const seed of shape.seeds) {
-    for (let i = 1; i <= shape.smallCount; i++) out.push(modelRef('small', seed, { index: i }));
+    for (const i of shape.small) out.push(modelRef('small', seed, { index: i }));
     out.push(modelRef('m0', seed));
     for (const method of shape.methods) {
       out.push(modelRef('m1p', seed, { method }), modelRef('m1', seed, { method }));

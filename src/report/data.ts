@@ -19,7 +19,7 @@ export interface DatasetMetrics {
 
 /** One row of the comparison table. */
 export interface ModelRow {
-  /** Unique id, e.g. "s1/m1-merge". */
+  /** Unique id, e.g. "s1/m1/merge". */
   id: string;
   /** Display name without the seed, e.g. "M1 (merge)"; the series name in charts. */
   label: string;

@@ -23,7 +23,7 @@ function rows(steps: number, every: number, flopsPerStep: number, start: number,
 export const DATASETS = ['wordnet-examples', 'wordnet-definitions'];
 
 export function writeSyntheticRun(root: string, seeds = [1], methods = ['merge', 'stack']): { refs: ModelRef[]; evalMetrics: EvalMetrics } {
-  const refs = experimentModels({ seeds, smallCount: 2, methods });
+  const refs = experimentModels({ seeds, small: [1, 2], methods });
   const models: EvalMetrics['models'] = [];
   for (const ref of refs) {
     const dir = join(root, ref.dir);

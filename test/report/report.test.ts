@@ -28,7 +28,7 @@ test('the profile computes savings from the synthetic curves: merge reaches M0, 
     assert.equal(merge.small_flops, 2 * 200 * 1e9);
     assert.equal(stack.reached, false);
     assert.equal(stack.operator_flops, 5e10);
-    assert.equal(profile.best?.model, 's1/m1-merge');
+    assert.equal(profile.best?.model, 's1/m1/merge');
     const m0 = profile.stages.find((s) => s.id === 's1/m0')!;
     assert.equal(m0.tflops_per_s, (400 * 4e9) / 4 / 1e12);
   } finally {
@@ -72,7 +72,7 @@ test('writeReport writes a self-contained page, Markdown and LaTeX with the metr
       const cost = profile.stages.find((s) => s.id === m.id)!;
       assert.ok(md.includes(fmtTflops(cost.flops)), `${m.id} TFLOPs`);
     }
-    const merge = profile.savings.find((s) => s.model === 's1/m1-merge')!;
+    const merge = profile.savings.find((s) => s.model === 's1/m1/merge')!;
     assert.ok(md.includes(fmtSaving(merge.saving_refine_only)));
     assert.ok(tex.includes(texEscape(fmtSaving(merge.saving_refine_only))));
     assert.match(md, /not reached/);
