@@ -30,3 +30,8 @@ test('every field in the schema carries a description (editor hover)', () => {
   for (const [k, v] of Object.entries(body)) assert.ok((v as { description?: string }).description, `stage field ${k} has no description`);
   for (const [k, v] of Object.entries(pipelineSchema.properties)) assert.ok((v as { description?: string }).description, `top-level field ${k} has no description`);
 });
+
+test('the precompiled validator is ajv\'s code for the current schema', async () => {
+  const { validatorText, VALIDATOR_FILE } = await import('../../src/pipeline/spec/write-schema.ts');
+  assert.ok(readFileSync(VALIDATOR_FILE, 'utf8') === validatorText(), 'stale: run node --import tsx src/pipeline/spec/write-schema.ts');
+});

@@ -42,24 +42,23 @@ export class Containment {
     return r === '' || (!r.startsWith('..') && !path.isAbsolute(r)) ? undefined : real;
   }
 
-  /** The real path of `abs`: realpath of its longest existing prefix, plus the rest. */
+  /**
+   * The real path of `abs`, component by component: one lstat per distinct path (cached, and no
+   * exceptions for paths that do not exist yet, which is most outs), following symlinks, even
+   * dangling ones, since they still say where the path would lead.
+   */
   private real(abs: string, depth: number): string {
     const hit = this.cache.get(abs);
     if (hit !== undefined) return hit;
+    const parent = path.dirname(abs);
     let result: string;
-    try {
-      result = realpathSync.native(abs);
-    } catch {
-      const parent = path.dirname(abs);
-      let link: string | undefined;
-      try {
-        // A dangling symlink still says where it would lead.
-        if (depth < 40 && lstatSync(abs).isSymbolicLink()) link = readlinkSync(abs);
-      } catch {
-        /* does not exist at all */
-      }
-      if (link !== undefined) result = this.real(path.resolve(parent, link), depth + 1);
-      else result = parent === abs ? abs : path.join(this.real(parent, depth), path.basename(abs));
+    if (parent === abs) result = abs;
+    else {
+      const realParent = this.real(parent, depth);
+      const here = path.join(realParent, path.basename(abs));
+      const st = lstatSync(here, { throwIfNoEntry: false });
+      if (st?.isSymbolicLink() && depth < 40) result = this.real(path.resolve(realParent, readlinkSync(here)), depth + 1);
+      else result = here;
     }
     this.cache.set(abs, result);
     return result;
