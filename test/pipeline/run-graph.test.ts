@@ -1,0 +1,195 @@
+/**
+ * Graph-shaped behaviour: invalid graphs rejected before anything runs, foreach/matrix names and
+ * group targets, target selection flags, --dry, real parallelism, and the stage environment.
+ */
+import assert from 'node:assert/strict';
+import { realpathSync } from 'node:fs';
+import { after, test } from 'node:test';
+import { record, TestProject } from '../helpers/grow-project.ts';
+
+const projects: TestProject[] = [];
+after(() => projects.forEach((p) => p.cleanup()));
+const project = (files: Record<string, string>) => {
+  const p = new TestProject(files);
+  projects.push(p);
+  return p;
+};
+
+test('cycles, duplicate outs and overlapping outs are rejected before anything runs', async () => {
+  const cycle = project({
+    'pipeline.yaml': `stages:
+  a:
+    cmd: ${record} && touch a.txt
+    deps: [b.txt]
+    outs: [a.txt]
+  b:
+    cmd: ${record} && touch b.txt
+    deps: [a.txt]
+    outs: [b.txt]
+`,
+  });
+  let r = await cycle.ok(['run'], 2);
+  assert.match(r.stderr, /cycle/i);
+  assert.deepEqual(cycle.calls(), []);
+
+  const dup = project({
+    'pipeline.yaml': `stages:\n  a:\n    cmd: ${record} && touch x.txt\n    outs: [x.txt]\n  b:\n    cmd: ${record} && touch x.txt\n    outs: [x.txt]\n`,
+  });
+  r = await dup.ok(['run'], 2);
+  assert.match(r.stderr, /x\.txt/);
+  assert.deepEqual(dup.calls(), []);
+
+  const overlap = project({
+    'pipeline.yaml': `stages:\n  a:\n    cmd: ${record} && mkdir -p d && touch d/f\n    outs: [d]\n  b:\n    cmd: ${record} && touch d/f\n    outs: [d/f]\n`,
+  });
+  r = await overlap.ok(['run'], 2);
+  assert.match(r.stderr, /d\/f/);
+  assert.deepEqual(overlap.calls(), []);
+});
+
+test('foreach and matrix stages are named name@item and a group name is a target', async () => {
+  const p = project({
+    'pipeline.yaml': `stages:
+  train:
+    foreach: [1, 2]
+    do:
+      cmd: ${record} && echo \${item} > m\${item}.txt
+      outs:
+        - m\${item}.txt
+  eval:
+    matrix:
+      model: [a, b]
+      size: [s]
+    cmd: ${record} && echo \${item.model} > e-\${item.model}-\${item.size}.txt
+    outs:
+      - e-\${item.model}-\${item.size}.txt
+  other:
+    cmd: ${record} && touch o.txt
+    outs: [o.txt]
+`,
+  });
+  await p.ok(['run', 'train']);
+  assert.deepEqual(p.calls().sort(), ['train@1', 'train@2']);
+  assert.equal(p.read('m2.txt'), '2\n');
+  await p.ok(['run', 'eval@b-s']);
+  assert.deepEqual(p.calls(), ['eval@b-s']);
+  assert.ok(p.exists('.grow/logs/eval@b-s.log'));
+  await p.ok(['run']);
+  assert.deepEqual(p.calls().sort(), ['eval@a-s', 'other']);
+  assert.deepEqual(Object.keys(p.lock().stages), ['train@1', 'train@2', 'eval@a-s', 'eval@b-s', 'other']);
+});
+
+function diamond(): TestProject {
+  return project({
+    'in.txt': '1',
+    'pipeline.yaml': `stages:
+  a:
+    cmd: ${record} && cp in.txt a.txt
+    deps: [in.txt]
+    outs: [a.txt]
+  b:
+    cmd: ${record} && cp a.txt b.txt
+    deps: [a.txt]
+    outs: [b.txt]
+  c:
+    cmd: ${record} && cp b.txt c.txt
+    deps: [b.txt]
+    outs: [c.txt]
+`,
+  });
+}
+
+test('targets pull in their upstream; --single-item runs only the target; --downstream runs what follows', async () => {
+  const p = diamond();
+  await p.ok(['run', 'b']);
+  assert.deepEqual(p.calls(), ['a', 'b']);
+  assert.equal(p.exists('c.txt'), false);
+  p.write('in.txt', '2');
+  await p.ok(['run', '-s', 'c']);
+  assert.deepEqual(p.calls(), ['c']);
+  await p.ok(['run', '--downstream', 'b', '--no-run-cache']);
+  assert.deepEqual(p.calls(), []); // b and c are up to date relative to a.txt on disk
+  await p.ok(['run', '--downstream', 'a']);
+  assert.deepEqual(p.calls(), ['a', 'b', 'c']);
+  assert.equal(p.read('c.txt'), '2');
+});
+
+test('--dry prints what would run and why, and runs and writes nothing', async () => {
+  const p = diamond();
+  await p.ok(['run']);
+  p.calls();
+  p.write('in.txt', '3');
+  const lock = p.lockText();
+  const state = p.read('.grow/state.json');
+  const r = await p.ok(['run', '--dry']);
+  assert.match(r.stdout, /a: would run \(dep in\.txt changed\)/);
+  assert.match(r.stdout, /b: would run \(upstream a will re-run\)/);
+  assert.match(r.stdout, /c: would run/);
+  assert.deepEqual(p.calls(), []);
+  assert.equal(p.lockText(), lock);
+  assert.equal(p.read('.grow/state.json'), state);
+  assert.equal(p.read('c.txt'), '1');
+});
+
+test('independent stages run in parallel (each waits until the other has started)', async () => {
+  // Each stage announces itself, then waits for the other; run one at a time they would time out.
+  const wait = (me: string, other: string) =>
+    `touch ${me}.started && i=0 && while [ ! -f ${other}.started ]; do i=$((i+1)); if [ $i -gt 400 ]; then echo timed out >&2; exit 9; fi; sleep 0.05; done && touch ${me}.txt`;
+  const p = project({
+    'pipeline.yaml': `stages:
+  left:
+    cmd: ${wait('left', 'right')}
+    outs: [left.txt]
+  right:
+    cmd: ${wait('right', 'left')}
+    outs: [right.txt]
+`,
+  });
+  await p.ok(['run', '-j', '2']);
+  assert.ok(p.exists('left.txt') && p.exists('right.txt'));
+});
+
+test('stages see GROW_STAGE, GROW_ROOT and run in their wdir', async () => {
+  const p = project({
+    'sub/.keep': '',
+    'pipeline.yaml': `stages:
+  env:
+    wdir: sub
+    cmd: echo "$GROW_STAGE $GROW_ROOT $(pwd)" > env.txt
+    outs: [env.txt]
+`,
+  });
+  await p.ok(['run']);
+  const root = realpathSync(p.dir);
+  const [stage, growRoot, cwd] = p.read('sub/env.txt').trim().split(' ');
+  assert.equal(stage, 'env');
+  assert.equal(realpathSync(growRoot), root);
+  assert.equal(realpathSync(cwd), `${root}/sub`);
+  assert.ok(p.lock().stages.env.outs![0].path === 'sub/env.txt');
+});
+
+test('--set passes overrides through GROW_PARAMS_OVERRIDES and the lock records them; files are untouched', async () => {
+  const p = project({
+    'params.yaml': 'train:\n  lr: 1\n',
+    'pipeline.yaml': `stages:
+  t:
+    cmd: echo "$GROW_PARAMS_OVERRIDES" > o.txt
+    params: [train.lr]
+    outs: [o.txt]
+`,
+  });
+  await p.ok(['run', '--set', 'train.lr=0.5']);
+  assert.deepEqual(JSON.parse(p.read('o.txt')), { 'params.yaml': { train: { lr: 0.5 } } });
+  assert.equal(p.lock().stages.t.params!['params.yaml']['train.lr'], 0.5);
+  assert.equal(p.read('params.yaml'), 'train:\n  lr: 1\n');
+});
+
+test('frozen stages are reported, never run', async () => {
+  const p = project({
+    'in.txt': 'a',
+    'pipeline.yaml': `stages:\n  f:\n    cmd: ${record} && cp in.txt f.txt\n    deps: [in.txt]\n    outs: [f.txt]\n    frozen: true\n`,
+  });
+  const r = await p.ok(['run']);
+  assert.match(r.stdout, /f: frozen/);
+  assert.deepEqual(p.calls(), []);
+});
