@@ -42,7 +42,7 @@ export interface ProcessLock {
 export interface AcquireOptions {
   /** How the holder is described to a second runner (default: `grow <argv>`). */
   command?: string;
-  /** Receives the one-line notice when a dead runner's lock is taken over. */
+  /** Receives the one-line notice when a dead runner's lock is taken over (default: stderr). */
   notice?: (line: string) => void;
 }
 
@@ -103,7 +103,8 @@ function removeStale(path: string, staleText: string): void {
   rmSync(aside, { force: true });
 }
 
-export function acquireProcessLock(root: string, opts: AcquireOptions = {}): ProcessLock {
+export function acquireProcessLock(root: string, options: AcquireOptions = {}): ProcessLock {
+  const opts = { notice: (line: string) => void process.stderr.write(line + '\n'), ...options };
   const path = join(root, PROCESS_LOCK_FILE);
   mkdirSync(join(root, '.grow'), { recursive: true });
   const holder: LockHolder = {

@@ -9,6 +9,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureBuilt } from '../helpers/grow-project.ts';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const GROW_BIN = join(REPO, 'bin', 'grow.js');
@@ -70,11 +71,12 @@ export interface GrowProcess {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts the real CLI (sources through tsx, so tests see the current code). */
+/** Starts the real CLI as users run it (compiled dist/, rebuilt by the shared rig when stale). */
 export function startGrow(cwd: string, args: string[], env: Record<string, string> = {}): GrowProcess {
+  ensureBuilt();
   const child = spawn(process.execPath, [GROW_BIN, ...args], {
     cwd,
-    env: { ...process.env, GROW_DEV: '1', CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0', ...env },
+    env: { ...process.env, GROW_DEV: '', GROW_CACHE_DIR: '', CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
