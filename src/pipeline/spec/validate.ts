@@ -102,10 +102,11 @@ function toConfigError(src: YamlSource, at: YamlPath, errors: ErrorObject[], dat
   const e = pickError(errors);
   const rel = instancePath(e);
   const p = [...at, ...rel];
-  const where = fieldLabel(rel, stageName);
   const value = rel.reduce<unknown>((cur, k) => (cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined), data);
   const inStages = at.length === 0 && rel[0] === 'stages' && rel.length >= 2;
   const owner = stageName ? `stage "${stageName}"` : inStages ? `stage "${rel[1]}"` : 'the pipeline file';
+  const where = inStages && rel.length === 2 ? owner : fieldLabel(inStages ? rel.slice(2) : rel, stageName);
+  const subject = where === owner || owner === 'the pipeline file' ? where : `${where} in ${owner}`;
   switch (e.keyword) {
     case 'additionalProperties': {
       const name = String(e.params.additionalProperty);
@@ -123,7 +124,7 @@ function toConfigError(src: YamlSource, at: YamlPath, errors: ErrorObject[], dat
     }
     case 'required': {
       const missing = String(e.params.missingProperty);
-      return src.error(p, `${where} has no "${missing}"`, missing === 'cmd' ? 'add `cmd: <command>` (a string or a list of commands)' : `add "${missing}"`, rel.length > 0);
+      return src.error(p, `${subject} has no "${missing}"`, missing === 'cmd' ? 'add `cmd: <command>` (a string or a list of commands)' : `add "${missing}"`, rel.length > 0);
     }
     case 'dependencies': {
       const prop = String(e.params.property);
@@ -131,19 +132,19 @@ function toConfigError(src: YamlSource, at: YamlPath, errors: ErrorObject[], dat
       return src.error([...p, prop], `"${prop}" needs "${missing}" in ${owner}`, 'a foreach stage is `foreach: <list or mapping>` plus `do: <stage body>`', true);
     }
     case 'enum':
-      return src.error(p, `${where} must be one of ${(e.params.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(', ')}, not ${typeName(value)}`);
+      return src.error(p, `${subject} must be one of ${(e.params.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(', ')}, not ${typeName(value)}`);
     case 'anyOf': {
       const branches = (e.schema as unknown[]).map(describeSchema);
-      return src.error(p, `${where} in ${owner} must be ${[...new Set(branches)].join(', or ')}; got ${typeName(value)}`);
+      return src.error(p, `${subject} must be ${[...new Set(branches)].join(', or ')}; got ${typeName(value)}`);
     }
     case 'type':
-      return src.error(p, `${where} in ${owner} must be ${describeSchema(e.parentSchema)}; got ${typeName(value)}`);
+      return src.error(p, `${subject} must be ${describeSchema(e.parentSchema)}; got ${typeName(value)}`);
     case 'pattern':
       if ((e.parentSchema as { pattern?: string }).pattern === pipelineSchema.definitions.template.pattern) {
-        return src.error(p, `${where} in ${owner} must be a whole-string \`\${...}\` template; got ${typeName(value)}`);
+        return src.error(p, `${subject} must be a whole-string \`\${...}\` template; got ${typeName(value)}`);
       }
-      return src.error(p, `${where} in ${owner} has an invalid format (${typeName(value)})`, (e.parentSchema as { description?: string }).description);
+      return src.error(p, `${subject} has an invalid format (${typeName(value)})`, (e.parentSchema as { description?: string }).description);
     default:
-      return src.error(p, `${where} in ${owner} ${e.message ?? 'is invalid'}`, (e.parentSchema as { description?: string })?.description);
+      return src.error(p, `${subject} ${e.message ?? 'is invalid'}`, (e.parentSchema as { description?: string })?.description);
   }
 }
