@@ -14,11 +14,10 @@
  * requests, of when a body counts as truncated, and of aborting mid-stream at a byte limit.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { dirname } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DataError } from './errors.ts';
 
@@ -131,6 +130,8 @@ function transfer(req: DownloadRequest, url: string, part: string, offset: numbe
       reject(new DataError(`${url}: only http:// and https:// URLs can be downloaded`));
       return;
     }
+    // Until a body is streaming, a request error simply rejects; after, it must close the file first.
+    let failBody: (e: Error) => void = reject;
     const headers: Record<string, string> = { 'accept-encoding': 'identity', 'user-agent': 'growline' };
     if (offset > 0) headers.range = `bytes=${offset}-`;
     const request = client.get(parsed, { headers }, (res) => {
@@ -178,27 +179,45 @@ function transfer(req: DownloadRequest, url: string, part: string, offset: numbe
         reject(new OversizeError());
         return;
       }
-      let received = 0;
-      const limit = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          received += chunk.length;
-          if (start + received > req.maxBytes) done(new OversizeError());
-          else done(null, chunk);
-        },
-      });
+      // Chunks go to disk synchronously as they arrive, so whatever was received before a
+      // connection drops is in the .part (a stream pipeline would discard its buffers on error).
       // 200 means the server ignored the Range header: the body is the whole file again.
-      const sink = createWriteStream(part, { flags: status === 206 ? 'a' : 'w' });
-      pipeline(res, limit, sink).then(
-        () => {
-          if (declared !== undefined && received !== declared) {
-            reject(new TransientError(`body ended after ${received} of ${declared} bytes`));
-          } else resolve();
-        },
-        (e: Error) => reject(e instanceof OversizeError ? e : new TransientError(`transfer interrupted: ${e.message}`)),
-      );
+      const fd = openSync(part, status === 206 ? 'a' : 'w');
+      let received = 0;
+      let settled = false;
+      const finish = (err?: Error) => {
+        if (settled) return;
+        settled = true;
+        closeSync(fd);
+        if (err) {
+          res.destroy();
+          reject(err);
+        } else resolve();
+      };
+      failBody = (e) => finish(e);
+      res.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        received += chunk.length;
+        if (start + received > req.maxBytes) {
+          finish(new OversizeError());
+          return;
+        }
+        try {
+          for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
+        } catch (e) {
+          finish(new DataError(`cannot write ${part}: ${(e as Error).message}`));
+        }
+      });
+      res.on('end', () => {
+        if (declared !== undefined && received !== declared) {
+          finish(new TransientError(`body ended after ${received} of ${declared} bytes`));
+        } else finish();
+      });
+      res.on('error', (e) => finish(new TransientError(`transfer interrupted: ${e.message}`)));
+      res.on('close', () => finish(new TransientError(`connection closed after ${received} bytes`)));
     });
     request.setTimeout(req.idleTimeoutMs ?? 30_000, () => request.destroy(new Error('connection idle too long')));
-    request.on('error', (e) => reject(new TransientError(`network error: ${e.message}`)));
+    request.on('error', (e) => failBody(new TransientError(`network error: ${e.message}`)));
   }).catch((e: unknown) => {
     if (e instanceof OversizeError) {
       throw new DataError(
