@@ -117,15 +117,17 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): t
   const [n, v] = logits.shape;
   const op = custom((z: tf.Tensor, save: tf.GradSaveFunc) => {
     const p = tf.softmax(z);
-    save([p]);
+    // Tensors the gradient reads must go through save(): tf.grad disposes the forward pass's
+    // other intermediates (and may dispose `labels` if the caller made it inside the loss fn).
+    save([p, labels]);
     const flatIdx = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(v, 'int32')), labels);
     const pTrue = tf.gather(tf.reshape(p, [-1]), flatIdx);
     // p_true underflows to 0 only for logit gaps > ~87; clamp so the loss stays finite.
     const value = tf.neg(tf.mean(tf.log(tf.maximum(pTrue, 1e-30))));
     return {
       value,
-      gradFunc: (dy: tf.Tensor, [pp]: tf.Tensor[]) =>
-        tf.mul(tf.sub(pp, tf.oneHot(labels, v, 1, 0, 'float32')), tf.div(dy, n)),
+      gradFunc: (dy: tf.Tensor, [pp, lab]: tf.Tensor[]) =>
+        tf.mul(tf.sub(pp, tf.oneHot(lab as tf.Tensor1D, v, 1, 0, 'float32')), tf.div(dy, n)),
     };
   });
   return op(logits) as tf.Scalar;

@@ -51,7 +51,9 @@ test('initWeights is seeded, GPT-2 shaped and scaled', () => {
 
 test('toTensors/toHost round-trip bit-exactly', () => {
   const hw = randomWeights(5);
-  const back = tf.tidy(() => toHost(toTensors(hw)));
+  const ts = toTensors(hw);
+  const back = toHost(ts);
+  tf.dispose(Object.values(ts));
   for (const [name, w] of hw) {
     assert.deepEqual(back.get(name)!.shape, w.shape);
     assert.deepEqual(back.get(name)!.data, w.data);

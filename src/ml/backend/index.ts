@@ -1,0 +1,116 @@
+/**
+ * Backend choice. `auto` prefers native TensorFlow (CUDA, then CPU) when its optional package is
+ * installed, then WebAssembly (with our kernel fixes), then the plain-JS backend. One line on stderr
+ * says what runs and why the others were skipped; callers record `name` in their metrics.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as tf from '../tf.ts';
+import { installWasmFixes, type WasmFixReport } from './wasm-fixes.ts';
+
+export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+export interface BackendInfo {
+  /** tfjs backend name now active: 'tensorflow', 'wasm' or 'cpu'. */
+  name: string;
+  /** Why this backend runs (and why earlier candidates were skipped). */
+  reason: string;
+  /** Package the backend came from, for metrics (e.g. '@tensorflow/tfjs-node-gpu'). */
+  package: string;
+  wasmFixes?: WasmFixReport;
+}
+
+export class BackendError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackendError';
+  }
+}
+
+let active: BackendInfo | null = null;
+let activeChoice: Exclude<BackendChoice, 'auto'> | null = null;
+
+/** The backend initBackend selected, or null before it ran. */
+export function activeBackend(): BackendInfo | null {
+  return active;
+}
+
+function parseChoice(choice: string | undefined): BackendChoice {
+  const c = (choice ?? process.env.GROW_BACKEND ?? 'auto').trim() || 'auto';
+  if (!(BACKEND_CHOICES as readonly string[]).includes(c)) {
+    throw new BackendError(
+      `unknown backend "${c}" (from ${choice !== undefined ? 'the backend parameter' : 'GROW_BACKEND'}); use one of ${BACKEND_CHOICES.join(', ')}`,
+    );
+  }
+  return c as BackendChoice;
+}
+
+type Attempt = { ok: true; info: Omit<BackendInfo, 'reason'> } | { ok: false; why: string };
+
+async function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<Attempt> {
+  try {
+    await import(pkg);
+  } catch (e) {
+    const msg = (e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' ? 'not installed' : `failed to load (${(e as Error).message.split('\n')[0]})`;
+    return { ok: false, why: `${pkg} ${msg}` };
+  }
+  if (!(await tf.setBackend('tensorflow'))) return { ok: false, why: `${pkg} loaded but its backend did not initialise` };
+  return { ok: true, info: { name: 'tensorflow', package: pkg } };
+}
+
+async function tryWasm(): Promise<Attempt> {
+  let wasm: typeof import('@tensorflow/tfjs-backend-wasm');
+  try {
+    wasm = await import('@tensorflow/tfjs-backend-wasm');
+  } catch (e) {
+    return { ok: false, why: `@tensorflow/tfjs-backend-wasm failed to load (${(e as Error).message.split('\n')[0]})` };
+  }
+  if (!tf.findBackend('wasm')) {
+    const dist = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+    wasm.setWasmPaths(dist + '/');
+  }
+  if (!(await tf.setBackend('wasm'))) return { ok: false, why: 'the wasm backend did not initialise' };
+  const wasmFixes =
+    process.env.GROW_WASM_FIXES === '0'
+      ? { installed: false, kernels: [], reason: 'GROW_WASM_FIXES=0: stock kernels' }
+      : installWasmFixes({ core: tf.version_core, wasm: wasm.version_wasm }, tf.PINNED_TFJS_VERSION);
+  return { ok: true, info: { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', wasmFixes } };
+}
+
+async function tryCpu(): Promise<Attempt> {
+  if (!(await tf.setBackend('cpu'))) return { ok: false, why: 'the cpu backend did not initialise' };
+  tf.silenceCpuBanner();
+  return { ok: true, info: { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu' } };
+}
+
+const CANDIDATES: Record<Exclude<BackendChoice, 'auto'>, () => Promise<Attempt>> = {
+  'tensorflow-gpu': () => tryNative('@tensorflow/tfjs-node-gpu'),
+  tensorflow: () => tryNative('@tensorflow/tfjs-node'),
+  wasm: tryWasm,
+  cpu: tryCpu,
+};
+
+/**
+ * Selects and initialises the tfjs backend: `choice` (default: env GROW_BACKEND, else 'auto').
+ * An explicit choice that cannot run is an error; `auto` falls through the candidates in order.
+ */
+export async function initBackend(choice?: BackendChoice, opts: { quiet?: boolean } = {}): Promise<BackendInfo> {
+  const c = parseChoice(choice);
+  if (active && (c === 'auto' || c === activeChoice)) return active;
+  const order: Exclude<BackendChoice, 'auto'>[] = c === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [c];
+  const skipped: string[] = [];
+  for (const name of order) {
+    const r = await CANDIDATES[name]();
+    if (r.ok) {
+      const fixNote = r.info.wasmFixes && !r.info.wasmFixes.installed ? `; ${r.info.wasmFixes.reason}` : r.info.wasmFixes ? '; kernel fixes installed' : '';
+      const reason = (c === 'auto' ? `auto${skipped.length ? `: ${skipped.join('; ')}` : ''}` : `requested`) + fixNote;
+      active = { ...r.info, reason };
+      activeChoice = name;
+      if (!opts.quiet) process.stderr.write(`backend: ${active.name} (${active.package}) — ${reason}\n`);
+      return active;
+    }
+    skipped.push(r.why);
+  }
+  throw new BackendError(`backend "${c}" is not available: ${skipped.join('; ')}`);
+}

@@ -1,0 +1,237 @@
+/**
+ * Data-movement kernels for the wasm backend, in JavaScript over the wasm heap. The stock C++
+ * Transpose costs 10–70 ns per element, Slice copies the whole input out of the heap for every
+ * slice, and Identity / same-dtype Cast copy buffers the engine only needs to share; these run at
+ * memory speed instead (measurements in docs/ml.md).
+ */
+import * as tf from '../tf.ts';
+import { f32, sizeOf, type WasmBackend } from './wasm-internals.ts';
+
+type Arr = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * Canonical form of a permutation: size-1 axes dropped and runs of axes that stay adjacent merged,
+ * so e.g. [2,0,3,1,4] on [B,T,3,H,hs] becomes a lower-rank problem with long contiguous runs.
+ * Returns the reduced input shape and the permutation over it.
+ */
+export function collapsePermutation(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
+  const kept: number[] = [];
+  const newIndex = new Map<number, number>();
+  shape.forEach((s, i) => {
+    if (s !== 1) {
+      newIndex.set(i, kept.length);
+      kept.push(s);
+    }
+  });
+  const p = perm.filter((ax) => shape[ax] !== 1).map((ax) => newIndex.get(ax)!);
+  const groups: number[][] = [];
+  for (const ax of p) {
+    const g = groups[groups.length - 1];
+    if (g && g[g.length - 1] + 1 === ax) g.push(ax);
+    else groups.push([ax]);
+  }
+  const byInput = groups.map((g) => g[0]).sort((x, y) => x - y);
+  const rshape = byInput.map((first) => groups.find((g) => g[0] === first)!.reduce((s, ax) => s * kept[ax], 1));
+  const rperm = groups.map((g) => byInput.indexOf(g[0]));
+  return { shape: rshape, perm: rperm };
+}
+
+/** dst = transpose(src) for a row-major src of `shape`. */
+export function transposeInto(src: Arr, dst: Arr, shape: readonly number[], perm: readonly number[]): void {
+  const { shape: rs, perm: rp } = collapsePermutation(shape, perm);
+  const R = rs.length;
+  if (R <= 1) {
+    dst.set(src);
+    return;
+  }
+  const stride = new Array<number>(R);
+  stride[R - 1] = 1;
+  for (let i = R - 2; i >= 0; i--) stride[i] = stride[i + 1] * rs[i + 1];
+  const outShape = rp.map((ax) => rs[ax]);
+  const inStride = rp.map((ax) => stride[ax]);
+  if (rp[R - 1] === R - 1) {
+    // Innermost axis stays innermost: copy contiguous runs, odometer over the outer output axes.
+    const run = outShape[R - 1];
+    const outer = src.length / run;
+    const idx = new Array<number>(R - 1).fill(0);
+    let s = 0;
+    let o = 0;
+    for (let k = 0; k < outer; k++) {
+      if (run >= 64) dst.set(src.subarray(s, s + run), o);
+      else for (let j = 0; j < run; j++) dst[o + j] = src[s + j];
+      o += run;
+      for (let ax = R - 2; ax >= 0; ax--) {
+        s += inStride[ax];
+        if (++idx[ax] < outShape[ax]) break;
+        s -= inStride[ax] * outShape[ax];
+        idx[ax] = 0;
+      }
+    }
+    return;
+  }
+  // Blocked 2-D transpose over the last two output axes (cache friendly), odometer over the rest.
+  const n0 = outShape[R - 2];
+  const n1 = outShape[R - 1];
+  const s0 = inStride[R - 2];
+  const s1 = inStride[R - 1];
+  const BS = 32;
+  const outer = src.length / (n0 * n1);
+  const idx = new Array<number>(Math.max(R - 2, 0)).fill(0);
+  let base = 0;
+  for (let k = 0; k < outer; k++) {
+    const ob = k * n0 * n1;
+    for (let i0 = 0; i0 < n0; i0 += BS) {
+      const i1 = Math.min(i0 + BS, n0);
+      for (let j0 = 0; j0 < n1; j0 += BS) {
+        const j1 = Math.min(j0 + BS, n1);
+        for (let i = i0; i < i1; i++) {
+          let o = ob + i * n1 + j0;
+          let s = base + i * s0 + j0 * s1;
+          for (let j = j0; j < j1; j++, s += s1) dst[o++] = src[s];
+        }
+      }
+    }
+    for (let ax = R - 3; ax >= 0; ax--) {
+      base += inStride[ax];
+      if (++idx[ax] < outShape[ax]) break;
+      base -= inStride[ax] * outShape[ax];
+      idx[ax] = 0;
+    }
+  }
+}
+
+export function transposeKernel(backend: WasmBackend, x: tf.TensorInfo, perm: number[]): tf.TensorInfo {
+  const out = backend.makeOutput(perm.map((p) => x.shape[p]), x.dtype);
+  transposeInto(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), x.shape, perm);
+  return out;
+}
+
+/**
+ * Sum over a set of axes. Leading axes (bias and LayerNorm gradients: sum over rows) are column
+ * sums accumulated in float64; other non-innermost axes are transposed innermost first and handed
+ * to the native innermost-axis reduction (`innermostSum`).
+ */
+export function sumKernel(
+  backend: WasmBackend,
+  x: tf.TensorInfo,
+  axes: number[],
+  innermostSum: (x: tf.TensorInfo, axes: number[]) => tf.TensorInfo,
+): tf.TensorInfo | null {
+  if (x.dtype !== 'float32') return null;
+  const perm = tf.backend_util.getAxesPermutation(axes, x.shape.length);
+  if (perm == null) return null; // already innermost: the native kernel is fast
+  const sorted = [...axes].sort((p, q) => p - q);
+  if (sorted.every((a, i) => a === i)) {
+    const inner = sizeOf(x.shape.slice(axes.length));
+    const outer = sizeOf(x.shape.slice(0, axes.length));
+    const out = backend.makeOutput(x.shape.slice(axes.length), 'float32');
+    const xv = f32(backend, x);
+    const acc = new Float64Array(inner);
+    for (let i = 0, q = 0; i < outer; i++) for (let j = 0; j < inner; j++) acc[j] += xv[q++];
+    f32(backend, out).set(acc);
+    return out;
+  }
+  const xt = transposeKernel(backend, x, perm);
+  const out = innermostSum(xt, tf.backend_util.getInnerMostAxes(axes.length, x.shape.length));
+  backend.disposeData(xt.dataId);
+  return out;
+}
+
+/** Shares the input buffer (refcounted) instead of copying it, as the cpu backend does. */
+export function shareKernel(backend: WasmBackend, x: tf.TensorInfo): tf.TensorInfo {
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+/** Copies only the requested block, as contiguous runs where possible. */
+export function sliceKernel(backend: WasmBackend, x: tf.TensorInfo, begin: number[], size: number[]): tf.TensorInfo {
+  const out = backend.makeOutput(size, x.dtype);
+  const xv = backend.typedArrayFromHeap(x);
+  const ov = backend.typedArrayFromHeap(out);
+  const R = x.shape.length;
+  if (ov.length === 0) return out;
+  if (R === 0) {
+    ov.set(xv);
+    return out;
+  }
+  const st = [...tf.util.computeStrides(x.shape), 1];
+  // Axes after r are taken whole, so each output block over axes r..R-1 is one contiguous run.
+  let r = R - 1;
+  while (r > 0 && size[r] === x.shape[r] && begin[r] === 0) r--;
+  const run = sizeOf(size.slice(r));
+  const idx = new Array<number>(r).fill(0);
+  let base = 0;
+  for (let i = 0; i < R; i++) base += begin[i] * st[i];
+  for (let o = 0; o < ov.length; o += run) {
+    if (run < 64) for (let j = 0; j < run; j++) ov[o + j] = xv[base + j];
+    else ov.set(xv.subarray(base, base + run), o);
+    for (let ax = r - 1; ax >= 0; ax--) {
+      base += st[ax];
+      if (++idx[ax] < size[ax]) break;
+      base -= st[ax] * size[ax];
+      idx[ax] = 0;
+    }
+  }
+  return out;
+}
+
+export function splitKernel(backend: WasmBackend, x: tf.TensorInfo, sizes: number[], axis: number): tf.TensorInfo[] {
+  const begin = new Array<number>(x.shape.length).fill(0);
+  return sizes.map((n) => {
+    const size = x.shape.slice();
+    size[axis] = n;
+    const out = sliceKernel(backend, x, begin.slice(), size);
+    begin[axis] += n;
+    return out;
+  });
+}
+
+/**
+ * UnsortedSegmentSum (absent from the wasm backend, and the gradient of tf.gather needs it):
+ * out[s] = Σ_{i: ids[i] = s} x[i], ids outside [0, numSegments) ignored as in TensorFlow.
+ */
+export function unsortedSegmentSumKernel(
+  backend: WasmBackend,
+  x: tf.TensorInfo,
+  segmentIds: tf.TensorInfo,
+  numSegments: number,
+): tf.TensorInfo {
+  const n = sizeOf(segmentIds.shape);
+  const inner = n === 0 ? 0 : sizeOf(x.shape) / n;
+  const out = backend.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
+  const xv = backend.typedArrayFromHeap(x);
+  const ids = backend.typedArrayFromHeap(segmentIds);
+  const ov = backend.typedArrayFromHeap(out);
+  ov.fill(0);
+  for (let i = 0; i < n; i++) {
+    const s = ids[i];
+    if (s < 0 || s >= numSegments) continue;
+    const o = s * inner;
+    const q = i * inner;
+    for (let j = 0; j < inner; j++) ov[o + j] += xv[q + j];
+  }
+  return out;
+}
+
+/**
+ * OneHot. The stock wasm kernel writes int32 bit patterns whatever the requested dtype, so a
+ * float32 one-hot comes out as denormals (~1.4e-45) instead of 1.
+ */
+export function oneHotKernel(
+  backend: WasmBackend,
+  indices: tf.TensorInfo,
+  depth: number,
+  onValue: number,
+  offValue: number,
+  dtype: tf.DataType,
+): tf.TensorInfo {
+  const out = backend.makeOutput([...indices.shape, depth], dtype);
+  const ids = backend.typedArrayFromHeap(indices);
+  const ov = backend.typedArrayFromHeap(out);
+  ov.fill(offValue);
+  for (let i = 0; i < ids.length; i++) {
+    const k = ids[i];
+    if (k >= 0 && k < depth) ov[i * depth + k] = onValue;
+  }
+  return out;
+}

@@ -1,0 +1,116 @@
+/**
+ * Matrix products for the wasm backend that always reach XNNPACK's GEMM. The stock C++
+ * BatchMatMul/_FusedMatMul use XNNPACK only for an untransposed, batch-1 product and otherwise fall
+ * to a scalar triple loop (0.4–2 GFLOP/s instead of ~25). So: materialise transposes with the fast
+ * JS transpose, fold a broadcast right-hand side's batch into the rows of the left one (one GEMM),
+ * and run a true batched product as one GEMM per batch entry on zero-copy heap views.
+ */
+import * as tf from '../tf.ts';
+import { cppId, dropView, heapOffset, heapView, shapeBytes, sizeOf, type WasmBackend } from './wasm-internals.ts';
+import { transposeKernel } from './wasm-layout.ts';
+
+type Gemm = (aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array, bRank: number, ta: number, tb: number, outId: number) => void;
+
+interface Prepared {
+  A: tf.TensorInfo; // [batchA, M, K], row-major
+  B: tf.TensorInfo; // [batchB, K, N], row-major
+  batchA: number;
+  batchB: number;
+  M: number;
+  K: number;
+  N: number;
+  outer: number[];
+  temps: tf.TensorInfo[];
+}
+
+export class WasmMatMul {
+  private readonly gemm: Gemm;
+
+  constructor(
+    private readonly backend: WasmBackend,
+    private readonly stockBatchMatMul: tf.KernelFunc,
+    private readonly stockFusedMatMul: tf.KernelFunc,
+  ) {
+    this.gemm = backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']) as Gemm;
+  }
+
+  /** Rank-3 row-major view of x's last two axes (transposed in memory if needed). */
+  private canonical(x: tf.TensorInfo, batch: number, transposed: boolean, temps: tf.TensorInfo[]): tf.TensorInfo {
+    const r = x.shape.length;
+    const x3: tf.TensorInfo = { dataId: x.dataId, shape: [batch, x.shape[r - 2], x.shape[r - 1]], dtype: x.dtype };
+    if (!transposed) return x3;
+    const t = transposeKernel(this.backend, x3, [0, 2, 1]);
+    temps.push(t);
+    return t;
+  }
+
+  private prepare(a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): Prepared | null {
+    const batchA = sizeOf(a.shape.slice(0, -2));
+    const batchB = sizeOf(b.shape.slice(0, -2));
+    if (batchA !== batchB && batchA !== 1 && batchB !== 1) return null; // partial broadcast: rare, leave to stock
+    const outer = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    const temps: tf.TensorInfo[] = [];
+    const A = this.canonical(a, batchA, transposeA, temps);
+    const B = this.canonical(b, batchB, transposeB, temps);
+    if (A.shape[2] !== B.shape[1]) {
+      for (const t of temps) this.backend.disposeData(t.dataId);
+      throw new Error(`matMul: inner dimensions ${A.shape[2]} and ${B.shape[1]} of shapes [${a.shape}] and [${b.shape}] differ`);
+    }
+    return { A, B, batchA, batchB, M: A.shape[1], K: A.shape[2], N: B.shape[2], outer, temps };
+  }
+
+  private finish(p: Prepared, out: tf.TensorInfo): tf.TensorInfo {
+    for (const t of p.temps) this.backend.disposeData(t.dataId);
+    return { ...out, shape: [...p.outer, p.M, p.N] };
+  }
+
+  readonly batchMatMul: tf.KernelFunc = (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+    if (a.dtype !== 'float32' || b.dtype !== 'float32') return this.stockBatchMatMul(args);
+    const p = this.prepare(a, b, transposeA, transposeB);
+    if (!p) return this.stockBatchMatMul(args);
+    const { A, B, batchA, batchB, M, K, N } = p;
+    const be = this.backend;
+    const batch = Math.max(batchA, batchB);
+    const out = be.makeOutput([batch, M, N], 'float32');
+    if (batchB === 1) {
+      // [batchA·M, K] @ [K, N]: a broadcast weight folds into one GEMM.
+      this.gemm(cppId(be, A), shapeBytes([1, batchA * M, K]), 3, cppId(be, B), shapeBytes([1, K, N]), 3, 0, 0, cppId(be, out));
+    } else {
+      const sa = shapeBytes([1, M, K]);
+      const sb = shapeBytes([1, K, N]);
+      const pa = heapOffset(be, A);
+      const pb = heapOffset(be, B);
+      const po = heapOffset(be, out);
+      for (let i = 0; i < batch; i++) {
+        const ia = batchA === 1 ? cppId(be, A) : heapView(be, pa + 4 * i * M * K, M * K);
+        const ib = heapView(be, pb + 4 * i * K * N, K * N);
+        const io = heapView(be, po + 4 * i * M * N, M * N);
+        this.gemm(ia, sa, 3, ib, sb, 3, 0, 0, io);
+        if (batchA !== 1) dropView(be, ia);
+        dropView(be, ib);
+        dropView(be, io);
+      }
+    }
+    return this.finish(p, out);
+  };
+
+  readonly fusedMatMul: tf.KernelFunc = (args) => {
+    const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo>;
+    const attrs = args.attrs as unknown as tf._FusedMatMulAttrs;
+    if (a.dtype !== 'float32' || b.dtype !== 'float32') return this.stockFusedMatMul(args);
+    const p = this.prepare(a, b, attrs.transposeA, attrs.transposeB);
+    if (!p || p.batchB !== 1) {
+      if (p) for (const t of p.temps) this.backend.disposeData(t.dataId);
+      return this.stockFusedMatMul(args);
+    }
+    const A: tf.TensorInfo = { dataId: p.A.dataId, shape: [1, p.batchA * p.M, p.K], dtype: 'float32' };
+    const out = this.stockFusedMatMul({
+      inputs: { a: A, b: p.B, bias, preluActivationWeights } as tf.NamedTensorInfoMap,
+      backend: args.backend,
+      attrs: { ...attrs, transposeA: false, transposeB: false } as unknown as tf.NamedAttrMap,
+    }) as tf.TensorInfo;
+    return this.finish(p, out);
+  };
+}

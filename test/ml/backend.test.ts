@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as tf from '../../src/ml/tf.ts';
+import { initBackend } from '../../src/ml/backend/index.ts';
+import { gptConfig, weightShapes } from '../../src/ml/config.ts';
+import { initWeights, logits, loss, toTensors } from '../../src/ml/model.ts';
+
+function child(env: Record<string, string | undefined>, arg?: string) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/ml/fixtures/init-backend.ts', ...(arg ? [arg] : [])], {
+    env: { ...process.env, GROW_BACKEND: undefined, ...env },
+    encoding: 'utf8',
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('auto falls back past the missing native packages to wasm and says why on one stderr line', () => {
+  const r = child({});
+  assert.equal(r.status, 0, r.stderr);
+  const info = JSON.parse(r.stdout);
+  assert.equal(info.name, 'wasm');
+  assert.equal(info.wasmFixes.installed, true);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('backend:'));
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], /backend: wasm .*@tensorflow\/tfjs-node-gpu not installed; @tensorflow\/tfjs-node not installed/);
+});
+
+test('GROW_BACKEND selects the backend; an explicit but unavailable or unknown choice fails clearly', () => {
+  const cpu = child({ GROW_BACKEND: 'cpu' });
+  assert.equal(cpu.status, 0, cpu.stderr);
+  assert.equal(JSON.parse(cpu.stdout).name, 'cpu');
+  const bogus = child({ GROW_BACKEND: 'tpu' });
+  assert.equal(bogus.status, 2);
+  assert.match(bogus.stderr, /unknown backend "tpu" \(from GROW_BACKEND\); use one of auto, tensorflow-gpu, tensorflow, wasm, cpu/);
+  const native = child({}, 'tensorflow');
+  assert.equal(native.status, 2);
+  assert.match(native.stderr, /backend "tensorflow" is not available: @tensorflow\/tfjs-node not installed/);
+});
+
+test('GROW_WASM_FIXES=0 runs the stock wasm kernels', () => {
+  const r = child({ GROW_WASM_FIXES: '0', GROW_BACKEND: 'wasm' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).wasmFixes.installed, false);
+});
+
+test('model forward and backward agree between wasm (fixed kernels) and cpu', async () => {
+  // Tolerance: every value within 1e-4 × the largest magnitude of its tensor (float32 with a different
+  // summation order in XNNPACK's GEMM; weights are scaled up so attention and LayerNorm are far from linear).
+  const cfg = gptConfig({ vocabSize: 13, blockSize: 8, nLayer: 2, nHead: 2, nEmbd: 16, headSize: 6 });
+  const hw = initWeights(cfg, 4);
+  for (const w of hw.values()) for (let i = 0; i < w.data.length; i++) w.data[i] *= 4; // exercise non-trivial activations
+  const names = weightShapes(cfg).map((s) => s.name);
+  const x = [[1, 2, 3, 4, 5, 6, 7, 8], [12, 0, 3, 3, 9, 1, 2, 11], [4, 4, 4, 4, 4, 4, 4, 4]];
+  const y = x.map((r) => r.map((v) => (v * 7 + 3) % 13));
+  const run = () =>
+    tf.tidy(() => {
+      const w = toTensors(hw);
+      const xt = tf.tensor2d(x, undefined, 'int32');
+      const yt = tf.tensor2d(y, undefined, 'int32');
+      const lg = Array.from(logits(cfg, w, xt).dataSync());
+      const gs = tf.valueAndGrads((...ts: tf.Tensor[]) => loss(cfg, Object.fromEntries(names.map((n, i) => [n, ts[i]])), xt, yt))(names.map((n) => w[n]));
+      return { lg, value: gs.value.dataSync()[0], grads: gs.grads.map((g) => Array.from(g.dataSync())) };
+    });
+  await initBackend('cpu', { quiet: true });
+  const ref = run();
+  await initBackend('wasm', { quiet: true });
+  const got = run();
+  assert.ok(ref.value > 1, 'loss is non-trivial');
+  const close = (what: string, a: number[], b: number[]) => {
+    const scale = Math.max(...b.map(Math.abs));
+    let err = 0;
+    a.forEach((v, i) => (err = Math.max(err, Math.abs(v - b[i]))));
+    if (process.env.DEBUG_CLOSE) console.log(what, err, scale);
+    else assert.ok(err <= 1e-4 * scale, `${what}: max error ${err} vs scale ${scale}`);
+  };
+  close('loss', [got.value], [ref.value]);
+  close('logits', got.lg, ref.lg);
+  got.grads.forEach((g, k) => close(`grad ${names[k]}`, g, ref.grads[k]));
+});
