@@ -60,3 +60,88 @@ test('selectTargets: upstream by default, single item, downstream, groups, all',
   assert.equal(e.exitCode, 2);
   assert.match(e.message, /unknown stage "train_smal".*did you mean "train_small"/);
 });
+
+async function graphError(pipeline: string) {
+  const p = await loadPipeline(project({ 'pipeline.yaml': yaml(pipeline) }));
+  const e = await errorOf(() => buildGraph(p));
+  assert.equal(e.exitCode, 2);
+  return e;
+}
+
+test('a cycle is printed stage by stage with the paths that link them', async () => {
+  const e = await graphError(`
+    stages:
+      a:
+        cmd: a
+        deps: [c.out]
+        outs: [a.out]
+      b:
+        cmd: b
+        deps: [a.out]
+        outs: [b.out]
+      c:
+        cmd: c
+        deps: [b.out/part]
+        outs: [c.out]
+  `);
+  assert.match(e.message, /^pipeline\.yaml:2:3: dependency cycle: a → b → c → a/);
+  assert.match(e.message, /a → b \(via a\.out\)/);
+  assert.match(e.message, /b → c \(via b\.out\)/);
+  assert.match(e.message, /c → a \(via c\.out\)/);
+});
+
+test('a stage reading its own out', async () => {
+  const e = await graphError(`
+    stages:
+      a:
+        cmd: a
+        deps: [data/x]
+        outs: [data]
+  `);
+  assert.match(e.message, /^pipeline\.yaml:2:3: stage "a" depends on its own out \(data\)/);
+});
+
+test('two stages claiming one out name both stages and the path', async () => {
+  const e = await graphError(`
+    stages:
+      a:
+        cmd: a
+        outs: [model]
+      b:
+        cmd: b
+        metrics: [./model/]
+  `);
+  assert.match(e.message, /^pipeline\.yaml:5:3: stages "a" \(pipeline\.yaml:2:3\) and "b" \(pipeline\.yaml:5:3\) both claim the out "model"/);
+});
+
+test('an out nested in another out (same or different stage) is an overlap', async () => {
+  const e = await graphError(`
+    stages:
+      a:
+        cmd: a
+        outs: [artifacts/models]
+      b:
+        cmd: b
+        outs: [artifacts/models/m0]
+  `);
+  assert.match(e.message, /^pipeline\.yaml:5:3: the out "artifacts\/models\/m0" of stage "b" lies inside the out "artifacts\/models" of stage "a"/);
+  // Siblings that share a name prefix do not overlap.
+  const ok = await loadPipeline(project({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: a\n    outs: [m, m0, m-1/x]\n' }));
+  assert.doesNotThrow(() => buildGraph(ok));
+});
+
+test('a hand-built Pipeline with paths outside the project is rejected', () => {
+  const stage = { name: 's', cmd: ['x'], wdir: '.', deps: ['../up'], params: [], outs: [], alwaysChanged: false, frozen: false, interruptible: false };
+  const p = { root: '/tmp/x', file: 'pipeline.yaml', defaultParamsFile: 'params.yaml', stages: [stage], paramsFiles: [] };
+  assert.throws(() => buildGraph(p), /dep "\.\.\/up" of stage "s" is outside the project/);
+  assert.throws(
+    () => buildGraph({ ...p, stages: [{ ...stage, deps: [], outs: [{ path: '/abs', cache: true, persist: false, kind: 'out' as const }] }] }),
+    /out "\/abs" of stage "s" is outside the project/,
+  );
+});
+
+test('upstream/downstream of an unknown stage is an error', async () => {
+  const p = await loadPipeline(project({ 'pipeline.yaml': CHAIN }));
+  const g = buildGraph(p);
+  assert.throws(() => g.upstream('nope'), /unknown stage "nope"/);
+});

@@ -134,7 +134,9 @@ function toConfigError(src: YamlSource, at: YamlPath, errors: ErrorObject[], dat
     case 'enum':
       return src.error(p, `${subject} must be one of ${(e.params.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(', ')}, not ${typeName(value)}`);
     case 'anyOf': {
-      const branches = (e.schema as unknown[]).map(describeSchema);
+      let branches = (e.schema as unknown[]).map(describeSchema);
+      // After interpolation a template is no longer an option worth offering.
+      if (stageName) branches = branches.filter((b) => !b.includes('template'));
       return src.error(p, `${subject} must be ${[...new Set(branches)].join(', or ')}; got ${typeName(value)}`);
     }
     case 'type':
