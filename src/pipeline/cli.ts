@@ -7,6 +7,9 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { checkout } from './checkout.ts';
+import { renderDag, type DagFormat } from './dag.ts';
+import { diffJson, formatDiff, formatShow, metricsDiff, metricsShow, paramsDiff, showJson } from './diff.ts';
+import { explainStage, formatExplanation } from './explain.ts';
 import { EXIT, GrowError } from './errors.ts';
 import { collectGarbage, DEFAULT_KEEP_RUNS, parseAge, parseSize } from './gc.ts';
 import { acquireProcessLock } from './process-lock.ts';
@@ -146,6 +149,79 @@ Examples:
     });
 
   program
+    .command('explain')
+    .description('show every component of a stage\'s fingerprint (cmd, dep hashes, params values, outs) now and in the lock')
+    .argument('<stage>', 'a stage name, e.g. train or train_small@1')
+    .option('--json', 'print the comparison as JSON')
+    .addHelpText('after', `
+Lines marked ≠ differ from pipeline.lock and are why the stage would re-run.
+Example:
+  grow explain train_small@1`)
+    .action(async (name: string, flags: { json?: boolean }) => {
+      const project = await Project.open();
+      const e = await explainStage(project, name);
+      out(flags.json ? JSON.stringify(e, null, 2) : formatExplanation(e));
+    });
+
+  program
+    .command('dag')
+    .description('print the stage graph (ASCII by default)')
+    .option('--mermaid', 'as a Mermaid flowchart (paste into Markdown)')
+    .option('--dot', 'as Graphviz dot (grow dag --dot | dot -Tsvg > dag.svg)')
+    .addHelpText('after', `
+Examples:
+  grow dag
+  grow dag --mermaid`)
+    .action(async (flags: { mermaid?: boolean; dot?: boolean }) => {
+      const project = await Project.open();
+      const format: DagFormat = flags.mermaid ? 'mermaid' : flags.dot ? 'dot' : 'ascii';
+      out(renderDag(project, format));
+    });
+
+  const params = program.command('params').description('inspect params values');
+  params
+    .command('diff')
+    .description('params values the stages list: pipeline.lock (or a git revision\'s params files) vs the workspace')
+    .argument('[rev]', 'a git revision; without it, compare against what pipeline.lock recorded')
+    .option('--json', 'print {file: {key: {old, new, change}}}')
+    .option('--all', 'include unchanged values')
+    .option('--set <key=value>', 'compare under these overrides, as for run', collect)
+    .option('--params <file>', 'compare under this params overlay, as for run', collect)
+    .addHelpText('after', `
+Examples:
+  grow params diff                  what changed since the results in pipeline.lock were made
+  grow params diff HEAD~1 --json`)
+    .action(async (rev: string | undefined, flags: { json?: boolean; all?: boolean; set?: string[]; params?: string[] }) => {
+      const project = await Project.open({ overlays: flags.params, set: flags.set });
+      const rows = paramsDiff(project, rev, flags.all);
+      out(flags.json ? JSON.stringify(diffJson(rows), null, 2) : formatDiff(rows, rev ?? 'lock'));
+    });
+
+  const metrics = program.command('metrics').description('inspect the metrics files stages declare under `metrics:`');
+  metrics
+    .command('show')
+    .description('print every metric in the workspace')
+    .option('--json', 'print {file: {key: value}}')
+    .addHelpText('after', '\nExample:\n  grow metrics show')
+    .action(async (flags: { json?: boolean }) => {
+      const project = await Project.open();
+      const rows = metricsShow(project);
+      out(flags.json ? JSON.stringify(showJson(rows), null, 2) : formatShow(rows));
+    });
+  metrics
+    .command('diff')
+    .description('compare metrics at a git revision (default HEAD) with the workspace')
+    .argument('[rev]', 'a git revision (default HEAD)')
+    .option('--json', 'print {file: {key: {old, new, change}}}')
+    .option('--all', 'include unchanged metrics')
+    .addHelpText('after', '\nExamples:\n  grow metrics diff\n  grow metrics diff main --json')
+    .action(async (rev: string | undefined, flags: { json?: boolean; all?: boolean }) => {
+      const project = await Project.open();
+      const rows = metricsDiff(project, rev ?? 'HEAD', flags.all);
+      out(flags.json ? JSON.stringify(diffJson(rows), null, 2) : formatDiff(rows, rev ?? 'HEAD'));
+    });
+
+  program
     .command('checkout')
     .description('restore the outs recorded in pipeline.lock from the cache')
     .argument('[targets...]', 'stage or group names (default: every stage in the lock)')
@@ -216,8 +292,11 @@ Examples:
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
-  program.exitOverride();
-  for (const c of program.commands) c.exitOverride();
+  const override = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(override);
+  };
+  override(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

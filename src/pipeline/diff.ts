@@ -1,0 +1,151 @@
+/**
+ * `grow params diff` and `grow metrics show|diff`.
+ *
+ * params diff: the values of every params key a stage lists. Without a revision it compares what
+ * pipeline.lock recorded (what the current results were made with) against the workspace; with a
+ * revision it compares the params files at that git revision (`git show rev:path`) against the
+ * workspace. metrics: the files declared under `metrics:` (JSON or YAML), flattened to dotted keys;
+ * diff compares a git revision (default HEAD) against the workspace.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { GrowError } from './errors.ts';
+import type { Project } from './project.ts';
+import { isMissing, lookup, parseKey } from './spec/params.ts';
+import { canonicalJson } from './status.ts';
+import { cell, formatTable } from './table.ts';
+
+export interface DiffRow {
+  file: string;
+  key: string;
+  old: unknown;
+  new: unknown;
+  /** new − old for numbers, else absent. */
+  change?: number;
+}
+
+/** A file's text at a git revision; undefined when the file did not exist there. */
+export function gitShow(root: string, rev: string, path: string): string | undefined {
+  try {
+    execFileSync('git', ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { cwd: root, stdio: 'pipe' });
+  } catch {
+    throw new GrowError(`\`${rev}\` is not a git revision of this repository`, 2, 'use a commit, branch or tag, e.g. HEAD or HEAD~1');
+  }
+  try {
+    return execFileSync('git', ['show', `${rev}:./${path}`], { cwd: root, stdio: 'pipe', encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  } catch {
+    return undefined;
+  }
+}
+
+function parseStructured(text: string, file: string): unknown {
+  try {
+    return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new GrowError(`${file}: cannot parse (${(e as Error).message.split('\n')[0]})`, 2, 'metrics and params files must be JSON or YAML');
+  }
+}
+
+/** {a: {b: 1}, c: [1, 2]} → {'a.b': 1, c: [1, 2]} */
+export function flatten(v: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) flatten(x, prefix ? `${prefix}.${k}` : k, out);
+  } else if (prefix) out[prefix] = v;
+  return out;
+}
+
+function row(file: string, key: string, oldV: unknown, newV: unknown): DiffRow {
+  const r: DiffRow = { file, key, old: oldV, new: newV };
+  if (typeof oldV === 'number' && typeof newV === 'number') r.change = Number((newV - oldV).toPrecision(12));
+  return r;
+}
+
+export function paramsDiff(project: Project, rev?: string, all = false): DiffRow[] {
+  const now = new Map<string, Record<string, unknown>>();
+  for (const s of project.pipeline.stages) {
+    for (const [file, values] of Object.entries(project.pipeline.params.stageValues(s))) now.set(file, { ...now.get(file), ...values });
+  }
+  const old = new Map<string, Record<string, unknown>>();
+  if (rev === undefined) {
+    for (const e of project.lock.entries().values()) for (const [file, values] of Object.entries(e.params)) old.set(file, { ...old.get(file), ...values });
+  } else {
+    for (const [file, values] of now) {
+      const text = gitShow(project.root, rev, file);
+      const tree = text === undefined ? undefined : parseStructured(text, file);
+      const atRev: Record<string, unknown> = {};
+      for (const key of Object.keys(values)) {
+        const v = key === '' ? tree : tree === undefined ? undefined : lookup(tree, parseKey(key) ?? []);
+        if (v !== undefined && !isMissing(v)) atRev[key] = v;
+      }
+      old.set(file, atRev);
+    }
+  }
+  const rows: DiffRow[] = [];
+  for (const file of [...new Set([...now.keys(), ...old.keys()])].sort()) {
+    const a = old.get(file) ?? {};
+    const b = now.get(file) ?? {};
+    for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+      if (!all && canonicalJson(a[key]) === canonicalJson(b[key])) continue;
+      rows.push(row(file, key, a[key], b[key]));
+    }
+  }
+  return rows;
+}
+
+export function metricsFiles(project: Project): string[] {
+  return project.pipeline.stages.flatMap((s) => s.outs.filter((o) => o.kind === 'metrics').map((o) => o.path));
+}
+
+function readMetrics(project: Project, file: string, rev?: string): Record<string, unknown> | undefined {
+  const text = rev === undefined ? (existsSync(join(project.root, file)) ? readFileSync(join(project.root, file), 'utf8') : undefined) : gitShow(project.root, rev, file);
+  return text === undefined ? undefined : flatten(parseStructured(text, file));
+}
+
+export function metricsShow(project: Project): DiffRow[] {
+  const rows: DiffRow[] = [];
+  for (const file of metricsFiles(project)) {
+    const m = readMetrics(project, file);
+    if (!m) continue;
+    for (const [key, v] of Object.entries(m)) rows.push({ file, key, old: undefined, new: v });
+  }
+  return rows;
+}
+
+export function metricsDiff(project: Project, rev = 'HEAD', all = false): DiffRow[] {
+  const rows: DiffRow[] = [];
+  for (const file of metricsFiles(project)) {
+    const a = readMetrics(project, file, rev) ?? {};
+    const b = readMetrics(project, file) ?? {};
+    for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+      if (!all && canonicalJson(a[key]) === canonicalJson(b[key])) continue;
+      rows.push(row(file, key, a[key], b[key]));
+    }
+  }
+  return rows;
+}
+
+export function formatDiff(rows: DiffRow[], oldLabel: string): string {
+  if (rows.length === 0) return 'no differences';
+  const change = (r: DiffRow) => (r.change === undefined ? (r.old === undefined ? 'added' : r.new === undefined ? 'removed' : 'changed') : `${r.change > 0 ? '+' : ''}${r.change}`);
+  return formatTable(['file', 'key', oldLabel, 'new', 'change'], rows.map((r) => [r.file, r.key || '(whole file)', cell(r.old), cell(r.new), change(r)]));
+}
+
+export function formatShow(rows: DiffRow[]): string {
+  if (rows.length === 0) return 'no metrics (declare files under `metrics:` in a stage and run it)';
+  return formatTable(['file', 'key', 'value'], rows.map((r) => [r.file, r.key, cell(r.new)]));
+}
+
+/** JSON for --json: {file: {key: {old, new, change?}}} (show: {file: {key: value}}). */
+export function diffJson(rows: DiffRow[]): Record<string, Record<string, { old: unknown; new: unknown; change?: number }>> {
+  const out: Record<string, Record<string, { old: unknown; new: unknown; change?: number }>> = {};
+  for (const r of rows) (out[r.file] ??= {})[r.key] = { old: r.old ?? null, new: r.new ?? null, ...(r.change !== undefined ? { change: r.change } : {}) };
+  return out;
+}
+
+export function showJson(rows: DiffRow[]): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const r of rows) (out[r.file] ??= {})[r.key] = r.new;
+  return out;
+}
