@@ -7,10 +7,19 @@
 // surrogates, which no UTF-8 file can carry and which would break the byte-level tokenizer.
 const CONTROL = /[\p{Cc}\p{Cs}]/gu;
 const WHITESPACE = /\s+/gu;
+// Corpus dumps (TinyStories, GPT-2 style) separate documents with this marker; it is never text,
+// and left in a sentence it would become the tokenizer's end-of-text id in mid-sentence.
+const DOC_SEPARATOR = /<\|endoftext\|>/g;
 
-/** NFKC, controls removed, whitespace runs collapsed to one space, trimmed. '' means drop it. */
+/** True for a line that only separates documents in a corpus dump. */
+export function isDocumentSeparator(line: string): boolean {
+  return line.trim() === '<|endoftext|>';
+}
+
+/** <|endoftext|> markers dropped, NFKC, controls removed, whitespace runs collapsed to one space, trimmed. '' means drop it. */
 export function cleanSentence(raw: string): string {
   return raw
+    .replace(DOC_SEPARATOR, ' ')
     .normalize('NFKC')
     .replace(WHITESPACE, ' ')
     .replace(CONTROL, '')

@@ -16,7 +16,7 @@ import { basename, isAbsolute, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { splitSentences } from './clean.ts';
+import { isDocumentSeparator, splitSentences } from './clean.ts';
 import { downloadVerified } from './download.ts';
 import { DataError } from './errors.ts';
 import { wordnetSentences, wordnetVersion } from './wordnet.ts';
@@ -172,7 +172,7 @@ export async function* rawSentences(spec: SourceSpec, input: SourceInput): Async
     }
     let paragraph: string[] = [];
     for await (const line of lines) {
-      if (line.trim() === '') {
+      if (line.trim() === '' || isDocumentSeparator(line)) {
         yield* splitSentences(paragraph.join(' '));
         paragraph = [];
       } else paragraph.push(line);

@@ -11,6 +11,7 @@ test('cleanSentence normalises Unicode (NFKC), strips controls and collapses whi
   assert.equal(cleanSentence(' \t\u0001 '), '');
   assert.equal(cleanSentence('x\ud800y'), 'xy'); // a lone surrogate cannot be UTF-8
   assert.equal(cleanSentence('日本語 😀 ok'), '日本語 😀 ok');
+  assert.equal(cleanSentence('end.<|endoftext|>Once'), 'end. Once'); // a dump's separator is not text
 });
 
 test('splitSentences cuts running text at sentence boundaries', () => {

@@ -22,7 +22,7 @@ test('file sources are cleaned, de-duplicated within and across sources, split a
   const root = project();
   try {
     writeFileSync(join(root, 'a.txt'), 'The cat sat.\n  The   cat sat. \n\nA dog ran\u0007 home.\n\t\nﬁsh swim\n');
-    writeFileSync(join(root, 'b.txt'), 'The cat sat.\nBirds fly south. They come back in spring.\n\nNew paragraph here.\n');
+    writeFileSync(join(root, 'b.txt'), 'The cat sat.\nBirds fly south. They come back in spring.\n<|endoftext|>\nNew paragraph here.\n');
     const sources = parseSources(
       [
         { name: 'a', type: 'file', path: 'a.txt', roles: ['small', 'large'] },
