@@ -26,7 +26,7 @@ import * as tf from '../tf.ts';
 import type { HostWeights, ModelConfig } from '../config.ts';
 import { attnDim, weightShapes } from '../config.ts';
 import { loss, toHost } from '../model.ts';
-import { trainStepFlops } from './flops.ts';
+import { stepFlops } from '../flops.ts';
 import { GrowthError, LNF_B, LNF_W, WPE, WTE, get, layerNames } from './weights.ts';
 import type { SourceModel } from './index.ts';
 
@@ -234,7 +234,7 @@ export function growLigo(sources: SourceModel[], target: ModelConfig, opts: Ligo
         const l = optimizer.minimize(() => loss(op.cfg, op.materialize(), x, y), true, op.vars);
         return l!.dataSync()[0];
       });
-      flops += 3 * op.materializeFlops + trainStepFlops(op.cfg, b.batch, b.seq);
+      flops += 3 * op.materializeFlops + stepFlops(op.cfg, b.batch, b.seq).training;
       losses.push(value);
       opts.onStep?.(step + 1, value);
     }
