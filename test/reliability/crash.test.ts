@@ -1,0 +1,95 @@
+// `kill -9` of the runner at the two moments where a non-atomic write would do damage: while an out
+// is being stored in the cache, and while pipeline.lock is being written. The moment is made
+// deterministic without touching the runner: strace delays every rename() by 0.4 s (fault
+// injection), so each atomic write's temp file sits complete but not yet renamed; the test sees it
+// appear and kills the runner right there. The next `grow run` must then complete, and the lock,
+// the cache (every object matches its hash) and the state file must be readable and correct.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { parse } from 'yaml';
+import { ensureBuilt } from '../helpers/grow-project.ts';
+import { auditCache, GROW_BIN, removeProject, runGrow, tempProject, waitFor } from './rig.ts';
+
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+const skip = hasStrace ? false : 'strace is not installed (apt-get install strace): it injects the delays that make the kill point deterministic';
+
+const dirs: string[] = [];
+after(() => dirs.forEach(removeProject));
+
+const PIPELINE = `stages:
+  big:
+    cmd: echo ran >> runs.log && node -e "const fs=require('fs');fs.mkdirSync('big',{recursive:true});for(let i=0;i<40;i++)fs.writeFileSync('big/f'+i,String(i%10).repeat(200000))"
+    outs: [big]
+  after:
+    cmd: ls big | wc -l > summary.txt
+    deps: [big]
+    outs: [summary.txt]
+`;
+
+/** Runs `grow run` with every rename() delayed by 0.4 s; resolves when the runner is gone. */
+function startSlowRenames(dir: string) {
+  ensureBuilt();
+  const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename,renameat,renameat2',
+    '-e', 'inject=rename,renameat,renameat2:delay_enter=400000', process.execPath, GROW_BIN, 'run', '-j', '1'], {
+    cwd: dir,
+    env: { ...process.env, GROW_DEV: '', GROW_CACHE_DIR: '', CI: 'true' },
+    stdio: 'ignore',
+  });
+  return new Promise<void>((res) => child.on('close', () => res()));
+}
+
+/** Finds a temp file of an atomic write (`<name>.tmp-<pid>-…`) in `dir`; returns the writer's pid. */
+function tempWriterIn(dir: string, prefix: string): number | undefined {
+  if (!existsSync(dir)) return undefined;
+  for (const f of readdirSync(dir, { recursive: true }).map(String)) {
+    const m = f.match(/\.tmp-(\d+)-/);
+    if (m && f.split('/').pop()!.startsWith(prefix)) return Number(m[1]);
+  }
+  return undefined;
+}
+
+async function assertRecovers(dir: string, t: { diagnostic(msg: string): void }) {
+  const r = await runGrow(dir, ['run']);
+  assert.equal(r.code, 0, r.output);
+  const lock = parse(readFileSync(join(dir, 'pipeline.lock'), 'utf8'));
+  assert.deepEqual(Object.keys(lock.stages), ['big', 'after']);
+  assert.equal(readFileSync(join(dir, 'summary.txt'), 'utf8').trim(), '40');
+  assert.equal(readFileSync(join(dir, 'big/f7'), 'utf8'), '7'.repeat(200000));
+  const audit = auditCache(join(dir, '.grow/cache'));
+  assert.deepEqual(audit.bad, [], 'every cache object matches its hash');
+  assert.ok(audit.objects >= 12, `the cache holds the 10 distinct files of big/, its manifest and summary.txt (${audit.objects})`);
+  const state = JSON.parse(readFileSync(join(dir, '.grow/state.json'), 'utf8'));
+  assert.equal(typeof state, 'object');
+  assert.equal((await runGrow(dir, ['status', '--check'])).code, 0, 'nothing is stale afterwards');
+  const leftovers = readdirSync(dir).filter((f) => f.includes('.tmp-'));
+  if (audit.temps.length || leftovers.length) t.diagnostic(`temp files left by the crash: cache ${audit.temps.join(', ')}; root ${leftovers.join(', ')}`);
+}
+
+test('kill -9 while an out is being stored in the cache', { skip }, async (t) => {
+  const dir = tempProject({ 'pipeline.yaml': PIPELINE });
+  dirs.push(dir);
+  const done = startSlowRenames(dir);
+  const pid = await waitFor('a cache object being written', () => tempWriterIn(join(dir, '.grow/cache/files'), ''));
+  process.kill(pid, 'SIGKILL');
+  await done;
+  assert.equal(existsSync(join(dir, 'pipeline.lock')), false, 'killed before anything was recorded');
+  await assertRecovers(dir, t);
+});
+
+test('kill -9 while pipeline.lock is being rewritten: the old lock stays intact, the next run continues', { skip }, async (t) => {
+  const dir = tempProject({ 'pipeline.yaml': PIPELINE });
+  dirs.push(dir);
+  const done = startSlowRenames(dir);
+  // The second lock write (recording `after`), when a lock with `big` already exists.
+  const pid = await waitFor('the second lock write', () => existsSync(join(dir, 'pipeline.lock')) && tempWriterIn(dir, 'pipeline.lock'));
+  const before = readFileSync(join(dir, 'pipeline.lock'), 'utf8');
+  process.kill(pid, 'SIGKILL');
+  await done;
+  assert.equal(readFileSync(join(dir, 'pipeline.lock'), 'utf8'), before, 'the lock is the complete previous version');
+  assert.deepEqual(Object.keys(parse(before).stages), ['big']);
+  await assertRecovers(dir, t);
+  assert.equal(readFileSync(join(dir, 'runs.log'), 'utf8'), 'ran\n', 'the recorded stage did not run again');
+});
