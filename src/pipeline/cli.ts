@@ -18,7 +18,6 @@ import { runPipeline, type RunSummary } from './scheduler.ts';
 import { handleInterrupts } from './signals.ts';
 import { formatStatus, pipelineStatus } from './status-report.ts';
 import { plainReporter, type Reporter } from './ui.ts';
-import { listrReporter } from './ui-listr.ts';
 
 function version(): string {
   try {
@@ -54,8 +53,9 @@ interface RunFlags {
   quiet?: boolean;
 }
 
-function chooseReporter(quiet: boolean | undefined): Reporter {
-  if (!quiet && process.stdout.isTTY && !process.env.CI) return listrReporter();
+async function chooseReporter(quiet: boolean | undefined): Promise<Reporter> {
+  // listr2 is only loaded for the live terminal view.
+  if (!quiet && process.stdout.isTTY && !process.env.CI) return (await import('./ui-listr.ts')).listrReporter();
   return plainReporter(undefined, quiet);
 }
 
@@ -85,7 +85,7 @@ async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
       runCache: flags.runCache,
       executor: flags.executor,
       signal: interrupts?.signal,
-      reporter: flags.dry ? plainReporter() : chooseReporter(flags.quiet),
+      reporter: flags.dry ? plainReporter() : await chooseReporter(flags.quiet),
     });
     summarize(summary);
     process.exitCode = summary.exitCode;

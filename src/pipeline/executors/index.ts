@@ -5,12 +5,11 @@
  */
 import { GrowError } from '../errors.ts';
 import type { Executor, Stage } from '../types.ts';
-import { createLocalExecutor } from './local.ts';
 
 export type ExecutorName = 'local' | 'slurm';
 
 export class ExecutorPool {
-  private local: Executor | undefined;
+  private local: Promise<Executor> | undefined;
   private slurm: Promise<Executor> | undefined;
 
   constructor(
@@ -24,7 +23,8 @@ export class ExecutorPool {
   }
 
   async for(stage: Stage): Promise<Executor> {
-    if (this.nameFor(stage) === 'local') return (this.local ??= createLocalExecutor());
+    // Loaded on first use: execa costs ~80 ms to import, which a no-op `grow run` should not pay.
+    if (this.nameFor(stage) === 'local') return (this.local ??= import('./local.ts').then((m) => m.createLocalExecutor()));
     this.slurm ??= (async () => {
       try {
         // A computed specifier: type-checking must not require slurm.ts to exist, and the compiled
