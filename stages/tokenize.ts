@@ -11,7 +11,8 @@
  * default no limit). See docs/data.md.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeDirAtomic } from '../src/data/atomic-dir.ts';
@@ -44,54 +45,85 @@ export interface TokensMeta {
   sources: { name: string; roles: string[]; splits: Record<SplitName, TokenFile> }[];
 }
 
-function readLines(file: string): string[] {
-  const text = readFileSync(file, 'utf8');
-  return text === '' ? [] : text.slice(0, -1).split('\n');
+/** The lines of a dataset file, read as a stream (a url corpus can be larger than a JS string). */
+function lines(file: string): AsyncIterableIterator<string> {
+  return createInterface({ input: createReadStream(file), crlfDelay: Infinity })[Symbol.asyncIterator]();
 }
 
 /**
  * Training text: the train splits of the chosen sources, one sentence from each in turn (so a
- * byte budget samples every source rather than only the first), until maxBytes.
+ * byte budget samples every source rather than only the first), until maxBytes; counted into
+ * pre-tokenized words on the fly, so the text itself is never held in memory.
  */
-export function trainingSentences(dataDir: string, sources: string[], maxBytes: number): { sentences: string[]; bytes: number } {
-  const lists = sources.map((s) => readLines(datasetPath(dataDir, s, 'train')));
-  const out: string[] = [];
+export async function trainingWordCounts(
+  dataDir: string,
+  sources: string[],
+  maxBytes: number,
+): Promise<{ counts: Map<string, number>; bytes: number; sentences: number }> {
+  const readers = sources.map((s) => lines(datasetPath(dataDir, s, 'train')));
+  const counts = new Map<string, number>();
   let bytes = 0;
-  const longest = Math.max(0, ...lists.map((l) => l.length));
-  outer: for (let i = 0; i < longest; i++) {
-    for (const l of lists) {
-      if (i >= l.length) continue;
-      const n = Buffer.byteLength(l[i]) + 1;
+  let sentences = 0;
+  let open = readers.length;
+  const done = new Array<boolean>(readers.length).fill(false);
+  outer: while (open > 0) {
+    for (let i = 0; i < readers.length; i++) {
+      if (done[i]) continue;
+      const r = await readers[i].next();
+      if (r.done) {
+        done[i] = true;
+        open--;
+        continue;
+      }
+      const n = Buffer.byteLength(r.value) + 1;
       if (bytes + n > maxBytes) break outer;
-      out.push(l[i]);
+      countWords([r.value], counts);
       bytes += n;
+      sentences++;
     }
   }
-  return { sentences: out, bytes };
+  for (const r of readers) await r.return?.();
+  return { counts, bytes, sentences };
 }
 
-/** Sentences → one uint16 LE stream, with the eot id between consecutive sentences. */
-export function encodeSentences(tok: BpeTokenizer, sentences: string[], eot: number): Uint16Array {
-  let buf = new Uint16Array(1 << 16);
-  let n = 0;
-  for (let i = 0; i < sentences.length; i++) {
-    const ids = tok.encode(sentences[i]);
-    const need = n + ids.length + 1;
-    if (need > buf.length) {
-      const bigger = new Uint16Array(Math.max(need, buf.length * 2));
-      bigger.set(buf.subarray(0, n));
-      buf = bigger;
+/** One split's sentences → uint16 LE ids with the eot id between consecutive sentences. */
+async function encodeSplit(tok: BpeTokenizer, eot: number, src: string, dest: string): Promise<Omit<TokenFile, 'file'>> {
+  const fd = openSync(dest, 'w');
+  const hash = createHash('sha256');
+  let buf = Buffer.alloc(1 << 20);
+  let used = 0;
+  let tokens = 0;
+  let sentences = 0;
+  const flush = () => {
+    hash.update(buf.subarray(0, used));
+    for (let off = 0; off < used; ) off += writeSync(fd, buf, off, used - off);
+    used = 0;
+  };
+  try {
+    for await (const sentence of lines(src)) {
+      const ids = tok.encode(sentence);
+      const need = 2 * (ids.length + 1);
+      if (used + need > buf.length) {
+        flush();
+        if (need > buf.length) buf = Buffer.alloc(need);
+      }
+      if (sentences > 0) {
+        buf.writeUInt16LE(eot, used);
+        used += 2;
+        tokens++;
+      }
+      for (const id of ids) {
+        buf.writeUInt16LE(id, used);
+        used += 2;
+      }
+      tokens += ids.length;
+      sentences++;
     }
-    if (i > 0) buf[n++] = eot;
-    for (const id of ids) buf[n++] = id;
+    flush();
+  } finally {
+    closeSync(fd);
   }
-  return buf.slice(0, n);
-}
-
-function toLittleEndianBytes(ids: Uint16Array): Buffer {
-  const out = Buffer.alloc(ids.length * 2);
-  for (let i = 0; i < ids.length; i++) out.writeUInt16LE(ids[i], i * 2);
-  return out;
+  return { tokens, sentences, sha256: hash.digest('hex') };
 }
 
 export async function runTokenize(params: Params, root: string, log: (line: string) => void = console.error): Promise<TokensMeta> {
@@ -111,8 +143,8 @@ export async function runTokenize(params: Params, root: string, log: (line: stri
   }
   const maxBytes = params.opt<number>('tokenizer.max_train_bytes', Number.MAX_SAFE_INTEGER);
 
-  const train = trainingSentences(dataDir, chosen, maxBytes);
-  const tok = trainBpeFromCounts(countWords(train.sentences), {
+  const train = await trainingWordCounts(dataDir, chosen, maxBytes);
+  const tok = trainBpeFromCounts(train.counts, {
     vocabSize,
     onProgress: (done, total) => reportProgress(done, total, { stage: 'merges' }),
   });
@@ -120,7 +152,7 @@ export async function runTokenize(params: Params, root: string, log: (line: stri
   const eot = tok.specialId();
   const json = serializeTokenizer(tok);
 
-  return writeDirAtomic(join(root, TOKENS_DIR), (tmp) => {
+  return writeDirAtomic(join(root, TOKENS_DIR), async (tmp) => {
     writeFileSync(join(tmp, 'tokenizer.json'), json);
     writeFileSync(join(tmp, 'tokenizer_config.json'), JSON.stringify(tokenizerConfigJson(tok), null, 2) + '\n');
     const meta: TokensMeta = {
@@ -129,7 +161,7 @@ export async function runTokenize(params: Params, root: string, log: (line: stri
       dtype: 'uint16',
       eot_id: eot,
       tokenizer: { file: 'tokenizer.json', sha256: createHash('sha256').update(json).digest('hex') },
-      training: { sources: chosen, bytes: train.bytes, sentences: train.sentences.length, requested_vocab_size: vocabSize },
+      training: { sources: chosen, bytes: train.bytes, sentences: train.sentences, requested_vocab_size: vocabSize },
       sources: [],
     };
     const total = manifest.sources.length * SPLITS.length;
@@ -138,11 +170,8 @@ export async function runTokenize(params: Params, root: string, log: (line: stri
       mkdirSync(join(tmp, src.name));
       const splits = {} as Record<SplitName, TokenFile>;
       for (const split of SPLITS) {
-        const sentences = readLines(datasetPath(dataDir, src.name, split));
-        const bytes = toLittleEndianBytes(encodeSentences(tok, sentences, eot));
         const file = `${src.name}/${split}.bin`;
-        writeFileSync(join(tmp, file), bytes);
-        splits[split] = { file, tokens: bytes.length / 2, sentences: sentences.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+        splits[split] = { file, ...(await encodeSplit(tok, eot, datasetPath(dataDir, src.name, split), join(tmp, file))) };
         reportProgress(++done, total, { stage: 'encode' });
       }
       meta.sources.push({ name: src.name, roles: src.roles, splits });
