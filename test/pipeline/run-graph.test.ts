@@ -193,3 +193,23 @@ test('frozen stages are reported, never run', async () => {
   assert.match(r.stdout, /f: frozen/);
   assert.deepEqual(p.calls(), []);
 });
+
+test('resources.cpus are tokens: two stages that each need every core never overlap, even with -j 2', async () => {
+  const cores = (await import('node:os')).availableParallelism();
+  // mkdir is atomic: a stage that finds the other's marker knows they overlapped and fails.
+  const exclusive = (me: string) => `mkdir busy || exit 9; touch ${me}.txt; sleep 0.2; rmdir busy`;
+  const p = project({
+    'pipeline.yaml': `stages:
+  one:
+    cmd: ${exclusive('one')}
+    outs: [one.txt]
+    resources: {cpus: ${cores}}
+  two:
+    cmd: ${exclusive('two')}
+    outs: [two.txt]
+    resources: {cpus: ${cores}}
+`,
+  });
+  await p.ok(['run', '-j', '2']);
+  assert.ok(p.exists('one.txt') && p.exists('two.txt'));
+});
