@@ -139,3 +139,31 @@ test('a missing pipeline file is a ConfigError naming it', async () => {
   const e2 = await errorOf(() => loadPipeline(root, { file: 'other.yaml' }));
   assert.match(e2.message, /^other\.yaml: /);
 });
+
+test('a second load reuses the parse from .grow/spec and gives the same pipeline and the same error positions', async () => {
+  const { readdirSync, writeFileSync } = await import('node:fs');
+  const path = await import('node:path');
+  const root = project({
+    'params.yaml': 'lr: 0.1\nbig: .inf\n',
+    'pipeline.yaml': yaml(`
+      stages:
+        a:
+          cmd: run \${lr} \${big}
+          params: [lr]
+          outs: [x]
+    `),
+  });
+  const first = await loadPipeline(root);
+  assert.ok(readdirSync(path.join(root, '.grow/spec')).length >= 1, 'the parse was cached');
+  const second = await loadPipeline(root);
+  const { params: _p1, ...a } = first;
+  const { params: _p2, ...b } = second;
+  assert.deepEqual(b, a);
+  assert.deepEqual(second.stages[0].cmd, ['run 0.1 Infinity']);
+  // An error that needs a deeper position than the cached key positions still gets it.
+  writeFileSync(path.join(root, 'params.yaml'), 'lrr: 0.1\nbig: 1\n');
+  const e = await errorOf(() => loadPipeline(root));
+  assert.match(e.message, /^pipeline\.yaml:3:10: cannot interpolate \$\{lr\}/);
+  const uncached = await errorOf(() => loadPipeline(root, { parseCache: false }));
+  assert.equal(uncached.message, e.message);
+});

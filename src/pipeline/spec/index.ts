@@ -21,6 +21,12 @@ export { canonical, deepMerge } from './params.ts';
 export interface LoadOptions extends ParamsOptions {
   /** The pipeline file, relative to root (default 'pipeline.yaml'). */
   file?: string;
+  /**
+   * Reuse earlier parses of unchanged YAML files from `.grow/spec/` (default true): parsing is
+   * most of a cold load's cost. Nothing else is cached; validation and everything after it run
+   * every time.
+   */
+  parseCache?: boolean;
 }
 
 export type LoadedPipeline = Pipeline & { params: ParamsSource };
@@ -37,7 +43,8 @@ export function loadPipelineSync(root: string, opts: LoadOptions = {}): LoadedPi
   const absRoot = path.resolve(root);
   const absFile = path.resolve(absRoot, opts.file ?? DEFAULT_PIPELINE_FILE);
   const file = displayPath(absRoot, absFile);
-  const src = YamlSource.read(absFile, file, 'pipeline file');
+  const cacheDir = opts.parseCache === false ? undefined : path.join(absRoot, '.grow', 'spec');
+  const src = YamlSource.read(absFile, file, 'pipeline file', cacheDir);
   if (!isMapping(src.data)) {
     throw new ConfigError(file, 1, 1, src.data == null ? 'the pipeline file is empty' : 'the pipeline file must be a mapping with a `stages:` key', 'start it with `stages:` followed by named stages, see docs/pipeline-yaml.md');
   }
@@ -47,7 +54,7 @@ export function loadPipelineSync(root: string, opts: LoadOptions = {}): LoadedPi
   // Everything in the file is relative to the directory holding it (the root, normally).
   const base = resolveLexically(absRoot, '.', path.relative(absRoot, path.dirname(absFile)) || '.');
   if (!base.ok) throw new ConfigError(file, undefined, undefined, `the pipeline file must be inside the project root ${absRoot}`);
-  const loader = new Loader(src, absRoot, base.path, containment, opts);
+  const loader = new Loader(src, absRoot, base.path, containment, opts, cacheDir);
   return loader.load(doc);
 }
 
@@ -63,11 +70,12 @@ class Loader {
     private readonly base: string,
     private readonly containment: Containment,
     private readonly opts: LoadOptions,
+    cacheDir: string | undefined,
   ) {
     const doc = src.data as Tree;
     this.defaultParamsFile =
       typeof doc.params === 'string' ? this.projectPath(this.base, doc.params, ['params'], 'the default params file') : this.projectPath(this.base, DVC_DEFAULT_PARAMS_FILE, [], 'params.yaml');
-    this.params = new FileParams(root, this.defaultParamsFile, opts);
+    this.params = new FileParams(root, this.defaultParamsFile, opts, cacheDir);
     this.interp = new Interpolator(src, `vars or ${this.defaultParamsFile}`);
   }
 

@@ -113,6 +113,8 @@ export class FileParams implements ParamsSource {
     readonly root: string,
     readonly defaultFile: string,
     opts: ParamsOptions = {},
+    /** Where YamlSource may cache parses (see yaml-source.ts). */
+    private readonly cacheDir?: string,
   ) {
     let patch: unknown = undefined;
     for (const overlay of opts.overlays ?? []) {
@@ -167,7 +169,7 @@ export class FileParams implements ParamsSource {
   private rawTree(file: string): Tree {
     let tree = this.raw.get(file);
     if (!tree) {
-      const src = YamlSource.read(path.resolve(this.root, file), file, 'params file');
+      const src = YamlSource.read(path.resolve(this.root, file), file, 'params file', this.cacheDir);
       const data = src.data ?? {};
       if (!isMapping(data)) throw new ConfigError(file, 1, 1, 'a params file must be a mapping of keys at the top level');
       tree = data;
