@@ -11,120 +11,28 @@
  * default no limit). See docs/data.md.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeDirAtomic } from '../src/data/atomic-dir.ts';
 import { datasetPath, readManifest } from '../src/data/dataset.ts';
 import { DataError } from '../src/data/errors.ts';
 import { SPLITS, type SplitName } from '../src/data/split.ts';
-import { BpeTokenizer, countWords, serializeTokenizer, TokenizerError, tokenizerConfigJson, trainBpeFromCounts } from '../src/ml/tokenizer/index.ts';
+import {
+  countTrainingWords,
+  encodeLinesToFile,
+  serializeTokenizer,
+  TokenizerError,
+  tokenizerConfigJson,
+  trainBpeFromCounts,
+  type TokenFile,
+  type TokensMeta,
+} from '../src/ml/tokenizer/index.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
 import { reportProgress } from './lib/progress.ts';
 import { DATA_DIR } from './download.ts';
 
 export const TOKENS_DIR = 'artifacts/tokens';
-
-export interface TokenFile {
-  /** Relative to artifacts/tokens, e.g. "d1/train.bin". */
-  file: string;
-  tokens: number;
-  sentences: number;
-  sha256: string;
-}
-
-export interface TokensMeta {
-  schema: 1;
-  vocab_size: number;
-  dtype: 'uint16';
-  eot_id: number;
-  tokenizer: { file: 'tokenizer.json'; sha256: string };
-  training: { sources: string[]; bytes: number; sentences: number; requested_vocab_size: number };
-  /** In the data manifest's order, with the roles the download stage recorded. */
-  sources: { name: string; roles: string[]; splits: Record<SplitName, TokenFile> }[];
-}
-
-/** The lines of a dataset file, read as a stream (a url corpus can be larger than a JS string). */
-function lines(file: string): AsyncIterableIterator<string> {
-  return createInterface({ input: createReadStream(file), crlfDelay: Infinity })[Symbol.asyncIterator]();
-}
-
-/**
- * Training text: the train splits of the chosen sources, one sentence from each in turn (so a
- * byte budget samples every source rather than only the first), until maxBytes; counted into
- * pre-tokenized words on the fly, so the text itself is never held in memory.
- */
-export async function trainingWordCounts(
-  dataDir: string,
-  sources: string[],
-  maxBytes: number,
-): Promise<{ counts: Map<string, number>; bytes: number; sentences: number }> {
-  const readers = sources.map((s) => lines(datasetPath(dataDir, s, 'train')));
-  const counts = new Map<string, number>();
-  let bytes = 0;
-  let sentences = 0;
-  let open = readers.length;
-  const done = new Array<boolean>(readers.length).fill(false);
-  outer: while (open > 0) {
-    for (let i = 0; i < readers.length; i++) {
-      if (done[i]) continue;
-      const r = await readers[i].next();
-      if (r.done) {
-        done[i] = true;
-        open--;
-        continue;
-      }
-      const n = Buffer.byteLength(r.value) + 1;
-      if (bytes + n > maxBytes) break outer;
-      countWords([r.value], counts);
-      bytes += n;
-      sentences++;
-    }
-  }
-  for (const r of readers) await r.return?.();
-  return { counts, bytes, sentences };
-}
-
-/** One split's sentences → uint16 LE ids with the eot id between consecutive sentences. */
-async function encodeSplit(tok: BpeTokenizer, eot: number, src: string, dest: string): Promise<Omit<TokenFile, 'file'>> {
-  const fd = openSync(dest, 'w');
-  const hash = createHash('sha256');
-  let buf = Buffer.alloc(1 << 20);
-  let used = 0;
-  let tokens = 0;
-  let sentences = 0;
-  const flush = () => {
-    hash.update(buf.subarray(0, used));
-    for (let off = 0; off < used; ) off += writeSync(fd, buf, off, used - off);
-    used = 0;
-  };
-  try {
-    for await (const sentence of lines(src)) {
-      const ids = tok.encode(sentence);
-      const need = 2 * (ids.length + 1);
-      if (used + need > buf.length) {
-        flush();
-        if (need > buf.length) buf = Buffer.alloc(need);
-      }
-      if (sentences > 0) {
-        buf.writeUInt16LE(eot, used);
-        used += 2;
-        tokens++;
-      }
-      for (const id of ids) {
-        buf.writeUInt16LE(id, used);
-        used += 2;
-      }
-      tokens += ids.length;
-      sentences++;
-    }
-    flush();
-  } finally {
-    closeSync(fd);
-  }
-  return { tokens, sentences, sha256: hash.digest('hex') };
-}
 
 export async function runTokenize(params: Params, root: string, log: (line: string) => void = console.error): Promise<TokensMeta> {
   const dataDir = join(root, DATA_DIR);
@@ -143,7 +51,7 @@ export async function runTokenize(params: Params, root: string, log: (line: stri
   }
   const maxBytes = params.opt<number>('tokenizer.max_train_bytes', Number.MAX_SAFE_INTEGER);
 
-  const train = await trainingWordCounts(dataDir, chosen, maxBytes);
+  const train = await countTrainingWords(chosen.map((name) => datasetPath(dataDir, name, 'train')), maxBytes);
   const tok = trainBpeFromCounts(train.counts, {
     vocabSize,
     onProgress: (done, total) => reportProgress(done, total, { stage: 'merges' }),
@@ -171,7 +79,7 @@ export async function runTokenize(params: Params, root: string, log: (line: stri
       const splits = {} as Record<SplitName, TokenFile>;
       for (const split of SPLITS) {
         const file = `${src.name}/${split}.bin`;
-        splits[split] = { file, ...(await encodeSplit(tok, eot, datasetPath(dataDir, src.name, split), join(tmp, file))) };
+        splits[split] = { file, ...(await encodeLinesToFile(tok, datasetPath(dataDir, src.name, split), join(tmp, file))) };
         reportProgress(++done, total, { stage: 'encode' });
       }
       meta.sources.push({ name: src.name, roles: src.roles, splits });

@@ -3,3 +3,12 @@ export { BpeTokenizer, EOT, TokenizerError, type Merge, type SpecialToken } from
 export { countWords, trainBpe, trainBpeFromCounts, type TrainOptions } from './train.ts';
 export { fromHuggingFaceJson, loadTokenizer, serializeTokenizer, toHuggingFaceJson, tokenizerConfigJson } from './hf-json.ts';
 export { preTokenize, GPT2_PATTERN } from './pretokenize.ts';
+export {
+  countTrainingWords,
+  encodeLinesToFile,
+  readTokenFile,
+  readTokensMeta,
+  type TokenFile,
+  type TokenFileStats,
+  type TokensMeta,
+} from './token-files.ts';
