@@ -13,6 +13,8 @@ import { explainStage, formatExplanation } from './explain.ts';
 import { EXIT, GrowError } from './errors.ts';
 import { collectGarbage, DEFAULT_KEEP_RUNS, parseAge, parseSize } from './gc.ts';
 import { acquireProcessLock } from './process-lock.ts';
+// issue 6 (watch/verify): commands registered by their own modules
+import { registerVerify } from './commands/verify.ts';
 import { Project } from './project.ts';
 import { runPipeline, type RunSummary } from './scheduler.ts';
 import { handleInterrupts } from './signals.ts';
@@ -286,6 +288,9 @@ Examples:
         lock.release();
       }
     });
+
+  // issue 6: `grow verify` (CI reproducibility check)
+  registerVerify(program);
 
   return program;
 }

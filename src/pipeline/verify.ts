@@ -1,0 +1,180 @@
+/**
+ * `grow verify`: does pipeline.lock describe what the committed inputs really produce? Copy the
+ * project's inputs (its git-tracked files; without git, everything but outs, `.grow/`, `.git/` and
+ * `node_modules/`) to a fresh temp directory, run the selected stages there from scratch (`--force`,
+ * no run-cache, a private empty cache), and compare every out's hash with the lock.
+ *
+ * The copy is what makes this a reproducibility check rather than a status check: nothing the
+ * workspace happens to hold (an untracked file, an out left by an older run, a warm cache) can
+ * make a stage look reproducible.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { EXIT, GrowError } from './errors.ts';
+import { LOCK_FILE, LockStore, type LockEntry } from './lock.ts';
+import { findRoot, Project } from './project.ts';
+import { runPipeline, type RunSummary } from './scheduler.ts';
+import type { Reporter } from './ui.ts';
+
+export interface VerifyOptions {
+  /** Where to find the project (default: the current directory). */
+  cwd?: string;
+  targets?: string[];
+  jobs?: number;
+  /** Out paths whose hashes are not compared (known non-deterministic, e.g. a timing file). */
+  skipOuts?: string[];
+  /** Keep the temp copy for inspection (its path is in the result). */
+  keep?: boolean;
+  reporter?: Reporter;
+  signal?: AbortSignal;
+}
+
+export interface OutVerdict {
+  stage: string;
+  path: string;
+  expected: string;
+  /** The hash the isolated run produced; null when it produced nothing (stage failed or skipped). */
+  got: string | null;
+  reproduced: boolean;
+  skipped?: boolean;
+}
+
+export interface VerifyResult {
+  outs: OutVerdict[];
+  /** Selected stages with no entry in pipeline.lock: nothing to compare them with. */
+  unlocked: string[];
+  run: RunSummary;
+  /** The temp copy (already deleted unless `keep`). */
+  workDir: string;
+  exitCode: number;
+}
+
+/** Directories never copied: runner state, VCS metadata, installed packages. */
+const NEVER_COPIED = ['.grow', '.git', 'node_modules'];
+
+function isUnder(path: string, dirs: string[]): boolean {
+  return dirs.some((d) => path === d || path.startsWith(`${d}/`));
+}
+
+function gitTrackedFiles(root: string): string[] | null {
+  try {
+    const out = execFileSync('git', ['ls-files', '-z', '--cached'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 28 });
+    return out.split('\0').filter(Boolean);
+  } catch {
+    return null; // not a git work tree, or git is not installed
+  }
+}
+
+function allFiles(root: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...allFiles(root, r));
+    else out.push(r);
+  }
+  return out;
+}
+
+/** The project-relative files a from-scratch run may read: inputs, never outs or runner state. */
+export function inputFiles(root: string, outs: string[]): { files: string[]; source: 'git' | 'walk' } {
+  const tracked = gitTrackedFiles(root);
+  // The lock is what we compare against, never an input: the isolated run writes a fresh one.
+  const excluded = [...NEVER_COPIED, LOCK_FILE, ...outs];
+  const files = (tracked ?? allFiles(root)).filter((f) => !isUnder(f, excluded));
+  return { files, source: tracked ? 'git' : 'walk' };
+}
+
+function copyInputs(root: string, files: string[], dest: string): void {
+  for (const f of files) {
+    const from = join(root, f);
+    if (!existsSync(from)) continue; // tracked but deleted in the work tree: the run will say if it matters
+    mkdirSync(dirname(join(dest, f)), { recursive: true });
+    cpSync(from, join(dest, f), { verbatimSymlinks: true, preserveTimestamps: false });
+  }
+}
+
+export async function verifyPipeline(opts: VerifyOptions = {}): Promise<VerifyResult> {
+  const root = findRoot(opts.cwd ?? process.cwd());
+  if (!existsSync(join(root, LOCK_FILE))) {
+    throw new GrowError(`nothing to verify: ${LOCK_FILE} does not exist in ${root}`, EXIT.usage,
+      'run `grow run` and commit pipeline.lock, then verify');
+  }
+  // Opening the real project validates pipeline.yaml, the params and the lock before any copying.
+  const original = await Project.open({ cwd: root });
+  const lock = new LockStore(root);
+  const allOuts = original.pipeline.stages.flatMap((s) => s.outs.map((o) => o.path));
+  const { files } = inputFiles(root, allOuts);
+
+  const workDir = mkdtempSync(join(tmpdir(), 'grow-verify-'));
+  // The run must neither read nor fill any shared cache: GROW_CACHE_DIR wins over .growrc.yaml.
+  const savedCacheEnv = process.env.GROW_CACHE_DIR;
+  try {
+    copyInputs(root, files, workDir);
+    // Packages are the environment, not inputs: let stages resolve them as in the project.
+    if (existsSync(join(root, 'node_modules')) && !existsSync(join(workDir, 'node_modules'))) {
+      symlinkSync(join(root, 'node_modules'), join(workDir, 'node_modules'), 'dir');
+    }
+    process.env.GROW_CACHE_DIR = join(workDir, '.grow', 'verify-cache');
+    const run = await runPipeline({
+      cwd: workDir,
+      targets: opts.targets,
+      force: true,
+      runCache: false,
+      jobs: opts.jobs,
+      reporter: opts.reporter,
+      signal: opts.signal,
+    });
+    const fresh = new LockStore(workDir);
+    const outs: OutVerdict[] = [];
+    const unlocked: string[] = [];
+    for (const { name } of run.stages) {
+      const expected: LockEntry | undefined = lock.get(name);
+      if (!expected) {
+        unlocked.push(name);
+        continue;
+      }
+      // The copy has no lock, so an entry here was written by this forced run.
+      const got = new Map((fresh.get(name)?.outs ?? []).map((o) => [o.path, o.hash]));
+      for (const o of expected.outs) {
+        const now = got.get(o.path) ?? null;
+        const skipped = (opts.skipOuts ?? []).some((p) => o.path === p || o.path.startsWith(`${p}/`));
+        outs.push({ stage: name, path: o.path, expected: o.hash, got: now, reproduced: skipped || now === o.hash, skipped });
+      }
+    }
+    let exitCode: number = EXIT.ok;
+    if (run.exitCode === EXIT.interrupted) exitCode = EXIT.interrupted;
+    else if (run.exitCode !== EXIT.ok || unlocked.length || outs.some((o) => !o.reproduced)) exitCode = EXIT.stageFailed;
+    return { outs, unlocked, run, workDir, exitCode };
+  } finally {
+    if (savedCacheEnv === undefined) delete process.env.GROW_CACHE_DIR;
+    else process.env.GROW_CACHE_DIR = savedCacheEnv;
+    if (!opts.keep) rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** The report: one block per output that did not reproduce, then a one-line verdict. */
+export function formatVerify(r: VerifyResult): string {
+  const lines: string[] = [];
+  for (const o of r.outs) {
+    if (o.reproduced) continue;
+    lines.push(`✖ ${o.stage}: ${o.path} did not reproduce`);
+    lines.push(`    expected ${o.expected} (${LOCK_FILE})`);
+    lines.push(`    got      ${o.got ?? 'nothing (the stage did not complete)'}`);
+  }
+  for (const name of r.unlocked) lines.push(`✖ ${name}: no entry in ${LOCK_FILE} to compare with (run \`grow run\` and commit the lock)`);
+  for (const s of r.run.stages) if (s.outcome === 'failed') lines.push(`✖ ${s.name}: failed in the isolated run: ${s.message ?? ''}`);
+  const compared = r.outs.filter((o) => !o.skipped);
+  const bad = compared.filter((o) => !o.reproduced).length;
+  const stages = new Set(r.outs.map((o) => o.stage)).size;
+  const skipped = r.outs.length - compared.length;
+  const skipNote = skipped ? ` (${skipped} skipped by --skip-out)` : '';
+  if (r.exitCode === EXIT.ok) lines.push(`verify: all ${compared.length} outputs of ${stages} stages reproduced${skipNote}`);
+  else if (r.exitCode === EXIT.interrupted) lines.push('verify: interrupted');
+  else {
+    lines.push(`verify: ${bad} of ${compared.length} outputs did not reproduce${skipNote}`);
+    if (bad) lines.push(`hint: if pipeline.lock is simply out of date, \`grow status --check\` says so; otherwise the stage is not deterministic (seeds, timestamps, thread order) or reads something it does not declare`);
+  }
+  return lines.join('\n');
+}
