@@ -1,0 +1,216 @@
+/**
+ * The combine stage's work, as a library function (stages/combine.ts is the CLI): load the n small
+ * checkpoints, grow M1' with the chosen method, save it as a plain checkpoint, and write
+ * growth.json with what was done, what it cost and where M1' starts:
+ *
+ *   method            the name the pipeline used (growth.methods entry) and the resolved operator
+ *   steps             the operators applied, with the shapes they produced
+ *   options           every option the operator saw (symmetry, epsilon, …)
+ *   sources           [{path, sha256 of model.safetensors, sha256 of config.json}], in order
+ *   operator_flops    training FLOPs of a learned operator (ligo), 0 for closed-form ones
+ *   val_loss          M1' before refinement: {<dataset>: loss, combined: token-weighted mean}
+ *   sources_val_loss  the same for each source, in order
+ *   ensemble          n > 1: loss of the sources' exact logit average, and |M1' − average| logits
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeDirAtomic } from '../../data/atomic-dir.ts';
+import { loadModel, saveModel } from '../checkpoint.ts';
+import type { HostWeights, ModelConfig } from '../config.ts';
+import { gptConfig } from '../config.ts';
+import { type Batch, BatchSampler, fixedBatches, readTokens } from '../sampler.ts';
+import { ensembleGap, meanLoss } from './evaluate.ts';
+import { type GrowOptions, type SourceModel, growHost, parseMethod } from './index.ts';
+import { growLigo } from './ligo.ts';
+import { GrowthError } from './weights.ts';
+
+
+export interface TargetShape {
+  nLayer: number;
+  nHead: number;
+  nEmbd: number;
+  headSize?: number;
+  nInner?: number;
+}
+
+export interface LigoParams {
+  steps: number;
+  lr: number;
+  batchSize: number;
+  depthInit: 'stack_zero' | 'stack';
+  seed: number;
+}
+
+export interface EvalParams {
+  /** Token split evaluated ("val"). */
+  split: string;
+  batchSize: number;
+  /** Tokens evaluated per dataset (rounded down to whole batches; at least one batch). */
+  maxTokens: number;
+}
+
+/** A dataset's token streams as the tokenize stage lists them in meta.json. */
+export interface TokenSource {
+  name: string;
+  roles: string[];
+  /** split name → absolute or cwd-relative .bin path */
+  files: Record<string, string>;
+}
+
+export interface CombineOptions {
+  /** growth.methods entry: an operator composition or a growth.variants key. */
+  name: string;
+  /** Operator composition, e.g. "merge+stack" (the variant's `method`, or `name` itself). */
+  method: string;
+  options: GrowOptions;
+  ligo: LigoParams;
+  eval: EvalParams;
+  sources: string[];
+  out: string;
+  target: TargetShape;
+  tokens: TokenSource[];
+  onProgress?: (phase: string, current: number, total: number, values?: Record<string, number>) => void;
+}
+
+export interface GrowthJson {
+  method: string;
+  operator: string;
+  steps: string[];
+  options: Record<string, unknown>;
+  config: ModelConfig;
+  sources: { path: string; sha256: string; config_sha256: string }[];
+  operator_flops: number;
+  val_loss: Record<string, number>;
+  sources_val_loss: Record<string, number>[];
+  ensemble?: { val_loss: Record<string, number>; mean_abs_logit_diff: number; max_abs_logit_diff: number };
+  ligo?: { steps: number; lr: number; batch_size: number; first_loss: number; last_loss: number };
+  wall_s: number;
+}
+
+function sha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** The large model's config: its shape from params, vocabulary and context from the sources. */
+export function targetConfig(src: ModelConfig, t: TargetShape): ModelConfig {
+  return gptConfig({ vocabSize: src.vocabSize, blockSize: src.blockSize, lnEps: src.lnEps, ...t });
+}
+
+/** Per-dataset loss and the token-weighted `combined` mean. */
+function lossTable(cfg: ModelConfig, w: HostWeights, sets: { name: string; batches: Batch[] }[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  let sum = 0;
+  let tokens = 0;
+  for (const s of sets) {
+    const r = meanLoss(cfg, w, s.batches);
+    out[s.name] = r.loss;
+    sum += r.loss * r.tokens;
+    tokens += r.tokens;
+  }
+  out.combined = sum / tokens;
+  return out;
+}
+
+/** Training batches for ligo: the large model's datasets (role "large") concatenated, sampled at random offsets. */
+function ligoSampler(tokens: TokenSource[], p: LigoParams, seq: number): BatchSampler {
+  const large = tokens.filter((t) => t.roles.includes('large'));
+  const use = large.length > 0 ? large : tokens;
+  const streams = use.map((t) => readTokens(t.files.train ?? fail(`dataset ${t.name} has no train split in the token meta`)));
+  const all = new Uint16Array(streams.reduce((n, s) => n + s.length, 0));
+  let o = 0;
+  for (const s of streams) {
+    all.set(s, o);
+    o += s.length;
+  }
+  return new BatchSampler(all, p.batchSize, seq, p.seed, `ligo training tokens (${use.map((t) => t.name).join(' + ')})`);
+}
+
+function fail(msg: string): never {
+  throw new GrowthError(msg);
+}
+
+/** Grows M1' and writes `out` (model.safetensors, config.json, growth.json) atomically. */
+export async function runCombine(o: CombineOptions): Promise<GrowthJson> {
+  const t0 = Date.now();
+  if (o.sources.length === 0) throw new GrowthError('combine: no source models given; pass --sources DIR (a directory of small-model checkpoints)');
+  const sources: SourceModel[] = o.sources.map((dir) => {
+    const m = loadModel(dir);
+    return { cfg: m.config, weights: m.weights };
+  });
+  const src = sources[0].cfg;
+  const target = targetConfig(src, o.target);
+  const plan = parseMethod(o.method);
+  const seq = src.blockSize;
+
+  const evalSets = o.tokens.map((t) => {
+    const file = t.files[o.eval.split] ?? fail(`dataset ${t.name} has no "${o.eval.split}" split; set growth.eval.split to one of ${Object.keys(t.files).join(', ')}`);
+    const count = Math.max(1, Math.floor(o.eval.maxTokens / (o.eval.batchSize * seq)));
+    return { name: t.name, batches: fixedBatches(readTokens(file), count, o.eval.batchSize, seq, `${t.name} ${o.eval.split} tokens`) };
+  });
+
+  let grown: { cfg: ModelConfig; weights: HostWeights; steps: string[] };
+  let operatorFlops = 0;
+  let ligoInfo: GrowthJson['ligo'];
+  if (plan.width === 'ligo') {
+    const sampler = ligoSampler(o.tokens, o.ligo, seq);
+    const r = growLigo(sources, target, {
+      steps: o.ligo.steps,
+      lr: o.ligo.lr,
+      depthInit: o.ligo.depthInit,
+      batchAt: () => sampler.next(),
+      onStep: (step, loss) => o.onProgress?.('ligo', step, o.ligo.steps, { loss }),
+    });
+    grown = { cfg: r.cfg, weights: r.weights, steps: [`ligo(n=${sources.length}, ${o.ligo.steps} steps, init merge+${o.ligo.depthInit})`] };
+    operatorFlops = r.flops;
+    ligoInfo = { steps: o.ligo.steps, lr: o.ligo.lr, batch_size: o.ligo.batchSize, first_loss: r.losses[0] ?? NaN, last_loss: r.losses.at(-1) ?? NaN };
+  } else {
+    grown = growHost(o.method, sources, target, o.options);
+  }
+
+  o.onProgress?.('evaluate', 0, sources.length + 1);
+  const valLoss = lossTable(grown.cfg, grown.weights, evalSets);
+  const sourcesValLoss = sources.map((s, i) => {
+    o.onProgress?.('evaluate', i + 1, sources.length + 1);
+    return lossTable(s.cfg, s.weights, evalSets);
+  });
+  let ensemble: GrowthJson['ensemble'];
+  if (sources.length > 1) {
+    const gaps = evalSets.map((s) => ({ name: s.name, g: ensembleGap(grown, sources, s.batches), tokens: s.batches.length }));
+    const table: Record<string, number> = {};
+    let sum = 0;
+    let n = 0;
+    for (const { name, g, tokens } of gaps) {
+      table[name] = g.ensembleLoss;
+      sum += g.ensembleLoss * tokens;
+      n += tokens;
+    }
+    table.combined = sum / n;
+    ensemble = {
+      val_loss: table,
+      mean_abs_logit_diff: gaps.reduce((a, x) => a + x.g.meanAbsLogitDiff, 0) / gaps.length,
+      max_abs_logit_diff: Math.max(...gaps.map((x) => x.g.maxAbsLogitDiff)),
+    };
+  }
+  o.onProgress?.('evaluate', sources.length + 1, sources.length + 1);
+
+  const json: GrowthJson = {
+    method: o.name,
+    operator: o.method,
+    steps: grown.steps,
+    options: { ...o.options, ...(plan.width === 'ligo' ? { ligo: o.ligo } : {}) } as Record<string, unknown>,
+    config: grown.cfg,
+    sources: o.sources.map((dir) => ({ path: dir, sha256: sha256(join(dir, 'model.safetensors')), config_sha256: sha256(join(dir, 'config.json')) })),
+    operator_flops: operatorFlops,
+    val_loss: valLoss,
+    sources_val_loss: sourcesValLoss,
+    ...(ensemble ? { ensemble } : {}),
+    ...(ligoInfo ? { ligo: ligoInfo } : {}),
+    wall_s: (Date.now() - t0) / 1000,
+  };
+  await writeDirAtomic(o.out, (tmp) => {
+    saveModel(tmp, grown.cfg, grown.weights, { growth_method: o.name });
+    writeFileSync(join(tmp, 'growth.json'), JSON.stringify(json, null, 2) + '\n');
+  });
+  return json;
+}
