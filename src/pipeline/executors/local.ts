@@ -12,6 +12,26 @@ import type { ExecRequest, ExecResult, Executor } from '../types.ts';
 /** How long a cancelled stage gets to exit cleanly after SIGTERM before SIGKILL. */
 export const KILL_GRACE_MS = 5000;
 
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * After a cancel the shell may be gone while a child that ignores SIGTERM lives on in its group:
+ * wait out the grace period for the whole group, then SIGKILL whatever is left.
+ */
+async function reapGroup(pid: number | undefined): Promise<void> {
+  if (pid === undefined) return;
+  const deadline = Date.now() + KILL_GRACE_MS;
+  while (groupAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  killGroup(pid, 'SIGKILL');
+}
+
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   if (pid === undefined) return;
   try {
@@ -73,6 +93,7 @@ async function runOne(cmd: string, req: ExecRequest, log: WriteStream): Promise<
   if (killTimer) clearTimeout(killTimer);
   out.flush();
   err.flush();
+  if (req.signal.aborted) await reapGroup(child.pid);
   if (req.signal.aborted) return { exitCode: result.exitCode ?? null, signal: result.signal, state: 'cancelled', message: 'cancelled' };
   if (result.exitCode === 0) return { exitCode: 0, state: 'ok' };
   const code = result.exitCode ?? null;
