@@ -30,9 +30,10 @@ import {
 } from '../src/ml/tokenizer/index.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
 import { reportProgress } from './lib/progress.ts';
-import { DATA_DIR } from './download.ts';
 
 export const TOKENS_DIR = 'artifacts/tokens';
+/** The download stage's out (kept literal here so this stage does not depend on that program). */
+export const DATA_DIR = 'artifacts/data';
 
 export async function runTokenize(params: Params, root: string, log: (line: string) => void = console.error): Promise<TokensMeta> {
   const dataDir = join(root, DATA_DIR);

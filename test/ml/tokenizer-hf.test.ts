@@ -12,6 +12,10 @@ test('Hugging Face tokenizers.js loads our tokenizer.json and agrees on ids and 
   const sentences = [...wordnet('definitions', 3000, 50_000), ...wordnet('examples', 1000, 30_000)];
   const next = rng(7);
   for (let i = 0; i < 500; i++) sentences.push(randomText(next, 50));
+  // Long pieces (no spaces: one pre-token of thousands of bytes) take the encoder's heap path.
+  const glued = wordnet('examples', 400, 40_000).join('').replace(/\s+/g, '');
+  sentences.push(glued, glued.slice(0, 100), 'a'.repeat(5000), ' '.repeat(3000) + 'x', 'ab'.repeat(2000) + 'a');
+  for (let i = 0; i < 20; i++) sentences.push(Array.from({ length: 30 }, () => randomText(next, 10).replace(/\s/g, '')).join(''));
   let tokens = 0;
   for (const s of sentences) {
     const ids = ours.encode(s);

@@ -38,6 +38,58 @@ export function pairKey(a: number, b: number): number {
 }
 
 const CACHE_LIMIT = 500_000;
+// Pieces longer than this many bytes take the heap path (quadratic rescans cost more there).
+const LONG_WORD = 64;
+
+/** Min-heap on (rank, position) over parallel arrays. */
+class MinHeap {
+  private r: number[] = [];
+  private p: number[] = [];
+
+  get size(): number {
+    return this.r.length;
+  }
+
+  private less(i: number, j: number): boolean {
+    return this.r[i] < this.r[j] || (this.r[i] === this.r[j] && this.p[i] < this.p[j]);
+  }
+
+  private swap(i: number, j: number): void {
+    [this.r[i], this.r[j]] = [this.r[j], this.r[i]];
+    [this.p[i], this.p[j]] = [this.p[j], this.p[i]];
+  }
+
+  push(rank: number, pos: number): void {
+    this.r.push(rank);
+    this.p.push(pos);
+    for (let i = this.r.length - 1; i > 0; ) {
+      const up = (i - 1) >> 1;
+      if (!this.less(i, up)) break;
+      this.swap(i, up);
+      i = up;
+    }
+  }
+
+  pop(): { rank: number; pos: number } {
+    const top = { rank: this.r[0], pos: this.p[0] };
+    const lr = this.r.pop()!;
+    const lp = this.p.pop()!;
+    if (this.r.length > 0) {
+      this.r[0] = lr;
+      this.p[0] = lp;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        let m = i;
+        if (l < this.r.length && this.less(l, m)) m = l;
+        if (l + 1 < this.r.length && this.less(l + 1, m)) m = l + 1;
+        if (m === i) break;
+        this.swap(i, m);
+        i = m;
+      }
+    }
+    return top;
+  }
+}
 
 export class BpeTokenizer {
   /** id → token as tokenizer.json spells it (byte-level characters, or a special token's text). */
@@ -120,6 +172,7 @@ export class BpeTokenizer {
   /** Merge the word's byte tokens, always the lowest-ranked adjacent pair first (leftmost on ties). */
   private bpe(bytes: Uint8Array): number[] {
     const sym: number[] = Array.from(bytes, (b) => this.byteIds[b]);
+    if (sym.length > LONG_WORD) return this.bpeLong(sym);
     while (sym.length > 1) {
       let best = -1;
       let bestRank = Infinity;
@@ -134,6 +187,36 @@ export class BpeTokenizer {
       sym.splice(best, 2, this.merges[bestRank].merged);
     }
     return sym;
+  }
+
+  /**
+   * The same merges for long pieces (a URL, a base64 blob, a run of spaces), where rescanning
+   * the word per merge would be quadratic: a linked list of symbols and a min-heap of
+   * (rank, position) candidates, checked lazily when popped. Position order keeps "leftmost on
+   * ties", so the result equals the short-word loop above.
+   */
+  private bpeLong(sym: number[]): number[] {
+    const n = sym.length;
+    const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
+    const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
+    const heap = new MinHeap();
+    const consider = (i: number, j: number) => {
+      const r = this.rank.get(pairKey(sym[i], sym[j]));
+      if (r !== undefined) heap.push(r, i);
+    };
+    for (let i = 0; i + 1 < n; i++) consider(i, i + 1);
+    while (heap.size > 0) {
+      const { rank, pos: i } = heap.pop();
+      const j = next[i];
+      if (sym[i] < 0 || j < 0 || this.rank.get(pairKey(sym[i], sym[j])) !== rank) continue; // stale
+      sym[i] = this.merges[rank].merged;
+      sym[j] = -1;
+      next[i] = next[j];
+      if (next[j] >= 0) prev[next[j]] = i;
+      if (prev[i] >= 0) consider(prev[i], i);
+      if (next[i] >= 0) consider(i, next[i]);
+    }
+    return sym.filter((id) => id >= 0);
   }
 
   /** Ids → text. Bytes that do not form valid UTF-8 (only possible for a cut id sequence) become U+FFFD. */
