@@ -13,7 +13,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { writeDirAtomic } from './atomic-dir.ts';
 import { DataError } from './errors.ts';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import { cleanSentence } from './clean.ts';
 import { prepareSource, rawSentences, type ReadContext, type SourceInput, type SourceSpec } from './sources.ts';
 import { checkFractions, sentenceDigest, splitOf, SPLITS, type SplitFractions, type SplitName } from './split.ts';
@@ -61,7 +61,10 @@ export async function buildDatasets(opts: BuildOptions): Promise<DataManifest> {
     if (opts.params !== undefined) manifest.params = opts.params;
     for (const spec of opts.sources) {
       const input = await prepareSource(spec, opts);
-      manifest.sources.push(await writeSource(spec, input, seen, join(tmp, spec.name), opts));
+      const m = await writeSource(spec, input, seen, join(tmp, spec.name), opts);
+      // Project-relative, so the manifest (an out) is the same bytes in any checkout.
+      if (input.file) m.input = { ...input, file: portablePath(opts.root, input.file) };
+      manifest.sources.push(m);
     }
     writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     return manifest;
@@ -175,4 +178,9 @@ export function readManifest(dataDir: string): DataManifest {
     throw new DataError(`${file}: not a dataset manifest of schema 1; re-run the download stage`);
   }
   return m;
+}
+
+function portablePath(root: string, file: string): string {
+  const rel = relative(root, file);
+  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? file : rel.split(sep).join('/');
 }

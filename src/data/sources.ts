@@ -117,6 +117,7 @@ export interface ReadContext {
 
 /** What a source was read from, for the manifest. */
 export interface SourceInput {
+  /** Absolute while reading; the manifest stores it relative to the project root when inside it. */
   file?: string;
   /** The npm package of an embedded corpus, with its version. */
   package?: string;
@@ -128,7 +129,8 @@ export interface SourceInput {
 /** Fetch (url) or locate (file) the source's input; wordnet sources have none to prepare. */
 export async function prepareSource(spec: SourceSpec, ctx: ReadContext): Promise<SourceInput> {
   if (spec.type === 'url') {
-    const file = `${spec.name}-${spec.sha256!.slice(0, 12)}-${basename(new URL(spec.url!).pathname) || 'download'}`;
+    const remote = basename(new URL(spec.url!).pathname).replace(/[^A-Za-z0-9._-]/g, '_') || 'download';
+    const file = `${spec.name}-${spec.sha256!.slice(0, 12)}-${remote}`;
     const r = await downloadVerified({
       url: spec.url!,
       sha256: spec.sha256!,

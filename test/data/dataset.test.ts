@@ -39,6 +39,7 @@ test('file sources are cleaned, de-duplicated within and across sources, split a
     assert.deepEqual(m.sources[0].dropped, { empty: 2, duplicate: 1, overLimit: 0 });
     assert.equal(m.sources[1].dropped.duplicate, 1);
     assert.deepEqual(m.sources[1].roles, ['large']);
+    assert.equal(m.sources[0].input.file, 'a.txt'); // project-relative: the manifest is portable
     for (const src of m.sources) {
       for (const split of ['train', 'val', 'test'] as const) {
         const bytes = readFileSync(join(outDir, src.name, `${split}.txt`));

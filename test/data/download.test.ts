@@ -200,7 +200,7 @@ test('a url source (.gz) becomes a dataset: downloaded once into the cache, veri
   assert.equal(s.splits.train.sentences + s.splits.val.sentences + s.splits.test.sentences, 2000);
   assert.equal(s.input.url, `${base}/corpus.txt.gz`);
   assert.deepEqual(readdirSync(join(dir, 'cache')), [s.input.file!.split('/').pop()]);
-  assert.match(s.input.file!, /web-[0-9a-f]{12}-corpus\.txt\.gz$/);
+  assert.match(s.input.file!, /^cache\/web-[0-9a-f]{12}-corpus\.txt\.gz$/); // project-relative
   await buildDatasets(opts); // the cached, verified file is reused
   assert.equal(hits.get('/corpus.txt.gz')?.length, 1);
 });
