@@ -105,7 +105,11 @@ export async function verifyPipeline(opts: VerifyOptions = {}): Promise<VerifyRe
   const original = await Project.open({ cwd: root });
   const lock = new LockStore(root);
   const allOuts = original.pipeline.stages.flatMap((s) => s.outs.map((o) => o.path));
-  const { files } = inputFiles(root, allOuts);
+  const { files, source } = inputFiles(root, allOuts);
+  if (source === 'git' && !files.includes(original.pipeline.file)) {
+    throw new GrowError(`${original.pipeline.file} is not tracked by git, and verify copies only tracked files`, EXIT.usage,
+      `\`git add\` the pipeline, its params and its inputs (what a fresh clone would have), then verify`);
+  }
 
   const workDir = mkdtempSync(join(tmpdir(), 'grow-verify-'));
   // The run must neither read nor fill any shared cache: GROW_CACHE_DIR wins over .growrc.yaml.
