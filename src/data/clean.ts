@@ -3,9 +3,10 @@
  * de-duplication and the hash-based split see one canonical spelling of each sentence.
  */
 
-// C0/C1 controls (except the whitespace ones, which collapse to a space below) and lone
-// surrogates, which no UTF-8 file can carry and which would break the byte-level tokenizer.
-const CONTROL = /[\p{Cc}\p{Cs}]/gu;
+// C0/C1 controls (except the whitespace ones, which collapse to a space below), lone
+// surrogates (no UTF-8 file can carry them; they would break the byte-level tokenizer) and the
+// byte order mark, which readers leave at the start of a file's first line.
+const CONTROL = /[\p{Cc}\p{Cs}\uFEFF]/gu;
 const WHITESPACE = /\s+/gu;
 // Corpus dumps (TinyStories, GPT-2 style) separate documents with this marker; it is never text,
 // and left in a sentence it would become the tokenizer's end-of-text id in mid-sentence.

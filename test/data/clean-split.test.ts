@@ -10,6 +10,7 @@ test('cleanSentence normalises Unicode (NFKC), strips controls and collapses whi
   assert.equal(cleanSentence('e\u0301'), '\u00e9'); // composed
   assert.equal(cleanSentence(' \t\u0001 '), '');
   assert.equal(cleanSentence('x\ud800y'), 'xy'); // a lone surrogate cannot be UTF-8
+  assert.equal(cleanSentence('\ufeffFirst line'), 'First line'); // a file's byte order mark
   assert.equal(cleanSentence('日本語 😀 ok'), '日本語 😀 ok');
   assert.equal(cleanSentence('end.<|endoftext|>Once'), 'end. Once'); // a dump's separator is not text
 });
