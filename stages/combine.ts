@@ -11,7 +11,7 @@
  * Params keys read (all under growth optional except where the method needs them):
  *   model.large.{n_layer,n_head,n_embd[,n_inner,head_size]}, backend,
  *   growth.variants.<name>.{method, …option overrides}, growth.{symmetry, epsilon, new_units,
- *   off_diagonal, source_index, seed}, growth.ligo.{steps, lr, batch_size, depth_init, seed},
+ *   off_diagonal, source_index, seed, carry_optimizer}, growth.ligo.{steps, lr, batch_size, depth_init, seed},
  *   growth.eval.{split, batch_size, max_tokens}
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -52,7 +52,7 @@ export function tokenSources(tokensDir: string): TokenSource[] {
 }
 
 /** Options for one method name: growth-wide defaults, then growth.variants.<name> overrides. */
-export function combineOptions(p: Params, name: string): Pick<CombineOptions, 'name' | 'method' | 'options' | 'ligo' | 'eval' | 'target'> {
+export function combineOptions(p: Params, name: string): Pick<CombineOptions, 'name' | 'method' | 'options' | 'carryOptimizer' | 'ligo' | 'eval' | 'target'> {
   const variant = p.opt<Record<string, unknown> | null>(`growth.variants.${name}`, null) ?? {};
   const pick = <T>(key: string, fallback: T): T => (key in variant ? (variant[key] as T) : p.opt<T>(`growth.${key}`, fallback));
   const ligo = { ...p.opt<Record<string, unknown>>('growth.ligo', {}), ...((variant.ligo as Record<string, unknown>) ?? {}) };
@@ -69,6 +69,7 @@ export function combineOptions(p: Params, name: string): Pick<CombineOptions, 'n
       sourceIndex: pick('source_index', 0),
       seed: pick('seed', 0),
     },
+    carryOptimizer: pick<boolean>('carry_optimizer', false) === true,
     ligo: {
       steps: Number(ligo.steps ?? 100),
       lr: Number(ligo.lr ?? 1e-3),

@@ -5,20 +5,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { gptConfig } from '../../src/ml/config.ts';
 import { loadModel, saveModel } from '../../src/ml/checkpoint.ts';
 import { Rng } from '../../src/ml/growth/random.ts';
+import { readMoments, writeMoments } from '../../src/ml/growth/optimizer.ts';
 import { randomModel } from './growth-reference.ts';
 
 const small = gptConfig({ vocabSize: 17, blockSize: 8, nLayer: 1, nHead: 2, nEmbd: 8, headSize: 4, nInner: 32 });
 
 function project(): string {
   const root = mkdtempSync(join(tmpdir(), 'growth-combine-'));
-  for (const i of [1, 2]) saveModel(join(root, 'small', String(i)), small, randomModel(small, 40 + i));
+  for (const i of [1, 2]) {
+    const dir = join(root, 'small', String(i));
+    saveModel(dir, small, randomModel(small, 40 + i));
+    // Stand-in AdamW moments, as src/ml/train.ts writes them beside the final weights.
+    writeMoments(dir, { m: randomModel(small, 50 + i), v: randomModel(small, 60 + i) }, 30);
+  }
   const tokens = join(root, 'tokens');
   const rng = new Rng(5);
   const stream = (n: number) => Buffer.from(Uint16Array.from({ length: n }, () => Math.floor(rng.uniform() * 17)).buffer);
@@ -42,6 +48,7 @@ function project(): string {
       '  methods: [merge, fpi_noise, ligo]',
       '  variants:',
       '    fpi_noise: {method: fpi+stack_zero, symmetry: noise, epsilon: 0.2}',
+      '    merge_carry: {method: merge+stack, carry_optimizer: true}',
       '  ligo: {steps: 3, lr: 0.001, batch_size: 4}',
       '  eval: {batch_size: 4, max_tokens: 96}',
     ].join('\n'),
@@ -87,6 +94,17 @@ test('combine writes M1\' and growth.json for merge, an exact fpi variant and li
   assert.equal(f.operator, 'fpi+stack_zero');
   assert.equal(f.options.symmetry, 'noise');
   assert.ok(Math.abs(f.val_loss.combined - f.sources_val_loss[0].combined) < 1e-4, `${f.val_loss.combined} vs ${f.sources_val_loss[0].combined}`);
+
+  const c = combine(root, 'merge_carry');
+  assert.deepEqual(c.json.optimizer, { carried: true, step: 30, file: 'optimizer.safetensors' });
+  const mom = readMoments(c.out);
+  assert.equal(mom.step, 30);
+  assert.deepEqual(mom.m.get('transformer.h.1.mlp.c_fc.weight')!.shape, [16, 64]);
+  assert.equal(mom.v.size, m1p.weights.size);
+  // merge scales a source's first moment by 1/n (here 2) in its own block.
+  const src1 = readMoments(join(root, 'small', '1')).m.get('transformer.h.0.mlp.c_fc.bias')!.data;
+  assert.ok(Math.abs(mom.m.get('transformer.h.0.mlp.c_fc.bias')!.data[3] - src1[3] / 2) < 1e-7);
+  assert.equal(existsSync(join(merge.out, 'optimizer.safetensors')), false, 'no moments unless asked for');
 
   const l = combine(root, 'ligo').json;
   assert.ok(l.operator_flops > 0);

@@ -23,6 +23,7 @@ import { type Batch, BatchSampler, fixedBatches, readTokens } from '../sampler.t
 import { ensembleGap, meanLoss } from './evaluate.ts';
 import { type GrowOptions, type SourceModel, growHost, parseMethod } from './index.ts';
 import { growLigo } from './ligo.ts';
+import { type AdamMoments, readMoments, writeMoments } from './optimizer.ts';
 import { GrowthError } from './weights.ts';
 
 
@@ -64,6 +65,8 @@ export interface CombineOptions {
   /** Operator composition, e.g. "merge+stack" (the variant's `method`, or `name` itself). */
   method: string;
   options: GrowOptions;
+  /** Carry the sources' AdamW moments (their optimizer.safetensors) into <out>/optimizer.safetensors. */
+  carryOptimizer?: boolean;
   ligo: LigoParams;
   eval: EvalParams;
   sources: string[];
@@ -85,6 +88,8 @@ export interface GrowthJson {
   sources_val_loss: Record<string, number>[];
   ensemble?: { val_loss: Record<string, number>; mean_abs_logit_diff: number; max_abs_logit_diff: number };
   ligo?: { steps: number; lr: number; batch_size: number; first_loss: number; last_loss: number };
+  /** Present when the sources' AdamW moments were carried into <out>/optimizer.safetensors. */
+  optimizer?: { carried: true; step: number; file: string };
   wall_s: number;
 }
 
@@ -149,9 +154,11 @@ export async function runCombine(o: CombineOptions): Promise<GrowthJson> {
     return { name: t.name, batches: fixedBatches(readTokens(file), count, o.eval.batchSize, seq, `${t.name} ${o.eval.split} tokens`) };
   });
 
-  let grown: { cfg: ModelConfig; weights: HostWeights; steps: string[] };
+  let grown: { cfg: ModelConfig; weights: HostWeights; steps: string[]; moments?: AdamMoments };
   let operatorFlops = 0;
   let ligoInfo: GrowthJson['ligo'];
+  let carriedStep: number | undefined;
+  if (o.carryOptimizer && plan.width === 'ligo') throw new GrowthError('growth.carry_optimizer is not supported for ligo (its weights are not copies of the sources\'); turn it off for this method');
   if (plan.width === 'ligo') {
     const sampler = ligoSampler(o.tokens, o.ligo, seq);
     const r = growLigo(sources, target, {
@@ -165,7 +172,9 @@ export async function runCombine(o: CombineOptions): Promise<GrowthJson> {
     operatorFlops = r.flops;
     ligoInfo = { steps: o.ligo.steps, lr: o.ligo.lr, batch_size: o.ligo.batchSize, first_loss: r.losses[0] ?? NaN, last_loss: r.losses.at(-1) ?? NaN };
   } else {
-    grown = growHost(o.method, sources, target, o.options);
+    const moments = o.carryOptimizer ? o.sources.map((dir) => readMoments(dir)) : undefined;
+    grown = growHost(o.method, sources, target, o.options, moments);
+    if (moments) carriedStep = Math.round(moments.reduce((a, m) => a + m.step, 0) / moments.length);
   }
 
   o.onProgress?.('evaluate', 0, sources.length + 1);
@@ -206,10 +215,12 @@ export async function runCombine(o: CombineOptions): Promise<GrowthJson> {
     sources_val_loss: sourcesValLoss,
     ...(ensemble ? { ensemble } : {}),
     ...(ligoInfo ? { ligo: ligoInfo } : {}),
+    ...(grown.moments ? { optimizer: { carried: true, step: carriedStep ?? 0, file: 'optimizer.safetensors' } } : {}),
     wall_s: (Date.now() - t0) / 1000,
   };
   await writeDirAtomic(o.out, (tmp) => {
     saveModel(tmp, grown.cfg, grown.weights, { growth_method: o.name });
+    if (grown.moments) writeMoments(tmp, grown.moments, carriedStep ?? 0);
     writeFileSync(join(tmp, 'growth.json'), JSON.stringify(json, null, 2) + '\n');
   });
   return json;

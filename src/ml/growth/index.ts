@@ -16,6 +16,7 @@ import { type MergeOptions, merge, mergedConfig } from './merge.ts';
 import { type StackOptions, stack } from './stack.ts';
 import { type WidthOptions, expandWidth } from './width.ts';
 import { GrowthError, checkWeights } from './weights.ts';
+import { type AdamMoments, carryMergeMoments, carryWidthMoments } from './optimizer.ts';
 
 export { GrowthError } from './weights.ts';
 export type { WidthOptions, Symmetry } from './width.ts';
@@ -34,6 +35,8 @@ export interface GrowOptions extends WidthOptions, MergeOptions, StackOptions {
 export interface Grown {
   cfg: ModelConfig;
   weights: HostWeights;
+  /** AdamW moments carried through the same growth, when the sources' moments were given. */
+  moments?: AdamMoments;
   /** The operators applied, in order, with the width each produced (for growth.json). */
   steps: string[];
 }
@@ -78,7 +81,11 @@ function describe(c: ModelConfig): string {
 }
 
 /** The host-side (non-learned) operators. ligo lives in ligo.ts (it trains, so it is async). */
-export function growHost(method: string, sources: SourceModel[], target: ModelConfig, opts: GrowOptions = {}): Grown {
+/**
+ * `moments` (one per source, optional): AdamW moments to carry through the same growth (see
+ * optimizer.ts). Supported for fpi, lemon and merge to exactly n·d0, each with optional depth.
+ */
+export function growHost(method: string, sources: SourceModel[], target: ModelConfig, opts: GrowOptions = {}, moments?: AdamMoments[]): Grown {
   const plan = parseMethod(method);
   if (plan.width === 'ligo') throw new GrowthError('ligo trains its operator; call growLigo (stages/combine.ts does)');
   if (sources.length === 0) throw new GrowthError('growth needs at least one source model');
@@ -92,13 +99,16 @@ export function growHost(method: string, sources: SourceModel[], target: ModelCo
   }
   const steps: string[] = [];
   let cur: SourceModel;
+  let mom: AdamMoments | undefined;
   const widthTarget = { ...target, nLayer: src.nLayer };
   if (plan.width === 'merge') {
     const merged = merge(src, sources.map((s) => s.weights), opts);
     cur = merged;
     steps.push(`merge(n=${sources.length}) → ${describe(merged.cfg)}`);
     const m = mergedConfig(src, sources.length);
+    if (moments) mom = carryMergeMoments(moments);
     if (!sameShape(m, widthTarget)) {
+      if (moments) throw new GrowthError('carrying optimizer state through merge supports a target of exactly n·d0 wide; drop growth.carry_optimizer or match the widths');
       cur = expandWidth(merged.cfg, merged.weights, widthTarget, opts);
       steps.push(`lemon → ${describe(cur.cfg)}`);
     }
@@ -106,18 +116,22 @@ export function growHost(method: string, sources: SourceModel[], target: ModelCo
     const i = opts.sourceIndex ?? 0;
     if (!sources[i]) throw new GrowthError(`growth.source_index ${i} is out of range (there are ${sources.length} sources)`);
     cur = (plan.width === 'fpi' ? fpi : lemon)(src, sources[i].weights, widthTarget, opts);
+    if (moments) mom = carryWidthMoments(src, widthTarget, moments[i], opts);
     steps.push(`${plan.width}(source ${i + 1}) → ${describe(cur.cfg)}`);
   } else {
     if (!sameShape({ ...src, nLayer: target.nLayer }, target)) {
       throw new GrowthError(`growth.method "${method}" grows depth only, but the target width differs (${describe(src)} → ${describe(target)}); add a width operator, e.g. merge+${plan.depth}`);
     }
     cur = sources[opts.sourceIndex ?? 0];
+    if (moments) mom = moments[opts.sourceIndex ?? 0];
   }
   if (plan.depth) {
-    cur = stack(cur.cfg, cur.weights, target.nLayer, { zero: plan.depth === 'stack_zero' });
+    const zero = plan.depth === 'stack_zero';
+    if (mom) mom = { m: stack(cur.cfg, mom.m, target.nLayer, { zero }).weights, v: stack(cur.cfg, mom.v, target.nLayer, { zero }).weights };
+    cur = stack(cur.cfg, cur.weights, target.nLayer, { zero });
     steps.push(`${plan.depth} → ${describe(cur.cfg)}`);
   } else if (cur.cfg.nLayer !== target.nLayer) {
     throw new GrowthError(`growth.method "${method}" keeps ${cur.cfg.nLayer} layers but the target has ${target.nLayer}; add +stack or +stack_zero`);
   }
-  return { cfg: cur.cfg, weights: cur.weights, steps };
+  return { cfg: cur.cfg, weights: cur.weights, steps, ...(mom ? { moments: mom } : {}) };
 }

@@ -9,10 +9,12 @@
  * reproduce, element by element, the moments the large model would have accumulated. Units with no
  * source (LEMON's mean channels, fresh units, off-diagonal merge blocks) start at zero moments.
  */
+import { join } from 'node:path';
 import type { HostWeights, ModelConfig } from '../config.ts';
+import { readSafetensors, writeSafetensors } from '../safetensors.ts';
 import type { UnitMap } from './units.ts';
 import { planWidth } from './width.ts';
-import { LNF_B, LNF_W, type Tensor, WPE, WTE, get, layerNames, zeros } from './weights.ts';
+import { GrowthError, LNF_B, LNF_W, type Tensor, WPE, WTE, get, layerNames, zeros } from './weights.ts';
 
 export interface AdamMoments {
   /** First moments, same names and shapes as the weights. */
@@ -133,4 +135,23 @@ function placeBlock(out: Tensor, t: Tensor, i: number, n: number, nSections: num
       for (let c = 0; c < cs; c++) out.data[row * c1 + s * n * cs + i * cs + c] = scale * t.data[r * c0 + s * cs + c];
     }
   }
+}
+
+/** Reads `<dir>/optimizer.safetensors` as the training code writes it (m.<name>, v.<name>, step). */
+export function readMoments(dir: string): AdamMoments & { step: number } {
+  const file = join(dir, 'optimizer.safetensors');
+  const { tensors, metadata } = readSafetensors(file);
+  const m: HostWeights = new Map();
+  const v: HostWeights = new Map();
+  for (const [name, t] of tensors) {
+    if (name.startsWith('m.')) m.set(name.slice(2), t);
+    else if (name.startsWith('v.')) v.set(name.slice(2), t);
+  }
+  if (m.size === 0) throw new GrowthError(`${file}: no m.* tensors; was it written by src/ml/train.ts?`);
+  return { m, v, step: Number(metadata.step ?? 0) };
+}
+
+export function writeMoments(dir: string, s: AdamMoments, step: number): void {
+  const entries: [string, Tensor][] = [...[...s.m].map(([n, t]) => [`m.${n}`, t] as [string, Tensor]), ...[...s.v].map(([n, t]) => [`v.${n}`, t] as [string, Tensor])];
+  writeSafetensors(join(dir, 'optimizer.safetensors'), entries, { step: String(step), carried_by: 'growth' });
 }
