@@ -24,7 +24,10 @@ export async function runDownload(params: Params, root: string, log: (line: stri
   const sourcesRaw = params.get('data.sources');
   const sources = parseSources(sourcesRaw, `${params.file}: data.sources`);
   const fractions = { val: params.num('data.val_fraction'), test: params.num('data.test_fraction') };
-  const downloadDir = params.opt<string>('data.download_dir', DEFAULT_DOWNLOAD_DIR);
+  const downloadDir = params.opt<unknown>('data.download_dir', DEFAULT_DOWNLOAD_DIR);
+  if (typeof downloadDir !== 'string' || downloadDir === '') {
+    throw new DataError(`${params.file}: data.download_dir must be a directory path, got ${JSON.stringify(downloadDir)}`);
+  }
   const manifest = await buildDatasets({
     root,
     sources,
@@ -52,9 +55,19 @@ async function main(): Promise<void> {
   await runDownload(params, resolve(args.root ?? process.env.GROW_ROOT ?? '.'));
 }
 
+/**
+ * Problems a user can cause print as one line; anything else keeps its stack. stages/lib/params
+ * throws plain Errors whose message starts with the params file ("cannot read params file ...",
+ * "params/x.yaml: missing params key ...").
+ */
+function isUserError(e: unknown): e is Error {
+  if (e instanceof DataError) return true;
+  return e instanceof Error && /^(cannot read params file |[^\s:]+\.ya?ml: |GROW_PARAMS_OVERRIDES |unexpected argument )/.test(e.message);
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   main().catch((e: unknown) => {
-    console.error(e instanceof DataError ? `download: ${e.message}` : e);
+    console.error(isUserError(e) ? `download: ${e.message}` : e);
     process.exit(1);
   });
 }

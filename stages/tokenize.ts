@@ -50,7 +50,10 @@ export async function runTokenize(params: Params, root: string, log: (line: stri
   for (const s of chosen) {
     if (!all.includes(s)) throw new DataError(`${params.file}: tokenizer.sources names "${s}", which is not among data.sources (${all.join(', ')})`);
   }
-  const maxBytes = params.opt<number>('tokenizer.max_train_bytes', Number.MAX_SAFE_INTEGER);
+  const maxBytes = params.opt<unknown>('tokenizer.max_train_bytes', Number.MAX_SAFE_INTEGER);
+  if (typeof maxBytes !== 'number' || !(maxBytes > 0)) {
+    throw new DataError(`${params.file}: tokenizer.max_train_bytes must be a positive number of bytes, got ${JSON.stringify(maxBytes)}`);
+  }
 
   const train = await countTrainingWords(chosen.map((name) => datasetPath(dataDir, name, 'train')), maxBytes);
   const tok = trainBpeFromCounts(train.counts, {
@@ -99,9 +102,19 @@ async function main(): Promise<void> {
   await runTokenize(params, resolve(args.root ?? process.env.GROW_ROOT ?? '.'));
 }
 
+/**
+ * Problems a user can cause print as one line; anything else keeps its stack. stages/lib/params
+ * throws plain Errors whose message starts with the params file ("cannot read params file ...",
+ * "params/x.yaml: missing params key ...").
+ */
+function isUserError(e: unknown): e is Error {
+  if (e instanceof DataError || e instanceof TokenizerError) return true;
+  return e instanceof Error && /^(cannot read params file |[^\s:]+\.ya?ml: |GROW_PARAMS_OVERRIDES |unexpected argument )/.test(e.message);
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   main().catch((e: unknown) => {
-    console.error(e instanceof DataError || e instanceof TokenizerError ? `tokenize: ${e.message}` : e);
+    console.error(isUserError(e) ? `tokenize: ${e.message}` : e);
     process.exit(1);
   });
 }
