@@ -6,6 +6,7 @@
  */
 import { ConfigError, GrowError } from './errors.ts';
 import type { Pipeline, Stage } from './types.ts';
+import { savePipelineParses } from './spec/index.ts';
 import { closest } from './spec/suggest.ts';
 
 export interface Graph {
@@ -102,6 +103,8 @@ export function buildGraph(p: Pipeline): Graph {
   const downstream = new Map<string, string[]>([...downs].map(([k, set]) => [k, order(set)]));
 
   const topo = topologicalOrder(p, upstream, ups);
+  // The pipeline passed every check: its YAML parses may now be reused by the next command.
+  savePipelineParses(p);
   const known = (name: string) => {
     if (!byName.has(name)) throw new GrowError(`unknown stage "${name}"`);
   };

@@ -145,3 +145,12 @@ test('upstream/downstream of an unknown stage is an error', async () => {
   const g = buildGraph(p);
   assert.throws(() => g.upstream('nope'), /unknown stage "nope"/);
 });
+
+test('a pipeline that fails the graph checks leaves no parse cache behind (bad input changes nothing)', async () => {
+  const { existsSync } = await import('node:fs');
+  const path = await import('node:path');
+  const root = project({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: a\n    outs: [x]\n  b:\n    cmd: b\n    outs: [x]\n' });
+  const p = await loadPipeline(root);
+  assert.throws(() => buildGraph(p), /both claim the out "x"/);
+  assert.equal(existsSync(path.join(root, '.grow')), false);
+});

@@ -141,7 +141,8 @@ test('a missing pipeline file is a ConfigError naming it', async () => {
 });
 
 test('a second load reuses the parse from .grow/spec and gives the same pipeline and the same error positions', async () => {
-  const { readdirSync, writeFileSync } = await import('node:fs');
+  const { existsSync, readdirSync, writeFileSync } = await import('node:fs');
+  const { buildGraph } = await import('../../src/pipeline/graph.ts');
   const path = await import('node:path');
   const root = project({
     'params.yaml': 'lr: 0.1\nbig: .inf\n',
@@ -154,6 +155,8 @@ test('a second load reuses the parse from .grow/spec and gives the same pipeline
     `),
   });
   const first = await loadPipeline(root);
+  assert.equal(existsSync(path.join(root, '.grow/spec')), false, 'nothing is cached before the graph checks pass');
+  buildGraph(first);
   assert.ok(readdirSync(path.join(root, '.grow/spec')).length >= 1, 'the parse was cached');
   const second = await loadPipeline(root);
   const { params: _p1, ...a } = first;

@@ -34,6 +34,19 @@ export type LoadedPipeline = Pipeline & { params: ParamsSource };
 export const DEFAULT_PIPELINE_FILE = 'pipeline.yaml';
 export const DVC_DEFAULT_PARAMS_FILE = 'params.yaml';
 
+/** Parse-cache writes waiting for the pipeline to pass every check (see savePipelineParses). */
+const pendingParses = new WeakMap<Pipeline, () => void>();
+
+/**
+ * Stores the fresh YAML parses of a loaded pipeline in `.grow/spec/`. buildGraph calls it once the
+ * graph checks pass too, so that a command failing on bad input leaves the project untouched.
+ */
+export function savePipelineParses(p: Pipeline): void {
+  const save = pendingParses.get(p);
+  pendingParses.delete(p);
+  save?.();
+}
+
 export async function loadPipeline(root: string, opts: LoadOptions = {}): Promise<LoadedPipeline> {
   return loadPipelineSync(root, opts);
 }
@@ -55,7 +68,12 @@ export function loadPipelineSync(root: string, opts: LoadOptions = {}): LoadedPi
   const base = resolveLexically(absRoot, '.', path.relative(absRoot, path.dirname(absFile)) || '.');
   if (!base.ok) throw new ConfigError(file, undefined, undefined, `the pipeline file must be inside the project root ${absRoot}`);
   const loader = new Loader(src, absRoot, base.path, containment, opts, cacheDir);
-  return loader.load(doc);
+  const pipeline = loader.load(doc);
+  pendingParses.set(pipeline, () => {
+    src.saveToCache();
+    (pipeline.params as FileParams).saveToCache();
+  });
+  return pipeline;
 }
 
 class Loader {

@@ -108,6 +108,7 @@ export class FileParams implements ParamsSource {
   private readonly raw = new Map<string, Tree>();
   private readonly effective = new Map<string, Tree>();
   private readonly patches = new Map<string, Tree>();
+  private readonly sources: YamlSource[] = [];
 
   constructor(
     readonly root: string,
@@ -170,6 +171,7 @@ export class FileParams implements ParamsSource {
     let tree = this.raw.get(file);
     if (!tree) {
       const src = YamlSource.read(path.resolve(this.root, file), file, 'params file', this.cacheDir);
+      this.sources.push(src);
       const data = src.data ?? {};
       if (!isMapping(data)) throw new ConfigError(file, 1, 1, 'a params file must be a mapping of keys at the top level');
       tree = data;
@@ -225,6 +227,11 @@ export class FileParams implements ParamsSource {
     const out: Record<string, unknown> = {};
     for (const [file, patch] of this.patches) out[file] = canonical(patch);
     return canonical(out) as Record<string, unknown>;
+  }
+
+  /** Caches the parses of the params files read so far (after a successful load). */
+  saveToCache(): void {
+    for (const src of this.sources) src.saveToCache();
   }
 
   /** Files the overrides touch (their patches apply even if no stage lists them). */

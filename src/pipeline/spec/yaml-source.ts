@@ -66,8 +66,21 @@ export class YamlSource {
       /* not cached yet (or unreadable): parse */
     }
     const src = YamlSource.parse(text, display);
-    src.store(cacheDir, entryFile);
+    src.pending = { cacheDir, entryFile };
     return src;
+  }
+
+  private pending?: { cacheDir: string; entryFile: string };
+
+  /**
+   * Stores a fresh parse in the cache. Called only once the whole pipeline loaded without error,
+   * so a command that fails on bad input leaves the project exactly as it was.
+   */
+  saveToCache(): void {
+    if (!this.pending) return;
+    const { cacheDir, entryFile } = this.pending;
+    this.pending = undefined;
+    this.store(cacheDir, entryFile);
   }
 
   static parse(text: string, display: string): YamlSource {
