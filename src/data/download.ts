@@ -109,9 +109,9 @@ export async function downloadVerified(req: DownloadRequest): Promise<DownloadRe
     // A resumed transfer can glue two different versions of the file: try once more from zero.
     lastError = new TransientError(`SHA-256 mismatch after resuming at byte ${offset}`);
   }
+  const kept = existsSync(part) ? `; the partial file ${part} is kept so the next run resumes it` : '';
   throw new DataError(
-    `${req.url}: download failed after ${retries + 1} attempts: ${lastError?.message}. ` +
-      `Check the URL and the network; the partial file ${part} is kept so the next run resumes it.`,
+    `${req.url}: download failed after ${retries + 1} attempts: ${lastError?.message}. Check the URL and the network${kept}.`,
   );
 }
 
