@@ -170,3 +170,24 @@ test('a second load reuses the parse from .grow/spec and gives the same pipeline
   const uncached = await errorOf(() => loadPipeline(root, { parseCache: false }));
   assert.equal(uncached.message, e.message);
 });
+
+test('YAML anchors, aliases and merge keys work as in DVC files', async () => {
+  const root = project({
+    'pipeline.yaml': yaml(`
+      stages:
+        a:
+          cmd: a
+          deps: &common [src/lib, src/util]
+          resources: &res {cpus: 2, mem: 4G}
+        b:
+          cmd: b
+          deps: *common
+          resources:
+            <<: *res
+            cpus: 8
+    `),
+  });
+  const p = await loadPipeline(root);
+  assert.deepEqual(p.stages[1].deps, ['src/lib', 'src/util']);
+  assert.deepEqual(p.stages[1].resources, { cpus: 8, mem: '4G' });
+});

@@ -35,3 +35,23 @@ test('the precompiled validator is ajv\'s code for the current schema', async ()
   const { validatorText, VALIDATOR_FILE } = await import('../../src/pipeline/spec/write-schema.ts');
   assert.ok(readFileSync(VALIDATOR_FILE, 'utf8') === validatorText(), 'stale: run node --import tsx src/pipeline/spec/write-schema.ts');
 });
+
+test('every YAML example in docs/pipeline-yaml.md is valid against the schema', async () => {
+  const { parse } = await import('yaml');
+  const { validatePipeline } = await import('../../src/pipeline/spec/schema-validator.generated.ts');
+  const doc = readFileSync(new URL('../../docs/pipeline-yaml.md', import.meta.url), 'utf8');
+  const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.ok(blocks.length >= 15, `found ${blocks.length} examples`);
+  const topLevel = new Set(Object.keys(pipelineSchema.properties));
+  for (const block of blocks) {
+    const data = parse(block, { merge: true }) as Record<string, unknown>;
+    const first = Object.keys(data)[0];
+    // `params` is a top-level field (a file name) and a stage field (a list).
+    const isTopLevel = topLevel.has(first) && !(first === 'params' && Array.isArray(data.params));
+    const whole = isTopLevel
+      ? { stages: { s: { cmd: 'x' } }, ...data }
+      : { stages: { s: 'foreach' in data ? data : { cmd: 'x', ...data } } };
+    const validate = validatePipeline as unknown as ((d: unknown) => boolean) & { errors?: unknown };
+    assert.equal(validate(whole), true, `docs example is invalid:\n${block}\n${JSON.stringify(validate.errors)}`);
+  }
+});

@@ -26,7 +26,11 @@ interface CacheEntry {
   keys: Record<string, [number, number]>;
 }
 
-const CACHE_VERSION = 'grow-yaml-1';
+const CACHE_VERSION = 'grow-yaml-2';
+
+// uniqueKeys: a duplicate mapping key is an error, not last-one-wins. merge: `<<: *defaults`
+// merge keys, which DVC files use (YAML 1.1, still the common practice).
+const PARSE_OPTIONS = { prettyErrors: false, uniqueKeys: true, merge: true } as const;
 const CACHE_ENTRIES = 16;
 
 export class YamlSource {
@@ -85,8 +89,7 @@ export class YamlSource {
 
   static parse(text: string, display: string): YamlSource {
     const lines = new LineCounter();
-    // uniqueKeys (the default) makes duplicate mapping keys an error instead of last-one-wins.
-    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, keepSourceTokens: false, uniqueKeys: true });
+    const doc = parseDocument(text, { lineCounter: lines, ...PARSE_OPTIONS });
     const first = doc.errors[0];
     if (first) {
       const { line, col } = lines.linePos(first.pos[0]);
@@ -138,7 +141,7 @@ export class YamlSource {
   private document(): { doc: Document.Parsed; lines: LineCounter } {
     if (!this.parsed) {
       const lines = new LineCounter();
-      this.parsed = { doc: parseDocument(this.text, { lineCounter: lines, prettyErrors: false }), lines };
+      this.parsed = { doc: parseDocument(this.text, { lineCounter: lines, ...PARSE_OPTIONS }), lines };
     }
     return this.parsed;
   }
