@@ -53,6 +53,15 @@ const routes: Record<string, Route> = {
   '/missing.txt': (_req, res) => res.writeHead(404).end('no such file'),
   '/truncated-always.txt': (_req, res) => sendHalfThenDrop(res),
   '/resumable.txt': (req, res, n) => (n === 1 ? sendHalfThenDrop(res) : sendRange(req, res)),
+  // Cut short, then the server ignores Range and sends the whole file with 200.
+  '/no-range.txt': (_req, res, n) => (n === 1 ? sendHalfThenDrop(res) : res.writeHead(200, { 'content-length': BODY.length }).end(BODY)),
+  // The first response stalls after half the body (connection open, nothing more comes).
+  '/stall.txt': (req, res, n) => {
+    if (n > 1) return sendRange(req, res);
+    res.writeHead(200, { 'content-length': BODY.length });
+    res.write(BODY.subarray(0, half));
+    stalled.push(res);
+  },
   '/oversize.txt': (_req, res) => res.writeHead(200, { 'content-length': BODY.length }).end(BODY),
   // No Content-Length (chunked): only counting the bytes can catch the size.
   '/oversize-chunked.txt': (_req, res) => {
@@ -68,6 +77,7 @@ const routes: Record<string, Route> = {
   },
 };
 
+const stalled: ServerResponse[] = [];
 let base = '';
 const server = createServer((req, res) => {
   const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -83,7 +93,10 @@ before(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-after(() => new Promise<void>((r) => server.close(() => r())));
+after(() => {
+  for (const res of stalled) res.destroy();
+  return new Promise<void>((r) => server.close(() => r()));
+});
 
 let dir = '';
 beforeEach(() => {
@@ -174,6 +187,22 @@ test('an interrupted download resumes from its .part with a Range request, acros
   assert.equal(hits.get('/resumable.txt')?.[1].range, `bytes=${partSize}-`);
   assert.deepEqual(readdirSync(dir), ['file.txt']);
   assert.deepEqual(readFileSync(r.path), BODY);
+});
+
+test('a server that ignores Range on resume: the body is written from the start again', async () => {
+  const r = await downloadVerified(req('/no-range.txt'));
+  assert.equal(hits.get('/no-range.txt')?.[1].range, `bytes=${half}-`);
+  assert.deepEqual(readFileSync(r.path), BODY);
+  assert.deepEqual(readdirSync(dir), ['file.txt']);
+});
+
+test('a connection that goes silent counts as interrupted: the download resumes after the idle timeout', async () => {
+  const r = await downloadVerified(req('/stall.txt', { idleTimeoutMs: 200 }));
+  assert.equal(r.attempts, 2);
+  assert.equal(r.resumed, true);
+  assert.equal(hits.get('/stall.txt')?.[1].range, `bytes=${half}-`);
+  assert.deepEqual(readFileSync(r.path), BODY);
+  assert.deepEqual(readdirSync(dir), ['file.txt']);
 });
 
 test('a .part that does not continue into the pinned file is discarded and the download restarts', async () => {
