@@ -120,10 +120,13 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): t
     // Tensors the gradient reads must go through save(): tf.grad disposes the forward pass's
     // other intermediates (and may dispose `labels` if the caller made it inside the loss fn).
     save([p, labels]);
+    // loss_i = logsumexp(z_i) − z_i[y_i], with logsumexp taken from the softmax itself: at the
+    // row's argmax p is ≥ 1/V (never underflows), so lse = max(z) − log(max(p)) exactly. This
+    // needs no exp/log over the [N, V] matrix (scalar loops on wasm), only over N values.
     const flatIdx = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(v, 'int32')), labels);
-    const pTrue = tf.gather(tf.reshape(p, [-1]), flatIdx);
-    // p_true underflows to 0 only for logit gaps > ~87; clamp so the loss stays finite.
-    const value = tf.neg(tf.mean(tf.log(tf.maximum(pTrue, 1e-30))));
+    const zTrue = tf.gather(tf.reshape(z, [-1]), flatIdx);
+    const perToken = tf.sub(tf.sub(tf.max(z, 1), zTrue), tf.log(tf.max(p, 1)));
+    const value = tf.mean(perToken);
     return {
       value,
       gradFunc: (dy: tf.Tensor, [pp, lab]: tf.Tensor[]) =>
