@@ -15,6 +15,7 @@ import { collectGarbage, DEFAULT_KEEP_RUNS, parseAge, parseSize } from './gc.ts'
 import { acquireProcessLock } from './process-lock.ts';
 // issue 6 (watch/verify): commands registered by their own modules
 import { registerVerify } from './commands/verify.ts';
+import { registerWatch } from './commands/watch.ts';
 import { Project } from './project.ts';
 import { runPipeline, type RunSummary } from './scheduler.ts';
 import { handleInterrupts } from './signals.ts';
@@ -289,8 +290,9 @@ Examples:
       }
     });
 
-  // issue 6: `grow verify` (CI reproducibility check)
+  // issue 6: `grow verify` (CI reproducibility check) and `grow watch`
   registerVerify(program);
+  registerWatch(program);
 
   return program;
 }

@@ -1,0 +1,79 @@
+/** `grow watch [targets…]`: re-run what each change affects until Ctrl-C (see ../watch.ts). */
+import { InvalidArgumentError, type Command } from 'commander';
+import { EXIT } from '../errors.ts';
+import { acquireProcessLock } from '../process-lock.ts';
+import { findRoot } from '../project.ts';
+import { handleInterrupts } from '../signals.ts';
+import { plainReporter, type Reporter } from '../ui.ts';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number of milliseconds');
+  return n;
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+interface WatchFlags {
+  debounce?: number;
+  jobs?: number;
+  set?: string[];
+  params?: string[];
+}
+
+async function makeReporter(): Promise<Reporter> {
+  // The live listr2 view on a terminal; plain lines in CI and pipes (as `grow run`).
+  if (process.stdout.isTTY && !process.env.CI) return (await import('../ui-listr.ts')).listrReporter();
+  return plainReporter();
+}
+
+export function registerWatch(program: Command): void {
+  program
+    .command('watch')
+    .description('run the stale stages, then watch their deps and params files and re-run exactly what each change affects (Ctrl-C to stop)')
+    .argument('[targets...]', 'stage or group names (default: all)')
+    .option('--debounce <ms>', 'quiet time after the last change before running', nonNegativeInt, 200)
+    .option('-j, --jobs <n>', 'stages to run in parallel', positiveInt)
+    .option('--set <key=value>', 'as for run: override a params value for the whole session', collect)
+    .option('--params <file>', 'as for run: lay a params file over the default one', collect)
+    .addHelpText('after', `
+Watches every dep (never outs, .grow/ or node_modules/) and params file of the selected stages, and
+pipeline.yaml. A params edit re-runs only the stages whose listed keys changed value. A change
+during a run queues one more iteration; stages marked \`interruptible: true\` are stopped and
+rescheduled instead. A stage that failed waits until one of its inputs changes.
+
+Examples:
+  grow watch
+  grow watch report --debounce 500`)
+    .action(async (targets: string[], flags: WatchFlags) => {
+      const root = findRoot(process.cwd());
+      // A watch session is a runner: it holds the process lock for its whole life.
+      const lock = acquireProcessLock(root);
+      // Ctrl-C stops watching and cancels the running iteration (children killed, finished stages
+      // recorded); a second Ctrl-C exits at once.
+      const interrupts = handleInterrupts();
+      try {
+        const { watchPipeline } = await import('../watch.ts');
+        const code = await watchPipeline({
+          cwd: root,
+          targets,
+          debounceMs: flags.debounce,
+          jobs: flags.jobs,
+          overlays: flags.params,
+          set: flags.set,
+          makeReporter,
+          signal: interrupts.signal,
+        });
+        process.exitCode = code === 130 ? EXIT.interrupted : code;
+      } finally {
+        interrupts.dispose();
+        lock.release();
+      }
+    });
+}
