@@ -205,7 +205,7 @@ test('a missing variable points at the string and lists what exists', async () =
   `,
     { 'params.yaml': 'train: {lr: 0.1, epochs: 2}\n' },
   );
-  assert.match(e.message, /^pipeline\.yaml:5:10: cannot interpolate \$\{train\.lrr\}: "train" has no key "lrr"\. Available: epochs, lr\./);
+  assert.match(e.message, /^pipeline\.yaml:5:10: cannot interpolate \$\{train\.lrr\}: "train" has no key "lrr"\. Available: lr, epochs\./);
   assert.match(e.text, /did you mean \$\{train\.lr\}\?/);
 
   const e2 = await loadError(`

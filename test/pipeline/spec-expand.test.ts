@@ -180,3 +180,19 @@ test('params entries inside foreach are interpolated and resolved per item', asy
   ]);
   assert.deepEqual(p.params.stageValues(p.stages[1]), { 'cfg/large.yaml': { lr: 2 }, 'params.yaml': { 'large.d': 2 } });
 });
+
+test('foreach over a params mapping expands in the order the file gives', async () => {
+  const p = await load(
+    `
+    stages:
+      m:
+        foreach: \${models}
+        do:
+          cmd: m \${key}
+  `,
+    { 'params.yaml': 'models:\n  zeta: 1\n  alpha: 2\n  mid: 3\n' },
+  );
+  assert.deepEqual(p.stages.map((s) => s.name), ['m@zeta', 'm@alpha', 'm@mid']);
+  // while values handed to the engine stay canonical
+  assert.deepEqual(Object.keys((p.params.tree('params.yaml') as { models: object }).models), ['alpha', 'mid', 'zeta']);
+});

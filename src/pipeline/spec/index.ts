@@ -130,7 +130,7 @@ class Loader {
   private context(doc: Tree): Tree {
     let ctx: Tree = {};
     if (this.params.exists(this.defaultParamsFile)) {
-      ctx = { ...this.params.tree(this.defaultParamsFile) };
+      ctx = { ...this.params.ordered(this.defaultParamsFile) };
       this.paramsFiles.add(this.defaultParamsFile);
     }
     const origin = new Map<string, string>(Object.keys(ctx).map((k) => [k, this.defaultParamsFile]));
@@ -148,7 +148,7 @@ class Loader {
         from = f;
         let tree: Tree;
         try {
-          tree = this.params.tree(f);
+          tree = this.params.ordered(f);
         } catch (e) {
           if (e instanceof ConfigError && /not found$/.test(e.message)) throw this.src.error(at, `vars file "${f}" not found`, `create ${f} or remove it from vars`);
           throw e;

@@ -107,6 +107,7 @@ export interface ParamsOptions {
 export class FileParams implements ParamsSource {
   private readonly raw = new Map<string, Tree>();
   private readonly effective = new Map<string, Tree>();
+  private readonly canonicalTrees = new Map<string, Tree>();
   private readonly patches = new Map<string, Tree>();
   private readonly sources: YamlSource[] = [];
 
@@ -164,6 +165,7 @@ export class FileParams implements ParamsSource {
     for (let i = parts.length - 1; i >= 0; i--) patch = { [parts[i] as string]: patch };
     this.patches.set(file, deepMerge(this.patches.get(file) ?? {}, patch) as Tree);
     this.effective.delete(file);
+    this.canonicalTrees.delete(file);
   }
 
   /** The file's own tree (no overrides). A missing or non-mapping file is a ConfigError. */
@@ -191,12 +193,25 @@ export class FileParams implements ParamsSource {
     }
   }
 
-  tree(file: string): Tree {
+  /**
+   * The effective tree in the file's own key order, for interpolation: `foreach: ${models}` over
+   * a mapping expands in the order the user wrote it, as in DVC.
+   */
+  ordered(file: string): Tree {
     let tree = this.effective.get(file);
     if (!tree) {
       const patch = this.patches.get(file);
-      tree = canonical(patch ? deepMerge(this.rawTree(file), patch) : this.rawTree(file)) as Tree;
+      tree = (patch ? deepMerge(this.rawTree(file), patch) : this.rawTree(file)) as Tree;
       this.effective.set(file, tree);
+    }
+    return tree;
+  }
+
+  tree(file: string): Tree {
+    let tree = this.canonicalTrees.get(file);
+    if (!tree) {
+      tree = canonical(this.ordered(file)) as Tree;
+      this.canonicalTrees.set(file, tree);
     }
     return tree;
   }
