@@ -71,7 +71,7 @@ function summarize(summary: RunSummary): void {
 }
 
 async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
-  const project = await Project.open({ overlays: flags.params, set: flags.set });
+  const project = await Project.open({ overlays: flags.params, set: flags.set, readOnly: flags.dry });
   // --dry writes nothing, so it needs neither the process lock nor interrupt handling.
   const lock = flags.dry ? undefined : acquireProcessLock(project.root);
   const interrupts = flags.dry ? undefined : handleInterrupts();

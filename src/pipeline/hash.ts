@@ -64,30 +64,19 @@ function listFiles(abs: string, prefix = ''): string[] {
   const out: string[] = [];
   for (const d of readdirSync(abs, { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${d.name}` : d.name;
-    if (d.isDirectory()) out.push(...listFiles(join(abs, d.name), rel));
+    if (d.isDirectory()) for (const f of listFiles(join(abs, d.name), rel)) out.push(f);
     else if (d.isFile()) out.push(rel);
     else if (d.isSymbolicLink()) {
       const st = statOrNull(join(abs, d.name));
-      if (st?.isDirectory()) out.push(...listFiles(join(abs, d.name), rel));
+      if (st?.isDirectory()) for (const f of listFiles(join(abs, d.name), rel)) out.push(f);
       else if (st?.isFile()) out.push(rel);
     }
   }
   return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** Hashes with a bounded number of files in flight, so a huge directory does not open them all. */
-async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
+/** Files hashed at once when a directory changed: enough to overlap I/O, few open files. */
+const HASH_CONCURRENCY = 4;
 
 export class Hasher {
   constructor(
@@ -111,11 +100,28 @@ export class Hasher {
     if (!st.isDirectory()) return { hash: `md5:${await this.fileMd5(rel, st)}`, size: Number(st.size) };
     const files = listFiles(abs);
     let size = 0;
-    const manifest = await mapLimited(files, 8, async (f) => {
-      const fst = statSync(join(abs, f), { bigint: true });
+    // Synchronous stat + state lookup for every file (the common, no-op case: no promise per
+    // file); only files whose stat changed are read, a few at a time.
+    const manifest: ManifestEntry[] = new Array(files.length);
+    const misses: { i: number; key: string; st: BigIntStats }[] = [];
+    for (let i = 0; i < files.length; i++) {
+      const key = `${rel}/${files[i]}`;
+      const fst = statSync(`${abs}/${files[i]}`, { bigint: true });
       size += Number(fst.size);
-      return { relpath: f, md5: await this.fileMd5(`${rel}/${f}`, fst) };
-    });
+      const known = this.state.lookup(key, fst);
+      manifest[i] = { relpath: files[i], md5: known ?? '' };
+      if (known === undefined) misses.push({ i, key, st: fst });
+    }
+    let next = 0;
+    const worker = async () => {
+      while (next < misses.length) {
+        const m = misses[next++];
+        const md5 = await md5OfFile(join(this.root, m.key));
+        this.state.record(m.key, m.st, md5);
+        manifest[m.i].md5 = md5;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, misses.length) }, worker));
     return { hash: `md5:${md5OfText(manifestText(manifest))}.dir`, size, files: files.length, manifest };
   }
 

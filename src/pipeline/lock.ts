@@ -17,6 +17,7 @@
  * changes nothing leaves the file byte-identical (we do not even rewrite it). Every write is
  * atomic. Reading validates the shape and names the line:col of anything hand-edited into nonsense.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Document, isMap, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
@@ -177,9 +178,29 @@ export function parseLock(text: string, file = LOCK_FILE): Map<string, LockEntry
   return stages;
 }
 
+/**
+ * Parsing YAML costs ~50-100 ms for a 100-stage lock in a fresh process, most of a no-op `grow
+ * status`. So the parsed lock is also kept as JSON in `.grow/lock.json`, keyed by the md5 of the
+ * lock's text: any edit of pipeline.lock (by hand, by git) changes the md5 and the YAML is parsed
+ * and validated again.
+ */
+const PARSED_CACHE = join('.grow', 'lock.json');
+
+const md5 = (text: string) => createHash('md5').update(text).digest('hex');
+
+function readParsedCache(path: string, textMd5: string): Map<string, LockEntry> | undefined {
+  try {
+    const c = JSON.parse(readFileSync(path, 'utf8')) as { md5?: string; stages?: [string, LockEntry][] };
+    return c.md5 === textMd5 && Array.isArray(c.stages) ? new Map(c.stages) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The lock in memory; `set` rewrites the file atomically, and only when its bytes change. */
 export class LockStore {
   readonly path: string;
+  private readonly cachePath: string;
   private stages: Map<string, LockEntry>;
   private text: string | null;
 
@@ -187,10 +208,29 @@ export class LockStore {
     root: string,
     /** Pipeline order: entries are written in this order, unknown (removed) stages last. */
     private readonly order: string[] = [],
+    /** Never write anything (not even the parsed-lock cache): `--dry`. */
+    private readonly readOnly = false,
   ) {
     this.path = join(root, LOCK_FILE);
+    this.cachePath = join(root, PARSED_CACHE);
     this.text = existsSync(this.path) ? readFileSync(this.path, 'utf8') : null;
-    this.stages = this.text === null ? new Map() : parseLock(this.text);
+    if (this.text === null) {
+      this.stages = new Map();
+      return;
+    }
+    const textMd5 = md5(this.text);
+    const cached = readParsedCache(this.cachePath, textMd5);
+    this.stages = cached ?? parseLock(this.text);
+    if (!cached) this.writeParsedCache(textMd5);
+  }
+
+  private writeParsedCache(textMd5: string): void {
+    if (this.readOnly) return;
+    try {
+      writeFileAtomic(this.cachePath, JSON.stringify({ md5: textMd5, stages: [...this.stages] }));
+    } catch {
+      /* only a cache: a read-only .grow costs speed, not correctness */
+    }
   }
 
   get(name: string): LockEntry | undefined {
@@ -212,6 +252,7 @@ export class LockStore {
     if (text !== this.text) {
       writeFileAtomic(this.path, text);
       this.text = text;
+      this.writeParsedCache(md5(text));
     }
   }
 }

@@ -25,6 +25,8 @@ export interface OpenOptions {
   /** `--params FILE` overlays and `--set key=value` assignments. */
   overlays?: string[];
   set?: string[];
+  /** Write nothing under .grow (the parsed-lock cache included): `run --dry`. */
+  readOnly?: boolean;
 }
 
 export type Graph = ReturnType<typeof buildGraph>;
@@ -64,7 +66,7 @@ export class Project {
     const pipeline = await loadPipeline(root, { overlays: opts.overlays, set: opts.set });
     const graph = buildGraph(pipeline);
     const config = loadConfig(root);
-    const lock = new LockStore(root, pipeline.stages.map((s) => s.name));
+    const lock = new LockStore(root, pipeline.stages.map((s) => s.name), opts.readOnly);
     return new Project(root, pipeline, graph, config, lock, new Hasher(root, new HashState(root)),
       new Cache(config.cacheDir), new RunCache(config.cacheDir));
   }
