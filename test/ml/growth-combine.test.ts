@@ -41,7 +41,7 @@ function project(): string {
   writeFileSync(
     join(root, 'params.yaml'),
     [
-      'backend: cpu',
+      'backend: wasm', // the experiment's backend; it caught a wasm-only bias-rank failure in ligo
       'model:',
       '  large: {n_layer: 2, n_head: 4, n_embd: 16}',
       'growth:',

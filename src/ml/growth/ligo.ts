@@ -199,8 +199,13 @@ export class LigoOperator {
     }
     out[LNF_W] = tf.mul(out[LNF_W], this.lnfScale[0]);
     out[LNF_B] = tf.mul(out[LNF_B], this.lnfScale[1]);
-    // Biases and gains were computed as [1, k] rows: give every weight its checkpoint shape.
-    for (const { name, shape } of weightShapes(this.cfg)) out[name] = tf.reshape(out[name], shape);
+    // Biases and gains were computed as [1, k] rows: give every weight its checkpoint shape. A
+    // reshape shares its input's data, and the stock wasm _FusedMatMul checks the *data's* rank
+    // for its bias, so rank-1 weights are materialised as new data (× 1) rather than as views.
+    for (const { name, shape } of weightShapes(this.cfg)) {
+      const t = tf.reshape(out[name], shape);
+      out[name] = shape.length === 1 ? tf.mul(t, 1) : t;
+    }
     this.count = false;
     return out;
   }
