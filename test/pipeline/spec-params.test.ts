@@ -133,3 +133,15 @@ test('a params file that is not a mapping, or not valid YAML, is an error with i
   const e2 = await errorOf(() => loadPipeline(project(files({ 'params/experiment.yaml': 'a: 1\na: 2\n' }))));
   assert.match(e2.message, /^params\/experiment\.yaml:2:1: duplicate key "a"/);
 });
+
+test('JSON params files are read; TOML and Python ones are refused with a clear message', async () => {
+  const p = await loadPipeline(
+    project({ 'cfg.json': '{"b": {"c": [1, 2]}, "a": 1}', 'pipeline.yaml': 'stages:\n  s:\n    cmd: s\n    params:\n      - cfg.json: [b.c]\n' }),
+  );
+  assert.deepEqual(p.params.stageValues(p.stages[0]), { 'cfg.json': { 'b.c': [1, 2] } });
+  const e = await errorOf(() =>
+    loadPipeline(project({ 'cfg.toml': 'a = 1\n', 'pipeline.yaml': 'stages:\n  s:\n    cmd: s\n    params:\n      - cfg.toml: [a]\n' })),
+  );
+  assert.match(e.message, /\.toml params files are not supported/);
+  assert.match(e.text, /YAML or JSON/);
+});

@@ -172,6 +172,9 @@ export class FileParams implements ParamsSource {
   private rawTree(file: string): Tree {
     let tree = this.raw.get(file);
     if (!tree) {
+      if (/\.(toml|py)$/i.test(file)) {
+        throw new ConfigError(file, undefined, undefined, `${path.extname(file)} params files are not supported`, 'write the params as YAML or JSON (DVC also reads TOML and Python; grow does not)');
+      }
       const src = YamlSource.read(path.resolve(this.root, file), file, 'params file', this.cacheDir);
       this.sources.push(src);
       const data = src.data ?? {};
