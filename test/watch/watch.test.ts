@@ -1,0 +1,181 @@
+// `grow watch` as a real child process on a real project: the test edits files and waits for the
+// lines watch prints (with a generous timeout that fails the test, never a sleep that paces it).
+// Stages report through $CTL: each run of stage NAME bumps $CTL/NAME.count and creates
+// $CTL/NAME.started.<n> (holding its pid); when $CTL/NAME.hold exists it then waits for
+// $CTL/NAME.release.<n>.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { parse } from 'yaml';
+import { isAlive, removeProject, startGrow, tempProject, waitFor, waitForFile, writeFile, type GrowProcess } from '../reliability/rig.ts';
+
+const STAGE_SH = `name=$1; in=$2; out=$3
+n=$(( $(cat "$CTL/$name.count" 2>/dev/null || echo 0) + 1 ))
+echo $n > "$CTL/$name.count"
+echo $$ > "$CTL/$name.started.tmp" && mv "$CTL/$name.started.tmp" "$CTL/$name.started.$n"
+if [ -e "$CTL/$name.hold" ]; then
+  while [ ! -e "$CTL/$name.release.$n" ]; do sleep 0.02; done
+fi
+if [ -e "$CTL/$name.fail" ]; then echo "$name fails on purpose" >&2; exit 1; fi
+cat "$in" > "$out"
+`;
+
+const PIPELINE = `stages:
+  a:
+    cmd: sh stage.sh a a.in a.out
+    deps: [a.in]
+    outs: [a.out]
+  b:
+    cmd: sh stage.sh b a.out b.out
+    deps: [a.out]
+    params: [b.level]
+    outs: [b.out]
+  c:
+    cmd: sh stage.sh c c.in c.out
+    deps: [c.in]
+    params: [c.level]
+    outs: [c.out]
+`;
+
+const PARAMS = 'b:\n  level: 1\nc:\n  level: 1\nunused: 1\n';
+
+const dirs: string[] = [];
+const watches: GrowProcess[] = [];
+after(() => {
+  for (const w of watches) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+  dirs.forEach(removeProject);
+});
+
+function setup(pipeline = PIPELINE) {
+  const dir = tempProject({ 'pipeline.yaml': pipeline, 'params.yaml': PARAMS, 'stage.sh': STAGE_SH, 'a.in': 'a1\n', 'c.in': 'c1\n' });
+  const ctl = mkdtempSync(join(tmpdir(), 'grow-ctl-'));
+  dirs.push(dir, ctl);
+  const count = (name: string) => (existsSync(join(ctl, `${name}.count`)) ? Number(readFileSync(join(ctl, `${name}.count`), 'utf8')) : 0);
+  return { dir, ctl, count };
+}
+
+/** Starts watch and returns a helper that waits for the n-th match of a pattern in its stdout. */
+function startWatch(dir: string, ctl: string, args: string[] = []) {
+  const w = startGrow(dir, ['watch', '--debounce', '100', ...args], { CTL: ctl });
+  watches.push(w);
+  const matches = (re: RegExp) => w.stdout().match(new RegExp(re.source, 'g'))?.length ?? 0;
+  const until = (what: string, re: RegExp, n = 1) =>
+    waitFor(`${what} (/${re.source}/ ×${n}) in watch output:\n${w.stdout()}${w.stderr()}`, () => {
+      if (w.child.exitCode !== null) throw new Error(`watch exited ${w.child.exitCode}:\n${w.stdout()}${w.stderr()}`);
+      return matches(re) >= n;
+    });
+  return { w, matches, until };
+}
+
+async function stop(w: GrowProcess) {
+  w.child.kill('SIGINT');
+  const { code } = await w.exit;
+  assert.equal(code, 130, w.stdout() + w.stderr());
+}
+
+test('editing a dep re-runs only the affected chain; an unlisted param runs nothing; a listed one only its stage', async () => {
+  const { dir, ctl, count } = setup();
+  const { w, until } = startWatch(dir, ctl);
+  await until('the first iteration', /watch: watching/);
+  assert.deepEqual([count('a'), count('b'), count('c')], [1, 1, 1]);
+
+  writeFile(dir, 'a.in', 'a2\n');
+  await until('the dep change iteration', /\[#2\] changed: a\.in → a \(dep a\.in changed\), b \(upstream a\)/);
+  await until('the watching line again', /watch: watching/, 2);
+  assert.deepEqual([count('a'), count('b'), count('c')], [2, 2, 1]);
+  assert.equal(readFileSync(join(dir, 'b.out'), 'utf8'), 'a2\n');
+
+  writeFile(dir, 'params.yaml', PARAMS.replace('unused: 1', 'unused: 2'));
+  await until('the unlisted param edit', /changed: params\.yaml → nothing to run/);
+
+  writeFile(dir, 'params.yaml', PARAMS.replace('unused: 1', 'unused: 2').replace('c:\n  level: 1', 'c:\n  level: 2'));
+  await until('the listed param edit', /\[#3\] changed: params\.yaml → c \(param params\.yaml:c\.level changed\)/);
+  await until('its end', /\[#3\] 1 done/);
+  assert.deepEqual([count('a'), count('b'), count('c')], [2, 2, 2]);
+  await stop(w);
+});
+
+test('a change during a run is queued: one more iteration follows', async () => {
+  const { dir, ctl, count } = setup();
+  writeFileSync(join(ctl, 'a.hold'), '');
+  const { w, until } = startWatch(dir, ctl, ['a']);
+  await waitForFile(join(ctl, 'a.started.1'));
+  writeFileSync(join(ctl, 'a.release.1'), '');
+  await until('the first iteration', /watch: watching/);
+  writeFile(dir, 'a.in', 'a2\n');
+  await waitForFile(join(ctl, 'a.started.2'));
+  writeFile(dir, 'a.in', 'a3\n'); // while run 2 is going
+  await until('the queued notice', /changed during the run: a\.in \(queued\)/);
+  writeFileSync(join(ctl, 'a.release.2'), '');
+  await waitForFile(join(ctl, 'a.started.3'));
+  writeFileSync(join(ctl, 'a.release.3'), '');
+  await until('the third iteration to end', /\[#3\] 1 done/);
+  assert.equal(count('a'), 3);
+  assert.equal(readFileSync(join(dir, 'a.out'), 'utf8'), 'a3\n');
+  await stop(w);
+});
+
+test('an interruptible stage is stopped when its input changes mid-run, and rescheduled', async () => {
+  const { dir, ctl, count } = setup(PIPELINE.replace('    outs: [a.out]', '    outs: [a.out]\n    interruptible: true'));
+  writeFileSync(join(ctl, 'a.hold'), '');
+  const { w, until } = startWatch(dir, ctl, ['a']);
+  await waitForFile(join(ctl, 'a.started.1'));
+  const firstPid = Number(readFileSync(join(ctl, 'a.started.1'), 'utf8'));
+  writeFile(dir, 'a.in', 'a2\n');
+  await until('the interruption', /interrupting a \(interruptible; its inputs changed\)/);
+  await waitForFile(join(ctl, 'a.started.2'));
+  assert.equal(isAlive(firstPid), false, 'the interrupted run is gone');
+  writeFileSync(join(ctl, 'a.release.2'), '');
+  await until('the rescheduled run', /\[#2\] changed: a\.in → a \(dep a\.in changed, rescheduled after interruption\)/);
+  await until('its end', /\[#2\] 1 done/);
+  assert.equal(count('a'), 2);
+  assert.equal(readFileSync(join(dir, 'a.out'), 'utf8'), 'a2\n');
+  await stop(w);
+  assert.ok(parse(readFileSync(join(dir, 'pipeline.lock'), 'utf8')).stages.a, 'the lock records the finished run');
+});
+
+test('a failed stage is not retried until one of its inputs changes', async () => {
+  const { dir, ctl, count } = setup();
+  writeFileSync(join(ctl, 'c.fail'), '');
+  const { w, until } = startWatch(dir, ctl);
+  await until('the first iteration', /watch: watching/);
+  assert.equal(count('c'), 1);
+  assert.match(w.stdout(), /✖ c: failed/);
+
+  writeFile(dir, 'a.in', 'a2\n'); // unrelated to c
+  await until('the unrelated iteration', /\[#2\] 2 done/);
+  assert.equal(count('c'), 1, 'c was not retried');
+
+  writeFile(dir, 'c.in', 'c2\n');
+  await until('the retry', /\[#3\] changed: c\.in → c \(dep c\.in changed\)/);
+  await until('its end', /\[#3\] 1 failed/);
+  assert.equal(count('c'), 2);
+  await stop(w);
+});
+
+test('Ctrl-C during a run: exit 130, no child process left, a consistent lock, the process lock released', async () => {
+  const { dir, ctl } = setup();
+  writeFileSync(join(ctl, 'b.hold'), '');
+  const { w } = startWatch(dir, ctl);
+  await waitForFile(join(ctl, 'b.started.1'));
+  const pid = Number(readFileSync(join(ctl, 'b.started.1'), 'utf8'));
+  await stop(w);
+  assert.equal(isAlive(pid), false, 'the running stage was stopped');
+  const lock = parse(readFileSync(join(dir, 'pipeline.lock'), 'utf8'));
+  assert.ok(lock.stages.a, 'the finished stage is recorded');
+  assert.equal(lock.stages.b, undefined, 'the interrupted one is not');
+  assert.equal(existsSync(join(dir, '.grow/runner.lock')), false);
+});
+
+test('watch holds the process lock: a grow run meanwhile is refused', async () => {
+  const { dir, ctl } = setup();
+  const { w, until } = startWatch(dir, ctl);
+  await until('the first iteration', /watch: watching/);
+  const { runGrow } = await import('../reliability/rig.ts');
+  const r = await runGrow(dir, ['run'], { CTL: ctl });
+  assert.equal(r.code, 2, r.output);
+  assert.match(r.stderr, /grow watch/);
+  await stop(w);
+});
