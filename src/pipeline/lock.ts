@@ -203,6 +203,7 @@ export class LockStore {
   private readonly cachePath: string;
   private stages: Map<string, LockEntry>;
   private text: string | null;
+  private parsedCacheStale = false;
 
   constructor(
     root: string,
@@ -252,7 +253,13 @@ export class LockStore {
     if (text !== this.text) {
       writeFileAtomic(this.path, text);
       this.text = text;
-      this.writeParsedCache(md5(text));
+      this.parsedCacheStale = true;
     }
+  }
+
+  /** Refreshes the parsed-lock cache once at the end of a run rather than after every stage. */
+  flush(): void {
+    if (this.parsedCacheStale && this.text !== null) this.writeParsedCache(md5(this.text));
+    this.parsedCacheStale = false;
   }
 }

@@ -220,7 +220,6 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
         if (o.cache) project.cache.store(join(project.root, o.path), info);
         outs.push(lockOut(o.path, info));
       }
-      project.hasher.save();
       if (restorable) project.runCache.put(signature, { stage: stage.name, outs });
       project.lock.set(stage.name, lockEntryFrom(facts, outs));
       return finish({ name: stage.name, outcome: 'done', reasons, durationMs: Date.now() - started });
@@ -240,7 +239,12 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
   try {
     await Promise.all(settled.values());
   } finally {
-    if (!opts.dry) project.hasher.save();
+    // The hash state and the parsed-lock cache are only caches: saved once per run, not per stage
+    // (each atomic write costs a rename; the lock itself is still written after every stage).
+    if (!opts.dry) {
+      project.hasher.save();
+      project.lock.flush();
+    }
     await reporter.finish();
   }
   const list = names.map((n) => reports.get(n)!);
