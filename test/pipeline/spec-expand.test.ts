@@ -196,3 +196,42 @@ test('foreach over a params mapping expands in the order the file gives', async 
   // while values handed to the engine stay canonical
   assert.deepEqual(Object.keys((p.params.tree('params.yaml') as { models: object }).models), ['alpha', 'mid', 'zeta']);
 });
+
+test('stage-level vars: inline or from a file chosen by ${item}, visible only in that stage', async () => {
+  const p = await load(
+    `
+    vars:
+      - out: artifacts
+    stages:
+      train:
+        foreach: [small, large]
+        do:
+          vars:
+            - configs/\${item}.yaml
+            - tag: "\${item}-v1"
+          cmd: train --d \${model.d} --tag \${tag}
+          outs: ["\${out}/\${item}"]
+      other:
+        cmd: other \${out}
+  `,
+    { 'configs/small.yaml': 'model: {d: 8}\n', 'configs/large.yaml': 'model: {d: 64}\n' },
+  );
+  assert.deepEqual(p.stages.map((s) => [s.name, s.cmd[0], s.outs[0]?.path]), [
+    ['train@small', 'train --d 8 --tag small-v1', 'artifacts/small'],
+    ['train@large', 'train --d 64 --tag large-v1', 'artifacts/large'],
+    ['other', 'other artifacts', undefined],
+  ]);
+  assert.ok(p.paramsFiles.includes('configs/large.yaml'));
+  const root = project({
+    'pipeline.yaml': yaml(`
+      vars:
+        - out: artifacts
+      stages:
+        a:
+          vars:
+            - out: elsewhere
+          cmd: a
+    `),
+  });
+  await assert.rejects(loadPipeline(root), /^ConfigError: pipeline\.yaml:6:9: vars cannot redefine "out"/);
+});

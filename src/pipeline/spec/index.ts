@@ -98,7 +98,8 @@ class Loader {
   }
 
   load(doc: Tree): LoadedPipeline {
-    const ctx = this.context(doc);
+    const scope = this.context(doc);
+    const ctx = scope.ctx;
     const stages: Stage[] = [];
     const seen = new Map<string, string>();
     for (const [name, def] of Object.entries(doc.stages as Record<string, Tree>)) {
@@ -108,8 +109,14 @@ class Loader {
           throw this.src.error(['stages', name], `stage name "${inst.name}" is defined twice (by "${other}" and "${name}")`, 'rename one of them; foreach/matrix items are named <group>@<item>', true);
         }
         seen.set(inst.name, name);
-        const local = Object.keys(inst.locals).length ? { ...ctx, ...inst.locals } : ctx;
-        const body = this.interp.value(inst.body, local, inst.at) as Tree;
+        let local = Object.keys(inst.locals).length ? { ...ctx, ...inst.locals } : ctx;
+        const { vars: stageVars, ...rest } = inst.body;
+        if (Array.isArray(stageVars)) {
+          // A stage's own vars may use ${item}/${key} (e.g. `- configs/${item}.yaml`).
+          const entries = this.interp.value(stageVars, local, [...inst.at, 'vars']) as unknown[];
+          local = this.withVars({ ctx: local, origin: scope.origin }, entries, [...inst.at, 'vars']).ctx;
+        }
+        const body = this.interp.value(rest, local, inst.at) as Tree;
         validateStageBody(this.src, inst.at, body, inst.name);
         stages.push(this.stage(inst.name, inst.group, body, inst.at, name));
       }
@@ -127,55 +134,69 @@ class Loader {
   }
 
   /** Names for interpolation: the default params file (overrides applied), then `vars` in order. */
-  private context(doc: Tree): Tree {
-    let ctx: Tree = {};
+  private context(doc: Tree): Scope {
+    const scope: Scope = { ctx: {}, origin: new Map() };
     if (this.params.exists(this.defaultParamsFile)) {
-      ctx = { ...this.params.ordered(this.defaultParamsFile) };
+      scope.ctx = { ...this.params.ordered(this.defaultParamsFile) };
+      for (const k of Object.keys(scope.ctx)) scope.origin.set(k, this.defaultParamsFile);
       this.paramsFiles.add(this.defaultParamsFile);
     }
-    const origin = new Map<string, string>(Object.keys(ctx).map((k) => [k, this.defaultParamsFile]));
-    const vars = (doc.vars as unknown[] | undefined) ?? [];
-    vars.forEach((entry, i) => {
-      const at: YamlPath = ['vars', i];
+    return this.withVars(scope, (doc.vars as unknown[] | undefined) ?? [], ['vars']);
+  }
+
+  /**
+   * `scope` extended by vars entries (inline mappings or `file[:keys]`), in order. A name may not
+   * be defined twice, as in DVC. Used for the top-level `vars` and for a stage's own `vars`.
+   */
+  private withVars(scope: Scope, entries: unknown[], at: YamlPath): Scope {
+    let { ctx } = scope;
+    const origin = new Map(scope.origin);
+    entries.forEach((entry, i) => {
+      const where: YamlPath = [...at, i];
       let values: Tree;
       let from: string;
       if (typeof entry === 'string') {
-        const colon = entry.lastIndexOf(':');
-        const hasKeys = colon > 0 && !/^[A-Za-z]:[\\/]/.test(entry);
-        const fileText = hasKeys ? entry.slice(0, colon) : entry;
-        const f = this.projectPath(this.base, fileText, at, 'a vars file');
-        if (f === this.defaultParamsFile && !hasKeys) return; // already loaded, as DVC skips it
-        from = f;
-        let tree: Tree;
-        try {
-          tree = this.params.ordered(f);
-        } catch (e) {
-          if (e instanceof ConfigError && /not found$/.test(e.message)) throw this.src.error(at, `vars file "${f}" not found`, `create ${f} or remove it from vars`);
-          throw e;
-        }
-        this.paramsFiles.add(f);
-        if (hasKeys) {
-          values = {};
-          for (const key of entry.slice(colon + 1).split(',').map((k) => k.trim()).filter(Boolean)) {
-            const v = lookup(tree, parseKey(key) ?? [key]);
-            if (isMissing(v)) throw this.src.error(at, `vars: "${key}" is not defined in ${f}.${didYouMean(key, Object.keys(tree))}`);
-            // `file:a.b` makes `a.b` available under its own path.
-            let patch: unknown = v;
-            const parts = key.split('.');
-            for (let j = parts.length - 1; j >= 0; j--) patch = { [parts[j]]: patch };
-            values = mergeNoRedefine(values, patch as Tree, '', () => undefined);
-          }
-        } else values = tree;
+        const loaded = this.varsFile(entry, where);
+        if (!loaded) return;
+        ({ values, from } = loaded);
       } else {
         values = entry as Tree;
-        from = `vars (${this.src.file}:${this.src.pos(at).line})`;
+        from = `vars (${this.src.file}:${this.src.pos(where).line})`;
       }
       ctx = mergeNoRedefine(ctx, values, '', (key) => {
-        throw this.src.error(at, `vars cannot redefine "${key}", already defined by ${origin.get(key.split('.')[0]) ?? 'an earlier vars entry'}`, 'rename one of them (DVC does not allow redefining names either)');
+        throw this.src.error(where, `vars cannot redefine "${key}", already defined by ${origin.get(key.split('.')[0]) ?? 'an earlier vars entry'}`, 'rename one of them (DVC does not allow redefining names either)');
       });
       for (const k of Object.keys(values)) if (!origin.has(k)) origin.set(k, from);
     });
-    return ctx;
+    return { ctx, origin };
+  }
+
+  /** A vars entry naming a file (`file.yaml` or `file.yaml:key1,key2`); undefined if already loaded. */
+  private varsFile(entry: string, at: YamlPath): { values: Tree; from: string } | undefined {
+    const colon = entry.lastIndexOf(':');
+    const hasKeys = colon > 0 && !/^[A-Za-z]:[\\/]/.test(entry);
+    const f = this.projectPath(this.base, hasKeys ? entry.slice(0, colon) : entry, at, 'a vars file');
+    if (f === this.defaultParamsFile && !hasKeys) return undefined; // already loaded, as DVC skips it
+    let tree: Tree;
+    try {
+      tree = this.params.ordered(f);
+    } catch (e) {
+      if (e instanceof ConfigError && /not found$/.test(e.message)) throw this.src.error(at, `vars file "${f}" not found`, `create ${f} or remove it from vars`);
+      throw e;
+    }
+    this.paramsFiles.add(f);
+    if (!hasKeys) return { values: tree, from: f };
+    let values: Tree = {};
+    for (const key of entry.slice(colon + 1).split(',').map((k) => k.trim()).filter(Boolean)) {
+      const v = lookup(tree, parseKey(key) ?? [key]);
+      if (isMissing(v)) throw this.src.error(at, `vars: "${key}" is not defined in ${f}.${didYouMean(key, Object.keys(tree))}`);
+      // `file:a.b` makes `a.b` available under its own path.
+      let patch: unknown = v;
+      const parts = key.split('.');
+      for (let j = parts.length - 1; j >= 0; j--) patch = { [parts[j]]: patch };
+      values = mergeNoRedefine(values, patch as Tree, '', () => undefined);
+    }
+    return { values, from: f };
   }
 
   /** A path written in the file (relative to `wdir`) as a checked project-relative path. */
@@ -268,6 +289,12 @@ class Loader {
       throw e;
     }
   }
+}
+
+/** Names visible to interpolation, and where each top-level name came from (for messages). */
+interface Scope {
+  ctx: Tree;
+  origin: Map<string, string>;
 }
 
 /** `add` merged into `base`; mappings merge, any other clash calls `clash(dottedKey)`. */

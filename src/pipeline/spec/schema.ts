@@ -58,6 +58,12 @@ const outList = (kind: string, flagsRef: string, description: string) =>
     description,
   );
 
+const varsSchema = (description: string) => ({
+  type: 'array',
+  description,
+  items: { anyOf: [{ type: 'object' }, { type: 'string', minLength: 1 }] },
+});
+
 const stageBodyProps = {
   cmd: {
     description: 'The command, or a list of commands run in order through a shell; the first failure stops the stage.',
@@ -101,6 +107,9 @@ const stageBodyProps = {
   frozen: flag('true: the stage never runs; its outs are only checked.'),
   interruptible: flag('true: watch mode may stop the stage when its inputs change mid-run and restart it.'),
   executor: orTemplate({ enum: ['local', 'slurm'] }, 'Where the stage runs: `local` (default) or `slurm` (a batch job).'),
+  vars: varsSchema(
+    'Values for `${...}` interpolation in this stage only, laid over the top-level ones: inline mappings, or params-file names (`file.yaml`, `file.yaml:key1,key2`), which may use `${item}`.',
+  ),
   resources: {
     type: 'object',
     description: 'What the stage needs from an executor (used by `slurm`).',
@@ -129,12 +138,9 @@ export const pipelineSchema = {
       propertyNames: { pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' },
       additionalProperties: { $ref: '#/definitions/stage' },
     },
-    vars: {
-      type: 'array',
-      description:
-        'Values for `${...}` interpolation, merged in order over the default params file: inline mappings, or params-file names (`file.yaml`, `file.yaml:key1,key2`).',
-      items: { anyOf: [{ type: 'object' }, { type: 'string', minLength: 1 }] },
-    },
+    vars: varsSchema(
+      'Values for `${...}` interpolation, merged in order over the default params file: inline mappings, or params-file names (`file.yaml`, `file.yaml:key1,key2`).',
+    ),
     params: {
       type: 'string',
       minLength: 1,
