@@ -1,0 +1,138 @@
+/**
+ * Unit tests of the runner's pure pieces: status reasons, the ::progress protocol, the lock's
+ * canonical serialization and validation, the run-cache signature, gc's size/age parsing.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseAge, parseSize } from '../../src/pipeline/gc.ts';
+import type { HashInfo } from '../../src/pipeline/hash.ts';
+import { parseLock, serializeLock, type LockEntry } from '../../src/pipeline/lock.ts';
+import { parseProgressLine, ProgressTracker } from '../../src/pipeline/progress.ts';
+import { runSignature } from '../../src/pipeline/run-cache.ts';
+import { staleReasons, type StageFacts } from '../../src/pipeline/status.ts';
+import type { Stage } from '../../src/pipeline/types.ts';
+import { ConfigError } from '../../src/pipeline/errors.ts';
+
+const H = (c: string) => `md5:${c.repeat(32)}`;
+const info = (hash: string): HashInfo => ({ hash, size: 1 });
+
+const stage: Stage = {
+  name: 'train',
+  cmd: ['python train.py'],
+  wdir: '.',
+  deps: ['data', 'train.py'],
+  params: [{ file: 'params.yaml', keys: ['lr'] }],
+  outs: [{ path: 'model', cache: true, persist: false, kind: 'out' }],
+  alwaysChanged: false,
+  frozen: false,
+  interruptible: false,
+};
+
+const entry: LockEntry = {
+  cmd: ['python train.py'],
+  deps: [{ path: 'data', hash: `${H('a')}.dir`, files: 2 }, { path: 'train.py', hash: H('b') }],
+  params: { 'params.yaml': { lr: 0.1 } },
+  outs: [{ path: 'model', hash: H('c'), size: 10 }],
+};
+
+function facts(over: Partial<StageFacts> = {}): StageFacts {
+  return {
+    cmd: ['python train.py'],
+    deps: new Map([['data', info(`${H('a')}.dir`)], ['train.py', info(H('b'))]]),
+    params: { 'params.yaml': { lr: 0.1 } },
+    outs: new Map([['model', info(H('c'))]]),
+    ...over,
+  };
+}
+
+test('status: nothing changed → no reasons; each kind of change gives its reason', () => {
+  assert.deepEqual(staleReasons(stage, entry, facts()), []);
+  assert.deepEqual(staleReasons(stage, undefined, facts()), ['never run']);
+  assert.deepEqual(staleReasons(stage, entry, facts({ cmd: ['python train.py --fast'] })), ['cmd changed']);
+  assert.deepEqual(staleReasons(stage, entry, facts({ deps: new Map([['data', info(`${H('d')}.dir`)], ['train.py', info(H('b'))]]) })), ['dep data changed']);
+  assert.deepEqual(staleReasons(stage, entry, facts({ deps: new Map([['data', info(`${H('a')}.dir`)]]) })), ['dep train.py removed']);
+  assert.deepEqual(staleReasons(stage, entry, facts({ deps: new Map([['data', null], ['train.py', info(H('b'))]]) })), ['dep data missing']);
+  assert.deepEqual(staleReasons(stage, entry, facts({ params: { 'params.yaml': { lr: 0.2 } } })), ['param params.yaml:lr changed']);
+  assert.deepEqual(staleReasons(stage, entry, facts({ params: { 'params.yaml': { lr: 0.1, wd: 0 } } })), ['param params.yaml:wd added']);
+  assert.deepEqual(staleReasons(stage, entry, facts({ outs: new Map([['model', null]]) })), ['out model missing']);
+  assert.deepEqual(staleReasons(stage, entry, facts({ outs: new Map([['model', info(H('e'))]]) })), ['out model modified']);
+  assert.deepEqual(staleReasons({ ...stage, alwaysChanged: true }, entry, facts()), ['always_changed']);
+});
+
+test('status: params compare by value, whatever the key order of nested values', () => {
+  const e = { ...entry, params: { 'params.yaml': { lr: { a: 1, b: [1, 2] } } } };
+  assert.deepEqual(staleReasons(stage, e, facts({ params: { 'params.yaml': { lr: { b: [1, 2], a: 1 } } } })), []);
+  assert.deepEqual(staleReasons(stage, e, facts({ params: { 'params.yaml': { lr: { b: [2, 1], a: 1 } } } })), ['param params.yaml:lr changed']);
+});
+
+test('::progress lines parse into current/total and values; other lines are ignored', () => {
+  assert.deepEqual(parseProgressLine('::progress current=120 total=600 loss=3.21 phase=warmup'), {
+    current: 120,
+    total: 600,
+    values: { loss: '3.21', phase: 'warmup' },
+  });
+  assert.equal(parseProgressLine('progress current=1'), null);
+  assert.equal(parseProgressLine('::progressive current=1'), null);
+  let now = 0;
+  const t = new ProgressTracker(() => now);
+  t.update({ current: 0, total: 100, values: {} });
+  now = 10_000;
+  t.update({ current: 50, values: { loss: '1.5' } });
+  assert.equal(t.fraction(), 0.5);
+  assert.equal(t.etaSeconds(), 10);
+  assert.match(t.render(10), /^\[#####-----\] 50% 50\/100 ETA 10\.0s loss=1\.5$/);
+});
+
+test('lock: canonical serialization (sorted deps/outs/params keys, flow items) round-trips byte-identically', () => {
+  const messy: LockEntry = {
+    cmd: ['a', 'b'],
+    deps: [{ path: 'z', hash: H('1') }, { path: 'a', hash: `${H('2')}.dir`, files: 3 }],
+    params: { 'p.yaml': { y: 2, x: { k: 1 } } },
+    outs: [{ path: 'out', hash: H('3'), size: 5 }],
+  };
+  const text = serializeLock(new Map([['s@1', messy]]));
+  assert.equal(
+    text,
+    `schema: 1
+stages:
+  s@1:
+    cmd:
+      - a
+      - b
+    deps:
+      - {path: a, hash: ${H('2')}.dir, files: 3}
+      - {path: z, hash: ${H('1')}}
+    params:
+      p.yaml: {x: {k: 1}, y: 2}
+    outs:
+      - {path: out, hash: ${H('3')}, size: 5}
+`,
+  );
+  assert.equal(serializeLock(parseLock(text)), text);
+});
+
+test('lock: a hand-edited lock is a ConfigError at the offending line:col, naming the stage', () => {
+  const text = serializeLock(new Map([['train', entry]]));
+  const bad = text.replace('size: 10', 'size: ten');
+  assert.throws(() => parseLock(bad), (e: unknown) => e instanceof ConfigError && /pipeline\.lock:\d+:\d+: stage `train`: `size` of `model`/.test(e.message) && /delete the `train` entry/.test(e.hint ?? ''));
+  assert.throws(() => parseLock('schema: 7\nstages: {}\n'), /unsupported lock schema 7/);
+  assert.throws(() => parseLock('schema: 1\nstages:\n  a: [1\n'), /pipeline\.lock:\d+:\d+: invalid YAML/);
+});
+
+test('run-cache signature ignores dep and params key order but not values', () => {
+  const a = runSignature({ cmd: ['x'], deps: [{ path: 'a', hash: H('1') }, { path: 'b', hash: H('2') }], params: { p: { x: 1, y: 2 } }, outPaths: ['o', 'p'] });
+  const b = runSignature({ cmd: ['x'], deps: [{ path: 'b', hash: H('2') }, { path: 'a', hash: H('1') }], params: { p: { y: 2, x: 1 } }, outPaths: ['p', 'o'] });
+  const c = runSignature({ cmd: ['x'], deps: [{ path: 'a', hash: H('1') }, { path: 'b', hash: H('2') }], params: { p: { x: 1, y: 3 } }, outPaths: ['o', 'p'] });
+  assert.equal(a, b);
+  assert.notEqual(a, c);
+});
+
+test('gc sizes and ages', () => {
+  assert.equal(parseSize('2G'), 2 * 1024 ** 3);
+  assert.equal(parseSize('500M'), 500 * 1024 ** 2);
+  assert.equal(parseSize('1024'), 1024);
+  assert.equal(parseSize('lots'), null);
+  assert.equal(parseAge('30d'), 30 * 86400e3);
+  assert.equal(parseAge('12h'), 12 * 3600e3);
+  assert.equal(parseAge('soon'), null);
+});
