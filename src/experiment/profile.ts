@@ -80,7 +80,8 @@ function num(o: Record<string, unknown>, file: string, ...keys: string[]): numbe
 export function readTrainSummary(dir: string): TrainSummary {
   const file = join(dir, 'train.json');
   const o = readJson(file);
-  const rss = o.peak_rss_bytes ?? o.peakRssBytes;
+  // src/ml/train.ts records peak RSS in MB; accept bytes too.
+  const rss = typeof o.peak_rss_mb === 'number' ? o.peak_rss_mb * 2 ** 20 : o.peak_rss_bytes;
   return {
     backend: typeof o.backend === 'string' ? o.backend : 'unknown',
     params: num(o, file, 'params'),

@@ -1,0 +1,73 @@
+/**
+ * Stage `evaluate`: every model of the run (small models, M0, each M1' and M1) on every dataset's
+ * held-out split — mean next-token loss, perplexity and next-token accuracy — into
+ * artifacts/eval/metrics.json (a grow `metrics:` file). "combined" is the token-weighted mean over
+ * the datasets. Small models are scored on D2 as well: how little they know of it is the point.
+ *
+ * Params keys read: seeds, small.models, growth.methods, eval.split, eval.batch_size,
+ * eval.max_tokens, backend.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { combineScores, type DatasetScore, type EvalMetrics } from '../src/experiment/eval-metrics.ts';
+import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
+import { loadModel } from '../src/ml/checkpoint.ts';
+import { paramCount } from '../src/ml/config.ts';
+import { evaluateStream } from '../src/ml/eval.ts';
+import { toTensors } from '../src/ml/model.ts';
+import * as tf from '../src/ml/tf.ts';
+import { experimentRefs, runMain } from './lib/experiment.ts';
+import { loadParams, parseArgs } from './lib/params.ts';
+import { reportProgress } from './lib/progress.ts';
+import { readSplit, readTokensMeta } from './lib/tokens.ts';
+
+export const EVAL_FILE = 'artifacts/eval/metrics.json';
+
+async function main(): Promise<void> {
+  const args = parseArgs();
+  const params = loadParams(args.params);
+  const root = resolve(process.env.GROW_ROOT ?? '.');
+  const backend = await initBackend(params.str('backend') as BackendChoice);
+  const split = params.str('eval.split');
+  const batch = params.num('eval.batch_size');
+  const maxTokens = params.num('eval.max_tokens');
+  const meta = readTokensMeta(root);
+  const streams = meta.sources.map((s) => {
+    const all = readSplit(root, s, split);
+    return { name: s.name, tokens: all.subarray(0, Math.min(all.length, maxTokens + 1)) };
+  });
+  const refs = experimentRefs(params);
+  const models: EvalMetrics['models'] = [];
+  for (const [i, ref] of refs.entries()) {
+    reportProgress(i, refs.length, { model: ref.id });
+    const { config, weights } = loadModel(join(root, ref.dir));
+    const tensors = toTensors(weights);
+    const datasets: Record<string, DatasetScore> = {};
+    try {
+      for (const s of streams) {
+        const r = evaluateStream(config, tensors, s.tokens, { seq: config.blockSize, batch });
+        datasets[s.name] = { loss: r.loss, ppl: r.perplexity, accuracy: r.accuracy, tokens: r.tokens };
+      }
+    } finally {
+      tf.dispose(Object.values(tensors));
+    }
+    datasets.combined = combineScores(Object.values(datasets));
+    models.push({
+      id: ref.id,
+      label: ref.label,
+      role: ref.role,
+      seed: ref.seed,
+      ...(ref.index !== undefined ? { index: ref.index } : {}),
+      ...(ref.method ? { method: ref.method } : {}),
+      params: paramCount(config),
+      datasets,
+    });
+    console.log(`evaluate: ${ref.id}: ${Object.entries(datasets).map(([d, s]) => `${d} ${s.loss.toFixed(4)}`).join(', ')}`);
+  }
+  reportProgress(refs.length, refs.length);
+  const metrics: EvalMetrics = { schema: 1, backend: backend.name, split, datasets: streams.map((s) => s.name), models };
+  mkdirSync(join(root, 'artifacts/eval'), { recursive: true });
+  writeFileSync(join(root, EVAL_FILE), JSON.stringify(metrics, null, 2) + '\n');
+}
+
+runMain(import.meta, 'evaluate', main);

@@ -1,0 +1,137 @@
+/**
+ * Stage programs `train_small@<i>-<seed>`, `train_m0@<seed>` and `refine@<method>-<seed>`: one
+ * training run of the experiment (src/ml/train.ts does the training).
+ *
+ *   node --import tsx stages/train.ts --role small --index <i> --seed <s>   small model on role-"small" data (D1)
+ *   node --import tsx stages/train.ts --role m0 --seed <s>                  large model from scratch on role-"large" data (D1+D2)
+ *   node --import tsx stages/train.ts --role m1 --method <m> --seed <s>     M1' (combine's out) refined on role-"large" data
+ *
+ * M0 and every M1 of a seed share the data seed, batch size, optimizer and schedule shape, so they
+ * see the same batches in the same order. The run trains inside its resume directory
+ * artifacts/ckpt/… (a persist out: a killed run resumes from it) and moves the finished model
+ * (model.safetensors, config.json, optimizer.safetensors, metrics.jsonl, train.json) to its
+ * model directory artifacts/models/….
+ *
+ * Params keys read: model.block_size, backend, train.{batch_size, weight_decay, beta1, beta2,
+ * grad_clip, min_lr_ratio, eval_every, eval_batches, checkpoint_every}, and per role
+ * model.small + small.{steps, lr, warmup} | model.large + m0.{steps, lr, warmup} |
+ * refine.{steps, lr, warmup}.
+ */
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ckptDir, derivedSeeds, modelRef, type ModelRef } from '../src/experiment/layout.ts';
+import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
+import { loadModel } from '../src/ml/checkpoint.ts';
+import type { HostWeights, ModelConfig } from '../src/ml/config.ts';
+import { readSafetensors } from '../src/ml/safetensors.ts';
+import { train } from '../src/ml/train.ts';
+import { runMain } from './lib/experiment.ts';
+import { modelConfigFromParams } from './lib/models.ts';
+import { loadParams, parseArgs, type Params } from './lib/params.ts';
+import { concatSplit, readTokensMeta, sourcesFor } from './lib/tokens.ts';
+
+const MODEL_FILES = ['model.safetensors', 'config.json', 'optimizer.safetensors', 'metrics.jsonl', 'train.json'];
+
+function refFromArgs(args: Record<string, string>): ModelRef {
+  const seed = Number(args.seed);
+  if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${JSON.stringify(args.seed)}`);
+  switch (args.role) {
+    case 'small': {
+      const index = Number(args.index);
+      if (!Number.isInteger(index)) throw new Error(`--role small needs --index <i>, got ${JSON.stringify(args.index)}`);
+      return modelRef('small', seed, { index });
+    }
+    case 'm0':
+      return modelRef('m0', seed);
+    case 'm1':
+      if (!args.method) throw new Error('--role m1 needs --method <growth method>');
+      return modelRef('m1', seed, { method: args.method });
+    default:
+      throw new Error(`--role must be small, m0 or m1, got ${JSON.stringify(args.role)}`);
+  }
+}
+
+/** AdamW moments combine carried over into M1' (growth.carry_optimizer), if it wrote them. */
+function carriedMoments(dir: string): { m: HostWeights; v: HostWeights; step?: number } | undefined {
+  const file = join(dir, 'optimizer.safetensors');
+  if (!existsSync(file)) return undefined;
+  const { tensors, metadata } = readSafetensors(file);
+  const m: HostWeights = new Map();
+  const v: HostWeights = new Map();
+  for (const [name, t] of tensors) {
+    if (name.startsWith('m.')) m.set(name.slice(2), t);
+    else if (name.startsWith('v.')) v.set(name.slice(2), t);
+  }
+  const step = metadata.step === undefined ? undefined : Number(metadata.step);
+  return { m, v, ...(step !== undefined && Number.isFinite(step) ? { step } : {}) };
+}
+
+function schedule(p: Params, section: 'small' | 'm0' | 'refine') {
+  const lr = p.num(`${section}.lr`);
+  return { steps: p.num(`${section}.steps`), lr, minLr: lr * p.num('train.min_lr_ratio'), warmupSteps: p.num(`${section}.warmup`) };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs();
+  const params = loadParams(args.params);
+  const root = resolve(process.env.GROW_ROOT ?? '.');
+  const ref = refFromArgs(args);
+  await initBackend(params.str('backend') as BackendChoice);
+
+  const meta = readTokensMeta(root);
+  const sources = sourcesFor(meta, ref.role === 'small' ? 'small' : 'large');
+  const trainTokens = concatSplit(root, sources, 'train', meta.eot_id);
+  const valTokens = concatSplit(root, sources, 'val', meta.eot_id);
+
+  let config: ModelConfig;
+  let initialWeights: HostWeights | undefined;
+  let initialMoments: ReturnType<typeof carriedMoments>;
+  if (ref.role === 'm1') {
+    const grownDir = join(root, modelRef('m1p', ref.seed, { method: ref.method }).dir);
+    const grown = loadModel(grownDir);
+    config = grown.config;
+    initialWeights = grown.weights;
+    initialMoments = carriedMoments(grownDir);
+  } else {
+    config = modelConfigFromParams(params, ref.role === 'small' ? 'small' : 'large', meta.vocab_size);
+  }
+  if (config.blockSize !== params.num('model.block_size')) {
+    throw new Error(`${ref.id}: the model's context ${config.blockSize} differs from model.block_size ${params.num('model.block_size')}; re-run combine`);
+  }
+
+  const seeds = derivedSeeds(ref);
+  const work = join(root, ckptDir(ref));
+  const out = join(root, ref.dir);
+  console.log(`${ref.id}: d${config.nEmbd} L${config.nLayer} h${config.nHead} on ${sources.map((s) => s.name).join(' + ')} (${trainTokens.length} training tokens); init seed ${seeds.init}, data seed ${seeds.data}${initialWeights ? ', from M1\'' : ''}${initialMoments ? ' with carried AdamW moments' : ''}`);
+  const summary = await train({
+    config,
+    train: trainTokens,
+    val: valTokens,
+    ...schedule(params, ref.role === 'small' ? 'small' : ref.role === 'm0' ? 'm0' : 'refine'),
+    batch: params.num('train.batch_size'),
+    seq: params.num('model.block_size'),
+    weightDecay: params.num('train.weight_decay'),
+    beta1: params.num('train.beta1'),
+    beta2: params.num('train.beta2'),
+    clip: params.num('train.grad_clip'),
+    seed: seeds.init,
+    dataSeed: seeds.data,
+    evalEvery: params.num('train.eval_every'),
+    evalBatches: params.num('train.eval_batches'),
+    checkpointEvery: params.num('train.checkpoint_every'),
+    outDir: work,
+    ...(initialWeights ? { initialWeights } : {}),
+    ...(initialMoments ? { initialMoments } : {}),
+  });
+
+  // The finished model moves to its out; the (now empty) resume directory stays as the persist out.
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out, { recursive: true });
+  for (const f of MODEL_FILES) if (existsSync(join(work, f))) renameSync(join(work, f), join(out, f));
+  console.log(
+    `${ref.id}: ${summary.steps} steps, ${(summary.flops / 1e12).toFixed(4)} TFLOPs in ${summary.wall_s.toFixed(1)} s ` +
+      `(${summary.ms_per_step} ms/step, ${summary.backend}); final val loss ${summary.final_val_loss.toFixed(4)}`,
+  );
+}
+
+runMain(import.meta, 'train', main);

@@ -1,0 +1,192 @@
+/**
+ * The experiment end to end: the project's pipeline.yaml, params/ and stages/ in a fresh temp
+ * directory, run by the real `grow` CLI with the smoke configuration. Then:
+ *   - every artifact exists and parses;
+ *   - a second run does nothing and leaves pipeline.lock byte-identical;
+ *   - editing one refine param re-runs only refine, evaluate, profile and report;
+ *   - the report's numbers equal those in the metrics files;
+ *   - the report page, opened in a real headless Chromium, shows SVG marks and logs no errors.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
+import { evalCurve, readMetrics } from '../../src/experiment/curves.ts';
+import type { EvalMetrics } from '../../src/experiment/eval-metrics.ts';
+import { experimentModels } from '../../src/experiment/layout.ts';
+import type { ProfileReport } from '../../src/experiment/profile.ts';
+import { fmtAcc, fmtLoss, fmtPpl, fmtSaving, fmtTflops } from '../../src/report/format.ts';
+
+const run = promisify(execFile);
+const REPO = resolve(import.meta.dirname, '../..');
+const CHROMIUM = '/usr/bin/chromium';
+
+interface GrowRun {
+  stdout: string;
+  /** Stage name → what happened to it ("done", "up to date", "restored", ...). */
+  outcome: Map<string, string>;
+}
+
+async function grow(cwd: string, ...args: string[]): Promise<GrowRun> {
+  const r = await run(process.execPath, [join(REPO, 'bin/grow.js'), ...args], {
+    cwd,
+    // Run the runner from its TypeScript sources so the test exercises the checkout as it is.
+    env: { ...process.env, GROW_DEV: '1', CI: '1', GROW_BACKEND: 'wasm' },
+    maxBuffer: 64 * 2 ** 20,
+  }).catch((e: { stdout?: string; stderr?: string; message: string }) => {
+    throw new Error(`grow ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+  });
+  const outcome = new Map<string, string>();
+  for (const m of r.stdout.matchAll(/^[✔✓] (\S+): (done|up to date|restored)/gmu)) outcome.set(m[1], m[2]);
+  return { stdout: r.stdout, outcome };
+}
+
+function json<T>(file: string): T {
+  return JSON.parse(readFileSync(file, 'utf8')) as T;
+}
+
+/** The cells of the Markdown table row whose first two cells are `label` and `seed`. */
+function mdRow(md: string, label: string, seed: number): string[] {
+  for (const line of md.split('\n')) {
+    const cells = line.split(' | ').map((c) => c.replace(/^\| ?| ?\|$/g, '').trim());
+    if (cells[0] === label && cells[1] === String(seed)) return cells;
+  }
+  throw new Error(`report.md has no row for ${label} (seed ${seed})`);
+}
+
+function project(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'growline-e2e-'));
+  for (const p of ['pipeline.yaml', 'params', 'stages', 'src', 'package.json', 'tsconfig.json']) {
+    cpSync(join(REPO, p), join(dir, p), { recursive: true });
+  }
+  symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  // TEMPORARY workaround: grow's pre-run check rejects a dep directory that does not exist yet even
+  // when stages' outs lie inside it (the graph links them correctly). Remove once the runner's
+  // Project.producedByAStage also accepts outs inside the dep.
+  for (const seed of [1]) mkdirSync(join(dir, `artifacts/models/s${seed}/small`), { recursive: true });
+  return dir;
+}
+
+test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }, async (t) => {
+  const dir = project();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const smoke = ['run', '--params', 'params/smoke.yaml'];
+
+  // 1. The whole pipeline runs.
+  const first = await grow(dir, ...smoke);
+  const a = (p: string) => join(dir, 'artifacts', p);
+  const overlay = parse(readFileSync(join(dir, 'params/smoke.yaml'), 'utf8'));
+  const base = parse(readFileSync(join(dir, 'params/experiment.yaml'), 'utf8'));
+  const refs = experimentModels({
+    seeds: overlay.seeds ?? base.seeds,
+    small: overlay.small?.models ?? base.small.models,
+    methods: overlay.growth?.methods ?? base.growth.methods,
+  });
+  for (const ref of refs) assert.equal(first.outcome.has(ref.role === 'm1p' ? `combine@${ref.method}-${ref.seed}` : ref.role === 'm1' ? `refine@${ref.method}-${ref.seed}` : ref.role === 'm0' ? `train_m0@${ref.seed}` : `train_small@${ref.index}-${ref.seed}`), true, `${ref.id} ran\n${first.stdout}`);
+
+  // 2. Every artifact exists and parses.
+  json(a('data/manifest.json'));
+  const meta = json<{ vocab_size: number }>(a('tokens/meta.json'));
+  assert.ok(meta.vocab_size > 0);
+  for (const ref of refs) {
+    const d = join(dir, ref.dir);
+    assert.ok(existsSync(join(d, 'model.safetensors')), `${ref.id}/model.safetensors`);
+    json(join(d, 'config.json'));
+    if (ref.role === 'm1p') {
+      json(join(d, 'growth.json'));
+    } else {
+      const train = json<{ steps: number; flops: number }>(join(d, 'train.json'));
+      assert.ok(train.flops > 0, `${ref.id} train.json flops`);
+      assert.ok(evalCurve(readMetrics(join(d, 'metrics.jsonl'))).length >= 2, `${ref.id} has a validation curve`);
+    }
+  }
+  const evalMetrics = json<EvalMetrics>(a('eval/metrics.json'));
+  const profile = json<ProfileReport>(a('profile/profile.json'));
+  assert.deepEqual(evalMetrics.models.map((m) => m.id).sort(), refs.map((r) => r.id).sort());
+  assert.ok(profile.kernels.small.length > 0 && profile.kernels.large.length > 0, 'profiled kernels');
+  const report = readdirSync(a('report')).sort();
+  for (const f of ['index.html', 'report.md', 'table.tex', 'loss-vs-tflops.svg', 'loss-vs-wall.svg', 'small-models.svg']) {
+    assert.ok(report.includes(f), `artifacts/report/${f}`);
+  }
+
+  // 3. A second run does nothing and leaves the lock byte-identical.
+  const lock = readFileSync(join(dir, 'pipeline.lock'));
+  const second = await grow(dir, ...smoke);
+  assert.deepEqual([...second.outcome.values()].filter((o) => o !== 'up to date'), [], second.stdout);
+  assert.ok(second.outcome.size > 0, second.stdout);
+  assert.ok(readFileSync(join(dir, 'pipeline.lock')).equals(lock), 'pipeline.lock changed on a no-op run');
+
+  // 4. Editing one refine param re-runs refine and what follows, nothing else.
+  const refineLr = (overlay.refine?.lr ?? base.refine.lr) as number;
+  writeFileSync(join(dir, 'params/smoke.yaml'), readFileSync(join(dir, 'params/smoke.yaml'), 'utf8').replace(/^refine:\n/m, `refine:\n  lr: ${refineLr * 0.5}\n`));
+  const third = await grow(dir, ...smoke);
+  const ran = [...third.outcome].filter(([, o]) => o !== 'up to date').map(([s]) => s.replace(/@.*/, '')).sort();
+  assert.deepEqual([...new Set(ran)], ['evaluate', 'profile', 'refine', 'report'], third.stdout);
+
+  // 5. The report's numbers equal those in the metrics files (after the third run).
+  const ev = json<EvalMetrics>(a('eval/metrics.json'));
+  const prof = json<ProfileReport>(a('profile/profile.json'));
+  const md = readFileSync(a('report/report.md'), 'utf8');
+  const html = readFileSync(a('report/index.html'), 'utf8');
+  for (const m of ev.models.filter((x) => x.role !== 'm1p')) {
+    const cells = mdRow(md, m.label, m.seed);
+    const cost = prof.stages.find((s) => s.id === m.id)!;
+    assert.equal(cells[3], fmtTflops(cost.flops), `${m.id} TFLOPs`);
+    ev.datasets.forEach((d, i) => {
+      const s = m.datasets[d];
+      assert.deepEqual(cells.slice(5 + 3 * i, 8 + 3 * i), [fmtLoss(s.loss), fmtPpl(s.ppl), fmtAcc(s.accuracy)], `${m.id} on ${d}`);
+      assert.ok(html.includes(`<td>${fmtLoss(s.loss)}</td>`), `index.html shows ${m.id}'s loss on ${d}`);
+    });
+    if (m.role === 'm1') {
+      const saving = prof.savings.find((s) => s.model === m.id)!;
+      assert.equal(cells[5 + 3 * ev.datasets.length], fmtSaving(saving.saving_refine_only));
+      assert.equal(cells[6 + 3 * ev.datasets.length], fmtSaving(saving.saving_with_small));
+    }
+  }
+
+  // 6. The page in a real browser: charts rendered, no console errors.
+  if (!existsSync(CHROMIUM)) {
+    t.diagnostic(`SKIPPED browser check: ${CHROMIUM} is absent (apt-get install -y chromium)`);
+    return;
+  }
+  const { chromium } = await import('playwright-core');
+  const profileDir = mkdtempSync(join(tmpdir(), 'growline-chromium-'));
+  t.after(() => rmSync(profileDir, { recursive: true, force: true }));
+  // A fresh profile directory (playwright's persistent context passes it as --user-data-dir).
+  const browser = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') errors.push(msg.text());
+    });
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
+    await page.goto(pathToFileURL(a('report/index.html')).href, { waitUntil: 'load' });
+    const charts = await page.$$eval('figure.chart', (figs) =>
+      figs.map((f) => ({
+        id: f.id,
+        marks: f.querySelectorAll('svg .mark-line path, svg .mark-symbol path').length,
+        width: f.querySelector('svg')?.getBoundingClientRect().width ?? 0,
+      })),
+    );
+    assert.deepEqual(charts.map((c) => c.id).sort(), ['chart-loss-vs-tflops', 'chart-loss-vs-wall', 'chart-small-models']);
+    for (const c of charts) {
+      assert.ok(c.marks > 0, `${c.id} has SVG marks`);
+      assert.ok(c.width > 100, `${c.id} is laid out (width ${c.width})`);
+    }
+    assert.ok((await page.$$('table#models tbody tr')).length === refs.filter((r) => r.role !== 'm1p').length);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
