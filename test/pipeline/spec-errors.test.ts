@@ -329,3 +329,33 @@ test('the pipeline file must be a mapping with stages', async () => {
   const noStages = await loadError('vars: []\n');
   assert.match(noStages.message, /^pipeline\.yaml:1:1: the pipeline file has no "stages"/);
 });
+
+test('YAML 1.1 booleans, two outs in one item, empty matrix: messages say what to write', async () => {
+  const yes = await loadError(`
+    stages:
+      a:
+        cmd: x
+        outs:
+          - model: {cache: no}
+  `);
+  assert.match(yes.message, /^pipeline\.yaml:5:24: "cache" in stage "a" must be true or false/);
+  assert.match(yes.text, /in YAML 1\.2, yes\/no\/on\/off are strings/);
+
+  const two = await loadError(`
+    stages:
+      a:
+        cmd: x
+        outs:
+          - {a: {cache: false}, b: {persist: true}}
+  `);
+  assert.match(two.message, /^pipeline\.yaml:5:11: item 1 of "outs" in stage "a" must name one path, with its flags \(2 keys found\)/);
+  assert.match(two.text, /each output as its own list item/);
+
+  const empty = await loadError(`
+    stages:
+      a:
+        matrix: {}
+        cmd: x
+  `);
+  assert.match(empty.message, /^pipeline\.yaml:3:13: "matrix" in stage "a" must not be empty/);
+});

@@ -85,6 +85,14 @@ function describeSchema(s: unknown): string {
     .join(' or ');
 }
 
+/** YAML 1.2 (which DVC and grow read) has only true/false; yes/no/on/off are strings. */
+function yesNoHint(expected: string, value: unknown): string | undefined {
+  if (expected.includes('true or false') && typeof value === 'string' && /^(yes|no|on|off|y|n)$/i.test(value)) {
+    return 'write true or false (in YAML 1.2, yes/no/on/off are strings)';
+  }
+  return undefined;
+}
+
 function typeName(v: unknown): string {
   if (v === null) return 'empty (null)';
   if (Array.isArray(v)) return 'a list';
@@ -137,10 +145,19 @@ function toConfigError(src: YamlSource, at: YamlPath, errors: ErrorObject[], dat
       let branches = (e.schema as unknown[]).map(describeSchema);
       // After interpolation a template is no longer an option worth offering.
       if (stageName) branches = branches.filter((b) => !b.includes('template'));
-      return src.error(p, `${subject} must be ${[...new Set(branches)].join(', or ')}; got ${typeName(value)}`);
+      const expected = [...new Set(branches)].join(', or ');
+      return src.error(p, `${subject} must be ${expected}; got ${typeName(value)}`, yesNoHint(expected, value));
     }
-    case 'type':
-      return src.error(p, `${subject} must be ${describeSchema(e.parentSchema)}; got ${typeName(value)}`);
+    case 'type': {
+      const expected = describeSchema(e.parentSchema);
+      return src.error(p, `${subject} must be ${expected}; got ${typeName(value)}`, yesNoHint(expected, value));
+    }
+    case 'minItems':
+    case 'minProperties':
+    case 'minLength':
+      return src.error(p, `${subject} must not be empty`, (e.parentSchema as { description?: string })?.description);
+    case 'maxProperties':
+      return src.error(p, `${subject} must name one path, with its flags (${Object.keys(value as object).length} keys found)`, 'write each output as its own list item: `- path: {cache: false}`');
     case 'pattern':
       if ((e.parentSchema as { pattern?: string }).pattern === pipelineSchema.definitions.template.pattern) {
         return src.error(p, `${subject} must be a whole-string \`\${...}\` template; got ${typeName(value)}`);

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import type { SourcePos } from '../types.ts';
 
@@ -180,7 +180,6 @@ export class YamlSource {
           const pair = parent.items.find((it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(p[n - 1]));
           if (pair && isScalar(pair.key) && pair.key.range) return pair.key.range[0];
         }
-        if (isSeq(parent)) continue;
       }
     }
     return 0;
