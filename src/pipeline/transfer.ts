@@ -1,0 +1,170 @@
+/**
+ * Moving cache contents between two cache directories (`grow push` / `grow pull`): the project's
+ * cache and a second one, e.g. on a shared file system or a mounted bucket. Both sides use the
+ * cache's layout (see cache.ts, run-cache.ts):
+ *   <cache>/files/md5/<2 hex>/<30 hex>[.dir]   objects (files, directory manifests)
+ *   <cache>/runs/<2 hex>/<signature>.json       run-cache entries
+ *
+ * Guarantees, so that readers on other machines may use the destination while we write it:
+ * - every object is copied to a uniquely named temp file beside its final name, verified against
+ *   the md5 its name promises, made read-only, and only then renamed into place (atomic on one
+ *   file system); a source object whose content does not match its name is reported, not copied;
+ * - file objects go first, directory manifests next, run-cache entries last, and an entry is copied
+ *   only when every object it refers to is present at the destination: nobody can see a manifest
+ *   or run entry whose objects are still missing;
+ * - what the destination already has is skipped without being read, so a repeated transfer costs
+ *   one directory listing and copies nothing (idempotent).
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { isDirHash, md5OfFile } from './hash.ts';
+
+export interface TransferReport {
+  /** Objects copied, and their bytes. */
+  objects: number;
+  bytes: number;
+  /** Run-cache entries copied. */
+  runs: number;
+  /** Objects and entries the destination already had. */
+  present: number;
+  /** Source objects whose content does not match their name (left behind). */
+  corrupt: string[];
+  /** Run-cache entries not copied because an object they need is missing at both ends. */
+  incompleteRuns: number;
+}
+
+/** Temp names must be unique across machines sharing the destination, not only across processes. */
+function tempName(dest: string): string {
+  return `${dest}.tmp-${hostname()}-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+const isTemp = (name: string) => name.includes('.tmp-');
+
+/** Relative paths (`ab/cdef….dir`) of the entries of a two-level fan-out directory. */
+function listFanout(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const sub of readdirSync(dir).sort()) {
+    if (!/^[0-9a-f]{2}$/.test(sub)) continue;
+    for (const name of readdirSync(join(dir, sub)).sort()) if (!isTemp(name)) out.push(`${sub}/${name}`);
+  }
+  return out;
+}
+
+/** `ab/cdef…` (+ `.dir`) → the object's lock hash `md5:abcdef…[.dir]`. */
+function hashOfObject(rel: string): string {
+  return `md5:${rel.replace('/', '')}`;
+}
+
+function objectRel(hash: string): string {
+  const hex = hash.replace(/^md5:/, '').replace(/\.dir$/, '');
+  return `${hex.slice(0, 2)}/${hex.slice(2)}${isDirHash(hash) ? '.dir' : ''}`;
+}
+
+/**
+ * Copies `src` to `dest` through a temp file; `verify` checks the temp copy before it becomes
+ * visible. Returns false (and leaves nothing behind) when verification fails.
+ */
+async function copyAtomic(src: string, dest: string, verify: (tmp: string) => Promise<boolean>, mode?: number): Promise<boolean> {
+  mkdirSync(dirname(dest), { recursive: true });
+  const tmp = tempName(dest);
+  try {
+    copyFileSync(src, tmp, constants.COPYFILE_FICLONE);
+    if (!(await verify(tmp))) return false;
+    if (mode !== undefined) chmodSync(tmp, mode);
+    renameSync(tmp, dest);
+    return true;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+interface ObjectJob {
+  rel: string;
+  hash: string;
+}
+
+/** Runs `fn` over `items`, `limit` at a time: enough to overlap I/O on a network file system. */
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export async function transferCache(fromDir: string, toDir: string): Promise<TransferReport> {
+  const report: TransferReport = { objects: 0, bytes: 0, runs: 0, present: 0, corrupt: [], incompleteRuns: 0 };
+  const fromObjects = join(fromDir, 'files', 'md5');
+  const toObjects = join(toDir, 'files', 'md5');
+
+  const objects: ObjectJob[] = listFanout(fromObjects).map((rel) => ({ rel, hash: hashOfObject(rel) }));
+  const copyObject = async ({ rel, hash }: ObjectJob) => {
+    const dest = join(toObjects, rel);
+    if (existsSync(dest)) {
+      report.present++;
+      return;
+    }
+    const src = join(fromObjects, rel);
+    const expected = hash.replace(/^md5:/, '').replace(/\.dir$/, '');
+    // A directory manifest's name is the md5 of its bytes too (cache.ts), so one check fits both.
+    const ok = await copyAtomic(src, dest, async (tmp) => (await md5OfFile(tmp)) === expected, 0o444);
+    if (!ok) {
+      report.corrupt.push(hash);
+      return;
+    }
+    report.objects++;
+    report.bytes += statSync(dest).size;
+  };
+  // Files before manifests: a manifest at the destination always finds its files there.
+  await eachLimited(objects.filter((o) => !isDirHash(o.hash)), 4, copyObject);
+  await eachLimited(objects.filter((o) => isDirHash(o.hash)), 4, copyObject);
+
+  const hasObject = (hash: string): boolean => existsSync(join(toObjects, objectRel(hash)));
+  const complete = (hash: string): boolean => {
+    if (!hasObject(hash)) return false;
+    if (!isDirHash(hash)) return true;
+    try {
+      const manifest = JSON.parse(readFileSync(join(toObjects, objectRel(hash)), 'utf8')) as { md5: string }[];
+      return manifest.every((m) => hasObject(`md5:${m.md5}`));
+    } catch {
+      return false;
+    }
+  };
+
+  const fromRuns = join(fromDir, 'runs');
+  const toRuns = join(toDir, 'runs');
+  for (const rel of listFanout(fromRuns)) {
+    if (!rel.endsWith('.json')) continue;
+    const dest = join(toRuns, rel);
+    if (existsSync(dest)) {
+      report.present++;
+      continue;
+    }
+    let outs: { hash: string }[];
+    try {
+      outs = (JSON.parse(readFileSync(join(fromRuns, rel), 'utf8')) as { outs: { hash: string }[] }).outs;
+      if (!Array.isArray(outs)) continue; // damaged entry: the run-cache treats it as a miss too
+    } catch {
+      continue;
+    }
+    if (!outs.every((o) => typeof o.hash === 'string' && complete(o.hash))) {
+      report.incompleteRuns++;
+      continue;
+    }
+    // Entries are small JSON written atomically by the run-cache; parsing it above is the check.
+    await copyAtomic(join(fromRuns, rel), dest, async () => true);
+    report.runs++;
+  }
+  return report;
+}
+
+export function formatTransfer(verb: 'pushed' | 'pulled', where: string, r: TransferReport): string {
+  const mb = (b: number) => (b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(1)} MB` : `${(b / 1024).toFixed(1)} kB`);
+  const lines = [`${verb} ${r.objects} objects (${mb(r.bytes)}) and ${r.runs} run-cache entries ${verb === 'pushed' ? 'to' : 'from'} ${where}; ${r.present} already there`];
+  if (r.corrupt.length) lines.push(`skipped ${r.corrupt.length} corrupt objects (content does not match their hash): ${r.corrupt.slice(0, 5).join(', ')}${r.corrupt.length > 5 ? ', …' : ''}`);
+  if (r.incompleteRuns) lines.push(`skipped ${r.incompleteRuns} run-cache entries whose outputs are no longer cached`);
+  return lines.join('\n');
+}
