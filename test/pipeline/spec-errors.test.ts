@@ -348,7 +348,7 @@ test('YAML 1.1 booleans, two outs in one item, empty matrix: messages say what t
         outs:
           - {a: {cache: false}, b: {persist: true}}
   `);
-  assert.match(two.message, /^pipeline\.yaml:5:11: item 1 of "outs" in stage "a" must name one path, with its flags \(2 keys found\)/);
+  assert.match(two.message, /^pipeline\.yaml:5:9: item 1 of "outs" in stage "a" must name one path, with its flags \(2 keys found\)/);
   assert.match(two.text, /each output as its own list item/);
 
   const empty = await loadError(`
