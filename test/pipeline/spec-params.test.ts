@@ -95,6 +95,7 @@ test('overlays and --set are laid over the default params file in order, without
   });
   assert.ok(p.paramsFiles.includes('params/smoke.yaml'));
   assert.ok(p.paramsFiles.includes('second.yaml'));
+  assert.ok(p.paramsFiles.every((f) => !path.isAbsolute(f)));
 });
 
 test('--set parses the value as YAML: numbers, booleans, strings', async () => {

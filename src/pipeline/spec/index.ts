@@ -122,7 +122,11 @@ class Loader {
       }
     }
     for (const f of this.params.overriddenFiles()) this.paramsFiles.add(f);
-    for (const overlay of this.opts.overlays ?? []) this.paramsFiles.add(displayPath(this.root, path.resolve(this.root, overlay)));
+    for (const overlay of this.opts.overlays ?? []) {
+      // Pipeline.paramsFiles is project-relative; an overlay from outside the project is read but not listed.
+      const shown = displayPath(this.root, path.resolve(this.root, overlay));
+      if (!path.isAbsolute(shown)) this.paramsFiles.add(shown);
+    }
     return {
       root: this.root,
       file: this.src.file,
