@@ -88,6 +88,7 @@ test('a cycle is printed stage by stage with the paths that link them', async ()
   assert.match(e.message, /a → b \(via a\.out\)/);
   assert.match(e.message, /b → c \(via b\.out\)/);
   assert.match(e.message, /c → a \(via c\.out\)/);
+  assert.match(e.text, /break one of these edges/);
 });
 
 test('a stage reading its own out', async () => {
@@ -99,6 +100,7 @@ test('a stage reading its own out', async () => {
         outs: [data]
   `);
   assert.match(e.message, /^pipeline\.yaml:2:3: stage "a" depends on its own out \(data\)/);
+  assert.match(e.text, /remove the path from deps or from outs/);
 });
 
 test('two stages claiming one out name both stages and the path', async () => {
@@ -112,6 +114,7 @@ test('two stages claiming one out name both stages and the path', async () => {
         metrics: [./model/]
   `);
   assert.match(e.message, /^pipeline\.yaml:5:3: stages "a" \(pipeline\.yaml:2:3\) and "b" \(pipeline\.yaml:5:3\) both claim the out "model"/);
+  assert.match(e.text, /give one of them another path/);
 });
 
 test('an out nested in another out (same or different stage) is an overlap', async () => {
@@ -125,6 +128,7 @@ test('an out nested in another out (same or different stage) is an overlap', asy
         outs: [artifacts/models/m0]
   `);
   assert.match(e.message, /^pipeline\.yaml:5:3: the out "artifacts\/models\/m0" of stage "b" lies inside the out "artifacts\/models" of stage "a"/);
+  assert.match(e.text, /make the outs disjoint/);
   // Siblings that share a name prefix do not overlap.
   const ok = await loadPipeline(project({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: a\n    outs: [m, m0, m-1/x]\n' }));
   assert.doesNotThrow(() => buildGraph(ok));
