@@ -5,6 +5,13 @@
  * large elementwise/reduction kernels, and only the tensors the gradient needs are saved.
  */
 import * as tf from './tf.ts';
+import { FUSED, hasFusedKernels } from './backend/fused-kernels.ts';
+
+/** Runs one of our fused kernels (src/ml/backend/fused-kernels.ts). */
+function fused(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, number> = {}): tf.Tensor[] {
+  const out = tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap);
+  return Array.isArray(out) ? (out as tf.Tensor[]) : [out as tf.Tensor];
+}
 
 type GradBody = (...args: never[]) => {
   value: tf.Tensor;
@@ -23,7 +30,20 @@ const GELU_A = 0.044715;
  * GPT-2's GELU ("gelu_new", tanh form), computed as x·sigmoid(2c(x + a x³)). Sigmoid runs on
  * XNNPACK in the wasm backend while tanh is a scalar loop.
  */
-export const gelu: (x: tf.Tensor) => tf.Tensor = custom((x: tf.Tensor, save: tf.GradSaveFunc) => {
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return (hasFusedKernels() ? geluFused : geluComposite)(x);
+}
+
+const geluFused = custom((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const s = tf.sigmoid(fused(FUSED.geluArgument, { x })[0]);
+  save([x, s]);
+  return {
+    value: tf.mul(x, s),
+    gradFunc: (dy: tf.Tensor, [xs, ss]: tf.Tensor[]) => fused(FUSED.geluGrad, { x: xs, s: ss, dy })[0],
+  };
+});
+
+const geluComposite = custom((x: tf.Tensor, save: tf.GradSaveFunc) => {
   const x2 = tf.square(x);
   const u = tf.mul(x, tf.add(tf.mul(x2, GELU_2C * GELU_A), GELU_2C));
   const s = tf.sigmoid(u);
@@ -45,7 +65,23 @@ export const gelu: (x: tf.Tensor) => tf.Tensor = custom((x: tf.Tensor, save: tf.
  *   dx = rstd·(g - mean(g) - x̂·mean(g·x̂)),  g = dy·w;  dw = Σ dy·x̂;  db = Σ dy.
  */
 export function layerNorm(x: tf.Tensor2D, w: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
-  return layerNormOp(eps)(x, w, b) as tf.Tensor2D;
+  return (hasFusedKernels() ? layerNormFusedOp(eps) : layerNormOp(eps))(x, w, b) as tf.Tensor2D;
+}
+
+const lnFusedCache = new Map<number, (...args: tf.Tensor[]) => tf.Tensor>();
+function layerNormFusedOp(eps: number): (...args: tf.Tensor[]) => tf.Tensor {
+  let op = lnFusedCache.get(eps);
+  if (op) return op;
+  op = custom((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, xhat, rstd] = fused(FUSED.layerNorm, { x, w, b }, { eps });
+    save([xhat, rstd, w]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, [xh, rs, ww]: tf.Tensor[]) => fused(FUSED.layerNormGrad, { dy, xhat: xh, rstd: rs, w: ww }),
+    };
+  });
+  lnFusedCache.set(eps, op);
+  return op;
 }
 
 const lnCache = new Map<number, (...args: tf.Tensor[]) => tf.Tensor>();
@@ -101,6 +137,7 @@ export function causalSoftmax(scores: tf.Tensor3D, scale: number): tf.Tensor3D {
     return {
       value: p,
       gradFunc: (dy: tf.Tensor, [pp]: tf.Tensor[]) => {
+        if (hasFusedKernels()) return fused(FUSED.softmaxGrad, { p: pp, dy }, { scale })[0];
         const dz = tf.mul(pp, tf.sub(dy, tf.sum(tf.mul(dy, pp), -1, true)));
         return tf.mul(dz, scale);
       },
@@ -120,18 +157,23 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): t
     // Tensors the gradient reads must go through save(): tf.grad disposes the forward pass's
     // other intermediates (and may dispose `labels` if the caller made it inside the loss fn).
     save([p, labels]);
-    // loss_i = logsumexp(z_i) − z_i[y_i], with logsumexp taken from the softmax itself: at the
-    // row's argmax p is ≥ 1/V (never underflows), so lse = max(z) − log(max(p)) exactly. This
-    // needs no exp/log over the [N, V] matrix (scalar loops on wasm), only over N values.
-    const flatIdx = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(v, 'int32')), labels);
-    const zTrue = tf.gather(tf.reshape(z, [-1]), flatIdx);
-    const perToken = tf.sub(tf.sub(tf.max(z, 1), zTrue), tf.log(tf.max(p, 1)));
-    const value = tf.mean(perToken);
+    const fast = hasFusedKernels();
+    const value = fast ? fused(FUSED.crossEntropy, { z, p, labels }, { v })[0] : compositeLoss(z, p);
     return {
       value,
       gradFunc: (dy: tf.Tensor, [pp, lab]: tf.Tensor[]) =>
-        tf.mul(tf.sub(pp, tf.oneHot(lab as tf.Tensor1D, v, 1, 0, 'float32')), tf.div(dy, n)),
+        fast
+          ? fused(FUSED.crossEntropyGrad, { p: pp, labels: lab, dy }, { v })[0]
+          : tf.mul(tf.sub(pp, tf.oneHot(lab as tf.Tensor1D, v, 1, 0, 'float32')), tf.div(dy, n)),
     };
   });
+  // loss_i = logsumexp(z_i) − z_i[y_i], with logsumexp taken from the softmax itself: at the
+  // row's argmax p is ≥ 1/V (never underflows), so lse = max(z) − log(max(p)) exactly. This
+  // needs no exp/log over the [N, V] matrix (scalar loops on wasm), only over N values.
+  function compositeLoss(z: tf.Tensor, p: tf.Tensor): tf.Tensor {
+    const flatIdx = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(v, 'int32')), labels);
+    const zTrue = tf.gather(tf.reshape(z, [-1]), flatIdx);
+    return tf.mean(tf.sub(tf.sub(tf.max(z, 1), zTrue), tf.log(tf.max(p, 1))));
+  }
   return op(logits) as tf.Scalar;
 }

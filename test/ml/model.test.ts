@@ -111,3 +111,27 @@ test('gradient of the loss matches central finite differences of the float64 ref
   });
   assert.equal(checked, 3 * names.length);
 });
+
+test('fused kernels (cpu/wasm fast path) and the composite tfjs formulation agree, value and gradient', () => {
+  // The composite path is what backends without our kernels (e.g. native TensorFlow) run.
+  const hw = randomWeights(13);
+  const names = weightShapes(cfg).map((s) => s.name);
+  const run = () =>
+    tf.tidy(() => {
+      const w = toTensors(hw);
+      const x = tf.tensor2d(xs, undefined, 'int32');
+      const y = tf.tensor2d(ys, undefined, 'int32');
+      const r = tf.valueAndGrads((...ts: tf.Tensor[]) => loss(cfg, Object.fromEntries(names.map((n, i) => [n, ts[i]])), x, y))(names.map((n) => w[n]));
+      return [r.value.dataSync()[0], ...r.grads.flatMap((g) => Array.from(g.dataSync()))];
+    });
+  const fast = run();
+  process.env.GROW_FUSED_KERNELS = '0';
+  let slow: number[];
+  try {
+    slow = run();
+  } finally {
+    delete process.env.GROW_FUSED_KERNELS;
+  }
+  const scale = Math.max(...slow.map(Math.abs));
+  fast.forEach((v, i) => assert.ok(Math.abs(v - slow[i]) <= 1e-5 * scale, `value ${i}: fused ${v} vs composite ${slow[i]}`));
+});

@@ -1,0 +1,108 @@
+/**
+ * Training-step benchmark: one JSON line per config with ms/step, tokens/s and achieved GFLOP/s
+ * (analytic FLOPs from src/ml/flops.ts), plus — when Debian's python3-torch is installed — the same
+ * model's step in PyTorch measured in the same run (`torch_ms_per_step`, `ratio` = ours / torch).
+ *
+ *   npm run bench:train                       # backend from GROW_BACKEND (default auto)
+ *   GROW_BENCH_PROFILE=1 npm run bench:train  # also per-kernel times of one step on stderr
+ *   GROW_BENCH_CONFIGS=large npm run bench:train
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as tf from '../src/ml/tf.ts';
+import { initBackend } from '../src/ml/backend/index.ts';
+import { gptConfig, paramCount, type ModelConfig } from '../src/ml/config.ts';
+import { stepFlops } from '../src/ml/flops.ts';
+import { initWeights } from '../src/ml/model.ts';
+import { AdamW } from '../src/ml/optim.ts';
+import { createStepper } from '../src/ml/step.ts';
+import { Rng } from '../src/ml/rng.ts';
+
+const BATCH = 16;
+const SEQ = 64;
+const CONFIGS: Record<string, { cfg: ModelConfig; steps: number }> = {
+  small: { cfg: gptConfig({ vocabSize: 2048, blockSize: SEQ, nLayer: 2, nHead: 2, nEmbd: 64 }), steps: 20 },
+  large: { cfg: gptConfig({ vocabSize: 2048, blockSize: SEQ, nLayer: 4, nHead: 4, nEmbd: 128 }), steps: 10 },
+};
+const WARMUP = 3;
+const OPENBLAS_OMP = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function torchStep(cfg: ModelConfig, steps: number): { torch_ms_per_step: number; torch_version: string } | { torch_error: string } {
+  const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
+  const args = JSON.stringify({ vocab: cfg.vocabSize, d: cfg.nEmbd, layers: cfg.nLayer, heads: cfg.nHead, seq: SEQ, batch: BATCH, steps, warmup: WARMUP, threads: 2 });
+  const env = { ...process.env, ...(existsSync(OPENBLAS_OMP) ? { LD_LIBRARY_PATH: OPENBLAS_OMP } : {}) };
+  const r = spawnSync('python3', [script, args], { encoding: 'utf8', env });
+  if (r.error || r.status !== 0) {
+    const why = r.error ? r.error.message : r.stderr.trim().split('\n').pop();
+    return { torch_error: `python3-torch unavailable (${why}); apt-get install python3-torch libopenblas0-openmp` };
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+async function profileStep(step: () => void): Promise<void> {
+  const t0 = performance.now();
+  const prof = await tf.profile(() => {
+    step();
+  });
+  const total = performance.now() - t0;
+  const byKernel = new Map<string, { ms: number; n: number }>();
+  for (const k of prof.kernels) {
+    const e = byKernel.get(k.name) ?? { ms: 0, n: 0 };
+    e.ms += Number(k.kernelTimeMs) || 0;
+    e.n++;
+    byKernel.set(k.name, e);
+  }
+  const rows = [...byKernel].sort((a, b) => b[1].ms - a[1].ms);
+  const inKernels = rows.reduce((s, [, e]) => s + e.ms, 0);
+  process.stderr.write(`profile: ${prof.kernels.length} kernel calls, ${inKernels.toFixed(1)} ms in kernels of ${total.toFixed(1)} ms (profiling adds overhead)\n`);
+  for (const [name, e] of rows.slice(0, 15)) process.stderr.write(`  ${name.padEnd(22)} ${e.ms.toFixed(1).padStart(8)} ms  ${String(e.n).padStart(5)} calls\n`);
+}
+
+const backend = await initBackend();
+const only = process.env.GROW_BENCH_CONFIGS?.split(',');
+for (const [name, { cfg, steps }] of Object.entries(CONFIGS)) {
+  if (only && !only.includes(name)) continue;
+  const opt = new AdamW(cfg, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1 }, initWeights(cfg, 1));
+  const stepper = createStepper(cfg, opt);
+  const rng = new Rng(7);
+  const batch = () => {
+    const x = Int32Array.from({ length: BATCH * SEQ }, () => rng.int(cfg.vocabSize));
+    const y = Int32Array.from({ length: BATCH * SEQ }, () => rng.int(cfg.vocabSize));
+    return { x, y, batch: BATCH, seq: SEQ };
+  };
+  for (let i = 0; i < WARMUP; i++) stepper.step(batch(), 1e-3);
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const b = batch();
+    const t0 = performance.now();
+    stepper.step(b, 1e-3);
+    times.push(performance.now() - t0);
+  }
+  if (process.env.GROW_BENCH_PROFILE === '1') await profileStep(() => stepper.step(batch(), 1e-3));
+  stepper.dispose();
+  const ms = median(times);
+  const flops = stepFlops(cfg, BATCH, SEQ).training;
+  const line: Record<string, unknown> = {
+    config: name,
+    backend: backend.name,
+    params: paramCount(cfg),
+    batch: BATCH,
+    seq: SEQ,
+    ms_per_step: Number(ms.toFixed(2)),
+    tokens_per_s: Math.round((BATCH * SEQ * 1000) / ms),
+    gflops_per_s: Number((flops / ms / 1e6).toFixed(2)),
+    gflop_per_step: Number((flops / 1e9).toFixed(3)),
+  };
+  if (process.env.GROW_BENCH_TORCH !== '0') {
+    const t = torchStep(cfg, steps);
+    Object.assign(line, t);
+    if ('torch_ms_per_step' in t) {
+      line.torch_ms_per_step = Number(t.torch_ms_per_step.toFixed(2));
+      line.ratio = Number((ms / t.torch_ms_per_step).toFixed(2));
+    }
+  }
+  process.stdout.write(JSON.stringify(line) + '\n');
+}
