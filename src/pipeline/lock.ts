@@ -207,7 +207,7 @@ export class LockStore {
 
   constructor(
     root: string,
-    /** Pipeline order: entries are written in this order, unknown (removed) stages last. */
+    /** Pipeline order: entries are written in this order; when given, entries of other stages are dropped on the next write. */
     private readonly order: string[] = [],
     /** Never write anything (not even the parsed-lock cache): `--dry`. */
     private readonly readOnly = false,
@@ -245,7 +245,8 @@ export class LockStore {
   set(name: string, entry: LockEntry): void {
     this.stages.set(name, canonicalEntry(entry));
     const rank = new Map(this.order.map((n, i) => [n, i]));
-    const names = [...this.stages.keys()];
+    // As DVC: entries of stages no longer in the pipeline (renamed, a foreach item removed) go.
+    const names = [...this.stages.keys()].filter((n) => this.order.length === 0 || rank.has(n));
     const pos = new Map(names.map((n, i) => [n, i]));
     names.sort((a, b) => (rank.get(a) ?? this.order.length + pos.get(a)!) - (rank.get(b) ?? this.order.length + pos.get(b)!));
     this.stages = new Map(names.map((n) => [n, this.stages.get(n)!]));

@@ -235,7 +235,14 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     return finish({ name: stage.name, outcome: 'failed', reasons, message, durationMs: Date.now() - started });
   };
 
-  for (const s of stages) settled.set(s.name, visit(s));
+  // An unexpected error in one stage (a file that cannot be read, an executor that cannot load)
+  // fails that stage like a failing command would, instead of abandoning stages still running.
+  const visitSafely = (s: Stage): Promise<StageReport> =>
+    visit(s).catch((e: unknown) => {
+      const hint = e instanceof GrowError && e.hint ? `\nhint: ${e.hint}` : '';
+      return fail(s, [], `${(e as Error).message}${hint}`, Date.now());
+    });
+  for (const s of stages) settled.set(s.name, visitSafely(s));
   try {
     await Promise.all(settled.values());
   } finally {

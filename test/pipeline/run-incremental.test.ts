@@ -173,3 +173,11 @@ test('directory outs and deps are hashed by manifest, with file count and size',
   assert.deepEqual(p.calls(), ['copy']);
   assert.notEqual(p.lock().stages.copy.outs![0].hash, out.hash);
 });
+
+test('the lock keeps pipeline order and drops entries of stages that left the pipeline', async () => {
+  const p = chain();
+  await p.ok(['run']);
+  p.write('pipeline.yaml', p.read('pipeline.yaml').replace('  b:\n', '  b2:\n'));
+  await p.ok(['run']);
+  assert.deepEqual(Object.keys(p.lock().stages), ['a', 'b2']);
+});
