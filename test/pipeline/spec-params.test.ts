@@ -146,3 +146,11 @@ test('JSON params files are read; TOML and Python ones are refused with a clear 
   assert.match(e.message, /\.toml params files are not supported/);
   assert.match(e.text, /YAML or JSON/);
 });
+
+test('--params/--set against a default params file that does not exist is an error naming it', async () => {
+  const root = project({ 'over.yaml': 'a: 1\n', 'pipeline.yaml': 'stages:\n  s:\n    cmd: s\n' });
+  const e = await errorOf(() => loadPipeline(root, { overlays: ['over.yaml'] }));
+  assert.match(e.message, /^params\.yaml: params file not found, but --params\/--set would change it/);
+  const e2 = await errorOf(() => loadPipeline(root, { set: ['+a=1'] }));
+  assert.match(e2.message, /^params\.yaml: params file not found/);
+});

@@ -140,7 +140,11 @@ class Loader {
   /** Names for interpolation: the default params file (overrides applied), then `vars` in order. */
   private context(doc: Tree): Scope {
     const scope: Scope = { ctx: {}, origin: new Map() };
-    if (this.params.exists(this.defaultParamsFile)) {
+    const exists = this.params.exists(this.defaultParamsFile);
+    if (!exists && this.params.overriddenFiles().includes(this.defaultParamsFile)) {
+      throw new ConfigError(this.defaultParamsFile, undefined, undefined, 'params file not found, but --params/--set would change it', `create ${this.defaultParamsFile}, or name another default params file with a top-level \`params:\` in ${this.src.file}`);
+    }
+    if (exists) {
       scope.ctx = { ...this.params.ordered(this.defaultParamsFile) };
       for (const k of Object.keys(scope.ctx)) scope.origin.set(k, this.defaultParamsFile);
       this.paramsFiles.add(this.defaultParamsFile);

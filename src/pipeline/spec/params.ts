@@ -84,7 +84,7 @@ export function isMissing(v: unknown): boolean {
 }
 
 /** The keys available one level below the deepest existing prefix of `parts` (for suggestions). */
-function siblings(tree: unknown, parts: ReadonlyArray<string | number>): { prefix: string; keys: string[] } {
+function siblings(tree: unknown, parts: ReadonlyArray<string | number>): { keys: string[] } {
   let cur: unknown = tree;
   const done: string[] = [];
   for (const p of parts) {
@@ -94,7 +94,8 @@ function siblings(tree: unknown, parts: ReadonlyArray<string | number>): { prefi
     done.push(String(p));
   }
   const keys = isMapping(cur) ? Object.keys(cur) : [];
-  return { prefix: done.length ? done.join('.') + '.' : '', keys: keys.map((k) => (done.length ? done.join('.') + '.' : '') + k) };
+  const prefix = done.length ? done.join('.') + '.' : '';
+  return { keys: keys.map((k) => prefix + k) };
 }
 
 export interface ParamsOptions {
