@@ -298,6 +298,13 @@ Examples:
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `grow dag | head`: a closed pipe ends the output, not in a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   const program = buildProgram();
   const override = (c: Command): void => {
     c.exitOverride();
