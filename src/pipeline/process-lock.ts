@@ -12,7 +12,7 @@
  * be checked, so it is reported, never stolen.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { EXIT, GrowError } from './errors.ts';
@@ -138,6 +138,7 @@ export function acquireProcessLock(root: string, options: AcquireOptions = {}): 
       if (state === 'dead') {
         opts.notice?.(`grow: taking over ${PROCESS_LOCK_FILE} left by a runner that is gone (${describe(current.holder)})`);
         removeStale(path, current.text);
+        removeTempFilesOf(root, current.holder.pid);
         continue;
       }
       const h = current.holder;
@@ -152,6 +153,25 @@ export function acquireProcessLock(root: string, options: AcquireOptions = {}): 
     throw new GrowError(`could not take ${PROCESS_LOCK_FILE}: other runners keep taking it over`, EXIT.usage, 'run again');
   } finally {
     rmSync(tmp, { force: true });
+  }
+}
+
+/**
+ * A runner killed mid-write leaves the temp file of that atomic write (`<name>.tmp-<pid>-…`, see
+ * fs-atomic.ts) beside its target: in the project root that is `pipeline.lock.tmp-…`, which would
+ * show up in `git status`. Only the dead holder's own temp files are removed, in the two places
+ * the runner writes project files (the cache, possibly shared with other hosts, is left alone).
+ */
+function removeTempFilesOf(root: string, pid: number): void {
+  const marker = `.tmp-${pid}-`;
+  for (const dir of [root, join(root, '.grow')]) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names) if (name.includes(marker)) rmSync(join(dir, name), { force: true });
   }
 }
 
