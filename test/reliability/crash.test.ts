@@ -96,3 +96,13 @@ test('kill -9 while pipeline.lock is being rewritten: the old lock stays intact,
   await assertRecovers(dir, t);
   assert.equal(readFileSync(join(dir, 'runs.log'), 'utf8'), 'ran\n', 'the recorded stage did not run again');
 });
+
+test('kill -9 while the hash state file is being written', { skip }, async (t) => {
+  const dir = tempProject({ 'pipeline.yaml': PIPELINE });
+  dirs.push(dir);
+  const done = startSlowRenames(dir);
+  const pid = await waitFor('a state file write', () => tempWriterIn(join(dir, '.grow'), 'state.json'));
+  process.kill(pid, 'SIGKILL');
+  await done;
+  await assertRecovers(dir, t);
+});
