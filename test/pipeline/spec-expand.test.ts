@@ -235,3 +235,30 @@ test('stage-level vars: inline or from a file chosen by ${item}, visible only in
   });
   await assert.rejects(loadPipeline(root), /^ConfigError: pipeline\.yaml:6:9: vars cannot redefine "out"/);
 });
+
+test('in cmd, a mapping unpacks into --key value flags (DVC rules); elsewhere it is an error', async () => {
+  const p = await load(
+    `
+    stages:
+      train:
+        cmd: python train.py \${train}
+      only:
+        cmd: \${train.opt}
+  `,
+    {
+      'params.yaml': yaml(`
+        train:
+          lr: 0.001
+          amp: true
+          debug: false
+          layers: [64, 128]
+          name: my run
+          opt: {beta1: 0.9, kind: adamw}
+      `),
+    },
+  );
+  assert.deepEqual(p.stages[0].cmd, ["python train.py --lr 0.001 --amp --layers 64 128 --name 'my run' --opt.beta1 0.9 --opt.kind adamw"]);
+  assert.deepEqual(p.stages[1].cmd, ['--beta1 0.9 --kind adamw']);
+  const root = project({ 'params.yaml': 'train: {lr: 1}\n', 'pipeline.yaml': 'stages:\n  a:\n    cmd: x\n    desc: about ${train}\n' });
+  await assert.rejects(loadPipeline(root), /pipeline\.yaml:4:11: \$\{train\} is a mapping and cannot be part of a longer string/);
+});

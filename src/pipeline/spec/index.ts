@@ -110,13 +110,14 @@ class Loader {
         }
         seen.set(inst.name, name);
         let local = Object.keys(inst.locals).length ? { ...ctx, ...inst.locals } : ctx;
-        const { vars: stageVars, ...rest } = inst.body;
+        const { vars: stageVars, cmd, ...rest } = inst.body;
         if (Array.isArray(stageVars)) {
           // A stage's own vars may use ${item}/${key} (e.g. `- configs/${item}.yaml`).
           const entries = this.interp.value(stageVars, local, [...inst.at, 'vars']) as unknown[];
           local = this.withVars({ ctx: local, origin: scope.origin }, entries, [...inst.at, 'vars']).ctx;
         }
         const body = this.interp.value(rest, local, inst.at) as Tree;
+        if (cmd !== undefined) body.cmd = this.interp.value(cmd, local, [...inst.at, 'cmd'], true);
         validateStageBody(this.src, inst.at, body, inst.name);
         stages.push(this.stage(inst.name, inst.group, body, inst.at, name));
       }

@@ -1,8 +1,9 @@
 /**
  * `${...}` interpolation, DVC style: `${a.b}`, `${x[0]}`, `${item}`, `${item.k}`, `${key}`.
  * A string that is exactly one `${...}` becomes the value itself (a number stays a number, a list
- * stays a list); inside a longer string the value must be a scalar and is written out. `\${` is a
- * literal `${`. Errors point at the string's position and list the names that do exist.
+ * stays a list); inside a longer string the value must be a scalar and is written out. In `cmd`
+ * only, a mapping is unpacked into `--key value` flags, as DVC does. `\${` is a literal `${`.
+ * Errors point at the string's position and list the names that do exist.
  */
 import { isMapping, isMissing, lookup, parseKey, type Tree } from './params.ts';
 import { closest } from './suggest.ts';
@@ -18,10 +19,13 @@ export class Interpolator {
     private readonly sources: string,
   ) {}
 
-  /** A copy of `value` with every string interpolated; `at` is its position in the document. */
-  value(value: unknown, ctx: Tree, at: YamlPath): unknown {
-    if (typeof value === 'string') return this.string(value, ctx, at);
-    if (Array.isArray(value)) return value.map((v, i) => this.value(v, ctx, [...at, i]));
+  /**
+   * A copy of `value` with every string interpolated; `at` is its position in the document.
+   * `asCommand`: the value is a stage's cmd, where mappings unpack into flags.
+   */
+  value(value: unknown, ctx: Tree, at: YamlPath, asCommand = false): unknown {
+    if (typeof value === 'string') return this.string(value, ctx, at, asCommand);
+    if (Array.isArray(value)) return value.map((v, i) => this.value(v, ctx, [...at, i], asCommand));
     if (isMapping(value)) {
       const out: Tree = {};
       for (const [k, v] of Object.entries(value)) {
@@ -33,18 +37,46 @@ export class Interpolator {
     return value;
   }
 
-  string(s: string, ctx: Tree, at: YamlPath): unknown {
+  string(s: string, ctx: Tree, at: YamlPath, asCommand = false): unknown {
     if (!s.includes('${')) return s;
     const whole = WHOLE.exec(s);
-    if (whole) return this.resolve(whole[1], ctx, at);
+    if (whole) {
+      const v = this.resolve(whole[1], ctx, at);
+      return asCommand && isMapping(v) ? this.flags(v, whole[1], at) : v;
+    }
     return s.replace(ANY, (match, escape: string | undefined, expr: string) => {
       if (escape) return match.slice(1);
       const v = this.resolve(expr, ctx, at);
+      if (asCommand && isMapping(v)) return this.flags(v, expr, at);
       if (v !== null && typeof v === 'object') {
         throw this.src.error(at, `\${${expr}} is ${Array.isArray(v) ? 'a list' : 'a mapping'} and cannot be part of a longer string "${s}"`, 'use a scalar (e.g. ${' + expr + (Array.isArray(v) ? '[0]' : '.<key>') + '}), or make the whole string the template to keep the value');
       }
       return String(v);
     });
+  }
+
+  /**
+   * A mapping as command-line flags, DVC's rules: nested keys dotted (`--model.d 64`), true →
+   * `--flag`, false → nothing, a list → `--key a b`, strings shell-quoted when needed.
+   */
+  private flags(tree: Tree, expr: string, at: YamlPath): string {
+    const out: string[] = [];
+    const walk = (t: Tree, prefix: string) => {
+      for (const [k, v] of Object.entries(t)) {
+        const flag = `--${prefix}${k}`;
+        if (isMapping(v)) walk(v, `${prefix}${k}.`);
+        else if (v === true) out.push(flag);
+        else if (v === false) continue;
+        else if (Array.isArray(v)) {
+          if (v.some((x) => x !== null && typeof x === 'object')) {
+            throw this.src.error(at, `\${${expr}} cannot be unpacked into flags: "${prefix}${k}" holds a nested list or mapping`, 'interpolate scalar keys one by one instead');
+          }
+          out.push([flag, ...v.map(shellWord)].join(' '));
+        } else out.push(`${flag} ${shellWord(v)}`);
+      }
+    };
+    walk(tree, '');
+    return out.join(' ');
   }
 
   private keyString(k: string, ctx: Tree, at: YamlPath): string {
@@ -73,4 +105,11 @@ export class Interpolator {
     const hint = near.length ? `did you mean \${${[...parts.slice(0, i).map(String), near[0]].join('.')}}?` : `define it in vars or in ${this.sources}`;
     throw this.src.error(at, `cannot interpolate \${${expr}}: ${what}.${listed}`, hint);
   }
+}
+
+/** A value as one shell word: as is when safe, else single-quoted (like Python's shlex.quote). */
+function shellWord(v: unknown): string {
+  const text = String(v);
+  if (typeof v !== 'string') return text;
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
