@@ -87,7 +87,7 @@ test('a corrupt source object is reported and not copied; run entries needing it
 });
 
 test('pull from an empty or missing remote, and push --to through the command', async () => {
-  const p = new TestProject({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n' });
+  const p = new TestProject({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: cp in.txt a.txt\n    deps: [in.txt]\n    outs: [a.txt]\n', 'in.txt': 'a\n' });
   dirs.push(p.dir);
   await p.ok(['run']);
   const lines: string[] = [];
@@ -109,14 +109,16 @@ test('pull from an empty or missing remote, and push --to through the command', 
 test('a second clone pulls the pushed cache and restores every output without running anything', async () => {
   const pipeline = `stages:
   prep:
-    cmd: ${record}; mkdir -p data && echo raw > data/raw.txt && echo x > data/x.txt
+    cmd: ${record}; mkdir -p data && cp src.txt data/raw.txt && echo x > data/x.txt
+    deps: [src.txt]
     outs: [data]
   train:
     cmd: ${record}; cat data/raw.txt > model.txt; echo trained >> model.txt
     deps: [data]
     outs: [model.txt]
 `;
-  const a = new TestProject({ 'pipeline.yaml': pipeline });
+  // Every stage has an input: as in DVC, a stage without deps or params is never restored.
+  const a = new TestProject({ 'pipeline.yaml': pipeline, 'src.txt': 'raw\n' });
   dirs.push(a.dir);
   await a.ok(['run']);
   assert.deepEqual(a.calls().sort(), ['prep', 'train']);
@@ -126,7 +128,7 @@ test('a second clone pulls the pushed cache and restores every output without ru
   await push.parseAsync(['push', '--to', remote], { from: 'user' });
 
   // The clone: committed files only (pipeline.yaml, pipeline.lock), its own empty cache.
-  const b = new TestProject({ 'pipeline.yaml': pipeline, 'pipeline.lock': a.lockText() });
+  const b = new TestProject({ 'pipeline.yaml': pipeline, 'src.txt': 'raw\n', 'pipeline.lock': a.lockText() });
   dirs.push(b.dir);
   const pull = new Command().exitOverride();
   const said: string[] = [];
