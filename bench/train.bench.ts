@@ -34,7 +34,9 @@ function torchStep(cfg: ModelConfig, steps: number): { torch_ms_per_step: number
   const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
   const args = JSON.stringify({ vocab: cfg.vocabSize, d: cfg.nEmbd, layers: cfg.nLayer, heads: cfg.nHead, seq: SEQ, batch: BATCH, steps, warmup: WARMUP, threads: 2 });
   const env = { ...process.env, ...(existsSync(OPENBLAS_OMP) ? { LD_LIBRARY_PATH: OPENBLAS_OMP } : {}) };
-  const r = spawnSync('python3', [script, args], { encoding: 'utf8', env });
+  // Debian's python3-torch lives under the system interpreter; a pyenv/venv python3 on PATH may not see it.
+  const python = process.env.GROW_TORCH_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+  const r = spawnSync(python, [script, args], { encoding: 'utf8', env });
   if (r.error || r.status !== 0) {
     const why = r.error ? r.error.message : r.stderr.trim().split('\n').pop();
     return { torch_error: `python3-torch unavailable (${why}); apt-get install python3-torch libopenblas0-openmp` };
