@@ -39,7 +39,7 @@ const PAIR = `stages:
 describe('grow run --executor slurm', { skip: slurmSkip, concurrency: true }, () => {
   test('independent stages run at once as separate jobs; outs are hashed and locked as for local runs', async () => {
     const p = project({ 'pipeline.yaml': PAIR });
-    await p.ok(['run', '--executor', 'slurm'], 0, FAST);
+    await p.ok(['run', '--executor', 'slurm', '-j', '4'], 0, FAST);
     assert.deepEqual(p.calls().sort(), ['a', 'b', 'both']);
     assert.equal(p.read('both.txt'), 'A\nB\n');
     const ids = ['a', 'b', 'both'].map((s) => jobIdsIn(p.path(`.grow/logs/${s}.log`)));
@@ -84,7 +84,7 @@ describe('grow run --executor slurm', { skip: slurmSkip, concurrency: true }, ()
         - out-\${item}.txt
 `,
     });
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'grow.js'), 'run', '--executor', 'slurm'], {
+    const child = spawn(process.execPath, [join(REPO, 'bin', 'grow.js'), 'run', '--executor', 'slurm', '-j', '4'], {
       cwd: p.dir,
       env: { ...process.env, CI: '1', GROW_DEV: '', GROW_CACHE_DIR: '', ...FAST },
       stdio: ['ignore', 'pipe', 'pipe'],
