@@ -8,7 +8,8 @@
  * never sees a half-written holder, even if we are killed in between (only the temp file is left).
  *
  * A lock whose process is gone (same host, `kill(pid, 0)` → ESRCH) was left by a crash or `kill -9`
- * and is taken over with a one-line notice. A lock from another host (a shared file system) cannot
+ * and is taken over with a one-line notice; stages that runner left running are stopped first
+ * (orphans.ts) and its temp files removed. A lock from another host (a shared file system) cannot
  * be checked, so it is reported, never stolen.
  */
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { EXIT, GrowError } from './errors.ts';
 import { tempPathFor } from './fs-atomic.ts';
+import { findOrphanStages, stopOrphanStages } from './orphans.ts';
 
 /** Project-relative path of the process lock. */
 export const PROCESS_LOCK_FILE = '.grow/runner.lock';
@@ -139,6 +141,8 @@ export function acquireProcessLock(root: string, options: AcquireOptions = {}): 
         opts.notice?.(`grow: taking over ${PROCESS_LOCK_FILE} left by a runner that is gone (${describe(current.holder)})`);
         removeStale(path, current.text);
         removeTempFilesOf(root, current.holder.pid);
+        // Its stages may still be running (own process groups): stop them before we start ours.
+        stopOrphanStages(findOrphanStages(root), opts.notice);
         continue;
       }
       const h = current.holder;

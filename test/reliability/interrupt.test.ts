@@ -26,7 +26,7 @@ else
 fi
 while [ ! -s "$CTL/helper.pid" ]; do sleep 0.01; done
 echo $$ > "$CTL/slow.started.tmp" && mv "$CTL/slow.started.tmp" "$CTL/slow.started"
-while [ ! -e "$CTL/slow.release" ]; do sleep 0.02; done
+while [ "$RELEASE_AT_START" != 1 ] && [ ! -e "$CTL/slow.release" ]; do sleep 0.02; done
 kill $! 2>/dev/null
 echo s > s.txt
 `;
@@ -124,13 +124,14 @@ test('kill -9 of the runner during a stage: the next run takes the stale lock ov
   grow.child.kill('SIGKILL');
   await grow.exit;
   assert.ok(existsSync(join(dir, '.grow/runner.lock')), 'SIGKILL leaves the process lock behind');
-  // The orphaned stage keeps running in its own process group (nothing can stop that from a dead
-  // runner); end it as a reboot or the OOM killer would, so the next run starts from a quiet tree.
-  process.kill(-pgidOf(stagePid), 'SIGKILL');
-  writeFileSync(join(ctl, 'slow.release'), '');
-  const r = await runGrow(dir, ['run'], { CTL: ctl });
+  // The orphaned stage is still running in its own process group, waiting to be released.
+  assert.ok(isAlive(stagePid), 'a SIGKILLed runner cannot stop its stages');
+  const orphanGroup = pgidOf(stagePid);
+  const r = await runGrow(dir, ['run'], { CTL: ctl, RELEASE_AT_START: '1' });
   assert.equal(r.code, 0, r.output);
   assert.match(r.stderr, new RegExp(`taking over .*pid ${grow.child.pid}\\b`));
+  assert.match(r.stderr, new RegExp(`stopping 1 stage left running by that runner: slow \\(process group ${orphanGroup}\\)`));
+  await waitFor('the orphan to be gone', () => !isAlive(stagePid) || isZombie(stagePid), 10_000);
   assert.deepEqual(lockStages(dir), ['quick', 'slow']);
   assert.equal((await runGrow(dir, ['status', '--check'], { CTL: ctl })).code, 0);
 });
