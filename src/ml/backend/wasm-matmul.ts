@@ -68,6 +68,9 @@ export class WasmMatMul {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
     if (a.dtype !== 'float32' || b.dtype !== 'float32') return this.stockBatchMatMul(args);
+    if ((transposeA || transposeB) && a.shape.length === 2 && b.shape.length === 2 && this.swapIsCheaper(a, b, transposeA, transposeB)) {
+      return this.viaTransposedProduct(a, b, transposeA, transposeB);
+    }
     const p = this.prepare(a, b, transposeA, transposeB);
     if (!p) return this.stockBatchMatMul(args);
     const { A, B, batchA, batchB, M, K, N } = p;
@@ -95,6 +98,33 @@ export class WasmMatMul {
     }
     return this.finish(p, out);
   };
+
+  /**
+   * XNNPACK only multiplies untransposed operands, so transposed ones are copied first. For a 2-D
+   * product there are two ways: transpose the operands that need it, or compute Cᵀ = op(B)ᵀ·op(A)ᵀ
+   * (whose operands need transposing exactly when the original ones did not) and transpose the
+   * [N, M] result. E.g. the tied-embedding gradient dZᵀ·h with dZ [1024, 2048], h [1024, 64]
+   * moves 2M elements the first way and 0.2M the second. Picks the one that moves fewer elements.
+   */
+  private swapIsCheaper(a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean): boolean {
+    const M = ta ? a.shape[1] : a.shape[0];
+    const K = ta ? a.shape[0] : a.shape[1];
+    const N = tb ? b.shape[0] : b.shape[1];
+    const direct = (ta ? M * K : 0) + (tb ? K * N : 0);
+    const swapped = (ta ? 0 : M * K) + (tb ? 0 : K * N) + M * N;
+    return swapped < direct;
+  }
+
+  private viaTransposedProduct(a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean): tf.TensorInfo {
+    const ct = this.batchMatMul({
+      inputs: { a: b, b: a },
+      backend: this.backend as unknown as tf.KernelBackend,
+      attrs: { transposeA: !tb, transposeB: !ta } as unknown as tf.NamedAttrMap,
+    }) as tf.TensorInfo;
+    const c = transposeKernel(this.backend, ct, [1, 0]);
+    this.backend.disposeData(ct.dataId);
+    return c;
+  }
 
   readonly fusedMatMul: tf.KernelFunc = (args) => {
     const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo>;
