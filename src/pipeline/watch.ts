@@ -246,7 +246,11 @@ export async function watchPipeline(opts: WatchOptions): Promise<number> {
     if (pending.size === 0 && rescheduled.size === 0) return;
     const changed = [...pending].sort();
     pending.clear();
-    if (!(await reload())) return;
+    if (!(await reload())) {
+      // Keep what changed: once the pipeline loads again, those changes still need their runs.
+      for (const p of changed) pending.add(p);
+      return;
+    }
     const plan = planFor(project, stages, snapshot, changed);
     for (const [n, r] of rescheduled) if (stages.some((s) => s.name === n)) plan.set(n, [...(plan.get(n) ?? []), ...r]);
     rescheduled.clear();

@@ -179,3 +179,25 @@ test('watch holds the process lock: a grow run meanwhile is refused', async () =
   assert.match(r.stderr, /grow watch/);
   await stop(w);
 });
+
+test('editing pipeline.yaml re-runs the stages whose definition changed; a broken edit is reported and waited out', async () => {
+  const { dir, ctl, count } = setup();
+  const { w, until } = startWatch(dir, ctl);
+  await until('the first iteration', /watch: watching/);
+
+  writeFile(dir, 'pipeline.yaml', PIPELINE.replace('    deps: [c.in]\n', '    deps: [c.in]\n    desc: a description changes nothing\n'));
+  await until('the desc-only edit', /changed: pipeline\.yaml → nothing to run/);
+
+  writeFile(dir, 'pipeline.yaml', PIPELINE.replace('    deps: [c.in]\n', '    deps: [c.in]\n    outz: [oops]\n'));
+  await until('the error', /watch: pipeline\.yaml:\d+:\d+: unknown field "outz"/);
+  await until('the wait', /waiting for a fix/);
+  writeFile(dir, 'a.in', 'a2\n'); // a change while the pipeline does not load is not forgotten
+  await until('the second error', /waiting for a fix/, 2);
+
+  writeFile(dir, 'pipeline.yaml', PIPELINE.replace('sh stage.sh c c.in c.out', 'sh stage.sh c c.in c.out && echo v2 >> c.out'));
+  await until('the fixed edit', /\[#2\] changed: a\.in, pipeline\.yaml → a \(dep a\.in changed\), b \(upstream a\), c \(stage definition changed in pipeline\.yaml\)/);
+  await until('its end', /\[#2\] 3 done/);
+  assert.deepEqual([count('a'), count('b'), count('c')], [2, 2, 2]);
+  assert.equal(readFileSync(join(dir, 'c.out'), 'utf8'), 'c1\nv2\n');
+  await stop(w);
+});
