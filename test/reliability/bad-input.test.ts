@@ -123,6 +123,18 @@ const cases: BadCase[] = [
     breakIt: (dir) => writeFileSync(join(dir, 'pipeline.lock'), readFileSync(join(dir, 'pipeline.lock'), 'utf8').replace('cmd:', 'command:')),
     expect: [/pipeline\.lock:\d+:\d+/, /command/, /git checkout pipeline\.lock|delete/],
   },
+  {
+    name: 'grow watch on a mistyped field',
+    breakIt: withLine(6, '    outz: [data/prepared.txt]'),
+    expect: [/pipeline\.yaml:6:5/, /did you mean "outs"/],
+    args: ['watch'],
+  },
+  {
+    name: 'grow verify on a hand-edited lock',
+    breakIt: (dir) => writeFileSync(join(dir, 'pipeline.lock'), readFileSync(join(dir, 'pipeline.lock'), 'utf8').replace('cmd:', 'command:')),
+    expect: [/pipeline\.lock:4:5/, /unknown key `command`/, /git checkout pipeline\.lock/],
+    args: ['verify'],
+  },
 ];
 
 for (const c of cases) {
