@@ -28,7 +28,7 @@ export function resolveLexically(root: string, wdir: string, p: string): Resolve
 /** Checks on disk that project-relative paths stay inside the root after following symlinks. */
 export class Containment {
   private readonly realRoot: string;
-  private readonly cache = new Map<string, string>();
+  private readonly cache = new Map<string, { path: string; exists: boolean }>();
 
   constructor(private readonly root: string) {
     this.realRoot = realpathSync.native(root);
@@ -37,28 +37,29 @@ export class Containment {
   /** undefined when inside; otherwise where the path really leads. */
   escapes(rel: string): string | undefined {
     if (rel === '.') return undefined;
-    const real = this.real(path.join(this.root, rel), 0);
+    const real = this.real(path.join(this.root, rel), 0).path;
     const r = path.relative(this.realRoot, real);
     return r === '' || (!r.startsWith('..') && !path.isAbsolute(r)) ? undefined : real;
   }
 
   /**
-   * The real path of `abs`, component by component: one lstat per distinct path (cached, and no
-   * exceptions for paths that do not exist yet, which is most outs), following symlinks, even
-   * dangling ones, since they still say where the path would lead.
+   * The real path of `abs`, component by component: one lstat per distinct existing path
+   * (cached; none below a directory that does not exist, which is where most outs live before
+   * their first run; no exceptions thrown), following symlinks, even dangling ones, since they
+   * still say where the path would lead.
    */
-  private real(abs: string, depth: number): string {
+  private real(abs: string, depth: number): { path: string; exists: boolean } {
     const hit = this.cache.get(abs);
     if (hit !== undefined) return hit;
     const parent = path.dirname(abs);
-    let result: string;
-    if (parent === abs) result = abs;
+    let result: { path: string; exists: boolean };
+    if (parent === abs) result = { path: abs, exists: true };
     else {
-      const realParent = this.real(parent, depth);
-      const here = path.join(realParent, path.basename(abs));
-      const st = lstatSync(here, { throwIfNoEntry: false });
-      if (st?.isSymbolicLink() && depth < 40) result = this.real(path.resolve(realParent, readlinkSync(here)), depth + 1);
-      else result = here;
+      const up = this.real(parent, depth);
+      const here = path.join(up.path, path.basename(abs));
+      const st = up.exists ? lstatSync(here, { throwIfNoEntry: false }) : undefined;
+      if (st?.isSymbolicLink() && depth < 40) result = this.real(path.resolve(up.path, readlinkSync(here)), depth + 1);
+      else result = { path: here, exists: st !== undefined };
     }
     this.cache.set(abs, result);
     return result;

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import type { SourcePos } from '../types.ts';
 
@@ -26,11 +26,12 @@ interface CacheEntry {
   keys: Record<string, [number, number]>;
 }
 
-const CACHE_VERSION = 'grow-yaml-2';
+const CACHE_VERSION = 'grow-yaml-3';
 
-// uniqueKeys: a duplicate mapping key is an error, not last-one-wins. merge: `<<: *defaults`
-// merge keys, which DVC files use (YAML 1.1, still the common practice).
-const PARSE_OPTIONS = { prettyErrors: false, uniqueKeys: true, merge: true } as const;
+// merge: `<<: *defaults` merge keys, which DVC files use (YAML 1.1, still the common practice).
+// uniqueKeys is off because the yaml package checks it by comparing every key with every other
+// (quadratic: ~100 ms for 1000 stages); firstDuplicateKey does the same check with a Set.
+const PARSE_OPTIONS = { prettyErrors: false, uniqueKeys: false, merge: true } as const;
 const CACHE_ENTRIES = 16;
 
 export class YamlSource {
@@ -93,11 +94,12 @@ export class YamlSource {
     const first = doc.errors[0];
     if (first) {
       const { line, col } = lines.linePos(first.pos[0]);
-      if (first.code === 'DUPLICATE_KEY') {
-        const key = keyTextAt(text, first.pos[0]);
-        throw new ConfigError(display, line, col, `duplicate key${key ? ` "${key}"` : ''}`, 'each key may appear once per mapping; rename or merge the two entries');
-      }
       throw new ConfigError(display, line, col, `invalid YAML: ${firstLine(first.message)}`);
+    }
+    const dup = firstDuplicateKey(doc);
+    if (dup) {
+      const { line, col } = lines.linePos(dup.offset);
+      throw new ConfigError(display, line, col, `duplicate key "${dup.key}"`, 'each key may appear once per mapping; rename or merge the two entries');
     }
     return new YamlSource(display, text, doc.toJS({ maxAliasCount: 1000 }), undefined, { doc, lines });
   }
@@ -160,11 +162,9 @@ export class YamlSource {
     const cached = this.keys && p.length <= 2 ? this.keys[p.map(String).join('\u0000')] : undefined;
     if (cached) return { file: this.file, line: cached[0], col: cached[1] };
     const parent = this.doc.getIn(p.slice(0, -1), true);
-    const key = p[p.length - 1];
     if (isMap(parent)) {
-      for (const pair of parent.items) {
-        if (isScalar(pair.key) && String(pair.key.value) === String(key) && pair.key.range) return this.at(pair.key.range[0]);
-      }
+      const offset = keyOffsets(parent).get(String(p[p.length - 1]));
+      if (offset !== undefined) return this.at(offset);
     }
     return this.pos(p);
   }
@@ -197,6 +197,46 @@ export class YamlSource {
   }
 }
 
+const offsetsByMap = new WeakMap<YAMLMap, Map<string, number>>();
+
+/** Key → source offset for one mapping, built once (every stage asks for its key's position). */
+function keyOffsets(map: YAMLMap): Map<string, number> {
+  let offsets = offsetsByMap.get(map);
+  if (!offsets) {
+    offsets = new Map();
+    for (const pair of map.items) {
+      if (isScalar(pair.key) && pair.key.range && !offsets.has(String(pair.key.value))) offsets.set(String(pair.key.value), pair.key.range[0]);
+    }
+    offsetsByMap.set(map, offsets);
+  }
+  return offsets;
+}
+
+/** The first key that repeats within one mapping, anywhere in the document (`<<` may repeat). */
+function firstDuplicateKey(doc: Document.Parsed): { key: string; offset: number } | undefined {
+  const walk = (node: unknown): { key: string; offset: number } | undefined => {
+    if (isMap(node)) {
+      const seen = new Set<string>();
+      for (const pair of node.items) {
+        if (isScalar(pair.key)) {
+          const key = String(pair.key.value);
+          if (seen.has(key) && key !== '<<') return { key, offset: pair.key.range?.[0] ?? 0 };
+          seen.add(key);
+        }
+        const inner = walk(pair.value);
+        if (inner) return inner;
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) {
+        const inner = walk(item);
+        if (inner) return inner;
+      }
+    }
+    return undefined;
+  };
+  return walk(doc.contents);
+}
+
 /** Whether `v` survives JSON unchanged (YAML also knows .inf/.nan, which JSON does not). */
 function isJsonSafe(v: unknown): boolean {
   if (typeof v === 'number') return Number.isFinite(v);
@@ -210,11 +250,6 @@ function firstLine(s: string): string {
   return s.split('\n')[0];
 }
 
-/** The plain key text starting at `offset` (for naming a duplicate key). */
-function keyTextAt(text: string, offset: number): string {
-  const m = /^["']?([^"':\n]+)/.exec(text.slice(offset, offset + 200));
-  return m ? m[1].trim() : '';
-}
 
 /** Display name of an absolute path: project-relative POSIX when inside `root`, else absolute. */
 export function displayPath(root: string, abs: string): string {
