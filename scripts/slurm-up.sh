@@ -32,9 +32,12 @@ export SLURM_CONF=$CONF
 
 log() { echo "[slurm-up] $*" >&2; }
 unavailable() {
-  for f in "$DIR/log/slurmctld.log" "$DIR/log/slurmd.log" /var/log/munge/munged.log; do
-    [ -s "$f" ] && { echo "----- last lines of $f -----" >&2; tail -n 15 "$f" >&2; }
-  done
+  # the daemons' own logs say why they would not start (only once we tried to start them)
+  if [ "${STARTING:-0}" = 1 ]; then
+    for f in "$DIR/log/slurmctld.log" "$DIR/log/slurmd.log" /var/log/munge/munged.log; do
+      [ -s "$f" ] && { echo "----- last lines of $f -----" >&2; tail -n 15 "$f" >&2 || true; }
+    done
+  fi
   # never leave half-started daemons behind
   [ "${STARTED:-0}" = 1 ] && GROW_SLURM_DIR="$DIR" "$HERE/slurm-down.sh" >/dev/null 2>&1 || true
   echo "slurm unavailable: $*" >&2
@@ -87,6 +90,7 @@ for p in 6817 6818; do
 done
 
 # ------------------------------------------------------------------- munge
+STARTING=1
 if [ ! -s /etc/munge/munge.key ]; then
   log "creating /etc/munge/munge.key"
   mkdir -p /etc/munge
