@@ -9,6 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '../src/ml/tf.ts';
 import { initBackend } from '../src/ml/backend/index.ts';
@@ -30,9 +31,9 @@ const OPENBLAS_OMP = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function torchStep(cfg: ModelConfig, steps: number): { torch_ms_per_step: number; torch_version: string } | { torch_error: string } {
+function torchStep(cfg: ModelConfig, steps: number, threads = 2): { torch_ms_per_step: number; torch_version: string } | { torch_error: string } {
   const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
-  const args = JSON.stringify({ vocab: cfg.vocabSize, d: cfg.nEmbd, layers: cfg.nLayer, heads: cfg.nHead, seq: SEQ, batch: BATCH, steps, warmup: WARMUP, threads: 2 });
+  const args = JSON.stringify({ vocab: cfg.vocabSize, d: cfg.nEmbd, layers: cfg.nLayer, heads: cfg.nHead, seq: SEQ, batch: BATCH, steps, warmup: WARMUP, threads });
   const env = { ...process.env, ...(existsSync(OPENBLAS_OMP) ? { LD_LIBRARY_PATH: OPENBLAS_OMP } : {}) };
   // Debian's python3-torch lives under the system interpreter; a pyenv/venv python3 on PATH may not see it.
   const python = process.env.GROW_TORCH_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
@@ -97,6 +98,9 @@ for (const [name, { cfg, steps }] of Object.entries(CONFIGS)) {
     tokens_per_s: Math.round((BATCH * SEQ * 1000) / ms),
     gflops_per_s: Number((flops / ms / 1e6).toFixed(2)),
     gflop_per_step: Number((flops / 1e9).toFixed(3)),
+    // Other processes share this machine; the load average says how much.
+    load_avg_1m: Number(loadavg()[0].toFixed(2)),
+    cpus: cpus().length,
   };
   if (process.env.GROW_BENCH_TORCH !== '0') {
     const t = torchStep(cfg, steps);
@@ -104,6 +108,13 @@ for (const [name, { cfg, steps }] of Object.entries(CONFIGS)) {
     if ('torch_ms_per_step' in t) {
       line.torch_ms_per_step = Number(t.torch_ms_per_step.toFixed(2));
       line.ratio = Number((ms / t.torch_ms_per_step).toFixed(2));
+      // OpenMP threads spin-wait; on a busy machine 2-thread torch can be far slower than 1-thread,
+      // so the single-thread step (comparable to our single-threaded wasm) is reported as well.
+      const t1 = torchStep(cfg, steps, 1);
+      if ('torch_ms_per_step' in t1) {
+        line.torch_1thread_ms_per_step = Number(t1.torch_ms_per_step.toFixed(2));
+        line.ratio_1thread = Number((ms / t1.torch_ms_per_step).toFixed(2));
+      }
     }
   }
   process.stdout.write(JSON.stringify(line) + '\n');

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import * as tf from './tf.ts';
 import { paramCount, type HostWeights, type ModelConfig } from './config.ts';
 import { activeBackend } from './backend/index.ts';
-import { loadResume, saveModel, saveResume, writeFileAtomic } from './checkpoint.ts';
+import { checkAgainstConfig, loadResume, saveModel, saveResume, writeFileAtomic } from './checkpoint.ts';
 import { evaluateBatches } from './eval.ts';
 import { stepFlops } from './flops.ts';
 import { initWeights } from './model.ts';
@@ -163,6 +163,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   const tokensPerStep = o.batch * o.seq;
   const schedule = { lr: o.lr, minLr: o.minLr, warmupSteps: o.rewarmupSteps ?? o.warmupSteps, totalSteps: o.steps };
 
+  if (o.initialWeights) checkAgainstConfig('initial weights', cfg, o.initialWeights);
   const opt = new AdamW(cfg, { beta1: o.beta1, beta2: o.beta2, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay, clip: o.clip }, o.initialWeights ?? initWeights(cfg, o.seed));
   if (o.initialMoments) {
     opt.load(opt.m, o.initialMoments.m, 'initial moments (m)');

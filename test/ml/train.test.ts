@@ -114,3 +114,28 @@ test('bad options are rejected with a message naming the option', async () => {
   await assert.rejects(train({ ...base, seq: 16 }), (e: Error) => e instanceof TrainOptionsError && /seq 16 exceeds the model's blockSize 8/.test(e.message));
   await assert.rejects(train({ ...base, steps: 0 }), /steps must be a positive integer/);
 });
+
+test('refine: starts from given weights and carried moments, with a re-warmup', async () => {
+  const corpus = wordnetCorpus(300);
+  const cfg = gptConfig({ vocabSize: corpus.vocabSize, blockSize: 16, nLayer: 1, nHead: 2, nEmbd: 8 });
+  const base = {
+    config: cfg, train: corpus.train, val: corpus.val, batch: 4, seq: 16, lr: 3e-3, minLr: 3e-4, warmupSteps: 5,
+    weightDecay: 0.1, beta1: 0.9, beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 10, evalBatches: 2, checkpointEvery: 0, progress: false,
+  };
+  const first = tmp();
+  const a = await train({ ...base, steps: 20, outDir: first });
+  const { loadModel } = await import('../../src/ml/checkpoint.ts');
+  const { readSafetensors } = await import('../../src/ml/safetensors.ts');
+  const model = loadModel(first);
+  const opt = readSafetensors(join(first, 'optimizer.safetensors'));
+  const strip = (p: string) => new Map([...opt.tensors].filter(([k]) => k.startsWith(p)).map(([k, t]) => [k.slice(2), t]));
+  const second = tmp();
+  await train({ ...base, steps: 10, outDir: second, initialWeights: model.weights, initialMoments: { m: strip('m.'), v: strip('v.'), step: Number(opt.metadata.step) }, rewarmupSteps: 2 });
+  const m = metrics(second);
+  assert.equal(Number(opt.metadata.step), 20);
+  assert.equal(m[0].val_loss, a.final_val_loss, 'step-0 evaluation of the loaded weights equals the first run’s final one');
+  assert.ok(m[1].lr < base.lr, 'lr decays after the 2-step re-warmup');
+  const wrong = new Map(model.weights);
+  wrong.set('transformer.wpe.weight', { shape: [8, 16], data: new Float32Array(128) });
+  await assert.rejects(train({ ...base, steps: 1, outDir: tmp(), initialWeights: wrong }), /initial weights: tensor "transformer\.wpe\.weight" has shape \[8,16\] but the config needs \[16,8\]/);
+});
