@@ -68,8 +68,14 @@ export function largeModelsSpec(input: ReportInput, axis: XAxis): TopLevelSpec {
         encoding: {
           x: { field: 'x', type: 'quantitative', title: xTitle[axis] },
           y: { field: 'val_loss', type: 'quantitative', title: 'validation loss (nats/token, D1+D2)', scale: { zero: false } },
-          color: { field: 'series', type: 'nominal', title: 'model' },
-          strokeDash: { field: 'cost', type: 'nominal', title: 'cost counted', sort: [REFINE_ONLY, WITH_OVERHEAD] },
+          color: { field: 'series', type: 'nominal', title: 'model', legend: { symbolType: 'stroke', labelLimit: 260 } },
+          strokeDash: {
+            field: 'cost',
+            type: 'nominal',
+            title: 'cost counted',
+            sort: [REFINE_ONLY, WITH_OVERHEAD],
+            legend: { symbolType: 'stroke', symbolStrokeWidth: 2, labelLimit: 260 },
+          },
           detail: { field: 'seed', type: 'nominal' },
         },
       },

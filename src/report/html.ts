@@ -4,7 +4,7 @@
  */
 import type { Chart } from './charts.ts';
 import type { ReportInput } from './data.ts';
-import { type Table, comparisonTable, headlines, methodTable, profileTable } from './table.ts';
+import { type Table, comparisonTable, equalFlopsTable, headlines, methodTable, profileTable } from './table.ts';
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -51,6 +51,13 @@ export function renderHtml(input: ReportInput, charts: Chart[]): string {
     `<h2>Models</h2><p>Loss: mean next-token cross-entropy (nats) on each dataset's held-out test split; ppl = exp(loss); acc = next-token accuracy. Saving = 1 − FLOPs M1 needed to reach M0's final validation loss / M0's FLOPs; "incl. small" also charges M1 for the small models and the growth operator.</p>`,
     `<div class="scroll">${htmlTable(comparisonTable(input), 'models')}</div>`,
   ];
+  if (input.savings.length > 0) {
+    sections.push(
+      '<h2>Validation loss at equal compute</h2>',
+      "<p>M0's validation loss interpolated at the FLOPs M1 spent (refine only, and with the small models' and operator's cost added), beside M1's final validation loss. “–”: M0 never trained that long.</p>",
+      htmlTable(equalFlopsTable(input), 'equal-flops'),
+    );
+  }
   if (input.byMethod.length > 0) sections.push('<h2>Growth methods over seeds</h2>', htmlTable(methodTable(input), 'methods'));
   sections.push('<h2>Charts</h2>', figures);
   if (input.profile.length > 0) sections.push('<h2>Profile</h2>', `<div class="scroll">${htmlTable(profileTable(input), 'profile')}</div>`);

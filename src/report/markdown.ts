@@ -1,7 +1,7 @@
 /** report.md: the headline, the tables, and links to the charts' SVG files beside it. */
 import type { Chart } from './charts.ts';
 import type { ReportInput } from './data.ts';
-import { type Table, comparisonTable, headlines, methodTable, profileTable } from './table.ts';
+import { type Table, comparisonTable, equalFlopsTable, headlines, methodTable, profileTable } from './table.ts';
 
 function mdEscape(cell: string): string {
   return cell.replace(/\|/g, '\\|');
@@ -35,6 +35,13 @@ export function renderMarkdown(input: ReportInput, charts: Chart[]): string {
       'Saving = 1 − (FLOPs M1 needed to reach M0\'s final validation loss) / (M0\'s FLOPs); "incl. small" also charges M1 for the small models and the growth operator.',
     markdownTable(comparisonTable(input)),
   ];
+  if (input.savings.length > 0) {
+    parts.push(
+      '## Validation loss at equal compute',
+      'M0\'s validation loss interpolated at the FLOPs M1 spent (refine only, and with the small models\' and operator\'s cost added), beside M1\'s final validation loss. "–": M0 never trained that long.',
+      markdownTable(equalFlopsTable(input)),
+    );
+  }
   if (input.byMethod.length > 0) parts.push('## Growth methods over seeds', markdownTable(methodTable(input)));
   parts.push('## Charts', charts.map((c) => `![${c.title}](${c.name}.svg)`).join('\n\n'));
   if (input.profile.length > 0) parts.push('## Profile', markdownTable(profileTable(input)));

@@ -76,6 +76,20 @@ export function profileTable(input: ReportInput): Table {
   return { groups: [['', header.length]], header, rows };
 }
 
+/** Validation loss of M0 and M1 at equal training FLOPs, per M1 variant and seed. */
+export function equalFlopsTable(input: ReportInput): Table {
+  const header = ['Model', 'Seed', 'Budget', 'TFLOPs', 'M0 val loss', 'M1 val loss'];
+  const rows: string[][] = [];
+  for (const s of input.savings) {
+    const m = input.models.find((x) => x.id === s.model);
+    const label = m?.label ?? s.model;
+    const seed = String(m?.seed ?? '');
+    rows.push([label, seed, 'refine only', fmtTflops(s.at_refine_budget.flops), fmtLoss(s.at_refine_budget.m0_val_loss), fmtLoss(s.at_refine_budget.m1_val_loss)]);
+    rows.push([label, seed, 'incl. small models + operator', fmtTflops(s.at_total_budget.flops), fmtLoss(s.at_total_budget.m0_val_loss), fmtLoss(s.at_total_budget.m1_val_loss)]);
+  }
+  return { groups: [['', header.length]], header, rows };
+}
+
 /** Plain-language headline sentences: one per M1 variant and seed. */
 export function headlines(input: ReportInput): string[] {
   return input.savings.map((s) => {

@@ -76,6 +76,10 @@ test('writeReport writes a self-contained page, Markdown and LaTeX with the metr
     assert.ok(md.includes(fmtSaving(merge.saving_refine_only)));
     assert.ok(tex.includes(texEscape(fmtSaving(merge.saving_refine_only))));
     assert.match(md, /not reached/);
+    // Equal compute: M0's loss interpolated at M1's refine budget is shown beside M1's final loss.
+    assert.match(md, /## Validation loss at equal compute/);
+    assert.ok(merge.at_refine_budget.m0_val_loss !== null);
+    assert.ok(md.includes(`| M1 (merge) | 1 | refine only | ${fmtTflops(merge.at_refine_budget.flops)} | ${fmtLoss(merge.at_refine_budget.m0_val_loss)} | ${fmtLoss(merge.m1_final_val_loss)} |`));
     // Two seeds: the per-method spread table is there.
     assert.match(md, /## Growth methods over seeds/);
     assert.match(md, /\| merge \| 2 \| 2\/2 \|/);
