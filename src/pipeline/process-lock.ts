@@ -32,6 +32,21 @@ export interface LockHolder {
   startedAt: string;
   /** Random per acquisition, so a release never deletes a lock someone else took over. */
   token: string;
+  /**
+   * The holder's start time in clock ticks since boot (Linux /proc/<pid>/stat), so a pid that the
+   * system reused for an unrelated process after the runner died is not mistaken for the runner.
+   */
+  procStart?: string;
+}
+
+/** Start time of a process (Linux), or undefined where /proc is not available. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    // Fields after the parenthesised command name start at field 3 (state); starttime is field 22.
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[19];
+  } catch {
+    return undefined;
+  }
 }
 
 export interface ProcessLock {
@@ -71,7 +86,8 @@ export function holderState(h: LockHolder): 'alive' | 'dead' | 'unknown' {
   if (h.pid === process.pid) return 'alive';
   try {
     process.kill(h.pid, 0);
-    return 'alive';
+    const start = h.procStart === undefined ? undefined : processStartTime(h.pid);
+    return start !== undefined && start !== h.procStart ? 'dead' : 'alive';
   } catch (e) {
     // EPERM: the process exists but belongs to someone else — still alive.
     return (e as NodeJS.ErrnoException).code === 'ESRCH' ? 'dead' : 'alive';
@@ -115,6 +131,7 @@ export function acquireProcessLock(root: string, options: AcquireOptions = {}): 
     command: opts.command ?? ['grow', ...process.argv.slice(2)].join(' '),
     startedAt: new Date().toISOString(),
     token: randomBytes(8).toString('hex'),
+    procStart: processStartTime(process.pid),
   };
   const text = JSON.stringify(holder, null, 2) + '\n';
   const tmp = tempPathFor(path);

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { GrowError } from '../../src/pipeline/errors.ts';
@@ -93,4 +94,24 @@ test('release never removes a lock another runner holds now', () => {
   writeFileSync(path, theirs);
   mine.release();
   assert.equal(readFileSync(path, 'utf8'), theirs);
+});
+
+test('a lock whose pid now belongs to another process (pid reused) is taken over', async () => {
+  const root = project();
+  const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    const path = join(root, PROCESS_LOCK_FILE);
+    acquireProcessLock(root).release();
+    // The dead runner had this pid, but started at another time than the live process has it now.
+    writeFileSync(path, JSON.stringify({ pid: other.pid, hostname: hostname(), command: 'grow run', startedAt: 'then', token: 't', procStart: '1' }));
+    const notices: string[] = [];
+    const lock = acquireProcessLock(root, { notice: (l) => notices.push(l) });
+    assert.match(notices.join('\n'), new RegExp(`taking over .*pid ${other.pid}\\b`));
+    lock.release();
+    // Without a recorded start time, a live pid is always respected.
+    writeFileSync(path, JSON.stringify({ pid: other.pid, hostname: hostname(), command: 'grow run', startedAt: 'then', token: 't' }));
+    assert.throws(() => acquireProcessLock(root), GrowError);
+  } finally {
+    other.kill('SIGKILL');
+  }
 });
