@@ -2,7 +2,7 @@
 // Stages report through files (`record` appends the stage name to .calls; `started` files) and
 // wait to be released instead of sleeping.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -105,6 +105,26 @@ describe('grow run --executor slurm', { skip: slurmSkip, concurrency: true }, ()
     assert.equal(await exited, 130, output);
     assert.deepEqual(ids.map(jobState), ['CANCELLED', 'CANCELLED']);
     assert.ok(ids.every((id) => !queuedJobs().includes(id)));
+    assert.equal(p.lockText(), '');
+  });
+
+  test('a job cancelled outside grow (scancel) is reported as cancelled', async () => {
+    const p = project({
+      'pipeline.yaml': `stages:
+  victim:
+    cmd: touch started; while :; do sleep 0.1; done
+    outs: [v.txt]
+    executor: slurm
+`,
+    });
+    const run = p.grow(['run'], FAST);
+    await waitForFile(p.path('started'));
+    const [id] = jobIdsIn(p.path('.grow/logs/victim.log'));
+    assert.equal(spawnSync('scancel', [id]).status, 0);
+    const r = await run;
+    assert.equal(r.code, 130, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /victim: cancelled/);
+    assert.match(p.read('.grow/logs/victim.log'), new RegExp(`^::grow job ${id} CANCELLED`, 'm'));
     assert.equal(p.lockText(), '');
   });
 
