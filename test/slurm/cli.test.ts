@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { record, REPO, TestProject } from '../helpers/grow-project.ts';
-import { jobIdsIn, jobState, queuedJobs, removeDir, slurmSkip, tempDir, waitForFile } from './cluster.ts';
+import { jobIdsIn, jobState, queuedJobs, removeDir, slurmSkip, tempDir, waitFor, waitForFile } from './cluster.ts';
 
 const cleanup: (() => void)[] = [];
 after(() => cleanup.forEach((f) => f()));
@@ -126,6 +126,32 @@ describe('grow run --executor slurm', { skip: slurmSkip, concurrency: true }, ()
     assert.match(r.stdout + r.stderr, /victim: cancelled/);
     assert.match(p.read('.grow/logs/victim.log'), new RegExp(`^::grow job ${id} CANCELLED`, 'm'));
     assert.equal(p.lockText(), '');
+  });
+
+  test('::progress lines from a running job reach grow\'s view while the job runs', async () => {
+    const p = project({
+      'pipeline.yaml': `stages:
+  prog:
+    cmd: echo "::progress current=1 total=4 loss=2.5"; while [ ! -e release ]; do sleep 0.05; done; echo done > p.txt
+    outs: [p.txt]
+    executor: slurm
+`,
+    });
+    const child = spawn(process.execPath, [join(REPO, 'bin', 'grow.js'), 'run'], {
+      cwd: p.dir,
+      env: { ...process.env, CI: '1', GROW_DEV: '', GROW_CACHE_DIR: '', ...FAST },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (c) => (output += c));
+    child.stderr.on('data', (c) => (output += c));
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // The job is still waiting for `release`: the line can only have come from the live log.
+    await waitFor('the progress line in grow\'s output', () => /prog: \[.*\] 25% 1\/4.*loss=2\.5/.test(output));
+    assert.equal(p.exists('p.txt'), false);
+    p.write('release', '');
+    assert.equal(await exited, 0, output);
+    assert.equal(p.read('p.txt'), 'done\n');
   });
 
   test('a second clone on the same cache (GROW_CACHE_DIR) restores every output without running anything', async () => {
