@@ -2,13 +2,13 @@
 // statuses, signals, cancellation, log streaming and concurrency. Jobs signal the test through
 // files instead of sleeping.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createSlurmExecutor } from '../../src/pipeline/executors/slurm.ts';
 import type { ExecRequest, Stage } from '../../src/pipeline/types.ts';
-import { jobIdsIn, jobState, queuedJobs, removeDir, slurmSkip, stage, tempDir, waitFor, waitForFile } from './cluster.ts';
+import { jobIdsIn, jobState, queuedJobs, removeDir, REPO, slurmSkip, stage, tempDir, waitFor, waitForFile } from './cluster.ts';
 
 const dirs: string[] = [];
 after(() => dirs.forEach(removeDir));
@@ -97,6 +97,29 @@ describe('slurm executor', { skip: slurmSkip, concurrency: true }, () => {
     assert.equal(result.state, 'cancelled');
     assert.equal(jobState(id), 'CANCELLED');
     assert.ok(!queuedJobs().includes(id));
+  });
+
+  test('a job left running by a killed grow is cancelled before its stage is submitted again', async () => {
+    const p = project();
+    const program = `
+      import { createSlurmExecutor } from ${JSON.stringify(join(REPO, 'src/pipeline/executors/slurm.ts'))};
+      await createSlurmExecutor({ root: ${JSON.stringify(p.root)}, pollMs: 200 }).run({
+        stage: { name: 'orphan', cmd: ['touch started; while :; do sleep 0.1; done'], wdir: '.', deps: [], params: [], outs: [], alwaysChanged: false, frozen: false, interruptible: false },
+        cwd: ${JSON.stringify(p.root)}, env: {}, logFile: ${JSON.stringify(p.log('orphan'))},
+        onLine() {}, signal: new AbortController().signal,
+      });`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], { cwd: REPO, stdio: 'ignore' });
+    const gone = new Promise((resolve) => child.on('close', resolve));
+    await waitForFile(join(p.root, 'started'));
+    const [old] = jobIdsIn(p.log('orphan'));
+    child.kill('SIGKILL'); // grow dies without a chance to scancel
+    await gone;
+    assert.equal(jobState(old), 'RUNNING');
+    const result = await p.executor.run(p.request(stage('orphan', ['echo new > new.txt'])));
+    assert.equal(result.state, 'ok');
+    assert.equal(jobState(old), 'CANCELLED');
+    assert.match(readFileSync(p.log('orphan'), 'utf8'), new RegExp(`^::grow job ${old} of an earlier grow is still RUNNING: cancelling it`, 'm'));
+    assert.equal(readFileSync(join(p.root, 'new.txt'), 'utf8'), 'new\n');
   });
 
   test('log lines (::progress) reach onLine while the job is still running', async () => {

@@ -13,7 +13,7 @@ const line = (state: string, exit: string, extra = '') =>
 
 test('parses state, exit status/signal, time limit and nodes', () => {
   assert.deepEqual(parseJobLine(line('FAILED', '3:0')), {
-    id: '42', state: 'FAILED', exitStatus: 3, exitSignal: 0, timeLimit: '01:30:00', nodeList: 'gpu07',
+    id: '42', name: 'grow:train_small@1', state: 'FAILED', exitStatus: 3, exitSignal: 0, timeLimit: '01:30:00', nodeList: 'gpu07',
   });
   assert.equal(parseJobLine('slurm_load_jobs error: Invalid job id specified'), undefined);
   assert.ok(!FINAL_STATES.has('COMPLETING'));

@@ -12,7 +12,7 @@
  * The project directory (cwd, log, outs) must be on a file system the compute nodes share.
  */
 import { execFile } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ExecRequest, ExecResult, Executor } from '../types.ts';
 import { FINAL_STATES, parseJobLine, resultOf, type JobInfo } from './slurm/job-state.ts';
@@ -90,14 +90,47 @@ export function createSlurmExecutor(opts: SlurmExecutorOptions): Executor {
     return { error: text, gone: /invalid job id/i.test(text) };
   }
 
+  /**
+   * A grow that was killed outright (SIGKILL, a lost login session) leaves its jobs running. Before
+   * a stage is submitted again, its previous job — remembered in `.grow/slurm/<stage>.job` — is
+   * cancelled and waited for, so two jobs never write the same outs at once.
+   */
+  async function cancelLeftover(stage: string, jobFile: string, log: (line: string) => void): Promise<void> {
+    let id: string;
+    try {
+      id = readFileSync(jobFile, 'utf8').trim();
+    } catch {
+      return;
+    }
+    const deadline = Date.now() + 120_000;
+    let cancelled = false;
+    for (;;) {
+      const info = await query(id);
+      // Gone, finished, or a different job reusing the id (a cluster whose ids restarted).
+      if ('error' in info || FINAL_STATES.has(info.state) || info.name !== `grow:${stage}`) break;
+      if (!cancelled) {
+        log(`::grow job ${id} of an earlier grow is still ${info.state}: cancelling it before submitting again`);
+        await runCommand('scancel', [id]);
+        cancelled = true;
+      }
+      if (Date.now() > deadline) break;
+      await sleep(200);
+    }
+    rmSync(jobFile, { force: true });
+  }
+
   async function run(req: ExecRequest): Promise<ExecResult> {
     const log = (line: string) => appendFileSync(req.logFile, line + '\n');
     mkdirSync(dirname(req.logFile), { recursive: true });
     mkdirSync(scriptDir, { recursive: true });
-    writeFileSync(req.logFile, ''); // a fresh log per run, as the local executor does
+    const script = join(scriptDir, `${safeName(req.stage.name)}.sh`);
+    const jobFile = join(scriptDir, `${safeName(req.stage.name)}.job`);
+    // Before the log is started afresh: a leftover job may still be appending to it.
+    const notes: string[] = [];
+    await cancelLeftover(req.stage.name, jobFile, (line) => notes.push(line));
+    writeFileSync(req.logFile, notes.map((l) => l + '\n').join('')); // a fresh log per run, as the local executor does
     if (req.signal.aborted) return { exitCode: null, state: 'cancelled', message: 'cancelled before submission' };
 
-    const script = join(scriptDir, `${safeName(req.stage.name)}.sh`);
     writeFileSync(script, batchScript({ stage: req.stage.name, cwd: req.cwd, env: req.env, cmds: req.stage.cmd }));
     chmodSync(script, 0o755);
     const args = sbatchArgs({ stage: req.stage.name, cwd: req.cwd, logFile: req.logFile, script, resources: req.stage.resources });
@@ -118,6 +151,7 @@ export function createSlurmExecutor(opts: SlurmExecutorOptions): Executor {
       return { exitCode: sub.code, state: 'failed', message };
     }
     log(`::grow job ${id} submitted (sbatch ${args.slice(0, -1).join(' ')})`);
+    writeFileSync(jobFile, `${id}\n`);
 
     let cancelSent = false;
     let firstFailureAt: number | undefined;
@@ -139,11 +173,13 @@ export function createSlurmExecutor(opts: SlurmExecutorOptions): Executor {
             ? `Slurm no longer knows job ${id} (purged before grow saw it finish: raise MinJobAge); its outcome is unknown`
             : `lost track of Slurm job ${id}: ${info.error}`;
           log(`::grow ${message}`);
+          rmSync(jobFile, { force: true });
           return { exitCode: null, state: 'lost', message };
         }
       } else {
         firstFailureAt = undefined;
         if (FINAL_STATES.has(info.state)) {
+          rmSync(jobFile, { force: true });
           tail.poll();
           tail.flush();
           const result = resultOf(info);

@@ -8,6 +8,8 @@ import type { ExecResult } from '../../types.ts';
 
 export interface JobInfo {
   id: string;
+  /** JobName (grow submits `grow:<stage>`). */
+  name?: string;
   /** JobState, e.g. PENDING, RUNNING, COMPLETING, COMPLETED, FAILED, CANCELLED, TIMEOUT. */
   state: string;
   reason?: string;
@@ -38,6 +40,8 @@ export function parseJobLine(line: string): JobInfo | undefined {
   const state = field(line, 'JobState');
   if (!id || !state) return undefined;
   const info: JobInfo = { id, state };
+  const name = field(line, 'JobName');
+  if (name) info.name = name;
   const reason = field(line, 'Reason');
   if (reason && reason !== 'None') info.reason = reason;
   const exit = /^(\d+):(\d+)$/.exec(field(line, 'ExitCode') ?? '');
