@@ -45,6 +45,8 @@ test('resources become sbatch flags; extra flags pass through after ours', () =>
   assert.deepEqual(resourceFlags({ cpus: 4, mem: '8G', gpus: 1, time: 60, sbatch: ['--partition=gpu', '--constraint=a100'] }), [
     '--cpus-per-task=4', '--mem=8G', '--gres=gpu:1', '--time=60', '--partition=gpu', '--constraint=a100',
   ]);
+  assert.deepEqual(resourceFlags({ time: 0.5 }), ['--time=0:30']);
+  assert.deepEqual(resourceFlags({ time: 2.25 }), ['--time=2:15']);
   const args = sbatchArgs({ stage: 's', cwd: '/p', logFile: '/p/.grow/logs/100%.log', script: '/p/.grow/slurm/s.sh' });
   assert.ok(args.includes('--output=/p/.grow/logs/100%%.log'));
   assert.equal(args.at(-1), '/p/.grow/slurm/s.sh');

@@ -15,13 +15,20 @@ function literalPath(path: string): string {
   return path.replace(/%/g, '%%');
 }
 
+/** Minutes as Slurm reads them: `90`, or `M:SS` for a fraction (`0.5` → `0:30`), never a decimal. */
+function slurmTime(minutes: number): string {
+  if (Number.isInteger(minutes)) return String(minutes);
+  const seconds = Math.ceil(minutes * 60);
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
+}
+
 export function resourceFlags(r: Resources | undefined): string[] {
   if (!r) return [];
   const flags: string[] = [];
   if (r.cpus !== undefined) flags.push(`--cpus-per-task=${r.cpus}`);
   if (r.mem !== undefined) flags.push(`--mem=${r.mem}`);
   if (r.gpus !== undefined && r.gpus > 0) flags.push(`--gres=gpu:${r.gpus}`);
-  if (r.time !== undefined) flags.push(`--time=${r.time}`);
+  if (r.time !== undefined) flags.push(`--time=${slurmTime(r.time)}`);
   return [...flags, ...(r.sbatch ?? [])];
 }
 
