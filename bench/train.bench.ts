@@ -6,6 +6,8 @@
  *   npm run bench:train                       # backend from GROW_BACKEND (default auto)
  *   GROW_BENCH_PROFILE=1 npm run bench:train  # also per-kernel times of one step on stderr
  *   GROW_BENCH_CONFIGS=large npm run bench:train
+ *   GROW_BENCH_STEPS=5 GROW_WASM_FIXES=0 npm run bench:train   # stock wasm kernels, fewer steps
+ *   GROW_BENCH_TORCH=0 npm run bench:train                      # skip the PyTorch reference
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -66,8 +68,9 @@ async function profileStep(step: () => void): Promise<void> {
 
 const backend = await initBackend();
 const only = process.env.GROW_BENCH_CONFIGS?.split(',');
-for (const [name, { cfg, steps }] of Object.entries(CONFIGS)) {
+for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
   if (only && !only.includes(name)) continue;
+  const steps = Number(process.env.GROW_BENCH_STEPS ?? defaultSteps);
   const opt = new AdamW(cfg, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1 }, initWeights(cfg, 1));
   const stepper = createStepper(cfg, opt);
   const rng = new Rng(7);
@@ -91,6 +94,7 @@ for (const [name, { cfg, steps }] of Object.entries(CONFIGS)) {
   const line: Record<string, unknown> = {
     config: name,
     backend: backend.name,
+    wasm_fixes: backend.wasmFixes ? backend.wasmFixes.installed : undefined,
     params: paramCount(cfg),
     batch: BATCH,
     seq: SEQ,

@@ -37,10 +37,12 @@ test('GROW_BACKEND selects the backend; an explicit but unavailable or unknown c
   assert.match(native.stderr, /backend "tensorflow" is not available: @tensorflow\/tfjs-node not installed/);
 });
 
-test('GROW_WASM_FIXES=0 runs the stock wasm kernels', () => {
+test('GROW_WASM_FIXES=0 keeps only the correctness fixes (stock speed)', () => {
   const r = child({ GROW_WASM_FIXES: '0', GROW_BACKEND: 'wasm' });
   assert.equal(r.status, 0, r.stderr);
-  assert.equal(JSON.parse(r.stdout).wasmFixes.installed, false);
+  const fixes = JSON.parse(r.stdout).wasmFixes;
+  assert.deepEqual(fixes.kernels.sort(), ['OneHot', 'UnsortedSegmentSum']);
+  assert.match(r.stderr, /GROW_WASM_FIXES=0: stock kernels except the correctness fixes/);
 });
 
 test('model forward and backward agree between wasm (fixed kernels) and cpu', async () => {

@@ -71,10 +71,10 @@ async function tryWasm(): Promise<Attempt> {
     wasm.setWasmPaths(dist + '/');
   }
   if (!(await tf.setBackend('wasm'))) return { ok: false, why: 'the wasm backend did not initialise' };
-  const wasmFixes =
-    process.env.GROW_WASM_FIXES === '0'
-      ? { installed: false, kernels: [], reason: 'GROW_WASM_FIXES=0: stock kernels' }
-      : installWasmFixes({ core: tf.version_core, wasm: wasm.version_wasm }, tf.PINNED_TFJS_VERSION);
+  // GROW_WASM_FIXES=0: stock speed (only the correctness fixes: gather's gradient, float one-hot).
+  const speed = process.env.GROW_WASM_FIXES !== '0';
+  const installed = installWasmFixes({ core: tf.version_core, wasm: wasm.version_wasm }, tf.PINNED_TFJS_VERSION, { speed });
+  const wasmFixes = speed || !installed.installed ? installed : { ...installed, reason: 'GROW_WASM_FIXES=0: stock kernels except the correctness fixes' };
   return { ok: true, info: { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', wasmFixes } };
 }
 
@@ -103,7 +103,8 @@ export async function initBackend(choice?: BackendChoice, opts: { quiet?: boolea
   for (const name of order) {
     const r = await CANDIDATES[name]();
     if (r.ok) {
-      const fixNote = r.info.wasmFixes && !r.info.wasmFixes.installed ? `; ${r.info.wasmFixes.reason}` : r.info.wasmFixes ? '; kernel fixes installed' : '';
+      const fx = r.info.wasmFixes;
+      const fixNote = !fx ? '' : !fx.installed || fx.reason ? `; ${fx.reason}` : '; kernel fixes installed';
       const reason = (c === 'auto' ? `auto${skipped.length ? `: ${skipped.join('; ')}` : ''}` : `requested`) + fixNote;
       active = { ...r.info, reason };
       activeChoice = name;

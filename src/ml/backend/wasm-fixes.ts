@@ -36,7 +36,14 @@ export const FIXED_KERNELS = [
 
 let installedReport: WasmFixReport | null = null;
 
-export function installWasmFixes(versions: { core: string; wasm: string }, pinned: string): WasmFixReport {
+/** Kernels that fix wrong or missing behaviour (installed even when speed fixes are turned off). */
+export const CORRECTNESS_KERNELS = ['UnsortedSegmentSum', 'OneHot'] as const;
+
+/**
+ * Installs the fixes. `speed: false` installs only CORRECTNESS_KERNELS (for measuring the stock
+ * kernels: without UnsortedSegmentSum the model cannot be trained on wasm at all).
+ */
+export function installWasmFixes(versions: { core: string; wasm: string }, pinned: string, opts: { speed?: boolean } = {}): WasmFixReport {
   if (installedReport) return installedReport;
   if (versions.core !== pinned || versions.wasm !== pinned) {
     return {
@@ -110,6 +117,9 @@ export function installWasmFixes(versions: { core: string; wasm: string }, pinne
       return oneHotKernel(be, indices, depth, onValue, offValue, dtype);
     },
   };
+  if (opts.speed === false) {
+    for (const name of Object.keys(kernels)) if (!(CORRECTNESS_KERNELS as readonly string[]).includes(name)) delete kernels[name];
+  }
   for (const [kernelName, kernelFunc] of Object.entries(kernels)) {
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
