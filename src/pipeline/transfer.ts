@@ -163,8 +163,9 @@ export async function transferCache(fromDir: string, toDir: string): Promise<Tra
 
 export function formatTransfer(verb: 'pushed' | 'pulled', where: string, r: TransferReport): string {
   const mb = (b: number) => (b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(1)} MB` : `${(b / 1024).toFixed(1)} kB`);
-  const lines = [`${verb} ${r.objects} objects (${mb(r.bytes)}) and ${r.runs} run-cache entries ${verb === 'pushed' ? 'to' : 'from'} ${where}; ${r.present} already there`];
-  if (r.corrupt.length) lines.push(`skipped ${r.corrupt.length} corrupt objects (content does not match their hash): ${r.corrupt.slice(0, 5).join(', ')}${r.corrupt.length > 5 ? ', …' : ''}`);
-  if (r.incompleteRuns) lines.push(`skipped ${r.incompleteRuns} run-cache entries whose outputs are no longer cached`);
+  const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+  const lines = [`${verb} ${n(r.objects, 'object', 'objects')} (${mb(r.bytes)}) and ${n(r.runs, 'run-cache entry', 'run-cache entries')} ${verb === 'pushed' ? 'to' : 'from'} ${where}; ${r.present} already there`];
+  if (r.corrupt.length) lines.push(`skipped ${n(r.corrupt.length, 'corrupt object', 'corrupt objects')} (content does not match the hash in its name): ${r.corrupt.slice(0, 5).join(', ')}${r.corrupt.length > 5 ? ', …' : ''}`);
+  if (r.incompleteRuns) lines.push(`skipped ${n(r.incompleteRuns, 'run-cache entry', 'run-cache entries')} whose outputs are no longer cached`);
   return lines.join('\n');
 }

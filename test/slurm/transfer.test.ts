@@ -95,7 +95,7 @@ test('pull from an empty or missing remote, and push --to through the command', 
   registerTransferCommands(program, { root: () => p.dir, out: (l) => lines.push(l) });
   const remote = join(dir('grow-xfer-remote-'), 'cache');
   await program.parseAsync(['push', '--to', remote], { from: 'user' });
-  assert.match(lines.pop()!, /^pushed 1 objects \(.*\) and 1 run-cache entries to .*; 0 already there$/);
+  assert.match(lines.pop()!, /^pushed 1 object \(.*\) and 1 run-cache entry to .*; 0 already there$/);
   await program.parseAsync(['pull', '--from', remote], { from: 'user' });
   assert.match(lines.pop()!, /^pulled 0 objects .* 2 already there$/);
   await assert.rejects(program.parseAsync(['pull', '--from', join(remote, 'nope')], { from: 'user' }), /does not exist/);
