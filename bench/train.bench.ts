@@ -33,7 +33,7 @@ const OPENBLAS_OMP = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function torchStep(cfg: ModelConfig, steps: number, threads = 2): { torch_ms_per_step: number; torch_version: string } | { torch_error: string } {
+function torchStep(cfg: ModelConfig, steps: number, threads = 2): { torch_ms_per_step: number; torch_min_ms_per_step: number; torch_version: string } | { torch_error: string } {
   const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
   const args = JSON.stringify({ vocab: cfg.vocabSize, d: cfg.nEmbd, layers: cfg.nLayer, heads: cfg.nHead, seq: SEQ, batch: BATCH, steps, warmup: WARMUP, threads });
   const env = { ...process.env, ...(existsSync(OPENBLAS_OMP) ? { LD_LIBRARY_PATH: OPENBLAS_OMP } : {}) };
@@ -94,11 +94,13 @@ for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
   const line: Record<string, unknown> = {
     config: name,
     backend: backend.name,
-    wasm_fixes: backend.wasmFixes ? backend.wasmFixes.installed : undefined,
+    wasm_fixed_kernels: backend.wasmFixes ? backend.wasmFixes.kernels.length : undefined,
     params: paramCount(cfg),
     batch: BATCH,
     seq: SEQ,
     ms_per_step: Number(ms.toFixed(2)),
+    // The fastest step: least disturbed by other processes on a shared machine.
+    min_ms_per_step: Number(Math.min(...times).toFixed(2)),
     tokens_per_s: Math.round((BATCH * SEQ * 1000) / ms),
     gflops_per_s: Number((flops / ms / 1e6).toFixed(2)),
     gflop_per_step: Number((flops / 1e9).toFixed(3)),
@@ -111,12 +113,15 @@ for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
     Object.assign(line, t);
     if ('torch_ms_per_step' in t) {
       line.torch_ms_per_step = Number(t.torch_ms_per_step.toFixed(2));
+      line.torch_min_ms_per_step = Number(t.torch_min_ms_per_step.toFixed(2));
       line.ratio = Number((ms / t.torch_ms_per_step).toFixed(2));
+      line.ratio_min = Number((Math.min(...times) / t.torch_min_ms_per_step).toFixed(2));
       // OpenMP threads spin-wait; on a busy machine 2-thread torch can be far slower than 1-thread,
       // so the single-thread step (comparable to our single-threaded wasm) is reported as well.
       const t1 = torchStep(cfg, steps, 1);
       if ('torch_ms_per_step' in t1) {
         line.torch_1thread_ms_per_step = Number(t1.torch_ms_per_step.toFixed(2));
+        line.torch_1thread_min_ms_per_step = Number(t1.torch_min_ms_per_step.toFixed(2));
         line.ratio_1thread = Number((ms / t1.torch_ms_per_step).toFixed(2));
       }
     }
