@@ -158,8 +158,13 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     const started = Date.now();
     const outPaths = stage.outs.map((o) => o.path);
     const signature = runSignature({ cmd: stage.cmd, deps: lockDeps(facts), params: facts.params, outPaths });
-    const restorable = !opts.force && opts.runCache !== false && !stage.alwaysChanged && stage.outs.every((o) => o.cache);
-    if (restorable && [...facts.deps.values()].every((d) => d !== null)) {
+    // As DVC's run-cache: only a stage with inputs (deps or params) and cached outs can be
+    // restored — a stage without outs is run for its effect, one without inputs has no signature.
+    const cacheable = !stage.alwaysChanged && stage.outs.length > 0 && stage.outs.every((o) => o.cache) &&
+      (stage.deps.length > 0 || stage.params.length > 0);
+    // -f and --no-run-cache bypass restoring; the run's result is still recorded for next time.
+    const mayRestore = cacheable && !opts.force && opts.runCache !== false;
+    if (mayRestore && [...facts.deps.values()].every((d) => d !== null)) {
       const hit = project.runCache.get(signature);
       if (hit && (await allPresent(project, hit.outs, outPaths))) {
         for (const o of hit.outs) project.cache.restore(join(project.root, o.path), o.hash);
@@ -220,7 +225,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
         if (o.cache) project.cache.store(join(project.root, o.path), info);
         outs.push(lockOut(o.path, info));
       }
-      if (restorable) project.runCache.put(signature, { stage: stage.name, outs });
+      if (cacheable) project.runCache.put(signature, { stage: stage.name, outs });
       project.lock.set(stage.name, lockEntryFrom(facts, outs));
       return finish({ name: stage.name, outcome: 'done', reasons, durationMs: Date.now() - started });
     } finally {

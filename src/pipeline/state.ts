@@ -10,6 +10,9 @@ import { writeFileAtomic } from './fs-atomic.ts';
 
 const STATE_VERSION = 2;
 
+/** Files modified less than this long before they were hashed are not remembered (see record). */
+const RACY_WINDOW_NS = 2_000_000_000n;
+
 /**
  * [stat key, md5 hex], the stat key being `<inode>:<mtime_ns>:<size>` (strings, because inodes
  * and nanoseconds exceed 2^53); one string compare per lookup keeps 10,000 lookups cheap.
@@ -46,6 +49,13 @@ export class HashState {
   }
 
   record(key: string, st: BigIntStats, md5: string): void {
+    // "Racily clean" (as git calls it): a file modified within the file system's timestamp
+    // granularity of our read could change again with the same inode, size and mtime. Such
+    // files are not remembered, so they are hashed again next time.
+    if (BigInt(Date.now()) * 1_000_000n - st.mtimeNs < RACY_WINDOW_NS) {
+      this.entries.delete(key);
+      return;
+    }
     this.entries.set(key, [statKey(st), md5]);
     this.dirty = true;
   }

@@ -31,15 +31,15 @@ function newestMtime(dir: string): number {
  */
 export function ensureBuilt(): void {
   const stale = () => !existsSync(CLI) || statSync(CLI).mtimeMs < newestMtime(join(REPO, 'src', 'pipeline'));
-  if (!stale()) return;
   const lockDir = join(REPO, 'dist', '.build-lock');
   mkdirSync(join(REPO, 'dist'), { recursive: true });
-  for (let i = 0; i < 600; i++) {
+  for (let i = 0; i < 1200; i++) {
+    // Fresh only counts when nobody is mid-build: tsc writes cli.js before the other modules.
+    if (!existsSync(lockDir) && !stale()) return;
     try {
       mkdirSync(lockDir);
     } catch {
       spawnSync('sleep', ['0.1']);
-      if (!stale()) return;
       // A lock older than a minute belongs to a crashed build.
       try {
         if (Date.now() - statSync(lockDir).mtimeMs > 60_000) rmSync(lockDir, { recursive: true, force: true });
