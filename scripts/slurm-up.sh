@@ -12,7 +12,7 @@
 #
 # Settings (environment, all optional):
 #   GROW_SLURM_DIR        state, spool, logs, pid files      (default /tmp/grow-slurm)
-#   GROW_SLURM_CPUS       CPUs the node advertises            (default: max(nproc, 8); the tests'
+#   GROW_SLURM_CPUS       CPUs the node advertises            (default: max(nproc, 16); the tests'
 #                         jobs mostly wait on files, so the node may promise more than the cores)
 #   GROW_SLURM_MEM_MB     memory the node advertises          (default: 80% of RAM, at most 16000)
 #   GROW_SLURM_PARTITION  partition name                      (default debug)
@@ -119,7 +119,7 @@ fi
 # ------------------------------------------------------------------ config
 NODE=$(hostname -s 2>/dev/null || true); NODE=${NODE:-localhost}
 NPROC=$(nproc)
-CPUS=${GROW_SLURM_CPUS:-$(( NPROC > 8 ? NPROC : 8 ))}
+CPUS=${GROW_SLURM_CPUS:-$(( NPROC > 16 ? NPROC : 16 ))}
 MEM_TOTAL=$(awk '/^MemTotal:/{print int($2/1024)}' /proc/meminfo)
 MEM=${GROW_SLURM_MEM_MB:-$(( MEM_TOTAL * 8 / 10 ))}
 [ -z "${GROW_SLURM_MEM_MB:-}" ] && [ "$MEM" -gt 16000 ] && MEM=16000
