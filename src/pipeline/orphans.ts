@@ -61,6 +61,41 @@ export function findOrphanStages(root: string): OrphanStage[] {
   return [...found.values()];
 }
 
+/**
+ * Process groups that this process started for its stages: direct children that lead their own
+ * group (executors start every stage `detached`). Used when the runner must go *now* (a second
+ * Ctrl-C) and cannot wait out the grace period.
+ */
+export function ownStageGroups(): number[] {
+  let pids: number[];
+  try {
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+  } catch {
+    return [];
+  }
+  const groups: number[] = [];
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      if (Number(fields[1]) === process.pid && Number(fields[2]) === pid) groups.push(pid);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return groups;
+}
+
+/** SIGKILL the given process groups (and any stage group this process leads now). */
+export function killStageGroups(known: number[] = []): void {
+  for (const pgid of new Set([...known, ...ownStageGroups()])) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
 function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);

@@ -1,13 +1,15 @@
 /**
  * SIGINT/SIGTERM → a clean stop. The first signal aborts the run's AbortSignal: executors stop
  * their stages (process group SIGTERM, SIGKILL after a grace period), stages that already finished
- * are recorded, and the command exits 130. A second signal means "now": we exit 130 at once
- * (exit handlers still release the process lock), leaving only what is already recorded.
+ * are recorded, and the command exits 130. A second signal means "now": the stages' process groups
+ * get SIGKILL and we exit 130 at once (exit handlers still release the process lock), leaving only
+ * what is already recorded.
  *
  * Stage processes run in their own process groups, so a terminal's Ctrl-C reaches only the runner,
  * which is what lets it decide the order: stop children, record, release, exit.
  */
 import { EXIT } from './errors.ts';
+import { killStageGroups, ownStageGroups } from './orphans.ts';
 
 export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 
@@ -39,14 +41,23 @@ export function handleInterrupts(opts: InterruptOptions = {}): InterruptHandling
   const controller = new AbortController();
   const say = opts.say ?? ((line: string) => process.stderr.write(line + '\n'));
   let received: StopSignal | undefined;
+  // Stage groups as they were when the first signal came. A group outlives its leader (the stage's
+  // shell may die of SIGTERM while a child that ignores it lives on), and then it is no longer
+  // recognisable as ours; remembering it lets a second signal still SIGKILL it.
+  let groupsAtFirstSignal: number[] = [];
   const onSignal = (sig: StopSignal) => {
     if (received) {
-      say(`grow: ${sig} again: exiting now`);
+      say(`grow: ${sig} again: killing running stages and exiting now`);
       if (opts.onSecondSignal) opts.onSecondSignal(sig);
-      else process.exit(EXIT.interrupted);
+      else {
+        // No time for the grace period: SIGKILL what we started, so nothing outlives us.
+        killStageGroups(groupsAtFirstSignal);
+        process.exit(EXIT.interrupted);
+      }
       return;
     }
     received = sig;
+    groupsAtFirstSignal = ownStageGroups();
     say(`grow: ${sig}: stopping running stages and recording finished ones (send it again to exit at once)`);
     controller.abort(new Interrupted(sig));
   };

@@ -19,6 +19,7 @@ after(() => {
 // $CTL/slow.release. With IGNORE_TERM=1 the helper ignores SIGTERM and detaches its output, the
 // way a worker process with its own signal handling would.
 const SLOW_SH = `
+if [ "$STUBBORN" = 1 ]; then trap '' TERM; fi
 if [ "$IGNORE_TERM" = 1 ]; then
   sh -c 'trap "" TERM; echo $$ > "$CTL/helper.pid"; exec >/dev/null 2>&1; while :; do sleep 0.05; done' &
 else
@@ -97,6 +98,24 @@ test('SIGINT during a stage: exit 130, finished stages recorded, no process left
 
 test('SIGTERM stops a stage whose helper ignores SIGTERM (SIGKILL after the grace period)', async () => {
   await interruptDuringSlow('SIGTERM', { IGNORE_TERM: '1' });
+});
+
+test('a second SIGINT exits at once and still leaves no stage process behind', async () => {
+  const { dir, ctl } = setup();
+  // Both the stage and its helper ignore SIGTERM: only SIGKILL ends them.
+  const grow = startGrow(dir, ['run', '-j', '1'], { CTL: ctl, IGNORE_TERM: '1', STUBBORN: '1' });
+  await waitForFile(join(ctl, 'slow.started'));
+  const stagePid = pidIn(join(ctl, 'slow.started'));
+  const helperPid = pidIn(join(ctl, 'helper.pid'));
+  strays.push(stagePid, helperPid);
+  grow.child.kill('SIGINT');
+  await waitFor('the first notice', () => /SIGINT: stopping/.test(grow.stderr()));
+  grow.child.kill('SIGINT');
+  const { code } = await grow.exit;
+  assert.equal(code, 130, grow.stdout() + grow.stderr());
+  assert.match(grow.stderr(), /SIGINT again: killing running stages and exiting now/);
+  assert.equal(existsSync(join(dir, '.grow/runner.lock')), false, 'the process lock is released');
+  for (const pid of [stagePid, helperPid]) await waitFor(`process ${pid} to be gone`, () => !isAlive(pid) || isZombie(pid), 10_000);
 });
 
 test('a second runner is refused (exit 2, naming the holder); the first finishes normally', async () => {
