@@ -96,13 +96,26 @@ export function killStageGroups(known: number[] = []): void {
   }
 }
 
+/**
+ * True while a process of the group is alive. `kill(-pgid, 0)` would also count zombies, which
+ * linger where pid 1 does not reap (some containers), and make us wait out the whole grace period.
+ */
 function groupAlive(pgid: number): boolean {
+  let pids: string[];
   try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return false;
   }
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return false;
 }
 
 const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
