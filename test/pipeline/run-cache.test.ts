@@ -138,3 +138,49 @@ test('GROW_CACHE_DIR and cache.dir in .growrc.yaml move the cache', async () => 
   await p.ok(['run'], 0, env);
   assert.ok(p.exists('envcache/runs'));
 });
+
+test('restored files are copies: a different inode from the cache object, writable, and editing one leaves the object intact', async () => {
+  const p = project();
+  await p.ok(['run']);
+  const h = p.lock().stages.train.outs!.find((o) => o.path === 'model.txt')!.hash.slice(4);
+  const obj = p.path(`.grow/cache/files/md5/${h.slice(0, 2)}/${h.slice(2)}`);
+  p.remove('model.txt');
+  await p.ok(['checkout']);
+  assert.notEqual(statSync(p.path('model.txt')).ino, statSync(obj).ino);
+  writeFileSync(p.path('model.txt'), 'edited');
+  assert.equal((await import('node:fs')).readFileSync(obj, 'utf8'), 'lr=lr: 1\n');
+});
+
+test('outs with cache: false are recorded but never cached, so the stage is not restored from the run-cache', async () => {
+  const p = new TestProject({
+    'params.yaml': 'v: 1\n',
+    'pipeline.yaml': `stages:
+  s:
+    cmd: ${record} && grep v params.yaml > o.txt
+    params: [v]
+    outs:
+      - o.txt:
+          cache: false
+`,
+  });
+  projects.push(p);
+  await p.ok(['run']);
+  assert.match(p.lock().stages.s.outs![0].hash, /^md5:/);
+  assert.equal(p.exists('.grow/cache/files'), false);
+  p.write('params.yaml', 'v: 2\n');
+  await p.ok(['run']);
+  p.write('params.yaml', 'v: 1\n');
+  p.calls();
+  await p.ok(['run']);
+  assert.deepEqual(p.calls(), ['s']);
+});
+
+test('always_changed stages run every time and are never restored', async () => {
+  const p = new TestProject({
+    'pipeline.yaml': `stages:\n  clock:\n    cmd: ${record} && date +%s%N > now.txt\n    outs: [now.txt]\n    always_changed: true\n`,
+  });
+  projects.push(p);
+  await p.ok(['run']);
+  await p.ok(['run']);
+  assert.deepEqual(p.calls(), ['clock', 'clock']);
+});
