@@ -4,19 +4,21 @@
  * from the params with `experimentModels` instead of scanning directories, so a stale directory
  * from an earlier configuration never leaks into a report.
  *
- *   artifacts/models/s<seed>/small/<i>      small model i (D1 only)
+ *   artifacts/models/small/s<seed>/<i>      small model i (D1 only)
  *   artifacts/models/s<seed>/m0             the large baseline, from scratch (D1 + D2)
  *   artifacts/models/s<seed>/m1p/<method>   M1': the small models combined (combine stage)
  *   artifacts/models/s<seed>/m1/<method>    M1: M1' refined (D1 + D2)
- *   artifacts/ckpt/s<seed>/<same>           resume checkpoints of a training stage (persist)
+ *   artifacts/ckpt/<same id>                resume checkpoints of a training stage (persist)
  *
- * The small models of a seed share one parent directory so that combine can depend on all of
- * them (however many there are) without also depending on M0 or on its own refined output.
+ * All small models live under one directory, artifacts/models/small, which the repository keeps
+ * (a tracked .gitkeep): combine depends on that directory, so it sees however many small models
+ * there are without also depending on M0 or on its own refined output, and the directory exists
+ * before the first run (grow checks that every dep exists or is an out of some stage).
  */
 export type ModelRole = 'small' | 'm0' | 'm1p' | 'm1';
 
 export interface ModelRef {
-  /** "s1/m1/merge": unique within a run; the directory below artifacts/models. */
+  /** "s1/m1/merge", "small/s1/2": unique within a run; the directory below artifacts/models. */
   id: string;
   /** "M1 (merge)": the display name, the same for every seed. */
   label: string;
@@ -35,7 +37,7 @@ export const CKPT_DIR = 'artifacts/ckpt';
 export function modelName(role: ModelRole, opts: { index?: number; method?: string } = {}): string {
   switch (role) {
     case 'small':
-      return `small/${opts.index}`;
+      return `${opts.index}`;
     case 'm0':
       return 'm0';
     case 'm1p':
@@ -59,7 +61,7 @@ export function modelLabel(role: ModelRole, opts: { index?: number; method?: str
 }
 
 export function modelRef(role: ModelRole, seed: number, opts: { index?: number; method?: string } = {}): ModelRef {
-  const id = `s${seed}/${modelName(role, opts)}`;
+  const id = role === 'small' ? `small/s${seed}/${modelName(role, opts)}` : `s${seed}/${modelName(role, opts)}`;
   return { id, label: modelLabel(role, opts), role, seed, ...opts, dir: `${MODELS_DIR}/${id}` };
 }
 

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -65,10 +65,8 @@ function project(): string {
     cpSync(join(REPO, p), join(dir, p), { recursive: true });
   }
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  // TEMPORARY workaround: grow's pre-run check rejects a dep directory that does not exist yet even
-  // when stages' outs lie inside it (the graph links them correctly). Remove once the runner's
-  // Project.producedByAStage also accepts outs inside the dep.
-  for (const seed of [1]) mkdirSync(join(dir, `artifacts/models/s${seed}/small`), { recursive: true });
+  // The repository keeps artifacts/models/small (combine's dep directory) with a .gitkeep.
+  cpSync(join(REPO, 'artifacts/models/small/.gitkeep'), join(dir, 'artifacts/models/small/.gitkeep'));
   return dir;
 }
 
