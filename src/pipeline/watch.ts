@@ -320,7 +320,8 @@ export async function watchPipeline(opts: WatchOptions): Promise<number> {
     opts.signal.addEventListener('abort', () => void stop().catch(reject), { once: true });
     watcher.on('all', onEvent);
     watcher.on('error', (e) => say(`watch: file watcher error: ${(e as Error).message}`));
-    watcher.on('ready', () => {
+    // Once: chokidar emits 'ready' again after later add() calls (a reload that watches new paths).
+    watcher.once('ready', () => {
       // The first iteration brings everything selected up to date, as `grow run` would.
       void (async () => {
         await runIteration('start', null);

@@ -201,3 +201,17 @@ test('editing pipeline.yaml re-runs the stages whose definition changed; a broke
   assert.equal(readFileSync(join(dir, 'c.out'), 'utf8'), 'c1\nv2\n');
   await stop(w);
 });
+
+test('a dep that does not exist yet: reported once, and the stage runs when it appears', async () => {
+  const { dir, ctl, count } = setup();
+  removeProject(join(dir, 'c.in'));
+  const { w, until, matches } = startWatch(dir, ctl, ['c']);
+  await until('the first iteration', /watch: watching/);
+  assert.match(w.stdout(), /dep `c\.in` does not exist and no stage produces it/);
+  assert.equal(count('c'), 0);
+  writeFile(dir, 'c.in', 'c9\n');
+  await until('the run once it exists', /\[#2\] 1 done/);
+  assert.equal(matches(/\] start/), 1, 'the start iteration ran once');
+  assert.equal(readFileSync(join(dir, 'c.out'), 'utf8'), 'c9\n');
+  await stop(w);
+});
