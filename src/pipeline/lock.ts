@@ -79,22 +79,30 @@ function entryToPlain(e: LockEntry): Record<string, unknown> {
   return out;
 }
 
-export function serializeLock(stages: Map<string, LockEntry>): string {
-  const plain: Record<string, unknown> = {};
-  for (const [name, e] of stages) plain[name] = entryToPlain(e);
-  const doc = new Document({ schema: LOCK_SCHEMA, stages: plain });
+/**
+ * One stage's entry as it appears under `stages:` (indented by two spaces). The lock is the header
+ * plus these fragments, so a run that rewrites the lock after every stage only serializes the
+ * entry that changed.
+ */
+export function serializeEntry(name: string, e: LockEntry): string {
+  const doc = new Document({ [name]: entryToPlain(e) });
   // Each dep/out and each params file's values on one line: diffs then show exactly what changed.
-  const stagesNode = doc.get('stages') as YAMLMap | undefined;
-  for (const pair of stagesNode?.items ?? []) {
-    const entry = pair.value as YAMLMap;
-    for (const key of ['deps', 'outs']) {
-      const seq = entry.get(key);
-      if (isSeq(seq)) for (const item of seq.items) if (isMap(item)) item.flow = true;
-    }
-    const params = entry.get('params');
-    if (isMap(params)) for (const p of params.items) if (isMap(p.value)) p.value.flow = true;
+  const entry = (doc.contents as YAMLMap).items[0].value as YAMLMap;
+  for (const key of ['deps', 'outs']) {
+    const seq = entry.get(key);
+    if (isSeq(seq)) for (const item of seq.items) if (isMap(item)) item.flow = true;
   }
-  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+  const params = entry.get('params');
+  if (isMap(params)) for (const p of params.items) if (isMap(p.value)) p.value.flow = true;
+  const text = doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+  return text.replace(/^(?=.)/gm, '  ');
+}
+
+export function serializeLock(stages: Map<string, LockEntry>, fragment = serializeEntry): string {
+  if (stages.size === 0) return `schema: ${LOCK_SCHEMA}\nstages: {}\n`;
+  let text = `schema: ${LOCK_SCHEMA}\nstages:\n`;
+  for (const [name, e] of stages) text += fragment(name, e);
+  return text;
 }
 
 /** Reads and validates the lock; turns every problem into a ConfigError at the offending node. */
@@ -204,6 +212,8 @@ export class LockStore {
   private stages: Map<string, LockEntry>;
   private text: string | null;
   private parsedCacheStale = false;
+  /** Serialized entries, reused while an entry is unchanged. */
+  private readonly fragments = new Map<string, { key: string; text: string }>();
 
   constructor(
     root: string,
@@ -250,7 +260,14 @@ export class LockStore {
     const pos = new Map(names.map((n, i) => [n, i]));
     names.sort((a, b) => (rank.get(a) ?? this.order.length + pos.get(a)!) - (rank.get(b) ?? this.order.length + pos.get(b)!));
     this.stages = new Map(names.map((n) => [n, this.stages.get(n)!]));
-    const text = serializeLock(this.stages);
+    const text = serializeLock(this.stages, (n, e) => {
+      const key = JSON.stringify(e);
+      const hit = this.fragments.get(n);
+      if (hit?.key === key) return hit.text;
+      const fresh = serializeEntry(n, e);
+      this.fragments.set(n, { key, text: fresh });
+      return fresh;
+    });
     if (text !== this.text) {
       writeFileAtomic(this.path, text);
       this.text = text;
