@@ -136,11 +136,18 @@ export function acquireProcessLock(root: string, options: AcquireOptions = {}): 
   const text = JSON.stringify(holder, null, 2) + '\n';
   const tmp = tempPathFor(path);
   writeFileSync(tmp, text);
+  let deadHolder: LockHolder | undefined;
   try {
     // A handful of attempts covers races between several runners taking over one stale lock.
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         linkSync(tmp, path);
+        if (deadHolder) {
+          // Now that the project is ours: the dead runner's temp files go, and its stages, which
+          // may still be running in their own process groups, are stopped before we start ours.
+          removeTempFilesOf(root, deadHolder.pid);
+          stopOrphanStages(findOrphanStages(root), opts.notice);
+        }
         return makeLock(path, holder);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -157,9 +164,7 @@ export function acquireProcessLock(root: string, options: AcquireOptions = {}): 
       if (state === 'dead') {
         opts.notice?.(`grow: taking over ${PROCESS_LOCK_FILE} left by a runner that is gone (${describe(current.holder)})`);
         removeStale(path, current.text);
-        removeTempFilesOf(root, current.holder.pid);
-        // Its stages may still be running (own process groups): stop them before we start ours.
-        stopOrphanStages(findOrphanStages(root), opts.notice);
+        deadHolder = current.holder;
         continue;
       }
       const h = current.holder;
