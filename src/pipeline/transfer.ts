@@ -15,7 +15,7 @@
  * - what the destination already has is skipped without being read, so a repeated transfer costs
  *   one directory listing and copies nothing (idempotent).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -81,6 +81,15 @@ async function copyAtomic(src: string, dest: string, verify: (tmp: string) => Pr
   }
 }
 
+/**
+ * md5 of a file. Small files are hashed in place: hasha's worker thread costs ~1 ms per call, which
+ * dominates a cache of many small objects; large ones go to the worker so the event loop stays free.
+ */
+async function md5Of(path: string): Promise<string> {
+  if (statSync(path).size <= 1024 * 1024) return createHash('md5').update(readFileSync(path)).digest('hex');
+  return md5OfFile(path);
+}
+
 interface ObjectJob {
   rel: string;
   hash: string;
@@ -110,7 +119,7 @@ export async function transferCache(fromDir: string, toDir: string): Promise<Tra
     const src = join(fromObjects, rel);
     const expected = hash.replace(/^md5:/, '').replace(/\.dir$/, '');
     // A directory manifest's name is the md5 of its bytes too (cache.ts), so one check fits both.
-    const ok = await copyAtomic(src, dest, async (tmp) => (await md5OfFile(tmp)) === expected, 0o444);
+    const ok = await copyAtomic(src, dest, async (tmp) => (await md5Of(tmp)) === expected, 0o444);
     if (!ok) {
       report.corrupt.push(hash);
       return;
