@@ -173,7 +173,8 @@ export function createSlurmExecutor(opts: SlurmExecutorOptions): Executor {
             ? `Slurm no longer knows job ${id} (purged before grow saw it finish: raise MinJobAge); its outcome is unknown`
             : `lost track of Slurm job ${id}: ${info.error}`;
           log(`::grow ${message}`);
-          rmSync(jobFile, { force: true });
+          // A job we merely lost sight of may still run: the next submission cancels it first.
+          if (info.gone) rmSync(jobFile, { force: true });
           return { exitCode: null, state: 'lost', message };
         }
       } else {
