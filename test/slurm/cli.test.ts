@@ -36,8 +36,8 @@ const PAIR = `stages:
     resources: {cpus: 1, mem: 100M, time: 5}
 `;
 
-describe('grow run --executor slurm', { skip: slurmSkip, concurrency: true }, () => {
-  test('independent stages run at once as separate jobs; outs are hashed and locked as for local runs', async () => {
+describe('grow run --executor slurm', { concurrency: true }, () => {
+  test('independent stages run at once as separate jobs; outs are hashed and locked as for local runs', { skip: slurmSkip }, async () => {
     const p = project({ 'pipeline.yaml': PAIR });
     await p.ok(['run', '--executor', 'slurm', '-j', '4'], 0, FAST);
     assert.deepEqual(p.calls().sort(), ['a', 'b', 'both']);
@@ -52,7 +52,7 @@ describe('grow run --executor slurm', { skip: slurmSkip, concurrency: true }, ()
     assert.doesNotMatch(status.stdout, /changed|never run/);
   });
 
-  test('a failing job fails its stage with its exit status and leaves pipeline.lock untouched', async () => {
+  test('a failing job fails its stage with its exit status and leaves pipeline.lock untouched', { skip: slurmSkip }, async () => {
     const p = project({
       'pipeline.yaml': `stages:
   good:
@@ -73,7 +73,7 @@ describe('grow run --executor slurm', { skip: slurmSkip, concurrency: true }, ()
     assert.equal(p.exists('bad.txt'), false); // partial outs never pass for results
   });
 
-  test('Ctrl-C (SIGINT to grow) cancels the submitted jobs', async () => {
+  test('Ctrl-C (SIGINT to grow) cancels the submitted jobs', { skip: slurmSkip }, async () => {
     const p = project({
       'pipeline.yaml': `stages:
   long:
@@ -108,7 +108,7 @@ describe('grow run --executor slurm', { skip: slurmSkip, concurrency: true }, ()
     assert.equal(p.lockText(), '');
   });
 
-  test('a job cancelled outside grow (scancel) is reported as cancelled', async () => {
+  test('a job cancelled outside grow (scancel) is reported as cancelled', { skip: slurmSkip }, async () => {
     const p = project({
       'pipeline.yaml': `stages:
   victim:
@@ -128,7 +128,7 @@ describe('grow run --executor slurm', { skip: slurmSkip, concurrency: true }, ()
     assert.equal(p.lockText(), '');
   });
 
-  test('::progress lines from a running job reach grow\'s view while the job runs', async () => {
+  test('::progress lines from a running job reach grow\'s view while the job runs', { skip: slurmSkip }, async () => {
     const p = project({
       'pipeline.yaml': `stages:
   prog:
@@ -154,7 +154,7 @@ describe('grow run --executor slurm', { skip: slurmSkip, concurrency: true }, ()
     assert.equal(p.read('p.txt'), 'done\n');
   });
 
-  test('a second clone on the same cache (GROW_CACHE_DIR) restores every output without running anything', async () => {
+  test('a second clone on the same cache (GROW_CACHE_DIR) restores every output without running anything', { skip: slurmSkip }, async () => {
     const shared = tempDir('grow-shared-cache-');
     cleanup.push(() => removeDir(shared));
     const pipeline = `stages:

@@ -29,8 +29,8 @@ function project() {
   return { root, executor, lines, request, log: (name: string) => join(root, '.grow', 'logs', `${name}.log`) };
 }
 
-describe('slurm executor', { skip: slurmSkip, concurrency: true }, () => {
-  test('runs the commands in order in the stage dir, with the env safely quoted, and records the job id', async () => {
+describe('slurm executor', { concurrency: true }, () => {
+  test('runs the commands in order in the stage dir, with the env safely quoted, and records the job id', { skip: slurmSkip }, async () => {
     const p = project();
     const tricky = `it's "quoted" $HOME \`x\`\nsecond line`;
     const s = stage('write', ['echo one > out.txt', 'printf "%s" "$TRICKY" >> out.txt; echo "$GROW_STAGE" > who.txt']);
@@ -46,7 +46,7 @@ describe('slurm executor', { skip: slurmSkip, concurrency: true }, () => {
     assert.match(readFileSync(p.log('write'), 'utf8'), /^\$ echo one > out.txt$/m);
   });
 
-  test('a failing command fails the job with its exit status and stops the stage', async () => {
+  test('a failing command fails the job with its exit status and stops the stage', { skip: slurmSkip }, async () => {
     const p = project();
     const result = await p.executor.run(p.request(stage('fails', ['echo before', 'exit 3', 'touch never.txt'])));
     assert.equal(result.state, 'failed');
@@ -56,7 +56,7 @@ describe('slurm executor', { skip: slurmSkip, concurrency: true }, () => {
     assert.match(readFileSync(p.log('fails'), 'utf8'), /^before$/m);
   });
 
-  test('a command killed by a signal is reported with that signal', async () => {
+  test('a command killed by a signal is reported with that signal', { skip: slurmSkip }, async () => {
     const p = project();
     const result = await p.executor.run(p.request(stage('killed', ['kill -KILL $$'])));
     assert.equal(result.state, 'failed');
@@ -65,7 +65,7 @@ describe('slurm executor', { skip: slurmSkip, concurrency: true }, () => {
     assert.match(result.message ?? '', /killed by SIGKILL/);
   });
 
-  test('a request Slurm rejects fails at submission with sbatch\'s message', async () => {
+  test('a request Slurm rejects fails at submission with sbatch\'s message', { skip: slurmSkip }, async () => {
     const p = project();
     // The test cluster has no GPUs (no gres), and EnforcePartLimits rejects it at once.
     const result = await p.executor.run(p.request(stage('gpu', ['true'], { resources: { gpus: 1 } })));
@@ -74,7 +74,7 @@ describe('slurm executor', { skip: slurmSkip, concurrency: true }, () => {
     assert.match(readFileSync(p.log('gpu'), 'utf8'), /--gres=gpu:1/);
   });
 
-  test('scancel from outside → cancelled', async () => {
+  test('scancel from outside → cancelled', { skip: slurmSkip }, async () => {
     const p = project();
     const running = p.executor.run(p.request(stage('victim', ['touch started; while :; do sleep 0.1; done'])));
     await waitForFile(join(p.root, 'started'));
@@ -86,7 +86,7 @@ describe('slurm executor', { skip: slurmSkip, concurrency: true }, () => {
     assert.match(result.message ?? '', new RegExp(`Slurm job ${id} was cancelled`));
   });
 
-  test('aborting the request scancels the job and waits for its end', async () => {
+  test('aborting the request scancels the job and waits for its end', { skip: slurmSkip }, async () => {
     const p = project();
     const ac = new AbortController();
     const running = p.executor.run(p.request(stage('aborted', ['touch started; while :; do sleep 0.1; done']), ac.signal));
@@ -99,7 +99,7 @@ describe('slurm executor', { skip: slurmSkip, concurrency: true }, () => {
     assert.ok(!queuedJobs().includes(id));
   });
 
-  test('a job left running by a killed grow is cancelled before its stage is submitted again', async () => {
+  test('a job left running by a killed grow is cancelled before its stage is submitted again', { skip: slurmSkip }, async () => {
     const p = project();
     const program = `
       import { createSlurmExecutor } from ${JSON.stringify(join(REPO, 'src/pipeline/executors/slurm.ts'))};
@@ -122,7 +122,7 @@ describe('slurm executor', { skip: slurmSkip, concurrency: true }, () => {
     assert.equal(readFileSync(join(p.root, 'new.txt'), 'utf8'), 'new\n');
   });
 
-  test('log lines (::progress) reach onLine while the job is still running', async () => {
+  test('log lines (::progress) reach onLine while the job is still running', { skip: slurmSkip }, async () => {
     const p = project();
     const release = join(p.root, 'release');
     const running = p.executor.run(
@@ -135,7 +135,7 @@ describe('slurm executor', { skip: slurmSkip, concurrency: true }, () => {
     assert.ok(p.lines.includes('::progress current=2 total=2'));
   });
 
-  test('independent stages run as concurrent jobs (each waits for the other to start)', async () => {
+  test('independent stages run as concurrent jobs (each waits for the other to start)', { skip: slurmSkip }, async () => {
     const p = project();
     // Each job announces itself, then waits for its peer's announcement: both can finish only if
     // both jobs were running at the same time. The 60 s bound turns a failure into exit 9, not a hang.

@@ -11,8 +11,8 @@ import { jobIdsIn, jobState, removeDir, slurmSkip, stage, tempDir } from './clus
 const cleanup: (() => void)[] = [];
 after(() => cleanup.forEach((f) => f()));
 
-describe('Slurm time limits', { skip: slurmSkip, concurrency: true, timeout: 180_000 }, () => {
-  test('executor: a job over its time limit → timeout, naming the limit', async () => {
+describe('Slurm time limits', { concurrency: true, timeout: 180_000 }, () => {
+  test('executor: a job over its time limit → timeout, naming the limit', { skip: slurmSkip }, async () => {
     const root = tempDir('grow-slurm-timeout-');
     cleanup.push(() => removeDir(root));
     const logFile = join(root, '.grow', 'logs', 'slow.log');
@@ -29,7 +29,7 @@ describe('Slurm time limits', { skip: slurmSkip, concurrency: true, timeout: 180
     assert.equal(jobState(jobIdsIn(logFile)[0]), 'TIMEOUT');
   });
 
-  test('grow run: a timed-out stage fails, says so, and leaves the lock untouched', async () => {
+  test('grow run: a timed-out stage fails, says so, and leaves the lock untouched', { skip: slurmSkip }, async () => {
     const p = new TestProject({
       'pipeline.yaml': `stages:
   slow:
