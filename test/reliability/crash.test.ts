@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { parse } from 'yaml';
@@ -23,6 +23,7 @@ after(() => dirs.forEach(removeProject));
 const PIPELINE = `stages:
   big:
     cmd: echo ran >> runs.log && node -e "const fs=require('fs');fs.mkdirSync('big',{recursive:true});for(let i=0;i<40;i++)fs.writeFileSync('big/f'+i,String(i%10).repeat(200000))"
+    deps: [seed.txt]
     outs: [big]
   after:
     cmd: ls big | wc -l > summary.txt
@@ -32,9 +33,13 @@ const PIPELINE = `stages:
 
 /** Runs `grow run` with every rename() delayed by 0.4 s; resolves when the runner is gone. */
 function startSlowRenames(dir: string) {
+  return startWithDelayed(dir, 'rename,renameat,renameat2');
+}
+
+function startWithDelayed(dir: string, syscalls: string) {
   ensureBuilt();
-  const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename,renameat,renameat2',
-    '-e', 'inject=rename,renameat,renameat2:delay_enter=400000', process.execPath, GROW_BIN, 'run', '-j', '1'], {
+  const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-e', `trace=${syscalls}`,
+    '-e', `inject=${syscalls}:delay_enter=400000`, process.execPath, GROW_BIN, 'run', '-j', '1'], {
     cwd: dir,
     env: { ...process.env, GROW_DEV: '', GROW_CACHE_DIR: '', CI: 'true' },
     stdio: 'ignore',
@@ -88,7 +93,7 @@ async function assertRecovers(dir: string, t: { diagnostic(msg: string): void })
 }
 
 test('kill -9 while an out is being stored in the cache', { skip }, async (t) => {
-  const dir = tempProject({ 'pipeline.yaml': PIPELINE });
+  const dir = tempProject({ 'pipeline.yaml': PIPELINE, 'seed.txt': '1\n' });
   dirs.push(dir);
   const done = startSlowRenames(dir);
   const pid = await waitFor('a cache object being written', () => tempWriterIn(join(dir, '.grow/cache/files'), ''));
@@ -99,7 +104,7 @@ test('kill -9 while an out is being stored in the cache', { skip }, async (t) =>
 });
 
 test('kill -9 while pipeline.lock is being rewritten: the old lock stays intact, the next run continues', { skip }, async (t) => {
-  const dir = tempProject({ 'pipeline.yaml': PIPELINE });
+  const dir = tempProject({ 'pipeline.yaml': PIPELINE, 'seed.txt': '1\n' });
   dirs.push(dir);
   const done = startSlowRenames(dir);
   // The second lock write (recording `after`), when a lock with `big` already exists.
@@ -114,11 +119,29 @@ test('kill -9 while pipeline.lock is being rewritten: the old lock stays intact,
 });
 
 test('kill -9 while the hash state file is being written', { skip }, async (t) => {
-  const dir = tempProject({ 'pipeline.yaml': PIPELINE });
+  const dir = tempProject({ 'pipeline.yaml': PIPELINE, 'seed.txt': '1\n' });
   dirs.push(dir);
   const done = startSlowRenames(dir);
   const pid = await waitFor('a state file write', () => tempWriterIn(join(dir, '.grow'), 'state.json'));
   process.kill(pid, 'SIGKILL');
   await done;
   await assertRecovers(dir, t);
+});
+
+test('kill -9 while outs are being restored from the cache: the next run restores them again', { skip }, async (t) => {
+  const dir = tempProject({ 'pipeline.yaml': PIPELINE, 'seed.txt': '1\n' });
+  dirs.push(dir);
+  assert.equal((await runGrow(dir, ['run'])).code, 0);
+  const lockBefore = readFileSync(join(dir, 'pipeline.lock'), 'utf8');
+  rmSync(join(dir, 'big'), { recursive: true });
+  // Restoring copies each file out of the cache (copy_file_range), here 0.4 s per file.
+  const done = startWithDelayed(dir, 'copy_file_range,sendfile');
+  await waitFor('a half-restored big/', () => existsSync(join(dir, 'big')) && readdirSync(join(dir, 'big')).length >= 1);
+  const holder = JSON.parse(readFileSync(join(dir, '.grow/runner.lock'), 'utf8')).pid as number;
+  process.kill(holder, 'SIGKILL');
+  await done;
+  assert.ok(readdirSync(join(dir, 'big')).length < 40, 'the kill came in the middle of the restore');
+  await assertRecovers(dir, t);
+  assert.equal(readFileSync(join(dir, 'runs.log'), 'utf8'), 'ran\n', 'restored, never re-run');
+  assert.equal(readFileSync(join(dir, 'pipeline.lock'), 'utf8'), lockBefore, 'the lock is byte-identical');
 });
