@@ -5,8 +5,9 @@
  * follow it by offset and feed each line to `onLine`, so `::progress` reaches the live view).
  *
  * The job is tracked by polling `scontrol show job -o <id>`, never `sbatch --wait` (which polls at
- * 2 s, 10 s, 42 s, then every 32 s, and has returned 0 for a cancelled job). Polls start fast and
- * back off to `pollMs`, so short jobs finish promptly without hammering slurmctld on long ones.
+ * 2 s, 10 s, 42 s, then every 32 s, and has returned 0 for a cancelled job). Polls start at
+ * 100 ms and back off to 1 s, and to 5 s after a minute, so short jobs finish promptly without
+ * hammering slurmctld with long ones.
  * Aborting `req.signal` runs `scancel` and waits for the job's final state.
  *
  * The project directory (cwd, log, outs) must be on a file system the compute nodes share.
@@ -23,7 +24,10 @@ import { batchScript } from './slurm/script.ts';
 export interface SlurmExecutorOptions {
   /** Absolute project root; batch scripts go under `<root>/.grow/slurm/`. */
   root: string;
-  /** Longest pause between two polls of a job (default 1000 ms, or env GROW_SLURM_POLL_MS). */
+  /**
+   * Longest pause between two polls of a job (or env GROW_SLURM_POLL_MS). Default: 1 s during a
+   * job's first minute, then 5 s — prompt for short jobs, light on slurmctld for long ones.
+   */
   pollMs?: number;
 }
 
@@ -75,7 +79,8 @@ function oneLine(text: string): string {
 
 export function createSlurmExecutor(opts: SlurmExecutorOptions): Executor {
   const envPoll = Number(process.env.GROW_SLURM_POLL_MS);
-  const pollMs = opts.pollMs ?? (envPoll > 0 ? envPoll : 1000);
+  const fixedPoll = opts.pollMs ?? (envPoll > 0 ? envPoll : undefined);
+  const maxPause = (elapsedMs: number) => fixedPoll ?? (elapsedMs < 60_000 ? 1000 : 5000);
   const scriptDir = join(opts.root, '.grow', 'slurm');
 
   /** Latest state of the job, or an error text when Slurm could not be asked. */
@@ -154,6 +159,7 @@ export function createSlurmExecutor(opts: SlurmExecutorOptions): Executor {
     writeFileSync(jobFile, `${id}\n`);
 
     let cancelSent = false;
+    const submittedAt = Date.now();
     let firstFailureAt: number | undefined;
     let delay = FIRST_POLL_MS;
     for (;;) {
@@ -192,7 +198,7 @@ export function createSlurmExecutor(opts: SlurmExecutorOptions): Executor {
       }
       // Once cancelling, the abort has been acted on: keep the ordinary pace until the job ends.
       await (req.signal.aborted ? sleep(delay) : pause(delay, req.signal));
-      delay = Math.min(pollMs, Math.ceil(delay * 1.5));
+      delay = Math.min(maxPause(Date.now() - submittedAt), Math.ceil(delay * 1.5));
     }
   }
 
