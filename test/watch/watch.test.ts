@@ -215,3 +215,24 @@ test('a dep that does not exist yet: reported once, and the stage runs when it a
   assert.equal(readFileSync(join(dir, 'c.out'), 'utf8'), 'c9\n');
   await stop(w);
 });
+
+test('a change never interrupts while a non-interruptible stage runs alongside: it is queued', async () => {
+  const { dir, ctl, count } = setup(PIPELINE.replace('    outs: [a.out]', '    outs: [a.out]\n    interruptible: true'));
+  writeFileSync(join(ctl, 'a.hold'), '');
+  writeFileSync(join(ctl, 'c.hold'), '');
+  const { w, until } = startWatch(dir, ctl, ['a', 'c', '-j', '2']);
+  await waitForFile(join(ctl, 'a.started.1'));
+  await waitForFile(join(ctl, 'c.started.1'));
+  writeFile(dir, 'a.in', 'a2\n');
+  await until('the queued notice', /changed during the run: a\.in \(queued\)/);
+  writeFileSync(join(ctl, 'c.release.1'), '');
+  writeFileSync(join(ctl, 'a.release.1'), '');
+  await until('the first iteration to end', /\[#1\] 2 done/);
+  await waitForFile(join(ctl, 'a.started.2'));
+  writeFileSync(join(ctl, 'a.release.2'), '');
+  await until('the queued iteration', /\[#2\] 1 done/);
+  assert.doesNotMatch(w.stdout(), /interrupting/);
+  assert.deepEqual([count('a'), count('c')], [2, 1]);
+  assert.equal(readFileSync(join(dir, 'a.out'), 'utf8'), 'a2\n');
+  await stop(w);
+});
