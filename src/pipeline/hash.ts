@@ -4,7 +4,7 @@
  * (relative path, file md5) with a `.dir` suffix, as in DVC, and carries its file count and size.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
+import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { hashFile } from 'hasha';
 import type { HashState } from './state.ts';
@@ -50,9 +50,9 @@ export function manifestText(manifest: ManifestEntry[]): string {
   return JSON.stringify(manifest.map((m) => ({ md5: m.md5, relpath: m.relpath })));
 }
 
-function statOrNull(abs: string): BigIntStats | null {
+function statOrNull(abs: string): Stats | null {
   try {
-    return statSync(abs, { bigint: true });
+    return statSync(abs);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
     throw e;
@@ -84,7 +84,7 @@ export class Hasher {
     private readonly state: HashState,
   ) {}
 
-  private async fileMd5(rel: string, st: BigIntStats): Promise<string> {
+  private async fileMd5(rel: string, st: Stats): Promise<string> {
     const known = this.state.lookup(rel, st);
     if (known) return known;
     const md5 = await md5OfFile(join(this.root, rel));
@@ -103,10 +103,10 @@ export class Hasher {
     // Synchronous stat + state lookup for every file (the common, no-op case: no promise per
     // file); only files whose stat changed are read, a few at a time.
     const manifest: ManifestEntry[] = new Array(files.length);
-    const misses: { i: number; key: string; st: BigIntStats }[] = [];
+    const misses: { i: number; key: string; st: Stats }[] = [];
     for (let i = 0; i < files.length; i++) {
       const key = `${rel}/${files[i]}`;
-      const fst = statSync(`${abs}/${files[i]}`, { bigint: true });
+      const fst = statSync(`${abs}/${files[i]}`);
       size += Number(fst.size);
       const known = this.state.lookup(key, fst);
       manifest[i] = { relpath: files[i], md5: known ?? '' };

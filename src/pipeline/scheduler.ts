@@ -148,7 +148,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
       // Planning only: an upstream that would run makes this stage run too (at run time early
       // cut-off may still spare it).
       const up = upReports.find((r) => r.outcome === 'would run');
-      if (up) reasons.push(`upstream ${up.name} will re-run`);
+      if (up && reasons[0] !== 'never run') reasons.push(`upstream ${up.name} will re-run`);
     }
     if (stage.frozen) return finish({ name: stage.name, outcome: 'frozen', reasons });
     if (opts.force) reasons.unshift('forced');

@@ -1,26 +1,28 @@
 /**
- * The hash state: remembers, per project-relative path, the (inode, mtime in ns, size) a file had
+ * The hash state: remembers, per project-relative path, the (inode, mtime, size) a file had
  * when we last hashed it, so a file whose stat is unchanged is never read again. This is what makes
  * a no-op `grow status` on gigabytes of outputs cost a few thousand `stat` calls and nothing more.
  * Stored as `.grow/state.json`, written atomically.
  */
-import { existsSync, readFileSync, type BigIntStats } from 'node:fs';
+import { existsSync, readFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './fs-atomic.ts';
 
-const STATE_VERSION = 2;
+const STATE_VERSION = 3;
 
 /** Files modified less than this long before they were hashed are not remembered (see record). */
-const RACY_WINDOW_NS = 2_000_000_000n;
+const RACY_WINDOW_MS = 2000;
 
 /**
- * [stat key, md5 hex], the stat key being `<inode>:<mtime_ns>:<size>` (strings, because inodes
- * and nanoseconds exceed 2^53); one string compare per lookup keeps 10,000 lookups cheap.
+ * [stat key, md5 hex], the stat key being `<inode>:<mtime>:<size>`; one string compare per lookup
+ * keeps 10,000 lookups cheap. mtime is Node's float `mtimeMs`, whose fraction resolves well below a
+ * microsecond: BigInt stats would give exact nanoseconds, but building 10,000 of them costs more
+ * than the whole rest of a no-op status, and the racy window below covers what the fraction cannot.
  */
 type Entry = [string, string];
 
-export function statKey(st: BigIntStats): string {
-  return `${st.ino}:${st.mtimeNs}:${st.size}`;
+export function statKey(st: Stats): string {
+  return `${st.ino}:${st.mtimeMs}:${st.size}`;
 }
 
 export class HashState {
@@ -43,16 +45,16 @@ export class HashState {
   }
 
   /** The remembered md5 of `key` if its stat still matches, else undefined. */
-  lookup(key: string, st: BigIntStats): string | undefined {
+  lookup(key: string, st: Stats): string | undefined {
     const e = this.entries.get(key);
     return e !== undefined && e[0] === statKey(st) ? e[1] : undefined;
   }
 
-  record(key: string, st: BigIntStats, md5: string): void {
+  record(key: string, st: Stats, md5: string): void {
     // "Racily clean" (as git calls it): a file modified within the file system's timestamp
     // granularity of our read could change again with the same inode, size and mtime. Such
     // files are not remembered, so they are hashed again next time.
-    if (BigInt(Date.now()) * 1_000_000n - st.mtimeNs < RACY_WINDOW_NS) {
+    if (Date.now() - st.mtimeMs < RACY_WINDOW_MS) {
       this.entries.delete(key);
       return;
     }

@@ -19,9 +19,12 @@ export async function pipelineStatus(project: Project, targets: string[] = []): 
   for (const name of names) {
     const stage = project.stage(name);
     const reasons = staleReasons(stage, project.lock.get(name), await project.facts(stage));
-    for (const up of project.upstream(name)) {
-      const u = byName.get(up);
-      if (u && u.state === 'stale') reasons.push(`upstream ${up} will re-run`);
+    // Upstream hints add nothing to a stage that never ran.
+    if (reasons[0] !== 'never run') {
+      for (const up of project.upstream(name)) {
+        const u = byName.get(up);
+        if (u && u.state === 'stale') reasons.push(`upstream ${up} will re-run`);
+      }
     }
     byName.set(name, { name, state: stage.frozen ? 'frozen' : reasons.length ? 'stale' : 'up to date', reasons });
   }
