@@ -74,7 +74,7 @@ export function largeModelsSpec(input: ReportInput, axis: XAxis): TopLevelSpec {
             type: 'nominal',
             title: 'cost counted',
             sort: [REFINE_ONLY, WITH_OVERHEAD],
-            legend: { symbolType: 'stroke', symbolStrokeWidth: 2, labelLimit: 260 },
+            legend: { symbolType: 'stroke', symbolStrokeColor: '#444', symbolStrokeWidth: 2, labelLimit: 260 },
           },
           detail: { field: 'seed', type: 'nominal' },
         },
