@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     profile,
     title: params.str('report.title'),
   });
-  const files = await writeReport(input, join(root, args.out ?? REPORT_DIR));
+  const files = await writeReport(input, resolve(root, args.out ?? REPORT_DIR));
   console.log(`report: wrote ${files.join(', ')} to ${args.out ?? REPORT_DIR}`);
 }
 
