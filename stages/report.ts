@@ -9,6 +9,7 @@
  * metrics.jsonl. Params keys read: seeds, small.models, growth.methods, report.title.
  */
 import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readEvalMetrics } from '../src/experiment/eval-metrics.ts';
 import type { ProfileReport } from '../src/experiment/profile.ts';
@@ -31,6 +32,10 @@ async function main(): Promise<void> {
     evalMetrics,
     profile,
     title: params.str('report.title'),
+    facts: {
+      machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}`,
+      'wall time': 'per run as measured by the training loop (steps only), on this machine as loaded at the time',
+    },
   });
   const files = await writeReport(input, resolve(root, args.out ?? REPORT_DIR));
   console.log(`report: wrote ${files.join(', ')} to ${args.out ?? REPORT_DIR}`);
