@@ -33,6 +33,8 @@ interface BadCase {
   /** Each must match the command's output (stdout + stderr). */
   expect: RegExp[];
   args?: string[];
+  /** A known defect outside this test's reach: the case runs and reports, but does not fail the suite. */
+  todo?: string;
 }
 
 const withLine = (n: number, line: string) => (dir: string) => writeFile(dir, 'pipeline.yaml', replaceLine(PIPELINE, n, line));
@@ -108,6 +110,22 @@ const cases: BadCase[] = [
     expect: [/pipeline\.yaml:4:\d+/, /"ext\/in\.txt" resolves through a symlink/, /make the symlink point inside/],
   },
   {
+    name: 'an out through a symlink that leads outside',
+    breakIt: (dir) => {
+      symlinkSync(tmpdir(), join(dir, 'ext'));
+      writeFile(dir, 'pipeline.yaml', replaceLine(PIPELINE, 6, '    outs: [ext/prepared.txt]'));
+    },
+    expect: [/pipeline\.yaml:6:\d+/, /"ext\/prepared\.txt" resolves through a symlink/],
+  },
+  {
+    name: 'a mistyped top-level key',
+    breakIt: (dir) => writeFile(dir, 'pipeline.yaml', PIPELINE.replace('stages:', 'stagse:')),
+    expect: [/pipeline\.yaml:1:1/, /stagse/, /stages/],
+    // Today: `the pipeline file has no "stages"` / hint `add "stages"`: the required-property error
+    // wins over the unknown field, so the typo itself is never named (spec/validate.ts pickError).
+    todo: 'spec reports the missing "stages" instead of the unknown field "stagse"',
+  },
+  {
     name: 'a corrupt lock file',
     breakIt: (dir) => writeFileSync(join(dir, 'pipeline.lock'), readFileSync(join(dir, 'pipeline.lock'), 'utf8').replace('outs:', 'outs: [unclosed')),
     expect: [/pipeline\.lock:\d+:\d+/, /git checkout pipeline\.lock|delete/],
@@ -138,7 +156,7 @@ const cases: BadCase[] = [
 ];
 
 for (const c of cases) {
-  test(`bad input: ${c.name} → exit 2, file/place/fix named, nothing changed`, async (t) => {
+  test(`bad input: ${c.name} → exit 2, file/place/fix named, nothing changed`, { todo: c.todo }, async (t) => {
     const dir = copyOfBase();
     c.breakIt(dir);
     const beforeRun = snapshotTree(dir);
