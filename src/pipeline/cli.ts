@@ -62,11 +62,11 @@ async function chooseReporter(quiet: boolean | undefined): Promise<Reporter> {
   return plainReporter(undefined, quiet);
 }
 
-function summarize(summary: RunSummary): void {
+function summarize(summary: RunSummary, quiet = false): void {
   const counts = new Map<string, number>();
   for (const s of summary.stages) counts.set(s.outcome, (counts.get(s.outcome) ?? 0) + 1);
   const parts = [...counts].map(([k, n]) => `${n} ${k}`);
-  out(summary.stages.length ? `${summary.stages.length} stage${summary.stages.length === 1 ? '' : 's'}: ${parts.join(', ')}` : 'nothing to run');
+  if (!quiet) out(summary.stages.length ? `${summary.stages.length} stage${summary.stages.length === 1 ? '' : 's'}: ${parts.join(', ')}` : 'nothing to run');
   for (const s of summary.stages) if (s.outcome === 'failed') err(`grow: stage \`${s.name}\` failed: ${s.message ?? ''}`);
 }
 
@@ -90,7 +90,7 @@ async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
       signal: interrupts?.signal,
       reporter: flags.dry ? plainReporter() : await chooseReporter(flags.quiet),
     });
-    summarize(summary);
+    summarize(summary, flags.quiet);
     process.exitCode = summary.exitCode;
   } finally {
     interrupts?.dispose();

@@ -163,3 +163,13 @@ test('usage errors exit 2: unknown option, unknown stage', async () => {
   const r = await p.ok(['run', 'nope'], 2);
   assert.match(r.stderr, /unknown stage "nope"/);
 });
+
+test('--quiet prints nothing on success and only the failure otherwise', async () => {
+  const p = project({ 'pipeline.yaml': 'stages:\n  ok:\n    cmd: "true"\n  bad:\n    cmd: echo nope; exit 4\n' });
+  const r = await p.ok(['run', '-q', '-k'], 1);
+  assert.doesNotMatch(r.stdout, /ok/);
+  assert.match(r.stdout, /bad: failed/);
+  assert.match(r.stderr, /stage `bad` failed: .*exited with code 4/);
+  p.write('pipeline.yaml', 'stages:\n  ok:\n    cmd: "true"\n');
+  assert.equal((await p.ok(['run', '-q'])).stdout, '');
+});
