@@ -76,9 +76,8 @@ for (let i = 0; i < n; i++) writeFileSync(out + '/f' + i + '.bin', randomFillSyn
   writeFileSync(join(dir, 'pipeline.yaml'), yaml);
   const first = grow(['run', '-q'], dir);
   emit('noop.populate_run_wall', first.wall, 's');
-  // Files written in the last 2 s are "racily clean" and not yet remembered by the hash state
-  // (see state.ts); one status after that window records them, as any later command would.
-  spawnSync('sleep', ['2.5']);
+  // Files hashed within 100 ms of being written are "racily clean" and not yet remembered by the
+  // hash state (see state.ts); one status records them, as any later command would.
   grow(['status'], dir);
   const status: { wall: number; cpu: number; rssMb: number }[] = [];
   const run: { wall: number; cpu: number; rssMb: number }[] = [];

@@ -84,20 +84,21 @@ export class Hasher {
     private readonly state: HashState,
   ) {}
 
-  private async fileMd5(rel: string, st: Stats): Promise<string> {
+  private async fileMd5(rel: string, st: Stats, statAt: number): Promise<string> {
     const known = this.state.lookup(rel, st);
     if (known) return known;
     const md5 = await md5OfFile(join(this.root, rel));
-    this.state.record(rel, st, md5);
+    this.state.record(rel, st, md5, statAt);
     return md5;
   }
 
   /** The hash of a project-relative path, or null when it does not exist. */
   async hash(rel: string): Promise<HashInfo | null> {
     const abs = join(this.root, rel);
+    const statAt = Date.now();
     const st = statOrNull(abs);
     if (!st) return null;
-    if (!st.isDirectory()) return { hash: `md5:${await this.fileMd5(rel, st)}`, size: Number(st.size) };
+    if (!st.isDirectory()) return { hash: `md5:${await this.fileMd5(rel, st, statAt)}`, size: Number(st.size) };
     const files = listFiles(abs);
     let size = 0;
     // Synchronous stat + state lookup for every file (the common, no-op case: no promise per
@@ -117,7 +118,7 @@ export class Hasher {
       while (next < misses.length) {
         const m = misses[next++];
         const md5 = await md5OfFile(join(this.root, m.key));
-        this.state.record(m.key, m.st, md5);
+        this.state.record(m.key, m.st, md5, statAt);
         manifest[m.i].md5 = md5;
       }
     };

@@ -10,8 +10,8 @@ import { writeFileAtomic } from './fs-atomic.ts';
 
 const STATE_VERSION = 3;
 
-/** Files modified less than this long before they were hashed are not remembered (see record). */
-const RACY_WINDOW_MS = 2000;
+/** Files modified less than this long before we stat them are not remembered (see record). */
+const RACY_WINDOW_MS = 100;
 
 /**
  * [stat key, md5 hex], the stat key being `<inode>:<mtime>:<size>`; one string compare per lookup
@@ -50,12 +50,18 @@ export class HashState {
     return e !== undefined && e[0] === statKey(st) ? e[1] : undefined;
   }
 
-  record(key: string, st: Stats, md5: string): void {
-    // "Racily clean" (as git calls it): a file modified within the file system's timestamp
-    // granularity of our read could change again with the same inode, size and mtime. Such
-    // files are not remembered, so they are hashed again next time.
-    if (Date.now() - st.mtimeMs < RACY_WINDOW_MS) {
-      this.entries.delete(key);
+  /**
+   * Remembers `md5` for the file as it was when `statAt` (ms, taken before the stat) saw it.
+   * "Racily clean" files (git's term) are not remembered: one modified within a timestamp tick of
+   * our stat could be written again later in that same tick, keeping inode, size and mtime, and we
+   * would never see the change. Linux file systems stamp files from a clock with 1–10 ms ticks, so
+   * a file last modified more than RACY_WINDOW_MS before we looked at it is safe; a younger one is
+   * simply hashed again next time. (File systems with coarser stamps, e.g. FAT's 2 s, or network
+   * file systems whose server clock lags ours, can defeat this; so they can DVC and make.)
+   */
+  record(key: string, st: Stats, md5: string, statAt: number): void {
+    if (statAt - st.mtimeMs < RACY_WINDOW_MS) {
+      if (this.entries.delete(key)) this.dirty = true;
       return;
     }
     this.entries.set(key, [statKey(st), md5]);

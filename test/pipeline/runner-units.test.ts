@@ -136,3 +136,26 @@ test('gc sizes and ages', () => {
   assert.equal(parseAge('12h'), 12 * 3600e3);
   assert.equal(parseAge('soon'), null);
 });
+
+test('hash state: remembers a file by (inode, mtime, size) unless it was racily clean when looked at', async () => {
+  const { mkdtempSync, writeFileSync, statSync, rmSync, utimesSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { HashState } = await import('../../src/pipeline/state.ts');
+  const root = mkdtempSync(join(tmpdir(), 'grow-state-'));
+  try {
+    writeFileSync(join(root, 'f'), 'x');
+    const st = statSync(join(root, 'f'));
+    const state = new HashState(root);
+    state.record('f', st, 'aa', st.mtimeMs + 10); // looked at 10 ms after the last write: racy
+    assert.equal(state.lookup('f', st), undefined);
+    state.record('f', st, 'aa', st.mtimeMs + 5000);
+    assert.equal(state.lookup('f', st), 'aa');
+    state.save();
+    assert.equal(new HashState(root).lookup('f', st), 'aa');
+    utimesSync(join(root, 'f'), new Date(), new Date(st.mtimeMs + 1));
+    assert.equal(new HashState(root).lookup('f', statSync(join(root, 'f'))), undefined, 'a new mtime invalidates');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
