@@ -201,12 +201,11 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
         logFile,
         signal: opts.signal ?? new AbortController().signal,
         onLine: (line, stream) => {
-          if (stream !== 'stdout') return;
-          const p = parseProgressLine(line);
+          const p = stream === 'stdout' ? parseProgressLine(line) : null;
           if (p) {
             tracker.update(p);
             reporter.progress(stage.name, tracker);
-          }
+          } else if (line.trim()) reporter.output?.(stage.name, line);
         },
       });
       if (result.state === 'cancelled' || aborted()) {

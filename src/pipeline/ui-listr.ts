@@ -16,6 +16,7 @@ interface Slot {
   done: Promise<{ state: StageState; detail?: string; report?: StageReport }>;
   settle: (v: { state: StageState; detail?: string; report?: StageReport }) => void;
   output?: string;
+  tracker?: ProgressTracker;
 }
 
 export function listrReporter(): Reporter {
@@ -83,7 +84,16 @@ export function listrReporter(): Reporter {
     progress(name, tracker: ProgressTracker) {
       const slot = slots.get(name);
       if (!slot) return;
+      slot.tracker = tracker;
       slot.output = tracker.render();
+      if (slot.task) slot.task.output = slot.output;
+    },
+    output(name, line) {
+      // The stage's latest line, under its bar when it reports progress, else on its own.
+      const slot = slots.get(name);
+      if (!slot) return;
+      const text = line.length > 120 ? `${line.slice(0, 117)}...` : line;
+      slot.output = slot.tracker ? `${slot.tracker.render()}\n${text}` : text;
       if (slot.task) slot.task.output = slot.output;
     },
     async finish() {

@@ -13,6 +13,8 @@ export interface Reporter {
   start(stages: Stage[]): void;
   update(name: string, state: StageState, detail?: string, report?: StageReport): void;
   progress(name: string, tracker: ProgressTracker): void;
+  /** A line the stage printed (not a ::progress line); views may show the latest one. */
+  output?(name: string, line: string): void;
   finish(): Promise<void>;
 }
 
