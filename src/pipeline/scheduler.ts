@@ -3,7 +3,7 @@
  * once everything upstream has settled, so its dep hashes are the real ones (early cut-off: an
  * upstream re-run that produced byte-identical outs leaves its dependents up to date). Stale
  * stages are restored from the run-cache when their exact inputs ran before, else executed —
- * independent ones in parallel, bounded by `jobs` and by cpu tokens (`resources.cpus`).
+ * independent ones in parallel, bounded by `jobs` and by cpu and GPU tokens (resources.ts).
  *
  * Cancellation: abort `signal` and no new stage starts; running ones are killed (process group),
  * stages that finished are already recorded in the lock. `runPipeline` is also what watch mode calls.
@@ -15,6 +15,7 @@ import { EXIT, GrowError } from './errors.ts';
 import { ExecutorPool, type ExecutorName } from './executors/index.ts';
 import type { HashInfo } from './hash.ts';
 import { ProgressTracker, parseProgressLine } from './progress.ts';
+import { detectGpus, GpuPool, Tokens } from './resources.ts';
 import { lockEntryFrom, lockOut, Project, type OpenOptions } from './project.ts';
 import { runSignature } from './run-cache.ts';
 import { staleReasons } from './status.ts';
@@ -70,31 +71,6 @@ function tail(file: string, n: number): string {
   return lines.slice(-n).join('\n');
 }
 
-/** A counting semaphore with FIFO waiters; a stage holds one job slot and its cpu tokens. */
-class Tokens {
-  private waiters: { n: number; resolve: () => void }[] = [];
-  private free: number;
-  constructor(readonly capacity: number) {
-    this.free = capacity;
-  }
-  acquire(n: number): Promise<void> {
-    const want = Math.min(n, this.capacity);
-    if (this.waiters.length === 0 && this.free >= want) {
-      this.free -= want;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.waiters.push({ n: want, resolve }));
-  }
-  release(n: number): void {
-    this.free += Math.min(n, this.capacity);
-    while (this.waiters.length && this.free >= this.waiters[0].n) {
-      const w = this.waiters.shift()!;
-      this.free -= w.n;
-      w.resolve();
-    }
-  }
-}
-
 export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
   const project = opts.project ?? (await Project.open(opts));
   const reporter = opts.reporter ?? silentReporter;
@@ -122,6 +98,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
   const settled = new Map<string, Promise<StageReport>>();
   const jobs = new Tokens(Math.max(1, opts.jobs ?? project.config.jobs ?? availableParallelism()));
   const cpus = new Tokens(availableParallelism());
+  const gpus = new GpuPool(detectGpus());
   const executors = new ExecutorPool(project.root, opts.executor, project.config.executor);
   const overrides = project.pipeline.params.overrides();
   let stopAfter: string | undefined; // first failure, when not --keep-going
@@ -180,9 +157,13 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     }
 
     const executor = await executors.for(stage);
-    const cpuNeed = executor.name === 'local' ? Math.max(1, stage.resources?.cpus ?? 1) : 0;
+    // Local stages share this machine's cores and GPUs; a Slurm stage only takes a job slot.
+    const local = executor.name === 'local';
+    const cpuNeed = local ? Math.max(1, stage.resources?.cpus ?? 1) : 0;
+    const gpuNeed = local ? Math.max(0, stage.resources?.gpus ?? 0) : 0;
     await jobs.acquire(1);
     if (cpuNeed) await cpus.acquire(cpuNeed);
+    const gpuIds = gpuNeed ? await gpus.acquire(gpuNeed) : [];
     try {
       if (aborted()) return finish({ name: stage.name, outcome: 'cancelled', reasons });
       if (stopAfter) return finish({ name: stage.name, outcome: 'skipped', reasons, message: `the run stopped after \`${stopAfter}\` failed` });
@@ -194,6 +175,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
       const logFile = logFileFor(project.root, stage.name);
       const env: Record<string, string> = { GROW_STAGE: stage.name, GROW_ROOT: project.root };
       if (Object.keys(overrides).length) env.GROW_PARAMS_OVERRIDES = JSON.stringify(overrides);
+      if (gpuIds.length) env.CUDA_VISIBLE_DEVICES = gpuIds.join(',');
       const result = await executor.run({
         stage,
         cwd: join(project.root, stage.wdir),
@@ -230,6 +212,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     } finally {
       jobs.release(1);
       if (cpuNeed) cpus.release(cpuNeed);
+      if (gpuNeed) gpus.release(gpuNeed, gpuIds);
     }
   };
 

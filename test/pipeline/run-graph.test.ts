@@ -214,3 +214,40 @@ test('resources.cpus are tokens: two stages that each need every core never over
   await p.ok(['run', '-j', '2']);
   assert.ok(p.exists('one.txt') && p.exists('two.txt'));
 });
+
+test('resources.gpus: stages get distinct devices as CUDA_VISIBLE_DEVICES; without GPUs they take turns', async () => {
+  const wait = (me: string, other: string) =>
+    `echo "$CUDA_VISIBLE_DEVICES" > ${me}.gpu && touch ${me}.started && i=0 && while [ ! -f ${other}.started ]; do i=$((i+1)); if [ $i -gt 400 ]; then exit 9; fi; sleep 0.05; done`;
+  const p = project({
+    'pipeline.yaml': `stages:
+  g1:
+    cmd: ${wait('g1', 'g2')}
+    outs: [g1.gpu]
+    resources: {gpus: 1}
+  g2:
+    cmd: ${wait('g2', 'g1')}
+    outs: [g2.gpu]
+    resources: {gpus: 1}
+`,
+  });
+  // Two devices: both stages run at once (each waits for the other), on different devices.
+  await p.ok(['run', '-j', '2'], 0, { CUDA_VISIBLE_DEVICES: '3,5' });
+  assert.deepEqual([p.read('g1.gpu').trim(), p.read('g2.gpu').trim()].sort(), ['3', '5']);
+
+  // No GPUs (empty CUDA_VISIBLE_DEVICES): GPU stages take turns; the mkdir marker proves no overlap.
+  const exclusive = (me: string) => `mkdir busy || exit 9; touch ${me}.txt; sleep 0.2; rmdir busy`;
+  const q = project({
+    'pipeline.yaml': `stages:
+  a:
+    cmd: ${exclusive('a')}
+    outs: [a.txt]
+    resources: {gpus: 1}
+  b:
+    cmd: ${exclusive('b')}
+    outs: [b.txt]
+    resources: {gpus: 1}
+`,
+  });
+  await q.ok(['run', '-j', '2'], 0, { CUDA_VISIBLE_DEVICES: '' });
+  assert.ok(q.exists('a.txt') && q.exists('b.txt'));
+});
