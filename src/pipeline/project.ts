@@ -73,8 +73,10 @@ export class Project {
 
   stage(name: string): Stage {
     const s = this.byName.get(name);
-    if (!s) throw new GrowError(`no stage named \`${name}\``, 2, 'list the stages with `grow status` or `grow dag`');
-    return s;
+    if (s) return s;
+    const items = this.pipeline.stages.filter((x) => x.group === name).map((x) => x.name);
+    if (items.length) throw new GrowError(`\`${name}\` is a group of stages; name one of them: ${items.join(', ')}`, 2);
+    throw new GrowError(`no stage named \`${name}\``, 2, 'list the stages with `grow status` or `grow dag`');
   }
 
   /** Direct upstream stages of `name`. */
