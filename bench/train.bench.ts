@@ -95,6 +95,7 @@ for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
     config: name,
     backend: backend.name,
     wasm_fixed_kernels: backend.wasmFixes ? backend.wasmFixes.kernels.length : undefined,
+    threads: backend.threads,
     params: paramCount(cfg),
     batch: BATCH,
     seq: SEQ,
@@ -110,7 +111,8 @@ for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
   };
   if (process.env.GROW_BENCH_TORCH !== '0') {
     const t = torchStep(cfg, steps);
-    Object.assign(line, t);
+    const { threads: torchThreads, ...rest } = t as typeof t & { threads?: number };
+    Object.assign(line, rest, torchThreads ? { torch_threads: torchThreads } : {});
     if ('torch_ms_per_step' in t) {
       line.torch_ms_per_step = Number(t.torch_ms_per_step.toFixed(2));
       line.torch_min_ms_per_step = Number(t.torch_min_ms_per_step.toFixed(2));

@@ -79,3 +79,15 @@ test('model forward and backward agree between wasm (fixed kernels) and cpu', as
   close('logits', got.lg, ref.lg);
   got.grads.forEach((g, k) => close(`grad ${names[k]}`, g, ref.grads[k]));
 });
+
+test('GROW_WASM_THREADS=2 runs XNNPACK on a thread pool and computes the same model as cpu', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/ml/fixtures/threads-check.ts'], {
+    env: { ...process.env, GROW_BACKEND: undefined, GROW_WASM_THREADS: '2' },
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.threads, 2);
+  assert.match(r.stderr, /2 XNNPACK threads/);
+  assert.ok(out.maxRelErr < 1e-4, `wasm (threaded) vs cpu: ${out.maxRelErr}`);
+});

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '../tf.ts';
 import { installWasmFixes, type WasmFixReport } from './wasm-fixes.ts';
+import { enableWasmThreads } from './wasm-threads.ts';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -19,6 +20,8 @@ export interface BackendInfo {
   /** Package the backend came from, for metrics (e.g. '@tensorflow/tfjs-node-gpu'). */
   package: string;
   wasmFixes?: WasmFixReport;
+  /** XNNPACK threads (wasm only; GROW_WASM_THREADS). */
+  threads?: number;
 }
 
 export class BackendError extends Error {
@@ -66,16 +69,25 @@ async function tryWasm(): Promise<Attempt> {
   } catch (e) {
     return { ok: false, why: `@tensorflow/tfjs-backend-wasm failed to load (${(e as Error).message.split('\n')[0]})` };
   }
+  let threads = 1;
+  let restore = () => {};
   if (!tf.findBackend('wasm')) {
     const dist = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
     wasm.setWasmPaths(dist + '/');
+    const want = Number(process.env.GROW_WASM_THREADS ?? 1);
+    if (Number.isInteger(want) && want >= 2) {
+      threads = want;
+      restore = enableWasmThreads(want, wasm.setThreadsCount);
+    }
   }
-  if (!(await tf.setBackend('wasm'))) return { ok: false, why: 'the wasm backend did not initialise' };
+  const ok = await tf.setBackend('wasm');
+  restore();
+  if (!ok) return { ok: false, why: 'the wasm backend did not initialise' };
   // GROW_WASM_FIXES=0: stock speed (only the correctness fixes: gather's gradient, float one-hot).
   const speed = process.env.GROW_WASM_FIXES !== '0';
   const installed = installWasmFixes({ core: tf.version_core, wasm: wasm.version_wasm }, tf.PINNED_TFJS_VERSION, { speed });
   const wasmFixes = speed || !installed.installed ? installed : { ...installed, reason: 'GROW_WASM_FIXES=0: stock kernels except the correctness fixes' };
-  return { ok: true, info: { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', wasmFixes } };
+  return { ok: true, info: { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', wasmFixes, threads: threads > 1 ? wasm.getThreadsCount() : 1 } };
 }
 
 async function tryCpu(): Promise<Attempt> {
@@ -105,7 +117,8 @@ export async function initBackend(choice?: BackendChoice, opts: { quiet?: boolea
     if (r.ok) {
       const fx = r.info.wasmFixes;
       const fixNote = !fx ? '' : !fx.installed || fx.reason ? `; ${fx.reason}` : '; kernel fixes installed';
-      const reason = (c === 'auto' ? `auto${skipped.length ? `: ${skipped.join('; ')}` : ''}` : `requested`) + fixNote;
+      const threadNote = r.info.threads && r.info.threads > 1 ? `; ${r.info.threads} XNNPACK threads` : '';
+      const reason = (c === 'auto' ? `auto${skipped.length ? `: ${skipped.join('; ')}` : ''}` : `requested`) + fixNote + threadNote;
       active = { ...r.info, reason };
       activeChoice = name;
       if (!opts.quiet) process.stderr.write(`backend: ${active.name} (${active.package}) — ${reason}\n`);
