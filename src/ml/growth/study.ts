@@ -5,6 +5,7 @@
  *
  *   node --import tsx src/ml/growth/study.ts --tokens <tokens dir> --out <dir> [--backend wasm]
  *     [--small-steps 500] [--steps 600] [--only name,name]
+ *   node --import tsx src/ml/growth/study.ts --plot <out>/study.json --svg <file.svg>
  *
  * Prints one JSON line per run and writes <out>/study.json. Not a test: it takes minutes.
  */
@@ -77,8 +78,39 @@ function reach(c: { step: number; val_loss: number }[], target: number): number 
   return null;
 }
 
+/** Validation curves of every run, one panel per operator family, M0 in each. */
+async function plot(studyFile: string, svgFile: string): Promise<void> {
+  const { renderSvg } = await import('../../report/charts.ts');
+  const study = JSON.parse(readFileSync(studyFile, 'utf8')) as { rows: { run: string; curve: { step: number; val_loss: number }[] }[] };
+  const family = (run: string) => (run === 'M0' ? '' : run.split(/[ ,(]/)[0]);
+  const families = [...new Set(study.rows.map((r) => family(r.run)).filter(Boolean))];
+  const values = study.rows.flatMap((r) =>
+    (r.run === 'M0' ? families : [family(r.run)]).flatMap((f) => r.curve.filter((p) => p.step > 0 || r.run !== 'M0').map((p) => ({ family: f, run: r.run, step: p.step, val_loss: p.val_loss }))),
+  );
+  // M0 starts at ln(vocab) ≈ 7.6, which would flatten every other curve: its step 0 is left out.
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    data: { values },
+    facet: { column: { field: 'family', type: 'nominal', title: null } },
+    spec: {
+      width: 260,
+      height: 220,
+      mark: { type: 'line', strokeWidth: 1.5 },
+      encoding: {
+        x: { field: 'step', type: 'quantitative', title: 'refine step (M0: training step)' },
+        y: { field: 'val_loss', type: 'quantitative', title: 'validation loss (D1+D2)', scale: { zero: false } },
+        color: { field: 'run', type: 'nominal', title: null, legend: { labelLimit: 320 } },
+        strokeDash: { condition: { test: "datum.run === 'M0'", value: [4, 3] }, value: [1, 0] },
+      },
+    },
+    resolve: { scale: { color: 'independent' } },
+  };
+  writeFileSync(svgFile, await renderSvg(spec as never));
+}
+
 async function main(): Promise<void> {
   const args = parseArgs();
+  if (args.plot) return plot(args.plot, args.svg ?? 'growth-study.svg');
   const tokensDir = args.tokens ?? 'artifacts/tokens';
   const out = args.out ?? 'artifacts/growth-study';
   mkdirSync(out, { recursive: true });
