@@ -4,7 +4,7 @@
  * variant and refines it on M0's exact batches, recording every validation curve.
  *
  *   node --import tsx src/ml/growth/study.ts --tokens <tokens dir> --out <dir> [--backend wasm]
- *     [--small-steps 500] [--steps 600] [--only name,name]
+ *     [--small-steps 500] [--steps 600] [--only "exact name,exact name"] [--seed 1]
  *   node --import tsx src/ml/growth/study.ts --plot <out>/study.json --svg <file.svg>
  *
  * Prints one JSON line per run and writes <out>/study.json. Not a test: it takes minutes.
@@ -44,6 +44,7 @@ const VARIANTS: Variant[] = [
   { name: 'fpi noise ε=0.1', method: 'fpi', options: { symmetry: 'noise', epsilon: 0.1 } },
   { name: 'fpi noise ε=0.5', method: 'fpi', options: { symmetry: 'noise', epsilon: 0.5 } },
   { name: 'fpi noise ε=0.5 + fresh units', method: 'fpi', options: { symmetry: 'noise', epsilon: 0.5, newUnits: 'fresh' } },
+  { name: 'fpi noise ε=1 + fresh units', method: 'fpi', options: { symmetry: 'noise', epsilon: 1, newUnits: 'fresh' } },
   { name: 'fpi noise ε=0.5, carried AdamW', method: 'fpi', options: { symmetry: 'noise', epsilon: 0.5 }, carry: true },
   { name: 'ligo (50 steps)', method: 'ligo', ligoSteps: 50 },
 ];
@@ -128,12 +129,14 @@ async function main(): Promise<void> {
   const base = (o: Partial<TrainOptions> & Pick<TrainOptions, 'config' | 'outDir' | 'steps' | 'lr' | 'seed' | 'dataSeed' | 'train' | 'val'>): TrainOptions =>
     ({ warmupSteps: 50, ...common, ...o, minLr: o.lr * 0.1 }) as TrainOptions;
 
+  // --seed s shifts every seed (inits, data orders, operator noise) for a second independent group.
+  const seed = Number(args.seed ?? 1);
   const smallDirs = [1, 2].map((i) => join(out, `small-${i}`));
   for (const [k, dir] of smallDirs.entries()) {
-    const s = await train(base({ config: small, outDir: dir, steps: Number(args['small-steps'] ?? 500), lr: 3e-3, seed: 1000 + k, dataSeed: 1000 + k, ...d1 }));
+    const s = await train(base({ config: small, outDir: dir, steps: Number(args['small-steps'] ?? 500), lr: 3e-3, seed: seed * 1000 + k, dataSeed: seed * 1000 + k, ...d1 }));
     console.log(JSON.stringify({ run: `small ${k + 1}`, final_val_loss: s.final_val_loss, flops: s.flops, wall_s: s.wall_s }));
   }
-  const m0 = await train(base({ config: big, outDir: join(out, 'm0'), steps, lr: 2e-3, seed: 1, dataSeed: 999, ...large }));
+  const m0 = await train(base({ config: big, outDir: join(out, 'm0'), steps, lr: 2e-3, seed, dataSeed: seed * 1000 - 1, ...large }));
   const target = m0.final_val_loss;
   console.log(JSON.stringify({ run: 'M0', final_val_loss: target, flops: m0.flops, wall_s: m0.wall_s }));
   const sources = smallDirs.map((d) => {
@@ -143,25 +146,25 @@ async function main(): Promise<void> {
   const only = args.only?.split(',');
   const rows: Record<string, unknown>[] = [{ run: 'M0', final_val_loss: target, curve: curve(join(out, 'm0')) }];
   for (const v of VARIANTS) {
-    if (only && !only.some((o) => v.name.startsWith(o))) continue;
+    if (only && !only.includes(v.name)) continue;
     let weights: HostWeights;
     let cfg: ModelConfig;
     let moments: { m: HostWeights; v: HostWeights; step: number } | undefined;
     let operatorFlops = 0;
     if (v.method === 'ligo') {
-      const sampler = new BatchSampler(large.train, 16, seq, 4242);
+      const sampler = new BatchSampler(large.train, 16, seq, 4241 + seed);
       const r = growLigo(sources, big, { steps: v.ligoSteps ?? 50, lr: 1e-3, batchAt: () => sampler.next() });
       ({ weights, cfg } = r);
       operatorFlops = r.flops;
     } else {
       const srcMoments = v.carry ? smallDirs.map((d) => readMoments(d)) : undefined;
-      const g = growHost(v.method, sources, big, { seed: 7, ...v.options }, srcMoments);
+      const g = growHost(v.method, sources, big, { seed: 6 + seed, ...v.options }, srcMoments);
       ({ weights, cfg } = g);
       if (g.moments) moments = { ...g.moments, step: srcMoments![0].step };
     }
     const dir = join(out, v.name.replace(/[^a-z0-9.]+/gi, '_'));
     const s = await train(
-      base({ config: cfg, outDir: dir, steps, lr: 2e-3 * (v.lr ?? 1), seed: 1, dataSeed: 999, initialWeights: weights, initialMoments: moments, rewarmupSteps: v.rewarmup ?? 20, ...large }),
+      base({ config: cfg, outDir: dir, steps, lr: 2e-3 * (v.lr ?? 1), seed, dataSeed: seed * 1000 - 1, initialWeights: weights, initialMoments: moments, rewarmupSteps: v.rewarmup ?? 20, ...large }),
     );
     const c = curve(dir);
     const row = { run: v.name, initial_val_loss: c[0].val_loss, final_val_loss: s.final_val_loss, gap_to_m0: s.final_val_loss - target, reach_step: reach(c, target), operator_flops: operatorFlops, curve: c };
