@@ -87,6 +87,15 @@ test('lemon grows to widths that are not multiples (8→12, 8→13, 8→21) exac
   }
 });
 
+test('lemon at the experiment\'s scale: 64→96 and 64→100 with head size 32', () => {
+  const cfg64 = gptConfig({ vocabSize: 13, blockSize: 6, nLayer: 1, nHead: 2, nEmbd: 64, headSize: 32, nInner: 256 });
+  const src = randomModel(cfg64, 15);
+  for (const [d, h, f] of [[96, 3, 384], [100, 3, 400]] as const) {
+    const g = lemon(cfg64, src, { ...cfg64, nEmbd: d, nHead: h, nInner: f }, { symmetry: 'noise', seed: 1 });
+    assertSameFunction(cfg64, src, g.cfg, g.weights, `lemon 64→${d}`);
+  }
+});
+
 test('stack_zero doubles depth exactly; G_stack copies layer i mod L0', () => {
   const src = randomModel(small, 6);
   const z = stack(small, src, 5, { zero: true });
