@@ -132,6 +132,15 @@ function toConfigError(src: YamlSource, at: YamlPath, errors: ErrorObject[], dat
     }
     case 'required': {
       const missing = String(e.params.missingProperty);
+      // ajv stops at the first error, so a misspelt required field ("stagse") shows up as a
+      // missing one; name the misspelling instead, which is what the user has to fix.
+      const allowed = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
+      const present = value && typeof value === 'object' ? Object.keys(value as object) : [];
+      const typo = present.find((k) => !allowed.includes(k) && didYouMean(k, [missing]) !== '');
+      if (typo !== undefined) {
+        const context = rel.length === 0 ? owner : rel.length === 2 && inStages ? owner : `${where} of ${owner}`;
+        return src.error([...p, typo], `unknown field "${typo}" in ${context}.${didYouMean(typo, allowed)}`, `valid fields here: ${allowed.join(', ')}`, true);
+      }
       return src.error(p, `${subject} has no "${missing}"`, missing === 'cmd' ? 'add `cmd: <command>` (a string or a list of commands)' : `add "${missing}"`, rel.length > 0);
     }
     case 'dependencies': {
