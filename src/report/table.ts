@@ -4,6 +4,7 @@
  * each group by seed.
  */
 import { fmtAcc, fmtLoss, fmtParams, fmtPpl, fmtSaving, fmtSpread, fmtTflops, fmtWall } from './format.ts';
+import type { Spread } from '../experiment/savings.ts';
 import type { ModelRow, ReportInput } from './data.ts';
 
 export interface Table {
@@ -43,6 +44,12 @@ export function comparisonTable(input: ReportInput): Table {
   return { groups, header, rows };
 }
 
+/** mean ± sample std over the seeds that reached M0; a single seed has no spread to show. */
+function spreadCell(s: Spread): string {
+  if (s.n === 1) return `${fmtSaving(s.mean)} (1 seed)`;
+  return fmtSpread(s.mean, s.std);
+}
+
 /** Per growth method over seeds: mean ± standard deviation of the savings (the study's spread). */
 export function methodTable(input: ReportInput): Table {
   const header = ['Method', 'Seeds', 'Reached M0', 'Saving (refine)', 'Saving (incl. small)', 'Final gap (nats)'];
@@ -50,9 +57,9 @@ export function methodTable(input: ReportInput): Table {
     m.method,
     String(m.seeds),
     `${m.reached}/${m.seeds}`,
-    fmtSpread(m.saving_refine_only.mean, m.saving_refine_only.std),
-    fmtSpread(m.saving_with_small.mean, m.saving_with_small.std),
-    m.final_gap.mean === null ? '–' : `${m.final_gap.mean >= 0 ? '+' : ''}${m.final_gap.mean.toFixed(4)} ± ${(m.final_gap.std ?? 0).toFixed(4)}`,
+    spreadCell(m.saving_refine_only),
+    spreadCell(m.saving_with_small),
+    m.final_gap.mean === null ? '–' : `${m.final_gap.mean >= 0 ? '+' : '−'}${Math.abs(m.final_gap.mean).toFixed(4)} ± ${(m.final_gap.std ?? 0).toFixed(4)}`,
   ]);
   return { groups: [['', header.length]], header, rows };
 }
