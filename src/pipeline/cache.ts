@@ -7,7 +7,8 @@
  * write in the workspace can never corrupt the cache; every object is verified before it is
  * restored, and a corrupt one is deleted and reported missing.
  */
-import { chmodSync, constants, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmod, copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { tempPathFor } from './fs-atomic.ts';
 import { hexOf, isDirHash, manifestText, md5OfFile, md5OfText, type HashInfo, type ManifestEntry } from './hash.ts';
@@ -25,14 +26,20 @@ export class Cache {
     return join(this.objectsDir, hex.slice(0, 2), hex.slice(2) + (isDirHash(hash) ? '.dir' : ''));
   }
 
-  private putFile(srcAbs: string, md5: string): void {
+  // Copies are asynchronous: copying a large out must not stall the event loop, which is
+  // draining the pipes of the other stages running meanwhile.
+  private async putFile(srcAbs: string, md5: string): Promise<void> {
     const dest = this.objectPath(`md5:${md5}`);
     if (existsSync(dest)) return;
-    mkdirSync(dirname(dest), { recursive: true });
+    await mkdir(dirname(dest), { recursive: true });
     const tmp = tempPathFor(dest);
-    copyFileSync(srcAbs, tmp, constants.COPYFILE_FICLONE);
-    chmodSync(tmp, 0o444);
-    renameSync(tmp, dest);
+    try {
+      await copyFile(srcAbs, tmp, constants.COPYFILE_FICLONE);
+      await chmod(tmp, 0o444);
+      await rename(tmp, dest);
+    } finally {
+      await rm(tmp, { force: true });
+    }
   }
 
   private putText(hash: string, text: string): void {
@@ -51,9 +58,10 @@ export class Cache {
   }
 
   /** Stores a workspace path (file or directory) whose hash was just computed. */
-  store(abs: string, info: HashInfo): void {
+  async store(abs: string, info: HashInfo): Promise<void> {
     if (!isDirHash(info.hash)) return this.putFile(abs, hexOf(info.hash));
-    for (const m of info.manifest ?? []) this.putFile(join(abs, m.relpath), m.md5);
+    for (const m of info.manifest ?? []) await this.putFile(join(abs, m.relpath), m.md5);
+    // The manifest goes last: a directory object only exists once all its files do.
     this.putText(info.hash, manifestText(info.manifest ?? []));
   }
 
@@ -93,12 +101,12 @@ export class Cache {
    * Restores `hash` at `abs`, replacing whatever is there. Call `has` first: this trusts the
    * objects it copies.
    */
-  restore(abs: string, hash: string): void {
-    rmSync(abs, { recursive: true, force: true });
+  async restore(abs: string, hash: string): Promise<void> {
+    await rm(abs, { recursive: true, force: true });
     if (!isDirHash(hash)) return copyOut(this.objectPath(hash), abs);
     const manifest = this.readManifest(hash) ?? [];
-    mkdirSync(abs, { recursive: true });
-    for (const m of manifest) copyOut(this.objectPath(`md5:${m.md5}`), join(abs, m.relpath));
+    await mkdir(abs, { recursive: true });
+    for (const m of manifest) await copyOut(this.objectPath(`md5:${m.md5}`), join(abs, m.relpath));
   }
 
   /** Every object hash referenced by `hash` (the object itself and, for a directory, its files). */
@@ -109,8 +117,8 @@ export class Cache {
 }
 
 /** Copy an object into the workspace as an ordinary writable file (objects themselves are 0444). */
-function copyOut(object: string, dest: string): void {
-  mkdirSync(dirname(dest), { recursive: true });
-  copyFileSync(object, dest, constants.COPYFILE_FICLONE);
-  chmodSync(dest, 0o644);
+async function copyOut(object: string, dest: string): Promise<void> {
+  await mkdir(dirname(dest), { recursive: true });
+  await copyFile(object, dest, constants.COPYFILE_FICLONE);
+  await chmod(dest, 0o644);
 }

@@ -37,7 +37,7 @@ export async function checkout(project: Project, targets: string[] = []): Promis
         result.failed.set(out.path, `not in the cache (or its object is corrupt); run \`grow run ${name}\``);
         continue;
       }
-      project.cache.restore(join(project.root, out.path), out.hash);
+      await project.cache.restore(join(project.root, out.path), out.hash);
       result.restored.push(out.path);
     }
   }

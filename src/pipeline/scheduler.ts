@@ -144,7 +144,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     if (mayRestore && [...facts.deps.values()].every((d) => d !== null)) {
       const hit = project.runCache.get(signature);
       if (hit && (await allPresent(project, hit.outs, outPaths))) {
-        for (const o of hit.outs) project.cache.restore(join(project.root, o.path), o.hash);
+        for (const o of hit.outs) await project.cache.restore(join(project.root, o.path), o.hash);
         project.runCache.touch(signature);
         project.lock.set(stage.name, lockEntryFrom(facts, hit.outs));
         return finish({ name: stage.name, outcome: 'restored', reasons, durationMs: Date.now() - started });
@@ -203,7 +203,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
       for (const o of stage.outs) {
         const info: HashInfo | null = await project.hasher.hash(o.path);
         if (!info) return fail(stage, reasons, `out \`${o.path}\` was not produced by the command; fix the command or the outs in ${project.pipeline.file}`, started);
-        if (o.cache) project.cache.store(join(project.root, o.path), info);
+        if (o.cache) await project.cache.store(join(project.root, o.path), info);
         outs.push(lockOut(o.path, info));
       }
       if (cacheable) project.runCache.put(signature, { stage: stage.name, outs });
