@@ -4,7 +4,7 @@
  * (relative path, file md5) with a `.dir` suffix, as in DVC, and carries its file count and size.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
+import { readdirSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { hashFile } from 'hasha';
 import type { HashState } from './state.ts';
@@ -128,15 +128,5 @@ export class Hasher {
 
   save(): void {
     this.state.save();
-  }
-}
-
-/** True when the path exists (file, directory or a symlink that resolves). */
-export function exists(abs: string): boolean {
-  try {
-    lstatSync(abs);
-    return true;
-  } catch {
-    return false;
   }
 }
