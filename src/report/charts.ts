@@ -64,20 +64,34 @@ export function largeModelsSpec(input: ReportInput, axis: XAxis): TopLevelSpec {
     layer: [
       {
         data: { values },
-        mark: { type: 'line', point: { size: 18 } },
-        encoding: {
-          x: { field: 'x', type: 'quantitative', title: xTitle[axis] },
-          y: { field: 'val_loss', type: 'quantitative', title: 'validation loss (nats/token, D1+D2)', scale: { zero: false } },
-          color: { field: 'series', type: 'nominal', title: 'model', legend: { symbolType: 'stroke', labelLimit: 260 } },
-          strokeDash: {
-            field: 'cost',
-            type: 'nominal',
-            title: 'cost counted',
-            sort: [REFINE_ONLY, WITH_OVERHEAD],
-            legend: { symbolType: 'stroke', symbolStrokeColor: '#444', symbolStrokeWidth: 2, labelLimit: 260 },
+        // Points are their own layer: a line mark with `point` makes the dash legend draw filled
+        // dots with no stroke, so the dash patterns would not show.
+        layer: [
+          {
+            mark: { type: 'line' },
+            encoding: {
+              x: { field: 'x', type: 'quantitative', title: xTitle[axis] },
+              y: { field: 'val_loss', type: 'quantitative', title: 'validation loss (nats/token, D1+D2)', scale: { zero: false } },
+              color: { field: 'series', type: 'nominal', title: 'model', legend: { symbolType: 'stroke', labelLimit: 260 } },
+              strokeDash: {
+                field: 'cost',
+                type: 'nominal',
+                title: 'cost counted',
+                sort: [REFINE_ONLY, WITH_OVERHEAD],
+                legend: { symbolType: 'stroke', symbolStrokeColor: '#444', symbolStrokeWidth: 2, labelLimit: 260 },
+              },
+              detail: { field: 'seed', type: 'nominal' },
+            },
           },
-          detail: { field: 'seed', type: 'nominal' },
-        },
+          {
+            mark: { type: 'point', filled: true, size: 18 },
+            encoding: {
+              x: { field: 'x', type: 'quantitative' },
+              y: { field: 'val_loss', type: 'quantitative' },
+              color: { field: 'series', type: 'nominal' },
+            },
+          },
+        ],
       },
       {
         data: { values: targets },
