@@ -159,3 +159,34 @@ test('hash state: remembers a file by (inode, mtime, size) unless it was racily 
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('config: .growrc.yaml, then .grow/config.yaml, then GROW_CACHE_DIR; bad values are ConfigErrors', async () => {
+  const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { loadConfig } = await import('../../src/pipeline/config.ts');
+  const root = mkdtempSync(join(tmpdir(), 'grow-config-'));
+  try {
+    assert.deepEqual(loadConfig(root, {}), { cacheDir: join(root, '.grow', 'cache'), executor: 'local' });
+    writeFileSync(join(root, '.growrc.yaml'), 'cache:\n  dir: shared\nexecutor: slurm\njobs: 3\n');
+    assert.deepEqual(loadConfig(root, {}), { cacheDir: join(root, 'shared'), executor: 'slurm', jobs: 3 });
+    mkdirSync(join(root, '.grow'));
+    writeFileSync(join(root, '.grow', 'config.yaml'), 'cache: {dir: /abs/cache}\nexecutor: local\n');
+    assert.deepEqual(loadConfig(root, {}), { cacheDir: '/abs/cache', executor: 'local', jobs: 3 });
+    assert.equal(loadConfig(root, { GROW_CACHE_DIR: '/from/env' }).cacheDir, '/from/env');
+    writeFileSync(join(root, '.grow', 'config.yaml'), 'executor: kubernetes\n');
+    assert.throws(() => loadConfig(root, {}), /\.grow\/config\.yaml: `executor` must be `local` or `slurm`/);
+    writeFileSync(join(root, '.grow', 'config.yaml'), 'jobs: [1\n');
+    assert.throws(() => loadConfig(root, {}), /\.grow\/config\.yaml:\d+:\d+/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('executor choice: the stage, else --executor, else the config', async () => {
+  const { ExecutorPool } = await import('../../src/pipeline/executors/index.ts');
+  assert.equal(new ExecutorPool('/x', undefined, 'local').nameFor(stage), 'local');
+  assert.equal(new ExecutorPool('/x', undefined, 'slurm').nameFor(stage), 'slurm');
+  assert.equal(new ExecutorPool('/x', 'local', 'slurm').nameFor(stage), 'local');
+  assert.equal(new ExecutorPool('/x', 'local', 'slurm').nameFor({ ...stage, executor: 'slurm' }), 'slurm');
+});
