@@ -126,7 +126,9 @@ export class Hasher {
     return { hash: `md5:${md5OfText(manifestText(manifest))}.dir`, size, files: files.length, manifest };
   }
 
-  save(): void {
+  /** Writes the hash state; `prune` forgets paths this process never looked at (see HashState). */
+  save(prune = false): void {
+    if (prune) this.state.prune();
     this.state.save();
   }
 }

@@ -236,7 +236,11 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     // The hash state and the parsed-lock cache are only caches: saved once per run, not per stage
     // (each atomic write costs a rename; the lock itself is still written after every stage).
     if (!opts.dry) {
-      project.hasher.save();
+      // A complete, successful run of the whole pipeline looked at every dep and out.
+      const complete = (opts.targets ?? []).length === 0 && !opts.downstream &&
+        [...reports.values()].every((r) => ['up to date', 'restored', 'done', 'frozen'].includes(r.outcome)) &&
+        reports.size === stages.length;
+      project.hasher.save(complete);
       project.lock.flush();
     }
     await reporter.finish();

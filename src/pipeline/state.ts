@@ -28,6 +28,8 @@ export function statKey(st: Stats): string {
 export class HashState {
   private entries: Map<string, Entry>;
   private dirty = false;
+  /** Paths looked up by this process (see prune). */
+  private readonly touched = new Set<string>();
   readonly file: string;
 
   constructor(root: string) {
@@ -46,6 +48,7 @@ export class HashState {
 
   /** The remembered md5 of `key` if its stat still matches, else undefined. */
   lookup(key: string, st: Stats): string | undefined {
+    this.touched.add(key);
     const e = this.entries.get(key);
     return e !== undefined && e[0] === statKey(st) ? e[1] : undefined;
   }
@@ -66,6 +69,19 @@ export class HashState {
     }
     this.entries.set(key, [statKey(st), md5]);
     this.dirty = true;
+  }
+
+  /**
+   * Forgets every path not looked up by this process, so files that were deleted or left the
+   * pipeline do not accumulate. Only for commands that looked at every stage's deps and outs.
+   */
+  prune(): void {
+    for (const key of this.entries.keys()) {
+      if (!this.touched.has(key)) {
+        this.entries.delete(key);
+        this.dirty = true;
+      }
+    }
   }
 
   save(): void {

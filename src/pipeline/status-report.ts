@@ -28,7 +28,8 @@ export async function pipelineStatus(project: Project, targets: string[] = []): 
     }
     byName.set(name, { name, state: stage.frozen ? 'frozen' : reasons.length ? 'stale' : 'up to date', reasons });
   }
-  project.hasher.save();
+  // With no targets every stage's deps and outs were looked at: the state can drop the rest.
+  project.hasher.save(targets.length === 0);
   return names.map((n) => byName.get(n)!);
 }
 

@@ -190,3 +190,29 @@ test('executor choice: the stage, else --executor, else the config', async () =>
   assert.equal(new ExecutorPool('/x', 'local', 'slurm').nameFor(stage), 'local');
   assert.equal(new ExecutorPool('/x', 'local', 'slurm').nameFor({ ...stage, executor: 'slurm' }), 'slurm');
 });
+
+test('hash state: prune forgets paths this process never looked up', async () => {
+  const { mkdtempSync, writeFileSync, statSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { HashState } = await import('../../src/pipeline/state.ts');
+  const root = mkdtempSync(join(tmpdir(), 'grow-state-'));
+  try {
+    writeFileSync(join(root, 'a'), 'a');
+    writeFileSync(join(root, 'b'), 'b');
+    const [sa, sb] = [statSync(join(root, 'a')), statSync(join(root, 'b'))];
+    const first = new HashState(root);
+    first.record('a', sa, '1', sa.mtimeMs + 5000);
+    first.record('b', sb, '2', sb.mtimeMs + 5000);
+    first.save();
+    const second = new HashState(root);
+    assert.equal(second.lookup('a', sa), '1');
+    second.prune();
+    second.save();
+    const third = new HashState(root);
+    assert.equal(third.lookup('a', sa), '1');
+    assert.equal(third.lookup('b', sb), undefined);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
