@@ -16,6 +16,8 @@ import { acquireProcessLock } from './process-lock.ts';
 // issue 6 (watch/verify): commands registered by their own modules
 import { registerVerify } from './commands/verify.ts';
 import { registerWatch } from './commands/watch.ts';
+// issue 7 (shared cache): `grow push` / `grow pull` to a second cache directory
+import { registerTransferCommands } from './commands/transfer.ts';
 import { Project } from './project.ts';
 import { runPipeline, type RunSummary } from './scheduler.ts';
 import { handleInterrupts } from './signals.ts';
@@ -293,6 +295,8 @@ Examples:
   // issue 6: `grow verify` (CI reproducibility check) and `grow watch`
   registerVerify(program);
   registerWatch(program);
+  // issue 7: `grow push` / `grow pull`
+  registerTransferCommands(program);
 
   return program;
 }
