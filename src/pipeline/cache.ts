@@ -10,6 +10,7 @@
 import { chmodSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { EXIT, GrowError } from './errors.ts';
 import { tempPathFor } from './fs-atomic.ts';
 import { hexOf, isDirHash, manifestText, md5OfFile, md5OfText, type HashInfo, type ManifestEntry } from './hash.ts';
 
@@ -35,9 +36,19 @@ export class Cache {
     const tmp = tempPathFor(dest);
     try {
       await copyFile(srcAbs, tmp, constants.COPYFILE_FICLONE);
+      // The file was hashed before this copy; something may have written it in between (a
+      // straggling process of the stage, an editor). The copy is what would be stored, so it is
+      // the copy that must match: a wrong object under a hash would poison every clone sharing
+      // this cache, so refuse instead.
+      const copied = await md5OfFile(tmp);
+      if (copied !== md5) {
+        throw new GrowError(`\`${srcAbs}\` changed while it was being stored in the cache (hashed as md5 ${md5}, copied as ${copied}); nothing was stored`,
+          EXIT.stageFailed, 'make sure nothing writes the stage\'s outs after its command ends, then run it again');
+      }
       await chmod(tmp, 0o444);
       await rename(tmp, dest);
     } finally {
+      // After a failed copy, a mismatch or a rename that threw; a no-op after a successful rename.
       await rm(tmp, { force: true });
     }
   }

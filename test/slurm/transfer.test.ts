@@ -39,8 +39,8 @@ async function filledCache() {
   const cache = new Cache(cacheDir);
   const file = (await hasher.hash('model.bin'))!;
   const tree = (await hasher.hash('data'))!;
-  cache.store(join(work, 'model.bin'), file);
-  cache.store(join(work, 'data'), tree);
+  await cache.store(join(work, 'model.bin'), file);
+  await cache.store(join(work, 'data'), tree);
   new RunCache(cacheDir).put('0123456789abcdef0123456789abcdef', {
     stage: 'train',
     outs: [{ path: 'model.bin', hash: file.hash, size: file.size }, { path: 'data', hash: tree.hash, size: tree.size, files: 2 }],
@@ -64,7 +64,7 @@ test('push copies every object and run entry, verified and read-only; a second p
   assert.ok(await remote.has(src.tree.hash));
   // Restoring from the destination gives back the same bytes.
   const out = dir('grow-xfer-out-');
-  remote.restore(join(out, 'data'), src.tree.hash);
+  await remote.restore(join(out, 'data'), src.tree.hash);
   assert.equal(readFileSync(join(out, 'data', 'sub', 'b.txt'), 'utf8'), 'beta\n');
 
   const again = await transferCache(src.cacheDir, dest);
