@@ -2,14 +2,31 @@
  * Writes that a crash or a concurrent reader can never observe half-done: write a temp file in the
  * same directory (same file system, so rename is atomic), then rename it over the target.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 
-let counter = 0;
+/** The host as it appears in temp names: without `-`, so `<host>-<pid>-` reads unambiguously. */
+function hostTag(host: string): string {
+  return host.replace(/[^A-Za-z0-9.]/g, '_') || 'host';
+}
 
-/** A temp name beside `path`, unique per process and call. */
+/**
+ * What every temp name written by process `pid` on `host` contains (`.tmp-<host>-<pid>-`): lets a
+ * runner taking over a dead holder's lock remove that holder's temp files, and only those.
+ */
+export function tempMarker(pid: number, host: string = hostname()): string {
+  return `.tmp-${hostTag(host)}-${pid}-`;
+}
+
+/**
+ * A temp name beside `path`: `<path>.tmp-<host>-<pid>-<random>`. The host and random bytes matter
+ * on a shared file system (a shared cache): two machines may run writers with the same pid in the
+ * same millisecond, and a pid + clock name would let one rename the other's half-written file.
+ */
 export function tempPathFor(path: string): string {
-  return `${path}.tmp-${process.pid}-${Date.now().toString(36)}-${counter++}`;
+  return `${path}${tempMarker(process.pid)}${randomBytes(8).toString('hex')}`;
 }
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {

@@ -17,7 +17,7 @@ import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, wri
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { EXIT, GrowError } from './errors.ts';
-import { tempPathFor } from './fs-atomic.ts';
+import { tempMarker, tempPathFor } from './fs-atomic.ts';
 import { findOrphanStages, stopOrphanStages } from './orphans.ts';
 
 /** Project-relative path of the process lock. */
@@ -145,7 +145,7 @@ export function acquireProcessLock(root: string, options: AcquireOptions = {}): 
         if (deadHolder) {
           // Now that the project is ours: the dead runner's temp files go, and its stages, which
           // may still be running in their own process groups, are stopped before we start ours.
-          removeTempFilesOf(root, deadHolder.pid);
+          removeTempFilesOf(root, deadHolder.pid, deadHolder.hostname);
           stopOrphanStages(findOrphanStages(root), opts.notice);
         }
         return makeLock(path, holder);
@@ -183,13 +183,14 @@ export function acquireProcessLock(root: string, options: AcquireOptions = {}): 
 }
 
 /**
- * A runner killed mid-write leaves the temp file of that atomic write (`<name>.tmp-<pid>-…`, see
- * fs-atomic.ts) beside its target: in the project root that is `pipeline.lock.tmp-…`, which would
- * show up in `git status`. Only the dead holder's own temp files are removed, in the two places
- * the runner writes project files (the cache, possibly shared with other hosts, is left alone).
+ * A runner killed mid-write leaves the temp file of that atomic write (`<name>.tmp-<host>-<pid>-…`,
+ * see fs-atomic.ts) beside its target: in the project root that is `pipeline.lock.tmp-…`, which
+ * would show up in `git status`. Only the dead holder's own temp files are removed — its host and
+ * pid (a same-pid writer on another machine sharing the directory is not ours to touch) — in the
+ * two places the runner writes project files (the cache, possibly shared, is left to `grow gc`).
  */
-function removeTempFilesOf(root: string, pid: number): void {
-  const marker = `.tmp-${pid}-`;
+export function removeTempFilesOf(root: string, pid: number, host: string = hostname()): void {
+  const marker = tempMarker(pid, host);
   for (const dir of [root, join(root, '.grow')]) {
     let names: string[];
     try {

@@ -15,10 +15,11 @@
  * - what the destination already has is skipped without being read, so a repeated transfer costs
  *   one directory listing and copies nothing (idempotent).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { chmodSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+// Temp names carry host, pid and random bytes: unique across machines sharing the destination.
+import { tempPathFor } from './fs-atomic.ts';
 import { isDirHash, md5OfFile } from './hash.ts';
 
 export interface TransferReport {
@@ -35,10 +36,6 @@ export interface TransferReport {
   incompleteRuns: number;
 }
 
-/** Temp names must be unique across machines sharing the destination, not only across processes. */
-function tempName(dest: string): string {
-  return `${dest}.tmp-${hostname()}-${process.pid}-${randomBytes(6).toString('hex')}`;
-}
 
 const isTemp = (name: string) => name.includes('.tmp-');
 
@@ -69,7 +66,7 @@ function objectRel(hash: string): string {
  */
 async function copyAtomic(src: string, dest: string, verify: (tmp: string) => Promise<boolean>, mode?: number): Promise<boolean> {
   mkdirSync(dirname(dest), { recursive: true });
-  const tmp = tempName(dest);
+  const tmp = tempPathFor(dest);
   try {
     copyFileSync(src, tmp, constants.COPYFILE_FICLONE);
     if (!(await verify(tmp))) return false;

@@ -47,11 +47,11 @@ function startWithDelayed(dir: string, syscalls: string) {
   return new Promise<void>((res) => child.on('close', () => res()));
 }
 
-/** Finds a temp file of an atomic write (`<name>.tmp-<pid>-…`) in `dir`; returns the writer's pid. */
+/** Finds a temp file of an atomic write (`<name>.tmp-<host>-<pid>-…`) in `dir`; returns the writer's pid. */
 function tempWriterIn(dir: string, prefix: string): number | undefined {
   if (!existsSync(dir)) return undefined;
   for (const f of readdirSync(dir, { recursive: true }).map(String)) {
-    const m = f.match(/\.tmp-(\d+)-/);
+    const m = f.match(/\.tmp-[^-]+-(\d+)-/);
     if (m && f.split('/').pop()!.startsWith(prefix)) return Number(m[1]);
   }
   return undefined;

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { GrowError } from '../../src/pipeline/errors.ts';
+import { tempMarker, tempPathFor } from '../../src/pipeline/fs-atomic.ts';
 import { acquireProcessLock, PROCESS_LOCK_FILE } from '../../src/pipeline/process-lock.ts';
 import { REPO, removeProject, tempProject, waitForFile } from './rig.ts';
 
@@ -114,4 +115,37 @@ test('a lock whose pid now belongs to another process (pid reused) is taken over
   } finally {
     other.kill('SIGKILL');
   }
+});
+
+test('taking over a dead runner\'s lock removes its temp files only: same host and pid, not another host\'s', async () => {
+  const root = project();
+  const holder = holdLock(root);
+  await waitForFile(join(root, 'held'));
+  holder.child.kill('SIGKILL');
+  await holder.exited;
+  const pid = holder.child.pid!;
+  // Temp names as fs-atomic writes them, by the dead runner, by a writer with the same pid on
+  // another machine sharing the directory, and by another live process here.
+  const ours = `pipeline.lock${tempMarker(pid)}0123abcd`;
+  const oursInGrow = join('.grow', `state.json${tempMarker(pid)}89ab`);
+  const otherHost = `pipeline.lock${tempMarker(pid, 'node-7')}0123abcd`;
+  const otherPid = `pipeline.lock${tempMarker(pid + 1)}0123abcd`;
+  assert.notEqual(tempMarker(pid, 'node-7'), tempMarker(pid));
+  for (const f of [ours, oursInGrow, otherHost, otherPid]) writeFileSync(join(root, f), 'half');
+  const lock = acquireProcessLock(root, { notice: () => {} });
+  lock.release();
+  assert.equal(existsSync(join(root, ours)), false);
+  assert.equal(existsSync(join(root, oursInGrow)), false);
+  assert.equal(existsSync(join(root, otherHost)), true, 'another host\'s temp file stays');
+  assert.equal(existsSync(join(root, otherPid)), true, 'another process\'s temp file stays');
+});
+
+test('temp names carry the host and random bytes: unique per call, marked by host and pid', () => {
+  const a = tempPathFor('/x/obj');
+  const b = tempPathFor('/x/obj');
+  assert.notEqual(a, b);
+  assert.ok(a.startsWith(`/x/obj${tempMarker(process.pid, hostname())}`), a);
+  assert.match(a.slice('/x/obj'.length), /^\.tmp-[A-Za-z0-9._]+-\d+-[0-9a-f]{16}$/);
+  // A hyphenated host cannot pass for another host's pid.
+  assert.notEqual(tempMarker(12, 'a-12'), tempMarker(5, 'a'));
 });
