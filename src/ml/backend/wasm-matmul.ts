@@ -71,8 +71,15 @@ export class WasmMatMul {
     if ((transposeA || transposeB) && a.shape.length === 2 && b.shape.length === 2 && this.swapIsCheaper(a, b, transposeA, transposeB)) {
       return this.viaTransposedProduct(a, b, transposeA, transposeB);
     }
+    return this.product(args);
+  };
+
+  /** The product as given (transposes materialised), never swapped. */
+  private product(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
     const p = this.prepare(a, b, transposeA, transposeB);
-    if (!p) return this.stockBatchMatMul(args);
+    if (!p) return this.stockBatchMatMul(args) as tf.TensorInfo;
     const { A, B, batchA, batchB, M, K, N } = p;
     const be = this.backend;
     const batch = Math.max(batchA, batchB);
@@ -97,7 +104,7 @@ export class WasmMatMul {
       }
     }
     return this.finish(p, out);
-  };
+  }
 
   /**
    * XNNPACK only multiplies untransposed operands, so transposed ones are copied first. For a 2-D
@@ -110,17 +117,20 @@ export class WasmMatMul {
     const M = ta ? a.shape[1] : a.shape[0];
     const K = ta ? a.shape[0] : a.shape[1];
     const N = tb ? b.shape[0] : b.shape[1];
+    // GROW_MATMUL_SWAP=never|always forces one strategy (for measuring them against each other).
+    const force = process.env.GROW_MATMUL_SWAP;
+    if (force === 'never' || force === 'always') return force === 'always';
     const direct = (ta ? M * K : 0) + (tb ? K * N : 0);
     const swapped = (ta ? 0 : M * K) + (tb ? 0 : K * N) + M * N;
     return swapped < direct;
   }
 
   private viaTransposedProduct(a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean): tf.TensorInfo {
-    const ct = this.batchMatMul({
+    const ct = this.product({
       inputs: { a: b, b: a },
       backend: this.backend as unknown as tf.KernelBackend,
       attrs: { transposeA: !tb, transposeB: !ta } as unknown as tf.NamedAttrMap,
-    }) as tf.TensorInfo;
+    });
     const c = transposeKernel(this.backend, ct, [1, 0]);
     this.backend.disposeData(ct.dataId);
     return c;
