@@ -19,7 +19,7 @@ import { registerWatch } from './commands/watch.ts';
 // issue 7 (shared cache): `grow push` / `grow pull` to a second cache directory
 import { registerTransferCommands } from './commands/transfer.ts';
 import { Project } from './project.ts';
-import { runPipeline, type RunSummary } from './scheduler.ts';
+import { DEFAULT_SLURM_JOBS, runPipeline, type RunSummary } from './scheduler.ts';
 import { handleInterrupts } from './signals.ts';
 import { formatStatus, pipelineStatus } from './status-report.ts';
 import { plainReporter, type Reporter } from './ui.ts';
@@ -50,6 +50,7 @@ interface RunFlags {
   singleItem?: boolean;
   dry?: boolean;
   jobs?: number;
+  slurmJobs?: number;
   keepGoing?: boolean;
   runCache: boolean;
   set?: string[];
@@ -86,6 +87,7 @@ async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
       singleItem: flags.singleItem,
       dry: flags.dry,
       jobs: flags.jobs,
+      slurmJobs: flags.slurmJobs,
       keepGoing: flags.keepGoing,
       runCache: flags.runCache,
       executor: flags.executor,
@@ -118,7 +120,8 @@ Docs: docs/cli.md`);
     .option('--downstream', 'also run the stages that depend on the targets, not the ones they depend on')
     .option('-s, --single-item', 'run only the targets themselves, not their upstream stages')
     .option('--dry', 'print what would run and why; run nothing, write nothing')
-    .option('-j, --jobs <n>', `stages to run in parallel (default: number of cores, ${availableParallelism()} here)`, positiveInt)
+    .option('-j, --jobs <n>', `local stages to run in parallel (default: number of cores, ${availableParallelism()} here); given, it also bounds Slurm jobs`, positiveInt)
+    .option('--slurm-jobs <n>', `Slurm jobs submitted at once (default: -j if given, else ${DEFAULT_SLURM_JOBS})`, positiveInt)
     .option('-k, --keep-going', 'after a failure, keep running stages that do not depend on it')
     .option('--no-run-cache', 'never restore outs from the run-cache; run stale stages')
     .option('--set <key=value>', 'override a params value for this run (repeatable; file:key=value for another file)', collect)

@@ -31,7 +31,10 @@ export interface RunOptions extends OpenOptions {
   downstream?: boolean;
   singleItem?: boolean;
   dry?: boolean;
+  /** Local stages at once (`-j`); when given, also the default bound on Slurm submissions. */
   jobs?: number;
+  /** Slurm jobs submitted at once (`--slurm-jobs`); default `jobs` if given, else DEFAULT_SLURM_JOBS. */
+  slurmJobs?: number;
   keepGoing?: boolean;
   /** false: never restore from the run-cache (`--no-run-cache`). */
   runCache?: boolean;
@@ -59,6 +62,13 @@ export interface RunSummary {
 }
 
 const LOG_TAIL_LINES = 20;
+
+/**
+ * Concurrent Slurm submissions when neither `--slurm-jobs` nor `-j` says otherwise. A submitted
+ * job only waits in the cluster's queue (it takes no local core), so the local core count — the
+ * default for `-j` — would leave a cluster idle; the scheduler of the cluster does the real limiting.
+ */
+export const DEFAULT_SLURM_JOBS = 32;
 
 /** Stage names contain `@` (kept) and matrix keys may contain anything else (replaced). */
 export function logFileFor(root: string, stage: string): string {
@@ -96,7 +106,9 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
   reporter.start(stages);
   const reports = new Map<string, StageReport>();
   const settled = new Map<string, Promise<StageReport>>();
-  const jobs = new Tokens(Math.max(1, opts.jobs ?? project.config.jobs ?? availableParallelism()));
+  // Two pools of job slots: local stages share this machine, Slurm stages only a queue.
+  const localJobs = new Tokens(Math.max(1, opts.jobs ?? project.config.jobs ?? availableParallelism()));
+  const slurmJobs = new Tokens(Math.max(1, opts.slurmJobs ?? opts.jobs ?? DEFAULT_SLURM_JOBS));
   const cpus = new Tokens(availableParallelism());
   const gpus = new GpuPool(detectGpus());
   const executors = new ExecutorPool(project.root, opts.executor, project.config.executor);
@@ -157,8 +169,9 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     }
 
     const executor = await executors.for(stage);
-    // Local stages share this machine's cores and GPUs; a Slurm stage only takes a job slot.
+    // Local stages share this machine's cores and GPUs; a Slurm stage only takes a Slurm job slot.
     const local = executor.name === 'local';
+    const jobs = local ? localJobs : slurmJobs;
     const cpuNeed = local ? Math.max(1, stage.resources?.cpus ?? 1) : 0;
     const gpuNeed = local ? Math.max(0, stage.resources?.gpus ?? 0) : 0;
     await jobs.acquire(1);

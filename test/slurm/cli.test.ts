@@ -187,6 +187,18 @@ describe('grow run --executor slurm', { concurrency: true }, () => {
     assert.ok(!existsSync(b.path('.grow/logs/train@1.log')));
 
   });
+  test('Slurm submissions are not bounded by the local job count: three stages run at once as jobs with `jobs: 1`', { skip: slurmSkip }, async () => {
+    // Each stage finishes only when all three have started, so they must be submitted together;
+    // `jobs: 1` (the config's -j default) bounds local stages only. The bound turns a failure into
+    // exit 9 instead of a hang.
+    const wait = (me: string) => `${record}; touch ${me}.started; i=0; while [ ! -e x.started ] || [ ! -e y.started ] || [ ! -e z.started ]; do i=$((i+1)); [ $i -gt 1200 ] && exit 9; sleep 0.05; done; echo ${me} > ${me}.txt`;
+    const p = project({
+      '.growrc.yaml': 'jobs: 1\nexecutor: slurm\n',
+      'pipeline.yaml': `stages:\n${['x', 'y', 'z'].map((n) => `  ${n}:\n    cmd: ${wait(n)}\n    outs: [${n}.txt]\n`).join('')}`,
+    });
+    await p.ok(['run'], 0, FAST);
+    assert.deepEqual(p.calls().sort(), ['x', 'y', 'z']);
+  });
 });
 
 
