@@ -27,6 +27,8 @@ export const silentReporter: Reporter = {
 
 const PROGRESS_EVERY_MS = 2000;
 
+const firstLine = (text: string | undefined): string => (text ?? '').split('\n', 1)[0].trim();
+
 export function plainReporter(write: (line: string) => void = (l) => process.stdout.write(`${l}\n`), quiet = false): Reporter {
   const lastProgress = new Map<string, number>();
   return {
@@ -34,7 +36,11 @@ export function plainReporter(write: (line: string) => void = (l) => process.std
     update(name, state, detail, report) {
       if (quiet && state !== 'failed') return;
       const duration = report?.durationMs !== undefined && (state === 'done' || state === 'failed') ? ` in ${formatDuration(report.durationMs)}` : '';
-      if (state === 'failed') write(`✖ ${name}: failed${duration}`);
+      // Why it ended, in the executor's words ("Slurm job 53 was cancelled (scancel…)", "…exceeded
+      // its time limit…"): the first line only, the log tail comes with the final error summary.
+      const why = firstLine(report?.message);
+      if (state === 'failed') write(`✖ ${name}: failed${duration}${why ? `: ${why}` : ''}`);
+      else if (state === 'cancelled') write(`! ${name}: cancelled${why && why !== 'cancelled' ? ` (${why})` : ''}`);
       else if (state === 'skipped') write(`- ${name}: skipped (${detail ?? report?.message ?? ''})`);
       else if (state === 'running') write(`▶ ${name}: running${detail ? ` (${detail})` : ''}`);
       else if (state === 'would run') write(`• ${name}: would run (${detail})`);

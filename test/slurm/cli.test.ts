@@ -123,7 +123,7 @@ describe('grow run --executor slurm', { concurrency: true }, () => {
     assert.equal(spawnSync('scancel', [id]).status, 0);
     const r = await run;
     assert.equal(r.code, 130, r.stdout + r.stderr);
-    assert.match(r.stdout + r.stderr, /victim: cancelled/);
+    assert.match(r.stdout, new RegExp(`victim: cancelled \\(Slurm job ${id} was cancelled`));
     assert.match(p.read('.grow/logs/victim.log'), new RegExp(`^::grow job ${id} CANCELLED`, 'm'));
     assert.equal(p.lockText(), '');
   });
