@@ -6,8 +6,9 @@
  *
  * Every stage process carries `GROW_ROOT` (the project) and `GROW_STAGE` in its environment, and
  * only the lock holder starts stages, so once the holder is known dead, any process group led by
- * such a process for this project is an orphan. Found through /proc (Linux); elsewhere this finds
- * nothing and the limitation stands (docs/reliability.md).
+ * such a process for this project is an orphan — except Slurm jobs (`SLURM_JOB_ID` set), which are
+ * the Slurm executor's to cancel. Found through /proc (Linux); elsewhere this finds nothing and the
+ * limitation stands (docs/reliability.md).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -53,6 +54,10 @@ export function findOrphanStages(root: string): OrphanStage[] {
     if (pid === process.pid) continue;
     const env = environOf(pid);
     if (!env || env.get('GROW_ROOT') !== root || !env.get('GROW_STAGE')) continue;
+    // A Slurm job of this project running on this node carries the same variables (sbatch exports
+    // the environment) but is not an orphan of ours: the Slurm executor scancels its own
+    // leftovers by job id, and the job may belong to a runner on another machine.
+    if (env.has('SLURM_JOB_ID')) continue;
     const pgid = pgidOf(pid);
     // Only whole groups that a runner created for a stage (leader = the stage's shell).
     if (pgid === null || pgid !== pid || pgid === ownGroup) continue;
