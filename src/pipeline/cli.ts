@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { checkout } from './checkout.ts';
 import { renderDag, type DagFormat } from './dag.ts';
@@ -100,6 +101,17 @@ async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
     interrupts?.dispose();
     lock?.release();
   }
+}
+
+/**
+ * Why the project's cache counts as shared with other clones, or undefined when it is the project's
+ * own: set through GROW_CACHE_DIR, or a cache.dir outside the project root.
+ */
+function sharedCacheSource(root: string, cacheDir: string): string | undefined {
+  if (process.env.GROW_CACHE_DIR && resolve(cacheDir) !== join(root, '.grow', 'cache')) return 'set by GROW_CACHE_DIR';
+  const rel = relative(root, cacheDir);
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return 'cache.dir lies outside the project';
+  return undefined;
 }
 
 export function buildProgram(): Command {
@@ -270,7 +282,10 @@ Examples:
       return n;
     })
     .option('--dry', 'print what would be removed; remove nothing')
+    .option('-f, --force', 'proceed on a shared cache (GROW_CACHE_DIR, or cache.dir outside the project)')
     .addHelpText('after', `
+A shared cache (GROW_CACHE_DIR, or cache.dir outside the project) also holds other clones' objects,
+which this project's lock does not protect: gc then warns and removes nothing without --force.
 Policy: objects referenced by pipeline.lock are never removed. Run-cache entries are kept per stage
 (the --keep-runs most recently used), minus those older than --older-than, minus the least recently
 used ones while the cache exceeds --max-size; then every object no kept entry references is removed.
@@ -278,8 +293,17 @@ Examples:
   grow gc
   grow gc --keep-runs 5 --older-than 30d
   grow gc --max-size 2G --dry`)
-    .action(async (flags: { keepRuns?: number; olderThan?: number; maxSize?: number; dry?: boolean }) => {
+    .action(async (flags: { keepRuns?: number; olderThan?: number; maxSize?: number; dry?: boolean; force?: boolean }) => {
       const project = await Project.open();
+      const shared = sharedCacheSource(project.root, project.config.cacheDir);
+      if (shared) {
+        // gc only knows this clone's lock: objects other clones' locks need would look unreferenced.
+        err(`grow: warning: the cache ${project.config.cacheDir} is shared (${shared}); gc keeps only what this project's pipeline.lock and kept run-cache entries reference, so objects other clones still need may be removed`);
+        if (!flags.force && !flags.dry) {
+          throw new GrowError('refusing to collect garbage in a shared cache without --force', EXIT.usage,
+            'run `grow gc --dry` to see what would go, then `grow gc --force` if no other clone needs it');
+        }
+      }
       const lock = acquireProcessLock(project.root);
       try {
         const r = collectGarbage(project.cache, project.runCache, project.lock.entries().values(), {

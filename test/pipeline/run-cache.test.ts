@@ -3,7 +3,7 @@
  * -f and --no-run-cache bypass it; a corrupt object is detected; checkout and gc.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { record, TestProject } from '../helpers/grow-project.ts';
@@ -137,6 +137,43 @@ test('GROW_CACHE_DIR and cache.dir in .growrc.yaml move the cache', async () => 
   p.write('params.yaml', 'lr: 3\n');
   await p.ok(['run'], 0, env);
   assert.ok(p.exists('envcache/runs'));
+});
+
+test('gc on a shared cache warns that other clones\' objects may go and needs --force', async () => {
+  const a = project();
+  const b = project();
+  const shared = join(a.dir, '..', `grow-shared-gc-${process.pid}`);
+  projects.push({ cleanup: () => rmSync(shared, { recursive: true, force: true }) } as TestProject);
+  const env = { GROW_CACHE_DIR: shared };
+  await a.ok(['run'], 0, env);
+  b.write('params.yaml', 'lr: 2\n');
+  await b.ok(['run'], 0, env);
+  const before = objectFiles(join(shared, 'files')).sort();
+
+  const refused = await a.ok(['gc', '--keep-runs', '0'], 2, env);
+  assert.match(refused.stderr, /warning: the cache .* is shared \(set by GROW_CACHE_DIR\).* objects other clones still need may be removed/);
+  assert.match(refused.stderr, /refusing .* without --force/);
+  assert.deepEqual(objectFiles(join(shared, 'files')).sort(), before, 'nothing removed');
+  const dry = await a.ok(['gc', '--keep-runs', '0', '--dry'], 0, env);
+  assert.match(dry.stderr, /warning: the cache .* is shared/);
+  assert.match(dry.stdout, /would remove 1 objects/);
+  assert.deepEqual(objectFiles(join(shared, 'files')).sort(), before);
+
+  // With --force it goes ahead, and B's result (lr: 2) is indeed gone from the shared cache.
+  const forced = await a.ok(['gc', '--keep-runs', '0', '-f'], 0, env);
+  assert.match(forced.stdout, /removed 1 objects/);
+  b.remove('model.txt');
+  await b.ok(['checkout'], 1, env);
+
+  // A cache.dir outside the project counts as shared too; the project's own cache does not.
+  const c = project();
+  c.write('.growrc.yaml', `cache:\n  dir: ../grow-shared-gc2-${process.pid}\n`);
+  projects.push({ cleanup: () => rmSync(join(c.dir, '..', `grow-shared-gc2-${process.pid}`), { recursive: true, force: true }) } as TestProject);
+  await c.ok(['run']);
+  assert.match((await c.ok(['gc'], 2)).stderr, /is shared \(cache.dir lies outside the project\)/);
+  const own = project();
+  await own.ok(['run']);
+  assert.doesNotMatch((await own.ok(['gc'])).stderr, /warning/);
 });
 
 test('restored files are copies: a different inode from the cache object, writable, and editing one leaves the object intact', async () => {
