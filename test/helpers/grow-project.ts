@@ -25,14 +25,36 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
+export interface BuildPaths {
+  /** The compiled file whose absence means "never built". */
+  cli: string;
+  /** Sources whose edits require a rebuild. */
+  srcDir: string;
+  /** Where the lock directory and the build stamp live. */
+  distDir: string;
+  /** Runs the compiler (synchronously). */
+  build: () => void;
+}
+
 /**
- * Compiles the sources once per test process when dist/ is older than src/pipeline. Test files run
- * in parallel processes, so a lock directory makes one of them build while the others wait.
+ * Builds when the sources changed since the last build. The stamp file records the newest source
+ * mtime seen *before* that build started: a source edited while tsc ran is newer than the stamp,
+ * so the next call rebuilds — comparing against the output's mtime would call it fresh, since tsc
+ * writes its output after the edit. Test files run in parallel processes, so a lock directory makes
+ * one of them build while the others wait.
  */
-export function ensureBuilt(): void {
-  const stale = () => !existsSync(CLI) || statSync(CLI).mtimeMs < newestMtime(join(REPO, 'src', 'pipeline'));
-  const lockDir = join(REPO, 'dist', '.build-lock');
-  mkdirSync(join(REPO, 'dist'), { recursive: true });
+export function ensureBuiltAt(paths: BuildPaths): void {
+  const stampFile = join(paths.distDir, '.build-stamp');
+  const builtFrom = (): number => {
+    try {
+      return Number(readFileSync(stampFile, 'utf8'));
+    } catch {
+      return -1;
+    }
+  };
+  const stale = () => !existsSync(paths.cli) || builtFrom() < newestMtime(paths.srcDir);
+  const lockDir = join(paths.distDir, '.build-lock');
+  mkdirSync(paths.distDir, { recursive: true });
   for (let i = 0; i < 1200; i++) {
     // Fresh only counts when nobody is mid-build: tsc writes cli.js before the other modules.
     if (!existsSync(lockDir) && !stale()) return;
@@ -50,16 +72,30 @@ export function ensureBuilt(): void {
     }
     try {
       if (stale()) {
-        // tsc emits even when files outside the runner have type errors; we only need dist.
-        spawnSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.json')], { stdio: 'ignore' });
+        const sourcesAsOf = newestMtime(paths.srcDir);
+        paths.build();
+        writeFileSync(stampFile, String(sourcesAsOf));
       }
     } finally {
       rmSync(lockDir, { recursive: true, force: true });
     }
-    if (!existsSync(CLI)) throw new Error('building dist/ failed: run `npx tsc -p tsconfig.json` to see why');
+    if (!existsSync(paths.cli)) throw new Error('building dist/ failed: run `npx tsc -p tsconfig.json` to see why');
     return;
   }
   throw new Error('timed out waiting for another test process to build dist/');
+}
+
+/** Compiles the sources once per test process when dist/ is older than src/pipeline. */
+export function ensureBuilt(): void {
+  ensureBuiltAt({
+    cli: CLI,
+    srcDir: join(REPO, 'src', 'pipeline'),
+    distDir: join(REPO, 'dist'),
+    // tsc emits even when files outside the runner have type errors; we only need dist.
+    build: () => {
+      spawnSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.json')], { stdio: 'ignore' });
+    },
+  });
 }
 
 export interface GrowResult {
