@@ -25,7 +25,7 @@ export interface OpenOptions {
   /** `--params FILE` overlays and `--set key=value` assignments. */
   overlays?: string[];
   set?: string[];
-  /** Write nothing under .grow (the parsed-lock cache included): `run --dry`. */
+  /** Write nothing under .grow (the parsed-lock and spec parse caches included): `run --dry`. */
   readOnly?: boolean;
 }
 
@@ -63,7 +63,7 @@ export class Project {
 
   static async open(opts: OpenOptions = {}): Promise<Project> {
     const root = findRoot(opts.cwd ?? process.cwd());
-    const pipeline = await loadPipeline(root, { overlays: opts.overlays, set: opts.set });
+    const pipeline = await loadPipeline(root, { overlays: opts.overlays, set: opts.set, writeParseCache: !opts.readOnly });
     const graph = buildGraph(pipeline);
     const config = loadConfig(root);
     const lock = new LockStore(root, pipeline.stages.map((s) => s.name), opts.readOnly);

@@ -3,7 +3,7 @@
  * group targets, target selection flags, --dry, real parallelism, and the stage environment.
  */
 import assert from 'node:assert/strict';
-import { realpathSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { record, TestProject } from '../helpers/grow-project.ts';
 
@@ -130,6 +130,36 @@ test('--dry prints what would run and why, and runs and writes nothing', async (
   assert.equal(p.lockText(), lock);
   assert.equal(readState(), state);
   assert.equal(p.read('c.txt'), '1');
+});
+
+/** Every file under the project (`.grow/` included) with its content, to compare before and after. */
+function snapshot(p: TestProject): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const f of readdirSync(p.dir, { recursive: true }).map(String).sort()) {
+    if (statSync(p.path(f)).isFile()) files.set(f, p.read(f));
+  }
+  return files;
+}
+
+test('--dry writes no file at all, the spec parse cache (.grow/spec) included, on a fresh project and after edits', async () => {
+  const p = diamond();
+  const fresh = snapshot(p);
+  await p.ok(['run', '--dry']);
+  assert.deepEqual(snapshot(p), fresh);
+  assert.equal(p.exists('.grow'), false);
+
+  await p.ok(['run']);
+  p.calls();
+  // New YAML text for the parse cache to store (a comment changes no stage).
+  p.write('pipeline.yaml', `# edited\n${p.read('pipeline.yaml')}`);
+  p.write('in.txt', '4');
+  const before = snapshot(p);
+  const r = await p.ok(['run', '--dry']);
+  assert.match(r.stdout, /a: would run/);
+  assert.deepEqual(snapshot(p), before);
+  // status may store the parse (a cache); run --dry must not.
+  await p.ok(['status']);
+  assert.notDeepEqual([...snapshot(p).keys()].filter((f) => f.startsWith('.grow/spec')), [...before.keys()].filter((f) => f.startsWith('.grow/spec')));
 });
 
 test('independent stages run in parallel (each waits until the other has started)', async () => {

@@ -27,6 +27,11 @@ export interface LoadOptions extends ParamsOptions {
    * every time.
    */
   parseCache?: boolean;
+  /**
+   * Store fresh parses in `.grow/spec/` once the pipeline passes every check (default true).
+   * false: earlier parses are still read, nothing is written (`grow run --dry` writes nothing).
+   */
+  writeParseCache?: boolean;
 }
 
 export type LoadedPipeline = Pipeline & { params: ParamsSource };
@@ -69,10 +74,12 @@ export function loadPipelineSync(root: string, opts: LoadOptions = {}): LoadedPi
   if (!base.ok) throw new ConfigError(file, undefined, undefined, `the pipeline file must be inside the project root ${absRoot}`);
   const loader = new Loader(src, absRoot, base.path, containment, opts, cacheDir);
   const pipeline = loader.load(doc);
-  pendingParses.set(pipeline, () => {
-    src.saveToCache();
-    (pipeline.params as FileParams).saveToCache();
-  });
+  if (opts.writeParseCache !== false) {
+    pendingParses.set(pipeline, () => {
+      src.saveToCache();
+      (pipeline.params as FileParams).saveToCache();
+    });
+  }
   return pipeline;
 }
 
