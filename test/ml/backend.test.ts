@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as tf from '../../src/ml/tf.ts';
 import { initBackend } from '../../src/ml/backend/index.ts';
+import { installWasmFixes } from '../../src/ml/backend/wasm-fixes.ts';
 import { gptConfig, weightShapes } from '../../src/ml/config.ts';
 import { initWeights, logits, loss, toTensors } from '../../src/ml/model.ts';
 
@@ -90,4 +91,11 @@ test('GROW_WASM_THREADS=2 runs XNNPACK on a thread pool and computes the same mo
   assert.equal(out.threads, 2);
   assert.match(r.stderr, /2 XNNPACK threads/);
   assert.ok(out.maxRelErr < 1e-4, `wasm (threaded) vs cpu: ${out.maxRelErr}`);
+});
+
+test('the wasm fixes refuse to install on a tfjs version they were not written for', () => {
+  const r = installWasmFixes({ core: '4.21.0', wasm: '4.22.0' }, '4.22.0');
+  assert.equal(r.installed, false);
+  assert.deepEqual(r.kernels, []);
+  assert.match(r.reason!, /written for tfjs 4\.22\.0, found tfjs-core 4\.21\.0 \/ tfjs-backend-wasm 4\.22\.0; running the stock wasm kernels/);
 });

@@ -44,7 +44,6 @@ export const CORRECTNESS_KERNELS = ['UnsortedSegmentSum', 'OneHot'] as const;
  * kernels: without UnsortedSegmentSum the model cannot be trained on wasm at all).
  */
 export function installWasmFixes(versions: { core: string; wasm: string }, pinned: string, opts: { speed?: boolean } = {}): WasmFixReport {
-  if (installedReport) return installedReport;
   if (versions.core !== pinned || versions.wasm !== pinned) {
     return {
       installed: false,
@@ -54,6 +53,7 @@ export function installWasmFixes(versions: { core: string; wasm: string }, pinne
         `running the stock wasm kernels (slower). Pin @tensorflow/* to ${pinned} or re-validate src/ml/backend against the new version.`,
     };
   }
+  if (installedReport) return installedReport;
   const be = wasmBackend();
   const stock = (name: string): tf.KernelFunc => {
     const k = tf.getKernel(name, 'wasm');
