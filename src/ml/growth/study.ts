@@ -46,6 +46,7 @@ const VARIANTS: Variant[] = [
   { name: 'fpi noise ε=0.5 + fresh units', method: 'fpi', options: { symmetry: 'noise', epsilon: 0.5, newUnits: 'fresh' } },
   { name: 'fpi noise ε=1 + fresh units', method: 'fpi', options: { symmetry: 'noise', epsilon: 1, newUnits: 'fresh' } },
   { name: 'fpi noise ε=2 + fresh units', method: 'fpi', options: { symmetry: 'noise', epsilon: 2, newUnits: 'fresh' } },
+  { name: 'fpi noise ε=4 + fresh units', method: 'fpi', options: { symmetry: 'noise', epsilon: 4, newUnits: 'fresh' } },
   { name: 'fpi noise ε=0.5, carried AdamW', method: 'fpi', options: { symmetry: 'noise', epsilon: 0.5 }, carry: true },
   { name: 'ligo (50 steps)', method: 'ligo', ligoSteps: 50 },
 ];
