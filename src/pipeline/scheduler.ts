@@ -6,7 +6,9 @@
  * independent ones in parallel, bounded by `jobs` and by cpu and GPU tokens (resources.ts).
  *
  * Cancellation: abort `signal` and no new stage starts; running ones are killed (process group),
- * stages that finished are already recorded in the lock. `runPipeline` is also what watch mode calls.
+ * stages that finished are already recorded in the lock. `runPipeline` is also what watch mode
+ * calls, with two hooks: `stageSignal` stops single stages, `shouldSkip` vetoes a stage at the
+ * moment it is considered.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -43,6 +45,18 @@ export interface RunOptions extends OpenOptions {
   reporter?: Reporter;
   /** An already opened project (watch mode re-uses one); else opened from `cwd`. */
   project?: Project;
+  /**
+   * Per-stage cancellation (watch mode): called as a stage is about to start; aborting the signal
+   * it returns stops only that stage (its process group, as for `signal`), which ends
+   * `cancelled` while the rest of the run goes on; its dependents are skipped (`blockedBy`).
+   */
+  stageSignal?: (stage: Stage) => AbortSignal | undefined;
+  /**
+   * Asked when a stale stage is considered, after everything upstream settled (so early cut-off
+   * already applied): return a reason to skip it instead of restoring or running it. Watch mode
+   * uses it to not retry a failed stage whose inputs (`signature`) are those it failed with.
+   */
+  shouldSkip?: (stage: Stage, inputs: { signature: string; reasons: string[] }) => string | undefined;
 }
 
 export type Outcome = 'up to date' | 'restored' | 'done' | 'failed' | 'skipped' | 'frozen' | 'would run' | 'cancelled';
@@ -54,6 +68,10 @@ export interface StageReport {
   /** Why it failed or was skipped. */
   message?: string;
   durationMs?: number;
+  /** For `skipped`: the upstream stage that failed, was skipped or was cancelled. */
+  blockedBy?: string;
+  /** The input signature (cmd, dep hashes, params values, out paths) it ran or failed with. */
+  signature?: string;
 }
 
 export interface RunSummary {
@@ -118,7 +136,8 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
 
   const finish = (r: StageReport): StageReport => {
     reports.set(r.name, r);
-    reporter.update(r.name, r.outcome, r.outcome === 'failed' ? r.message : r.reasons.join(', ') || undefined, r);
+    const detail = r.outcome === 'failed' || (r.outcome === 'skipped' && r.message) ? r.message : r.reasons.join(', ') || undefined;
+    reporter.update(r.name, r.outcome, detail, r);
     return r;
   };
 
@@ -126,7 +145,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     const ups = project.upstream(stage.name).filter((u) => selected.has(u));
     const upReports = await Promise.all(ups.map((u) => settled.get(u)!));
     const blocked = upReports.find((r) => ['failed', 'skipped', 'cancelled'].includes(r.outcome));
-    if (blocked) return finish({ name: stage.name, outcome: 'skipped', reasons: [], message: `upstream \`${blocked.name}\` ${blocked.outcome}` });
+    if (blocked) return finish({ name: stage.name, outcome: 'skipped', reasons: [], message: `upstream \`${blocked.name}\` ${blocked.outcome}`, blockedBy: blocked.name });
     if (aborted()) return finish({ name: stage.name, outcome: 'cancelled', reasons: [] });
     if (stopAfter) return finish({ name: stage.name, outcome: 'skipped', reasons: [], message: `the run stopped after \`${stopAfter}\` failed` });
 
@@ -147,6 +166,8 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     const started = Date.now();
     const outPaths = stage.outs.map((o) => o.path);
     const signature = runSignature({ cmd: stage.cmd, deps: lockDeps(facts), params: facts.params, outPaths });
+    const skipWhy = opts.force ? undefined : opts.shouldSkip?.(stage, { signature, reasons });
+    if (skipWhy) return finish({ name: stage.name, outcome: 'skipped', reasons, message: skipWhy, signature });
     // As DVC's run-cache: only a stage with inputs (deps or params) and cached outs can be
     // restored — a stage without outs is run for its effect, one without inputs has no signature.
     const cacheable = !stage.alwaysChanged && stage.outs.length > 0 && stage.outs.every((o) => o.cache) &&
@@ -165,7 +186,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
 
     const missingDep = [...facts.deps].find(([, info]) => info === null);
     if (missingDep) {
-      return fail(stage, reasons, `dep \`${missingDep[0]}\` is missing`, started);
+      return fail(stage, reasons, `dep \`${missingDep[0]}\` is missing`, started, signature);
     }
 
     const executor = await executors.for(stage);
@@ -178,7 +199,9 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     if (cpuNeed) await cpus.acquire(cpuNeed);
     const gpuIds = gpuNeed ? await gpus.acquire(gpuNeed) : [];
     try {
-      if (aborted()) return finish({ name: stage.name, outcome: 'cancelled', reasons });
+      const own = opts.stageSignal?.(stage);
+      const signal = own && opts.signal ? AbortSignal.any([opts.signal, own]) : own ?? opts.signal ?? new AbortController().signal;
+      if (aborted() || own?.aborted) return finish({ name: stage.name, outcome: 'cancelled', reasons });
       if (stopAfter) return finish({ name: stage.name, outcome: 'skipped', reasons, message: `the run stopped after \`${stopAfter}\` failed` });
       // DVC behaviour: outs are removed before the command runs, so a stale out can never pass
       // for a fresh one; `persist: true` outs stay (a stage may resume from its own checkpoints).
@@ -194,7 +217,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
         cwd: join(project.root, stage.wdir),
         env,
         logFile,
-        signal: opts.signal ?? new AbortController().signal,
+        signal,
         onLine: (line, stream) => {
           const p = stream === 'stdout' ? parseProgressLine(line) : null;
           if (p) {
@@ -203,25 +226,25 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
           } else if (line.trim()) reporter.output?.(stage.name, line);
         },
       });
-      if (result.state === 'cancelled' || aborted()) {
+      if (result.state === 'cancelled' || aborted() || own?.aborted) {
         removePartialOuts(project, stage);
         return finish({ name: stage.name, outcome: 'cancelled', reasons, message: result.message });
       }
       if (result.state !== 'ok') {
         const logTail = tail(logFile, LOG_TAIL_LINES);
         const rel = relative(project.root, logFile);
-        return fail(stage, reasons, `${result.message ?? result.state}${logTail ? `\n--- last lines of ${rel} ---\n${logTail}` : ` (no output; log: ${rel})`}`, started);
+        return fail(stage, reasons, `${result.message ?? result.state}${logTail ? `\n--- last lines of ${rel} ---\n${logTail}` : ` (no output; log: ${rel})`}`, started, signature);
       }
       const outs: LockOut[] = [];
       for (const o of stage.outs) {
         const info: HashInfo | null = await project.hasher.hash(o.path);
-        if (!info) return fail(stage, reasons, `out \`${o.path}\` was not produced by the command; fix the command or the outs in ${project.pipeline.file}`, started);
+        if (!info) return fail(stage, reasons, `out \`${o.path}\` was not produced by the command; fix the command or the outs in ${project.pipeline.file}`, started, signature);
         if (o.cache) await project.cache.store(join(project.root, o.path), info);
         outs.push(lockOut(o.path, info));
       }
       if (cacheable) project.runCache.put(signature, { stage: stage.name, outs });
       project.lock.set(stage.name, lockEntryFrom(facts, outs));
-      return finish({ name: stage.name, outcome: 'done', reasons, durationMs: Date.now() - started });
+      return finish({ name: stage.name, outcome: 'done', reasons, durationMs: Date.now() - started, signature });
     } finally {
       jobs.release(1);
       if (cpuNeed) cpus.release(cpuNeed);
@@ -229,10 +252,10 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     }
   };
 
-  const fail = (stage: Stage, reasons: string[], message: string, started: number): StageReport => {
+  const fail = (stage: Stage, reasons: string[], message: string, started: number, signature?: string): StageReport => {
     removePartialOuts(project, stage);
     if (!opts.keepGoing) stopAfter ??= stage.name;
-    return finish({ name: stage.name, outcome: 'failed', reasons, message, durationMs: Date.now() - started });
+    return finish({ name: stage.name, outcome: 'failed', reasons, message, durationMs: Date.now() - started, signature });
   };
 
   // An unexpected error in one stage (a file that cannot be read, an executor that cannot load)

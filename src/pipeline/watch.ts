@@ -10,13 +10,15 @@
  *   change → the stages whose definition changed. Each iteration runs those and their downstream
  *   stages (`singleItem` selection), and the runner's own status still decides what really runs, so
  *   an edit that is undone before the debounce fires runs nothing.
- * - A change during a run is queued: one more iteration follows. If every running stage is
- *   `interruptible` and the change affects one of them, the run is aborted instead (their process
- *   groups get SIGTERM, then SIGKILL after the executor's grace period) and the stopped stages are
- *   rescheduled into the next iteration. (The runner cancels a whole run, not single stages, so a
- *   non-interruptible stage running alongside means we wait: it is never killed.)
- * - A stage that failed is not retried until one of its inputs changes: it is simply not part of
- *   any iteration until a change maps to it.
+ * - A change during a run is queued: one more iteration follows. Running stages marked
+ *   `interruptible` whose inputs the change affects are stopped at once, alone (the runner's
+ *   per-stage cancellation: their process groups get SIGTERM, then SIGKILL after the executor's
+ *   grace period), and rescheduled with the stages they held back into the next iteration; every
+ *   other running stage, non-interruptible ones in particular, finishes undisturbed.
+ * - A stage that failed is not retried until one of its inputs changes: it is not part of any
+ *   iteration until a change maps to it, and when one does only through an upstream stage whose
+ *   re-run changed nothing (early cut-off), the runner's `shouldSkip` hook sees the same input
+ *   signature it failed with and skips it.
  */
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { GrowError } from './errors.ts';
@@ -171,7 +173,9 @@ export async function watchPipeline(opts: WatchOptions): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   let iteration = 0;
   let stopping = false;
-  let current: { controller: AbortController; running: Set<string>; done: Promise<void> } | undefined;
+  let current: { controller: AbortController; running: Set<string>; stopStage: Map<string, AbortController>; done: Promise<void> } | undefined;
+  /** Stages whose last run failed → the input signature they failed with. */
+  const failedWith = new Map<string, string>();
 
   const watchingLine = () => `watch: watching ${watched.size} path${watched.size === 1 ? '' : 's'} for ${stages.length} stage${stages.length === 1 ? '' : 's'} (debounce ${debounceMs} ms; Ctrl-C to stop)`;
 
@@ -203,6 +207,7 @@ export async function watchPipeline(opts: WatchOptions): Promise<number> {
     iteration++;
     const controller = new AbortController();
     const running = new Set<string>();
+    const stopStage = new Map<string, AbortController>();
     const reporter = await opts.makeReporter();
     // The view is the runner's; we only watch which stages are running, to know what an
     // interruption would stop.
@@ -218,7 +223,7 @@ export async function watchPipeline(opts: WatchOptions): Promise<number> {
     };
     say(plan ? `watch: [#${iteration}] ${label} → ${describePlan(plan)}` : `watch: [#${iteration}] ${label}`);
     let done!: () => void;
-    current = { controller, running, done: new Promise<void>((r) => (done = r)) };
+    current = { controller, running, stopStage, done: new Promise<void>((r) => (done = r)) };
     try {
       const summary = await runPipeline({
         project,
@@ -227,9 +232,25 @@ export async function watchPipeline(opts: WatchOptions): Promise<number> {
         jobs: opts.jobs,
         signal: controller.signal,
         reporter: tracking,
+        stageSignal: (stage) => {
+          if (!stage.interruptible) return undefined;
+          const c = new AbortController();
+          stopStage.set(stage.name, c);
+          return c.signal;
+        },
+        shouldSkip: (stage, { signature }) =>
+          failedWith.get(stage.name) === signature ? 'failed before with these same inputs; not retried until one of them changes' : undefined,
       });
+      const interrupted = new Set<string>();
       for (const r of summary.stages) {
-        if (r.outcome === 'cancelled' && !stopping) rescheduled.set(r.name, ['rescheduled after interruption']);
+        if (r.outcome === 'failed' && r.signature) failedWith.set(r.name, r.signature);
+        else if (['done', 'restored', 'up to date'].includes(r.outcome)) failedWith.delete(r.name);
+        if (stopping) continue;
+        // Stopped stages, and those they held back (reports come in dependency order), run next time.
+        if (r.outcome === 'cancelled' || (r.outcome === 'skipped' && r.blockedBy && interrupted.has(r.blockedBy))) {
+          interrupted.add(r.name);
+          rescheduled.set(r.name, ['rescheduled after interruption']);
+        }
       }
       say(`watch: [#${iteration}] ${describeSummary(summary)}`);
     } catch (e) {
@@ -265,12 +286,12 @@ export async function watchPipeline(opts: WatchOptions): Promise<number> {
     else if (!stopping) say(watchingLine());
   };
 
-  /** A change arrived while a run is going: interrupt it if only interruptible stages would die. */
+  /** A change arrived while a run is going: stop the running interruptible stages it affects. */
   const maybeInterrupt = async () => {
     const run = current;
-    if (!run || run.running.size === 0 || run.controller.signal.aborted) return;
-    const runningStages = [...run.running].map((n) => project.byName.get(n));
-    if (!runningStages.every((s) => s?.interruptible)) return;
+    if (!run || run.controller.signal.aborted) return;
+    const candidates = [...run.running].filter((n) => run.stopStage.has(n) && !run.stopStage.get(n)!.signal.aborted);
+    if (candidates.length === 0) return;
     let plan: Plan;
     try {
       const fresh = await open();
@@ -278,10 +299,10 @@ export async function watchPipeline(opts: WatchOptions): Promise<number> {
     } catch {
       return; // a broken edit interrupts nothing
     }
-    const hit = [...run.running].filter((n) => plan.has(n));
+    const hit = candidates.filter((n) => plan.has(n) && run.running.has(n));
     if (hit.length === 0 || current !== run) return;
     say(`watch: interrupting ${hit.join(', ')} (interruptible; its inputs changed) — it will run again`);
-    run.controller.abort();
+    for (const n of hit) run.stopStage.get(n)!.abort();
   };
 
   const onEvent = (_event: string, abs: string) => {

@@ -216,23 +216,60 @@ test('a dep that does not exist yet: reported once, and the stage runs when it a
   await stop(w);
 });
 
-test('a change never interrupts while a non-interruptible stage runs alongside: it is queued', async () => {
+test('only the interruptible stage is stopped and rescheduled; a non-interruptible one running alongside finishes', async () => {
   const { dir, ctl, count } = setup(PIPELINE.replace('    outs: [a.out]', '    outs: [a.out]\n    interruptible: true'));
   writeFileSync(join(ctl, 'a.hold'), '');
   writeFileSync(join(ctl, 'c.hold'), '');
   const { w, until } = startWatch(dir, ctl, ['a', 'c', '-j', '2']);
   await waitForFile(join(ctl, 'a.started.1'));
   await waitForFile(join(ctl, 'c.started.1'));
+  const aPid = Number(readFileSync(join(ctl, 'a.started.1'), 'utf8'));
+  const cPid = Number(readFileSync(join(ctl, 'c.started.1'), 'utf8'));
   writeFile(dir, 'a.in', 'a2\n');
-  await until('the queued notice', /changed during the run: a\.in \(queued\)/);
+  await until('the interruption of a alone', /interrupting a \(interruptible; its inputs changed\)/);
+  await waitFor('the interrupted stage a to be gone', () => !isAlive(aPid));
+  assert.equal(isAlive(cPid), true, 'the non-interruptible stage c keeps running');
   writeFileSync(join(ctl, 'c.release.1'), '');
-  writeFileSync(join(ctl, 'a.release.1'), '');
-  await until('the first iteration to end', /\[#1\] 2 done/);
+  await until('the first iteration to end', /\[#1\] 1 cancelled, 1 done/);
   await waitForFile(join(ctl, 'a.started.2'));
   writeFileSync(join(ctl, 'a.release.2'), '');
-  await until('the queued iteration', /\[#2\] 1 done/);
-  assert.doesNotMatch(w.stdout(), /interrupting/);
+  await until('the rescheduled run', /\[#2\] changed: a\.in → a \(dep a\.in changed, rescheduled after interruption\)/);
+  await until('its end', /\[#2\] 1 done/);
   assert.deepEqual([count('a'), count('c')], [2, 1]);
   assert.equal(readFileSync(join(dir, 'a.out'), 'utf8'), 'a2\n');
+  assert.equal(readFileSync(join(dir, 'c.out'), 'utf8'), 'c1\n');
+  await stop(w);
+  const lock = parse(readFileSync(join(dir, 'pipeline.lock'), 'utf8'));
+  assert.ok(lock.stages.a && lock.stages.c);
+});
+
+test('a failed stage downstream of an upstream re-run with byte-identical outs is not retried', async () => {
+  // up copies up.in; note.in is a dep that does not change its out (early cut-off for down).
+  const { dir, ctl, count } = setup(`stages:
+  up:
+    cmd: sh stage.sh up up.in up.out
+    deps: [up.in, note.in]
+    outs: [up.out]
+  down:
+    cmd: sh stage.sh down up.out down.out
+    deps: [up.out]
+    outs: [down.out]
+`);
+  writeFile(dir, 'up.in', 'u1\n');
+  writeFile(dir, 'note.in', 'n1\n');
+  writeFileSync(join(ctl, 'down.fail'), '');
+  const { w, until } = startWatch(dir, ctl);
+  await until('the first iteration', /watch: watching/);
+  assert.deepEqual([count('up'), count('down')], [1, 1]);
+
+  writeFile(dir, 'note.in', 'n2\n'); // up re-runs, up.out comes out identical
+  await until('the iteration for note.in', /\[#2\] 1 done, 1 skipped/);
+  assert.match(w.stdout(), /down: skipped \(failed before with these same inputs; not retried until one of them changes\)/);
+  assert.deepEqual([count('up'), count('down')], [2, 1], 'down was not retried');
+
+  writeFile(dir, 'up.in', 'u2\n'); // now up.out really changes: down is retried
+  await until('the iteration for up.in', /\[#3\] 1 done, 1 failed/);
+  assert.deepEqual([count('up'), count('down')], [3, 2]);
   await stop(w);
 });
+
