@@ -45,8 +45,9 @@ export function registerWatch(program: Command): void {
     .addHelpText('after', `
 Watches every dep (never outs, .grow/ or node_modules/) and params file of the selected stages, and
 pipeline.yaml. A params edit re-runs only the stages whose listed keys changed value. A change
-during a run queues one more iteration; stages marked \`interruptible: true\` are stopped and
-rescheduled instead. A stage that failed waits until one of its inputs changes.
+during a run queues one more iteration; running stages marked \`interruptible: true\` whose inputs
+it changes are stopped (alone: other stages finish) and rescheduled. A stage that failed waits
+until one of its inputs really changes.
 
 Examples:
   grow watch
