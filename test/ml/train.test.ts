@@ -139,3 +139,15 @@ test('refine: starts from given weights and carried moments, with a re-warmup', 
   wrong.set('transformer.wpe.weight', { shape: [8, 16], data: new Float32Array(128) });
   await assert.rejects(train({ ...base, steps: 1, outDir: tmp(), initialWeights: wrong }), /initial weights: tensor "transformer\.wpe\.weight" has shape \[8,16\] but the config needs \[16,8\]/);
 });
+
+test('prints ::progress lines for the runner, ending at current=total', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/ml/fixtures/train-run.ts', tmp(), '12'], {
+    encoding: 'utf8',
+    env: { ...process.env, GROW_BACKEND: 'wasm', GROW_TEST_PROGRESS: '1' },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').filter((l) => l.startsWith('::progress'));
+  assert.ok(lines.length >= 1);
+  for (const l of lines) assert.match(l, /^::progress current=\d+ total=12 loss=\d+\.\d+ val=\d+\.\d+$/);
+  assert.match(lines.at(-1)!, /^::progress current=12 total=12 /);
+});
