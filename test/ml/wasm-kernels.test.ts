@@ -124,6 +124,10 @@ cases.push({
   exact: false,
   run: () => tf.tidy(() => data(tf.grad((w: tf.Tensor) => tf.sum(tf.square(tf.gather(w, tf.tensor2d([[0, 2], [2, 2], [4, 1]], undefined, 'int32')))))(rnd([5, 3], 2)))),
 });
+for (const [shape, idx] of [[[11, 4], [3, 1, 3, 10, 0]], [[2048, 20], [5, 2047, 0, 5]], [[6], [5, 0, 0]], [[5, 2, 3], [4, 0]]] as [number[], number[]][]) {
+  cases.push({ name: `gather rows [${shape}] at [${idx}]`, exact: true, run: () => tf.tidy(() => data(tf.gather(rnd(shape, 5), tf.tensor1d(idx, 'int32')))) });
+}
+cases.push({ name: 'gather along axis 1 (stock path)', exact: true, run: () => tf.tidy(() => data(tf.gather(rnd([3, 5], 5), tf.tensor1d([4, 0], 'int32'), 1))) });
 cases.push({ name: 'unsortedSegmentSum with out-of-range ids', exact: false, run: () => tf.tidy(() => data(tf.unsortedSegmentSum(rnd([5, 2], 3), tf.tensor1d([0, 3, -1, 3, 7], 'int32'), 4))) });
 for (const dtype of ['float32', 'int32'] as const) {
   cases.push({

@@ -9,7 +9,7 @@
  */
 import * as tf from '../tf.ts';
 import { wasmBackend } from './wasm-internals.ts';
-import { oneHotKernel, shareKernel, sliceKernel, splitKernel, sumKernel, transposeKernel, unsortedSegmentSumKernel } from './wasm-layout.ts';
+import { gatherRowsKernel, oneHotKernel, shareKernel, sliceKernel, splitKernel, sumKernel, transposeKernel, unsortedSegmentSumKernel } from './wasm-layout.ts';
 import { WasmMatMul } from './wasm-matmul.ts';
 
 export interface WasmFixReport {
@@ -32,6 +32,7 @@ export const FIXED_KERNELS = [
   'SplitV',
   'UnsortedSegmentSum',
   'OneHot',
+  'GatherV2',
 ] as const;
 
 let installedReport: WasmFixReport | null = null;
@@ -62,6 +63,7 @@ export function installWasmFixes(versions: { core: string; wasm: string }, pinne
   };
   const matmul = new WasmMatMul(be, stock('BatchMatMul'), stock('_FusedMatMul'));
   const stockSum = stock('Sum');
+  const stockGather = stock('GatherV2');
   const [stockIdentity, stockCast, stockSlice, stockTranspose] = ['Identity', 'Cast', 'Slice', 'Transpose'].map(stock);
   const backendArg = be as unknown as tf.KernelBackend;
 
@@ -110,6 +112,12 @@ export function installWasmFixes(versions: { core: string; wasm: string }, pinne
       const { x, segmentIds } = args.inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
       const { numSegments } = args.attrs as unknown as tf.UnsortedSegmentSumAttrs;
       return unsortedSegmentSumKernel(be, x, segmentIds, numSegments);
+    },
+    GatherV2: (args) => {
+      const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+      const { axis, batchDims } = args.attrs as unknown as tf.GatherV2Attrs;
+      const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+      return gatherRowsKernel(be, x, indices, ax, batchDims ?? 0) ?? stockGather(args);
     },
     OneHot: (args) => {
       const { indices } = args.inputs as { indices: tf.TensorInfo };

@@ -254,3 +254,26 @@ export function oneHotKernel(
   }
   return out;
 }
+
+/**
+ * GatherV2 along axis 0 without batch dims (the token-embedding lookup): one contiguous row copy
+ * per index. The stock kernel costs ~30 ns per element; this is a memcpy per row. Returns null
+ * (use the stock kernel) for other axes, dtypes or an index out of range (its error message).
+ */
+export function gatherRowsKernel(backend: WasmBackend, x: tf.TensorInfo, indices: tf.TensorInfo, axis: number, batchDims: number): tf.TensorInfo | null {
+  if (axis !== 0 || batchDims !== 0 || x.dtype === 'string' || indices.dtype !== 'int32' || x.shape.length < 1) return null;
+  const rows = x.shape[0];
+  const ids = backend.typedArrayFromHeap(indices) as Int32Array;
+  for (let i = 0; i < ids.length; i++) if (ids[i] < 0 || ids[i] >= rows) return null;
+  const row = sizeOf(x.shape.slice(1));
+  const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+  const xv = backend.typedArrayFromHeap(x);
+  const ov = backend.typedArrayFromHeap(out);
+  const idv = backend.typedArrayFromHeap(indices) as Int32Array; // re-read: makeOutput may grow the heap
+  for (let i = 0; i < idv.length; i++) {
+    const s = idv[i] * row;
+    if (row >= 16) ov.set(xv.subarray(s, s + row), i * row);
+    else for (let j = 0; j < row; j++) ov[i * row + j] = xv[s + j];
+  }
+  return out;
+}
