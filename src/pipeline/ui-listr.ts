@@ -19,7 +19,27 @@ interface Slot {
   tracker?: ProgressTracker;
 }
 
-export function listrReporter(): Reporter {
+/**
+ * Where a reporter's task list runs: by default its own Listr (one view per run); in a watch
+ * session, a sub-list of the session's parent task (see listrWatchSession).
+ */
+type Mount = (top: never[]) => Promise<unknown>;
+
+/**
+ * listr2 by default exits the process (code 127) on SIGINT; the runner handles Ctrl-C itself
+ * (stop the stages, record the finished ones, exit 130: signals.ts), so the views never register.
+ */
+const NO_SIGNALS = { registerSignalListeners: false } as const;
+
+const ownView: Mount = (top) =>
+  new Listr(top, {
+    ...NO_SIGNALS,
+    concurrent: true,
+    exitOnError: false,
+    rendererOptions: { collapseSubtasks: false, showSkipMessage: true, collapseSkips: true } as never,
+  }).run();
+
+export function listrReporter(mount: Mount = ownView): Reporter {
   const slots = new Map<string, Slot>();
   let running: Promise<unknown> = Promise.resolve();
 
@@ -64,12 +84,7 @@ export function listrReporter(): Reporter {
         }
         groups.get(s.group)!.push(s);
       }
-      const list = new Listr(top as never, {
-        concurrent: true,
-        exitOnError: false,
-        rendererOptions: { collapseSubtasks: false, showSkipMessage: true, collapseSkips: true } as never,
-      });
-      running = list.run().catch(() => undefined);
+      running = mount(top as never[]).catch(() => undefined);
     },
     update(name, state, detail, report) {
       const slot = slots.get(name);
@@ -98,6 +113,71 @@ export function listrReporter(): Reporter {
     },
     async finish() {
       await running;
+    },
+  };
+}
+
+export interface WatchSessionView {
+  /** A reporter for the next iteration: its stages appear under the session's task. */
+  makeReporter(): Reporter;
+  /** A session line (an iteration's summary, a notice): kept in the view above the stages. */
+  say(line: string): void;
+  /** Ends the view (after the last iteration). */
+  close(): Promise<void>;
+}
+
+/** Session lines kept in the live view; older ones scroll out. */
+const SESSION_LINES = 12;
+
+/**
+ * One live view for a whole `grow watch` session: a parent task whose title carries the latest
+ * session lines (what changed, why each stage ran, each iteration's outcome), and under it the
+ * stages of the current iteration, replaced when the next one starts. listr2 attaches subtasks only
+ * to a task whose function returns them, once; so each iteration's list runs silently on its own
+ * and is attached to the parent task (`subtasks`), which the one renderer draws.
+ */
+export function listrWatchSession(title = 'grow watch'): WatchSessionView {
+  const lines: string[] = [];
+  let parent: AnyTask | undefined;
+  let parentReady!: (t: AnyTask) => void;
+  const ready = new Promise<AnyTask>((r) => (parentReady = r));
+  let endSession!: () => void;
+  const ended = new Promise<void>((r) => (endSession = r));
+  const retitle = () => {
+    if (parent) parent.title = [title, ...lines.map((l) => `  ${l}`)].join('\n');
+  };
+  const root = new Listr([{
+    title,
+    task: async (_ctx: unknown, task: AnyTask) => {
+      parent = task;
+      retitle();
+      parentReady(task);
+      await ended;
+    },
+  }] as never, {
+    ...NO_SIGNALS,
+    exitOnError: false,
+    rendererOptions: { collapseSubtasks: false, showSkipMessage: true, collapseSkips: false } as never,
+  });
+  const view = root.run().catch(() => undefined);
+
+  const mount: Mount = async (top) => {
+    const task = await ready;
+    const list = task.newListr(top, { ...NO_SIGNALS, concurrent: true, exitOnError: false, renderer: 'silent' } as never) as unknown as Listr;
+    (task.task as unknown as { subtasks: unknown }).subtasks = (list as unknown as { tasks: unknown }).tasks;
+    return list.run();
+  };
+
+  return {
+    makeReporter: () => listrReporter(mount),
+    say(line) {
+      lines.push(...line.split('\n'));
+      lines.splice(0, Math.max(0, lines.length - SESSION_LINES));
+      retitle();
+    },
+    async close() {
+      endSession();
+      await view;
     },
   };
 }

@@ -27,10 +27,13 @@ interface WatchFlags {
   params?: string[];
 }
 
-async function makeReporter(): Promise<Reporter> {
-  // The live listr2 view on a terminal; plain lines in CI and pipes (as `grow run`).
-  if (process.stdout.isTTY && !process.env.CI) return (await import('../ui-listr.ts')).listrReporter();
-  return plainReporter();
+/**
+ * On a terminal, one live listr2 view for the whole session (iteration summaries above the current
+ * iteration's stages); plain lines in CI and pipes (as `grow run`).
+ */
+async function sessionView(): Promise<{ makeReporter: () => Reporter; say?: (line: string) => void; close: () => Promise<void> }> {
+  if (process.stdout.isTTY && !process.env.CI) return (await import('../ui-listr.ts')).listrWatchSession();
+  return { makeReporter: () => plainReporter(), close: async () => {} };
 }
 
 export function registerWatch(program: Command): void {
@@ -61,6 +64,7 @@ Examples:
       const interrupts = handleInterrupts();
       try {
         const { watchPipeline } = await import('../watch.ts');
+        const view = await sessionView();
         const code = await watchPipeline({
           cwd: root,
           targets,
@@ -68,9 +72,10 @@ Examples:
           jobs: flags.jobs,
           overlays: flags.params,
           set: flags.set,
-          makeReporter,
+          makeReporter: view.makeReporter,
+          say: view.say,
           signal: interrupts.signal,
-        });
+        }).finally(() => view.close());
         process.exitCode = code === 130 ? EXIT.interrupted : code;
       } finally {
         interrupts.dispose();
