@@ -73,7 +73,7 @@ export function combineOptions(p: Params, name: string): Pick<CombineOptions, 'n
     ligo: {
       steps: Number(ligo.steps ?? 100),
       lr: Number(ligo.lr ?? 1e-3),
-      batchSize: Number(ligo.batch_size ?? p.opt('train.batch_size', 16)),
+      batchSize: Number(ligo.batch_size ?? 16),
       depthInit: ligo.depth_init === 'stack' ? 'stack' : 'stack_zero',
       seed: Number(ligo.seed ?? 0),
     },
