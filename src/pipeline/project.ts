@@ -97,6 +97,18 @@ export class Project {
   producedByAStage(path: string): boolean {
     return this.pipeline.stages.some((s) => s.outs.some((o) => path === o.path || path.startsWith(`${o.path}/`)));
   }
+
+  /**
+   * True when stages write `path` or something inside it: a dep on a directory that gathers
+   * several stages' outs (`artifacts/models`) is made by those stages, so it need not exist
+   * before the run and watch must not watch it.
+   */
+  writtenByStages(path: string): boolean {
+    return (
+      this.producedByAStage(path) ||
+      this.pipeline.stages.some((s) => s.outs.some((o) => path === '.' || o.path.startsWith(`${path}/`)))
+    );
+  }
 }
 
 export function lockDeps(facts: StageFacts): LockDep[] {

@@ -114,7 +114,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
   for (const s of stages) {
     project.pipeline.params.stageValues(s);
     for (const d of s.deps) {
-      if (!existsSync(join(project.root, d)) && !project.producedByAStage(d)) {
+      if (!existsSync(join(project.root, d)) && !project.writtenByStages(d)) {
         throw new GrowError(`stage \`${s.name}\`: dep \`${d}\` does not exist and no stage produces it`, EXIT.usage,
           `create ${d}, fix the path in ${project.pipeline.file}, or add a stage that lists it in its outs`);
       }

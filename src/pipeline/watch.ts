@@ -77,7 +77,7 @@ const isInside = (path: string, dir: string) => dir === '.' || path === dir || p
 export function watchedPaths(project: Project, stages: Stage[]): string[] {
   const paths = new Set<string>([project.pipeline.file]);
   for (const s of stages) {
-    for (const d of s.deps) if (!project.producedByAStage(d)) paths.add(d);
+    for (const d of s.deps) if (!project.writtenByStages(d)) paths.add(d);
     for (const p of s.params) paths.add(p.file);
   }
   return [...paths].sort();

@@ -281,3 +281,29 @@ test('resources.gpus: stages get distinct devices as CUDA_VISIBLE_DEVICES; witho
   await q.ok(['run', '-j', '2'], 0, { CUDA_VISIBLE_DEVICES: '' });
   assert.ok(q.exists('a.txt') && q.exists('b.txt'));
 });
+
+test('a dep on a directory that gathers other stages\' outs need not exist before the run', async () => {
+  // The experiment's evaluate stage depends on artifacts/models, which only the training stages
+  // create; on a fresh checkout that directory does not exist yet.
+  const p = project({
+    'pipeline.yaml': `stages:
+  a:
+    cmd: ${record} && mkdir -p models && echo a > models/a.txt
+    outs: [models/a.txt]
+  b:
+    cmd: ${record} && mkdir -p models && echo b > models/b.txt
+    outs: [models/b.txt]
+  gather:
+    cmd: ${record} && cat models/a.txt models/b.txt > all.txt
+    deps: [models]
+    outs: [all.txt]
+`,
+  });
+  await p.ok(['run', '-j', '1']);
+  const calls = p.calls();
+  assert.equal(calls.length, 3);
+  assert.equal(calls[2], 'gather', 'gather runs after both producers');
+  assert.equal(p.read('all.txt'), 'a\nb\n');
+  await p.ok(['run']);
+  assert.deepEqual(p.calls(), [], 'second run is a no-op');
+});
