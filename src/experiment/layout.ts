@@ -10,10 +10,10 @@
  *   artifacts/models/s<seed>/m1/<method>    M1: M1' refined (D1 + D2)
  *   artifacts/ckpt/<same id>                resume checkpoints of a training stage (persist)
  *
- * All small models live under one directory, artifacts/models/small, which the repository keeps
- * (a tracked .gitkeep): combine depends on that directory, so it sees however many small models
- * there are without also depending on M0 or on its own refined output, and the directory exists
- * before the first run (grow checks that every dep exists or is an out of some stage).
+ * A seed's small models live under one directory, artifacts/models/small/s<seed>: combine depends
+ * on that directory, so it sees however many small models there are without also depending on M0
+ * or on its own refined output. The directory need not exist before the first run: grow accepts a
+ * dep that gathers other stages' outs.
  */
 export type ModelRole = 'small' | 'm0' | 'm1p' | 'm1';
 

@@ -65,8 +65,6 @@ function project(): string {
     cpSync(join(REPO, p), join(dir, p), { recursive: true });
   }
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  // The repository keeps artifacts/models/small (combine's dep directory) with a .gitkeep.
-  cpSync(join(REPO, 'artifacts/models/small/.gitkeep'), join(dir, 'artifacts/models/small/.gitkeep'));
   return dir;
 }
 
