@@ -50,10 +50,29 @@ function parseStructured(text: string, file: string): unknown {
 
 /** {a: {b: 1}, c: [1, 2]} → {'a.b': 1, c: [1, 2]} */
 export function flatten(v: unknown, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
-  if (v && typeof v === 'object' && !Array.isArray(v)) {
-    for (const [k, x] of Object.entries(v)) flatten(x, prefix ? `${prefix}.${k}` : k, out);
+  const join = (k: string) => (prefix ? `${prefix}.${k}` : k);
+  if (Array.isArray(v) && v.some((x) => x && typeof x === 'object')) {
+    // A list of records (one per model, say) reads best keyed by each record's own id or name,
+    // so `models[s1/m0].loss` stays the same key when the list is reordered; else by position.
+    v.forEach((x, i) => {
+      const k = itemKey(x);
+      if (k === undefined) return flatten(x, `${prefix}[${i}]`, out);
+      const { [k.field]: _, ...rest } = x as Record<string, unknown>;
+      flatten(rest, `${prefix}[${k.value}]`, out);
+    });
+  } else if (v && typeof v === 'object' && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v)) flatten(x, join(k), out);
   } else if (prefix) out[prefix] = v;
   return out;
+}
+
+function itemKey(x: unknown): { field: string; value: string } | undefined {
+  if (!x || typeof x !== 'object' || Array.isArray(x)) return undefined;
+  const r = x as Record<string, unknown>;
+  for (const field of ['id', 'name', 'model', 'key']) {
+    if (typeof r[field] === 'string' || typeof r[field] === 'number') return { field, value: String(r[field]) };
+  }
+  return undefined;
 }
 
 function row(file: string, key: string, oldV: unknown, newV: unknown): DiffRow {

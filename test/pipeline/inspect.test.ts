@@ -114,6 +114,20 @@ test('metrics show and diff against a git revision', async () => {
   assert.deepEqual(j, { 'metrics.json': { loss: { old: 0.5, new: 0.25, change: -0.25 } } });
 });
 
+test('metrics show flattens lists of records by their id (or position) into one row per number', async () => {
+  const p = project();
+  await p.ok(['run']);
+  p.write('metrics.json', JSON.stringify({ models: [{ id: 'm0', loss: 5.2 }, { id: 'm1', loss: 4.9, acc: { top1: 0.3 } }], sizes: [1, 2], steps: [{ n: 1 }] }));
+  const j = JSON.parse((await p.ok(['metrics', 'show', '--json'])).stdout);
+  assert.deepEqual(j['metrics.json'], {
+    'models[m0].loss': 5.2,
+    'models[m1].loss': 4.9,
+    'models[m1].acc.top1': 0.3,
+    sizes: [1, 2],
+    'steps[0].n': 1,
+  });
+});
+
 test('--help lists every command, each command has help, --version prints the version', async () => {
   const p = project();
   const help = (await p.ok(['--help'])).stdout;
