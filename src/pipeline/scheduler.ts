@@ -10,7 +10,7 @@
  * calls, with two hooks: `stageSignal` stops single stages, `shouldSkip` vetoes a stage at the
  * moment it is considered.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { EXIT, GrowError } from './errors.ts';
@@ -24,7 +24,7 @@ import { staleReasons } from './status.ts';
 import { selectTargets } from './graph.ts';
 import type { LockOut } from './lock.ts';
 import { lockDeps } from './project.ts';
-import type { Stage } from './types.ts';
+import type { OutSpec, Stage } from './types.ts';
 import { silentReporter, type Reporter } from './ui.ts';
 
 export interface RunOptions extends OpenOptions {
@@ -170,16 +170,28 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     if (skipWhy) return finish({ name: stage.name, outcome: 'skipped', reasons, message: skipWhy, signature });
     // As DVC's run-cache: only a stage with inputs (deps or params) and cached outs can be
     // restored — a stage without outs is run for its effect, one without inputs has no signature.
-    const cacheable = !stage.alwaysChanged && stage.outs.length > 0 && stage.outs.every((o) => o.cache) &&
-      (stage.deps.length > 0 || stage.params.length > 0);
+    // Unlike DVC, a stage's scratch outs (resume checkpoints: `persist: true, cache: false`) do not
+    // prevent it: they are working state, not results, so a training stage can still be restored.
+    const cacheable = !stage.alwaysChanged && stage.outs.some((o) => o.cache) &&
+      stage.outs.every((o) => o.cache || isScratch(o)) && (stage.deps.length > 0 || stage.params.length > 0);
     // -f and --no-run-cache bypass restoring; the run's result is still recorded for next time.
     const mayRestore = cacheable && !opts.force && opts.runCache !== false;
     if (mayRestore && [...facts.deps.values()].every((d) => d !== null)) {
       const hit = project.runCache.get(signature);
-      if (hit && (await allPresent(project, hit.outs, outPaths))) {
-        for (const o of hit.outs) await project.cache.restore(join(project.root, o.path), o.hash);
+      if (hit && (await restorable(project, hit.outs, stage.outs))) {
+        const outs: LockOut[] = [];
+        for (const o of hit.outs) {
+          if (isScratch(stage.outs.find((x) => x.path === o.path)!)) {
+            // Recorded as it is now (restorable() made sure a missing one was an empty directory).
+            mkdirSync(join(project.root, o.path), { recursive: true });
+            outs.push(lockOut(o.path, (await project.hasher.hash(o.path))!));
+          } else {
+            await project.cache.restore(join(project.root, o.path), o.hash);
+            outs.push(o);
+          }
+        }
         project.runCache.touch(signature);
-        project.lock.set(stage.name, lockEntryFrom(facts, hit.outs));
+        project.lock.set(stage.name, lockEntryFrom(facts, outs));
         return finish({ name: stage.name, outcome: 'restored', reasons, durationMs: Date.now() - started });
       }
     }
@@ -288,10 +300,23 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
   return { stages: list, exitCode };
 }
 
-async function allPresent(project: Project, outs: LockOut[], declared: string[]): Promise<boolean> {
-  // The entry must describe exactly the declared outs, and every object must be intact.
-  if (outs.length !== declared.length || !outs.every((o) => declared.includes(o.path))) return false;
-  for (const o of outs) if (!(await project.cache.has(o.hash))) return false;
+/** A resume-checkpoint out: kept across runs, never cached. */
+function isScratch(o: OutSpec): boolean {
+  return o.persist && !o.cache;
+}
+
+async function restorable(project: Project, outs: LockOut[], declared: OutSpec[]): Promise<boolean> {
+  // The entry must describe exactly the declared outs, and every cached object must be intact.
+  if (outs.length !== declared.length) return false;
+  for (const o of outs) {
+    const spec = declared.find((d) => d.path === o.path);
+    if (!spec) return false;
+    if (isScratch(spec)) {
+      // Scratch state is taken as it is in the workspace; a missing one can only be recreated
+      // when the run left it as an empty directory (a finished training stage clears its checkpoints).
+      if (!existsSync(join(project.root, o.path)) && !(o.hash.endsWith('.dir') && o.files === 0)) return false;
+    } else if (!(await project.cache.has(o.hash))) return false;
+  }
   return true;
 }
 

@@ -221,3 +221,45 @@ test('always_changed stages run every time and are never restored', async () => 
   await p.ok(['run']);
   assert.deepEqual(p.calls(), ['clock', 'clock']);
 });
+
+test('a stage with resume checkpoints (persist, cache: false) is still restored from the run-cache', async () => {
+  // The experiment's training stages: the model is the result, the checkpoint directory scratch
+  // state that the finished stage leaves empty. Returning to old params must not retrain.
+  const p = new TestProject({
+    'params.yaml': 'lr: 1\n',
+    'pipeline.yaml': `stages:
+  train:
+    cmd: ${record} && mkdir -p ckpt && echo "lr=$(grep lr params.yaml)" > model.txt
+    params: [lr]
+    outs:
+      - model.txt
+      - ckpt: {persist: true, cache: false}
+`,
+  });
+  projects.push(p);
+  await p.ok(['run']);
+  p.write('params.yaml', 'lr: 2\n');
+  await p.ok(['run']);
+  p.calls();
+  p.write('params.yaml', 'lr: 1\n');
+  rmSync(p.path('ckpt'), { recursive: true });
+  const r = await p.ok(['run']);
+  assert.deepEqual(p.calls(), [], 'the command did not run');
+  assert.match(r.stdout, /train: restored/);
+  assert.equal(p.read('model.txt'), 'lr=lr: 1\n');
+  assert.ok(statSync(p.path('ckpt')).isDirectory(), 'the empty checkpoint directory is recreated');
+  await p.ok(['run']);
+  assert.deepEqual(p.calls(), [], 'and the stage is up to date afterwards');
+
+  // A checkpoint directory that was not empty when recorded cannot be recreated: the stage runs.
+  p.write('pipeline.yaml', p.read('pipeline.yaml').replace('mkdir -p ckpt &&', 'mkdir -p ckpt && echo s > ckpt/step &&'));
+  p.write('params.yaml', 'lr: 3\n');
+  await p.ok(['run']);
+  p.write('params.yaml', 'lr: 4\n');
+  await p.ok(['run']);
+  p.calls();
+  p.write('params.yaml', 'lr: 3\n');
+  rmSync(p.path('ckpt'), { recursive: true });
+  await p.ok(['run']);
+  assert.deepEqual(p.calls(), ['train']);
+});
