@@ -21,9 +21,8 @@ import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ckptDir, derivedSeeds, modelRef, type ModelRef } from '../src/experiment/layout.ts';
 import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
-import { loadModel } from '../src/ml/checkpoint.ts';
+import { loadModel, readMoments } from '../src/ml/checkpoint.ts';
 import type { HostWeights, ModelConfig } from '../src/ml/config.ts';
-import { readSafetensors } from '../src/ml/safetensors.ts';
 import { train } from '../src/ml/train.ts';
 import { runMain } from './lib/experiment.ts';
 import { modelConfigFromParams } from './lib/models.ts';
@@ -55,13 +54,7 @@ function refFromArgs(args: Record<string, string>): ModelRef {
 function carriedMoments(dir: string): { m: HostWeights; v: HostWeights; step?: number } | undefined {
   const file = join(dir, 'optimizer.safetensors');
   if (!existsSync(file)) return undefined;
-  const { tensors, metadata } = readSafetensors(file);
-  const m: HostWeights = new Map();
-  const v: HostWeights = new Map();
-  for (const [name, t] of tensors) {
-    if (name.startsWith('m.')) m.set(name.slice(2), t);
-    else if (name.startsWith('v.')) v.set(name.slice(2), t);
-  }
+  const { m, v, metadata } = readMoments(file);
   const step = metadata.step === undefined ? undefined : Number(metadata.step);
   return { m, v, ...(step !== undefined && Number.isFinite(step) ? { step } : {}) };
 }

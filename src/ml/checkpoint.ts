@@ -146,12 +146,35 @@ export function saveResume(dir: string, cfg: ModelConfig, params: HostWeights, m
   mkdirSync(sub, { recursive: true });
   const order = weightShapes(cfg).map((w) => w.name);
   writeSafetensors(join(sub, 'model.safetensors'), order.map((n) => [n, params.get(n)!]));
-  writeSafetensors(join(sub, 'optimizer.safetensors'), [...order.map((n) => [`m.${n}`, m.get(n)!] as [string, { shape: number[]; data: Float32Array }]), ...order.map((n) => [`v.${n}`, v.get(n)!] as [string, { shape: number[]; data: Float32Array }])]);
+  const inOrder = (w: HostWeights): HostWeights => new Map(order.map((n) => [n, w.get(n)!]));
+  writeMoments(join(sub, 'optimizer.safetensors'), inOrder(m), inOrder(v));
   writeFileAtomic(join(sub, 'state.json'), JSON.stringify(state) + '\n');
   writeFileAtomic(join(dir, 'latest.json'), JSON.stringify({ checkpoint: name }) + '\n');
   for (const entry of readdirSync(dir)) {
     if (entry.startsWith('step-') && entry !== name) rmSync(join(dir, entry), { recursive: true, force: true });
   }
+}
+
+/**
+ * AdamW moments on disk: `m.<weight>` and `v.<weight>` tensors in one safetensors file, with the
+ * optimizer's step count (and anything else) in its metadata. Training writes it beside the final
+ * weights and in every resume checkpoint; growth carries it into M1'.
+ */
+export function writeMoments(file: string, m: HostWeights, v: HostWeights, metadata: Record<string, string> = {}): void {
+  const prefixed = (prefix: string, w: HostWeights) => [...w].map(([n, t]) => [`${prefix}${n}`, t] as [string, { shape: number[]; data: Float32Array }]);
+  writeSafetensors(file, [...prefixed('m.', m), ...prefixed('v.', v)], metadata);
+}
+
+export function readMoments(file: string): { m: HostWeights; v: HostWeights; metadata: Record<string, string> } {
+  const { tensors, metadata } = readSafetensors(file);
+  const m: HostWeights = new Map();
+  const v: HostWeights = new Map();
+  for (const [k, t] of tensors) {
+    if (k.startsWith('m.')) m.set(k.slice(2), t);
+    else if (k.startsWith('v.')) v.set(k.slice(2), t);
+    else throw new SafetensorsError(file, `unexpected tensor "${k}" (expected m.* and v.*)`);
+  }
+  return { m, v, metadata };
 }
 
 export interface LoadedResume {
@@ -175,14 +198,7 @@ export function loadResume(dir: string, cfg: ModelConfig): LoadedResume | null {
   const state = JSON.parse(readFileSync(join(sub, 'state.json'), 'utf8')) as ResumeState;
   const params = readSafetensors(join(sub, 'model.safetensors')).tensors;
   checkAgainstConfig(join(sub, 'model.safetensors'), cfg, params);
-  const opt = readSafetensors(join(sub, 'optimizer.safetensors')).tensors;
-  const m: HostWeights = new Map();
-  const v: HostWeights = new Map();
-  for (const [k, t] of opt) {
-    if (k.startsWith('m.')) m.set(k.slice(2), t);
-    else if (k.startsWith('v.')) v.set(k.slice(2), t);
-    else throw new SafetensorsError(join(sub, 'optimizer.safetensors'), `unexpected tensor "${k}" (expected m.* and v.*)`);
-  }
+  const { m, v } = readMoments(join(sub, 'optimizer.safetensors'));
   checkAgainstConfig(join(sub, 'optimizer.safetensors') + ' (m.*)', cfg, m);
   checkAgainstConfig(join(sub, 'optimizer.safetensors') + ' (v.*)', cfg, v);
   return { state, params, m, v };

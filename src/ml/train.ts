@@ -18,14 +18,13 @@ import { join } from 'node:path';
 import * as tf from './tf.ts';
 import { paramCount, type HostWeights, type ModelConfig } from './config.ts';
 import { activeBackend } from './backend/index.ts';
-import { checkAgainstConfig, loadResume, saveModel, saveResume, writeFileAtomic } from './checkpoint.ts';
+import { checkAgainstConfig, loadResume, saveModel, saveResume, writeFileAtomic, writeMoments } from './checkpoint.ts';
 import { evaluateBatches } from './eval.ts';
 import { stepFlops } from './flops.ts';
 import { initWeights } from './model.ts';
 import { AdamW } from './optim.ts';
 import { BatchSampler, fixedBatches, type Batch } from './sampler.ts';
 import { lrAt } from './schedule.ts';
-import { writeSafetensors } from './safetensors.ts';
 import { createStepper } from './step.ts';
 
 export interface TrainOptions {
@@ -262,11 +261,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   }
 
   saveModel(o.outDir, cfg, opt.view(opt.params), { step: String(step), backend });
-  writeSafetensors(
-    join(o.outDir, 'optimizer.safetensors'),
-    [...[...opt.view(opt.m)].map(([n, t]) => [`m.${n}`, t] as [string, { shape: number[]; data: Float32Array }]), ...[...opt.view(opt.v)].map(([n, t]) => [`v.${n}`, t] as [string, { shape: number[]; data: Float32Array }])],
-    { step: String(opt.step) },
-  );
+  writeMoments(join(o.outDir, 'optimizer.safetensors'), opt.view(opt.m), opt.view(opt.v), { step: String(opt.step) });
   rmSync(resumeDir, { recursive: true, force: true });
   const summary: TrainSummary = {
     backend,

@@ -11,7 +11,7 @@
  */
 import { join } from 'node:path';
 import type { HostWeights, ModelConfig } from '../config.ts';
-import { readSafetensors, writeSafetensors } from '../safetensors.ts';
+import { readMoments as readMomentsFile, writeMoments as writeMomentsFile } from '../checkpoint.ts';
 import type { UnitMap } from './units.ts';
 import { planWidth } from './width.ts';
 import { GrowthError, LNF_B, LNF_W, type Tensor, WPE, WTE, get, layerNames, zeros } from './weights.ts';
@@ -140,18 +140,11 @@ function placeBlock(out: Tensor, t: Tensor, i: number, n: number, nSections: num
 /** Reads `<dir>/optimizer.safetensors` as the training code writes it (m.<name>, v.<name>, step). */
 export function readMoments(dir: string): AdamMoments & { step: number } {
   const file = join(dir, 'optimizer.safetensors');
-  const { tensors, metadata } = readSafetensors(file);
-  const m: HostWeights = new Map();
-  const v: HostWeights = new Map();
-  for (const [name, t] of tensors) {
-    if (name.startsWith('m.')) m.set(name.slice(2), t);
-    else if (name.startsWith('v.')) v.set(name.slice(2), t);
-  }
+  const { m, v, metadata } = readMomentsFile(file);
   if (m.size === 0) throw new GrowthError(`${file}: no m.* tensors; was it written by src/ml/train.ts?`);
   return { m, v, step: Number(metadata.step ?? 0) };
 }
 
 export function writeMoments(dir: string, s: AdamMoments, step: number): void {
-  const entries: [string, Tensor][] = [...[...s.m].map(([n, t]) => [`m.${n}`, t] as [string, Tensor]), ...[...s.v].map(([n, t]) => [`v.${n}`, t] as [string, Tensor])];
-  writeSafetensors(join(dir, 'optimizer.safetensors'), entries, { step: String(step), carried_by: 'growth' });
+  writeMomentsFile(join(dir, 'optimizer.safetensors'), s.m, s.v, { step: String(step), carried_by: 'growth' });
 }
