@@ -9,11 +9,11 @@
  * sources that is not an out). See docs/data.md.
  */
 import { isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { buildDatasets, type DataManifest } from '../src/data/dataset.ts';
 import { DataError } from '../src/data/errors.ts';
 import { parseSources } from '../src/data/sources.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
+import { runMain } from './lib/main.ts';
 import { reportProgress } from './lib/progress.ts';
 
 export const DATA_DIR = 'artifacts/data';
@@ -55,19 +55,4 @@ async function main(): Promise<void> {
   await runDownload(params, resolve(args.root ?? process.env.GROW_ROOT ?? '.'));
 }
 
-/**
- * Problems a user can cause print as one line; anything else keeps its stack. stages/lib/params
- * throws plain Errors whose message starts with the params file ("cannot read params file ...",
- * "params/x.yaml: missing params key ...").
- */
-function isUserError(e: unknown): e is Error {
-  if (e instanceof DataError) return true;
-  return e instanceof Error && /^(cannot read params file |[^\s:]+\.ya?ml: |GROW_PARAMS_OVERRIDES |unexpected argument )/.test(e.message);
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((e: unknown) => {
-    console.error(isUserError(e) ? `download: ${e.message}` : e);
-    process.exit(1);
-  });
-}
+runMain(import.meta, 'download', main);

@@ -15,7 +15,8 @@ import { readEvalMetrics } from '../src/experiment/eval-metrics.ts';
 import type { ProfileReport } from '../src/experiment/profile.ts';
 import { assembleReport } from '../src/report/assemble.ts';
 import { writeReport } from '../src/report/index.ts';
-import { experimentRefs, runMain } from './lib/experiment.ts';
+import { experimentRefs } from './lib/experiment.ts';
+import { runMain } from './lib/main.ts';
 import { loadParams, parseArgs } from './lib/params.ts';
 
 export const REPORT_DIR = 'artifacts/report';

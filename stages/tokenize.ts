@@ -13,7 +13,6 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { writeDirAtomic } from '../src/data/atomic-dir.ts';
 import { datasetPath, readManifest } from '../src/data/dataset.ts';
 import { DataError } from '../src/data/errors.ts';
@@ -22,13 +21,13 @@ import {
   countTrainingWords,
   encodeLinesToFile,
   serializeTokenizer,
-  TokenizerError,
   tokenizerConfigJson,
   trainBpeFromCounts,
   type TokenFile,
   type TokensMeta,
 } from '../src/ml/tokenizer/index.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
+import { runMain } from './lib/main.ts';
 import { reportProgress } from './lib/progress.ts';
 
 export const TOKENS_DIR = 'artifacts/tokens';
@@ -102,19 +101,4 @@ async function main(): Promise<void> {
   await runTokenize(params, resolve(args.root ?? process.env.GROW_ROOT ?? '.'));
 }
 
-/**
- * Problems a user can cause print as one line; anything else keeps its stack. stages/lib/params
- * throws plain Errors whose message starts with the params file ("cannot read params file ...",
- * "params/x.yaml: missing params key ...").
- */
-function isUserError(e: unknown): e is Error {
-  if (e instanceof DataError || e instanceof TokenizerError) return true;
-  return e instanceof Error && /^(cannot read params file |[^\s:]+\.ya?ml: |GROW_PARAMS_OVERRIDES |unexpected argument )/.test(e.message);
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((e: unknown) => {
-    console.error(isUserError(e) ? `tokenize: ${e.message}` : e);
-    process.exit(1);
-  });
-}
+runMain(import.meta, 'tokenize', main);

@@ -24,7 +24,7 @@ import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
 import { loadModel, readMoments } from '../src/ml/checkpoint.ts';
 import type { HostWeights, ModelConfig } from '../src/ml/config.ts';
 import { train } from '../src/ml/train.ts';
-import { runMain } from './lib/experiment.ts';
+import { runMain } from './lib/main.ts';
 import { modelConfigFromParams } from './lib/models.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
 import { concatSplit, readTokensMeta, sourcesFor } from './lib/tokens.ts';

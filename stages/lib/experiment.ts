@@ -3,7 +3,6 @@
  * turns a user-caused error into one line on stderr and exit status 1 (the runner shows the log
  * tail), keeping stack traces for real bugs.
  */
-import { pathToFileURL } from 'node:url';
 import { type ExperimentShape, type ModelRef, experimentModels } from '../../src/experiment/layout.ts';
 import type { Params } from './params.ts';
 
@@ -30,14 +29,3 @@ export function experimentRefs(p: Params): ModelRef[] {
   return experimentModels(experimentShape(p));
 }
 
-/** Runs a stage's main when the file is executed (not when a test imports it). */
-export function runMain(meta: ImportMeta, stage: string, main: () => Promise<void>): void {
-  if (meta.url !== pathToFileURL(process.argv[1] ?? '').href) return;
-  main().catch((e: unknown) => {
-    const err = e as Error;
-    // Errors from our own modules carry a message that names the file and the fix.
-    console.error(`${stage}: ${err?.message ?? String(e)}`);
-    if (process.env.GROW_DEBUG) console.error(err?.stack);
-    process.exit(1);
-  });
-}
