@@ -12,7 +12,7 @@ import { Hasher } from '../../src/pipeline/hash.ts';
 import { HashState } from '../../src/pipeline/state.ts';
 import { RunCache } from '../../src/pipeline/run-cache.ts';
 import { transferCache } from '../../src/pipeline/transfer.ts';
-import { record, TestProject } from '../helpers/grow-project.ts';
+import { TestProject } from '../helpers/grow-project.ts';
 import { removeDir, tempDir } from './cluster.ts';
 
 const dirs: string[] = [];
@@ -104,41 +104,4 @@ test('pull from an empty or missing remote, and push --to through the command', 
   p.write('.grow/config.yaml', `remote:\n  dir: ${JSON.stringify(remote)}\n`);
   await program.parseAsync(['push'], { from: 'user' });
   assert.match(lines.pop()!, /^pushed 0 objects .* 2 already there$/);
-});
-
-test('a second clone pulls the pushed cache and restores every output without running anything', async () => {
-  const pipeline = `stages:
-  prep:
-    cmd: ${record}; mkdir -p data && cp src.txt data/raw.txt && echo x > data/x.txt
-    deps: [src.txt]
-    outs: [data]
-  train:
-    cmd: ${record}; cat data/raw.txt > model.txt; echo trained >> model.txt
-    deps: [data]
-    outs: [model.txt]
-`;
-  // Every stage has an input: as in DVC, a stage without deps or params is never restored.
-  const a = new TestProject({ 'pipeline.yaml': pipeline, 'src.txt': 'raw\n' });
-  dirs.push(a.dir);
-  await a.ok(['run']);
-  assert.deepEqual(a.calls().sort(), ['prep', 'train']);
-  const remote = join(dir('grow-xfer-remote-'), 'cache');
-  const push = new Command().exitOverride();
-  registerTransferCommands(push, { root: () => a.dir, out: () => {} });
-  await push.parseAsync(['push', '--to', remote], { from: 'user' });
-
-  // The clone: committed files only (pipeline.yaml, pipeline.lock), its own empty cache.
-  const b = new TestProject({ 'pipeline.yaml': pipeline, 'src.txt': 'raw\n', 'pipeline.lock': a.lockText() });
-  dirs.push(b.dir);
-  const pull = new Command().exitOverride();
-  const said: string[] = [];
-  registerTransferCommands(pull, { root: () => b.dir, out: (l) => said.push(l) });
-  await pull.parseAsync(['pull', '--from', remote], { from: 'user' });
-  assert.match(said[0], /^pulled 4 objects .* and 2 run-cache entries/);
-  await b.ok(['run']);
-  assert.deepEqual(b.calls(), []);
-  assert.equal(b.read('model.txt'), 'raw\ntrained\n');
-  assert.equal(b.read('data/x.txt'), 'x\n');
-  assert.equal(b.lockText(), a.lockText());
-
 });
