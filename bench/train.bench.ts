@@ -3,7 +3,12 @@
  * (analytic FLOPs from src/ml/flops.ts), plus — when Debian's python3-torch is installed — the same
  * model's step in PyTorch measured in the same run (`torch_ms_per_step`, `ratio` = ours / torch).
  *
+ * Each config is measured twice: the plain step on one thread (`ms_per_step_1thread`, against
+ * 1-thread PyTorch) and the step split into one micro-batch per core, each on its own thread
+ * (`ms_per_step`, against PyTorch with as many threads) — how `train.micro_batches` runs.
+ *
  *   npm run bench:train                       # backend from GROW_BACKEND (default auto)
+ *   GROW_BENCH_WORKERS=1 npm run bench:train  # only the single-thread step
  *   GROW_BENCH_PROFILE=1 npm run bench:train  # also per-kernel times of one step on stderr
  *   GROW_BENCH_CONFIGS=large npm run bench:train
  *   GROW_BENCH_STEPS=5 GROW_WASM_FIXES=0 npm run bench:train   # stock wasm kernels, fewer steps
@@ -11,7 +16,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '../src/ml/tf.ts';
 import { initBackend } from '../src/ml/backend/index.ts';
@@ -47,10 +52,10 @@ function torchStep(cfg: ModelConfig, steps: number, threads = 2): { torch_ms_per
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
-async function profileStep(step: () => void): Promise<void> {
+async function profileStep(step: () => Promise<unknown>): Promise<void> {
   const t0 = performance.now();
-  const prof = await tf.profile(() => {
-    step();
+  const prof = await tf.profile(async () => {
+    await step();
   });
   const total = performance.now() - t0;
   const byKernel = new Map<string, { ms: number; n: number }>();
@@ -68,63 +73,83 @@ async function profileStep(step: () => void): Promise<void> {
 
 const backend = await initBackend();
 const only = process.env.GROW_BENCH_CONFIGS?.split(',');
-for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
-  if (only && !only.includes(name)) continue;
-  const steps = Number(process.env.GROW_BENCH_STEPS ?? defaultSteps);
+// Threads for the parallel step (one micro-batch each); PyTorch gets the same number of threads.
+const workers = Number(process.env.GROW_BENCH_WORKERS ?? availableParallelism());
+
+/** Step times (ms) of `steps` steps after WARMUP, and the stepper's thread count. */
+async function measure(cfg: ModelConfig, steps: number, microBatches: number, profile: boolean): Promise<{ times: number[]; threads: number }> {
   const opt = new AdamW(cfg, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1 }, initWeights(cfg, 1));
-  const stepper = createStepper(cfg, opt);
+  const stepper = await createStepper(cfg, opt, { microBatches, workers: microBatches });
   const rng = new Rng(7);
   const batch = () => {
     const x = Int32Array.from({ length: BATCH * SEQ }, () => rng.int(cfg.vocabSize));
     const y = Int32Array.from({ length: BATCH * SEQ }, () => rng.int(cfg.vocabSize));
     return { x, y, batch: BATCH, seq: SEQ };
   };
-  for (let i = 0; i < WARMUP; i++) stepper.step(batch(), 1e-3);
-  const times: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const b = batch();
-    const t0 = performance.now();
-    stepper.step(b, 1e-3);
-    times.push(performance.now() - t0);
+  try {
+    for (let i = 0; i < WARMUP; i++) await stepper.step(batch(), 1e-3);
+    const times: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const b = batch();
+      const t0 = performance.now();
+      await stepper.step(b, 1e-3);
+      times.push(performance.now() - t0);
+    }
+    if (profile) await profileStep(() => stepper.step(batch(), 1e-3));
+    return { times, threads: stepper.threads };
+  } finally {
+    stepper.dispose();
   }
-  if (process.env.GROW_BENCH_PROFILE === '1') await profileStep(() => stepper.step(batch(), 1e-3));
-  stepper.dispose();
-  const ms = median(times);
+}
+
+const round = (x: number) => Number(x.toFixed(2));
+
+for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
+  if (only && !only.includes(name)) continue;
+  const steps = Number(process.env.GROW_BENCH_STEPS ?? defaultSteps);
+  const profile = process.env.GROW_BENCH_PROFILE === '1';
+  const single = await measure(cfg, steps, 1, profile);
+  const parallel = workers > 1 ? await measure(cfg, steps, workers, false) : single;
+  const ms = median(parallel.times);
+  const ms1 = median(single.times);
   const flops = stepFlops(cfg, BATCH, SEQ).training;
   const line: Record<string, unknown> = {
     config: name,
     backend: backend.name,
     wasm_fixed_kernels: backend.wasmFixes ? backend.wasmFixes.kernels.length : undefined,
-    threads: backend.threads,
+    xnnpack_threads: backend.threads,
+    // The step as the trainer runs it with train.micro_batches = threads: one micro-batch per thread.
+    threads: parallel.threads,
     params: paramCount(cfg),
     batch: BATCH,
     seq: SEQ,
-    ms_per_step: Number(ms.toFixed(2)),
+    ms_per_step: round(ms),
     // The fastest step: least disturbed by other processes on a shared machine.
-    min_ms_per_step: Number(Math.min(...times).toFixed(2)),
+    min_ms_per_step: round(Math.min(...parallel.times)),
     tokens_per_s: Math.round((BATCH * SEQ * 1000) / ms),
-    gflops_per_s: Number((flops / ms / 1e6).toFixed(2)),
+    gflops_per_s: round(flops / ms / 1e6),
     gflop_per_step: Number((flops / 1e9).toFixed(3)),
+    // The plain full-batch step on one thread.
+    ms_per_step_1thread: round(ms1),
+    gflops_per_s_1thread: round(flops / ms1 / 1e6),
     // Other processes share this machine; the load average says how much.
-    load_avg_1m: Number(loadavg()[0].toFixed(2)),
+    load_avg_1m: round(loadavg()[0]),
     cpus: cpus().length,
   };
   if (process.env.GROW_BENCH_TORCH !== '0') {
-    const t = torchStep(cfg, steps);
+    const t = torchStep(cfg, steps, parallel.threads);
     const { threads: torchThreads, ...rest } = t as typeof t & { threads?: number };
     Object.assign(line, rest, torchThreads ? { torch_threads: torchThreads } : {});
     if ('torch_ms_per_step' in t) {
-      line.torch_ms_per_step = Number(t.torch_ms_per_step.toFixed(2));
-      line.torch_min_ms_per_step = Number(t.torch_min_ms_per_step.toFixed(2));
-      line.ratio = Number((ms / t.torch_ms_per_step).toFixed(2));
-      line.ratio_min = Number((Math.min(...times) / t.torch_min_ms_per_step).toFixed(2));
-      // OpenMP threads spin-wait; on a busy machine 2-thread torch can be far slower than 1-thread,
-      // so the single-thread step (comparable to our single-threaded wasm) is reported as well.
-      const t1 = torchStep(cfg, steps, 1);
+      line.torch_ms_per_step = round(t.torch_ms_per_step);
+      line.torch_min_ms_per_step = round(t.torch_min_ms_per_step);
+      line.ratio = round(ms / t.torch_ms_per_step);
+      line.ratio_min = round(Math.min(...parallel.times) / t.torch_min_ms_per_step);
+      // Single thread against single thread: the kernels' speed without the parallel scheme.
+      const t1 = parallel.threads > 1 ? torchStep(cfg, steps, 1) : t;
       if ('torch_ms_per_step' in t1) {
-        line.torch_1thread_ms_per_step = Number(t1.torch_ms_per_step.toFixed(2));
-        line.torch_1thread_min_ms_per_step = Number(t1.torch_min_ms_per_step.toFixed(2));
-        line.ratio_1thread = Number((ms / t1.torch_ms_per_step).toFixed(2));
+        line.torch_1thread_ms_per_step = round(t1.torch_ms_per_step);
+        line.ratio_1thread = round(ms1 / t1.torch_ms_per_step);
       }
     }
   }

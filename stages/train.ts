@@ -13,11 +13,12 @@
  * model directory artifacts/models/….
  *
  * Params keys read: model.block_size, backend, train.{batch_size, weight_decay, beta1, beta2,
- * grad_clip, min_lr_ratio, eval_every, eval_batches, checkpoint_every}, and per role
+ * grad_clip, min_lr_ratio, eval_every, eval_batches, checkpoint_every, micro_batches}, and per role
  * model.small + small.{steps, lr, warmup} | model.large + m0.{steps, lr, warmup} |
  * refine.{steps, lr, warmup}.
  */
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ckptDir, derivedSeeds, modelRef, type ModelRef } from '../src/experiment/layout.ts';
 import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
@@ -57,6 +58,18 @@ function carriedMoments(dir: string): { m: HostWeights; v: HostWeights; step?: n
   const { m, v, metadata } = readMoments(file);
   const step = metadata.step === undefined ? undefined : Number(metadata.step);
   return { m, v, ...(step !== undefined && Number.isFinite(step) ? { step } : {}) };
+}
+
+/**
+ * Threads for the micro-batches: GROW_TRAIN_WORKERS, else one per micro-batch up to the cores.
+ * An environment variable rather than a param because it changes speed, never results.
+ */
+function trainWorkers(microBatches: number): number {
+  const env = process.env.GROW_TRAIN_WORKERS;
+  if (env === undefined || env === '') return Math.min(microBatches, availableParallelism());
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`GROW_TRAIN_WORKERS must be a positive integer, got ${JSON.stringify(env)}`);
+  return n;
 }
 
 function schedule(p: Params, section: 'small' | 'm0' | 'refine') {
@@ -112,6 +125,8 @@ async function main(): Promise<void> {
     evalEvery: params.num('train.eval_every'),
     evalBatches: params.num('train.eval_batches'),
     checkpointEvery: params.num('train.checkpoint_every'),
+    microBatches: params.num('train.micro_batches'),
+    workers: trainWorkers(params.num('train.micro_batches')),
     outDir: work,
     ...(initialWeights ? { initialWeights } : {}),
     ...(initialMoments ? { initialMoments } : {}),

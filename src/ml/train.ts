@@ -44,6 +44,10 @@ export interface TrainOptions {
   eps?: number;
   /** Global gradient-norm clip (0 disables). */
   clip: number;
+  /** Equal slices each batch is split into, their gradients averaged (default 1; must divide batch). */
+  microBatches?: number;
+  /** Threads computing the micro-batches (default 1). Changes speed only, never a result bit. */
+  workers?: number;
   /** Initialisation seed (ignored when initialWeights is given). */
   seed: number;
   /** Data-order seed, separate from `seed` so differently initialised models see the same batches. */
@@ -79,6 +83,8 @@ export interface TrainSummary {
   backend: string;
   config: ModelConfig;
   params: number;
+  micro_batches: number;
+  workers: number;
   steps: number;
   tokens: number;
   flops: number;
@@ -103,6 +109,10 @@ export class TrainOptionsError extends Error {
 function validate(o: TrainOptions): void {
   const pos = ['steps', 'batch', 'seq', 'evalEvery', 'evalBatches'] as const;
   for (const k of pos) if (!Number.isInteger(o[k]) || o[k] <= 0) throw new TrainOptionsError(`train option ${k} must be a positive integer, got ${o[k]}`);
+  const k = o.microBatches ?? 1;
+  if (!Number.isInteger(k) || k < 1 || o.batch % k !== 0) throw new TrainOptionsError(`train option microBatches must be a positive integer dividing batch ${o.batch}, got ${k}`);
+  const w = o.workers ?? 1;
+  if (!Number.isInteger(w) || w < 1) throw new TrainOptionsError(`train option workers must be a positive integer, got ${w}`);
   if (o.seq > o.config.blockSize) throw new TrainOptionsError(`train option seq ${o.seq} exceeds the model's blockSize ${o.config.blockSize}`);
   if (!(o.lr > 0) || !(o.minLr >= 0)) throw new TrainOptionsError(`train options need lr > 0 and minLr >= 0 (got ${o.lr}, ${o.minLr})`);
   if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1)) throw new TrainOptionsError(`beta1/beta2 must be in [0, 1) (got ${o.beta1}, ${o.beta2})`);
@@ -121,7 +131,9 @@ function hashHost(w: HostWeights | undefined): string | null {
 
 /** What makes two runs the same run (a resume checkpoint is only used when this matches). */
 function optionsKey(o: TrainOptions): string {
-  const { train, val, outDir, onCheckpoint, initialWeights, initialMoments, progress, ...rest } = o;
+  // workers is left out: it changes speed, not results, so a resume may use a different count.
+  const { train, val, outDir, onCheckpoint, initialWeights, initialMoments, progress, workers, ...rest } = o;
+  void workers;
   void outDir;
   void onCheckpoint;
   void progress;
@@ -199,7 +211,8 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
 
   const sampler = new BatchSampler(o.train, o.batch, o.seq, samplerSeed);
   const valBatches: Batch[] = fixedBatches(o.val, o.evalBatches, o.batch, o.seq);
-  const stepper = createStepper(cfg, opt);
+  const stepper = await createStepper(cfg, opt, { microBatches: o.microBatches ?? 1, workers: o.workers ?? 1 });
+  const stepperThreads = stepper.threads;
   const showProgress = o.progress ?? true;
   let lastVal = NaN;
   let lastValAcc = NaN;
@@ -230,7 +243,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
       const batch = sampler.next();
       const lr = lrAt(schedule, step);
       const t0 = performance.now();
-      const loss = stepper.step(batch, lr);
+      const loss = await stepper.step(batch, lr);
       wallSeconds += (performance.now() - t0) / 1000;
       pendingLosses.push(loss);
       step++;
@@ -267,6 +280,8 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
     backend,
     config: cfg,
     params: paramCount(cfg),
+    micro_batches: o.microBatches ?? 1,
+    workers: stepperThreads,
     steps: step,
     tokens: step * tokensPerStep,
     flops: step * flopsPerStep,

@@ -9,7 +9,7 @@ import { AdamW } from '../../src/ml/optim.ts';
 import { createStepper } from '../../src/ml/step.ts';
 
 /** Runs `f` with every BatchMatMul/_FusedMatMul kernel call on the active backend counted as 2·batch·M·N·K. */
-function countMatMulFlops(f: () => void): { flops: number; calls: number } {
+async function countMatMulFlops(f: () => Promise<unknown>): Promise<{ flops: number; calls: number }> {
   const backend = tf.getBackend();
   let flops = 0;
   let calls = 0;
@@ -34,7 +34,7 @@ function countMatMulFlops(f: () => void): { flops: number; calls: number } {
     });
   }
   try {
-    f();
+    await f();
   } finally {
     for (const k of originals) {
       tf.unregisterKernel(k.kernelName, backend);
@@ -44,12 +44,12 @@ function countMatMulFlops(f: () => void): { flops: number; calls: number } {
   return { flops, calls };
 }
 
-function measure(cfg: ModelConfig, batch: number, seq: number) {
+async function measure(cfg: ModelConfig, batch: number, seq: number) {
   const opt = new AdamW(cfg, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, clip: 0 }, initWeights(cfg, 1));
-  const stepper = createStepper(cfg, opt);
+  const stepper = await createStepper(cfg, opt);
   const x = Int32Array.from({ length: batch * seq }, (_, i) => (i * 7) % cfg.vocabSize);
   const y = Int32Array.from({ length: batch * seq }, (_, i) => (i * 3) % cfg.vocabSize);
-  const counted = countMatMulFlops(() => stepper.step({ x, y, batch, seq }, 1e-3));
+  const counted = await countMatMulFlops(() => stepper.step({ x, y, batch, seq }, 1e-3));
   stepper.dispose();
   return counted;
 }
@@ -62,7 +62,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       [gptConfig({ vocabSize: 11, blockSize: 8, nLayer: 1, nHead: 3, nEmbd: 12, headSize: 5, nInner: 20 }), 2, 6],
     ];
     for (const [cfg, batch, seq] of cases) {
-      const { flops, calls } = measure(cfg, batch, seq);
+      const { flops, calls } = await measure(cfg, batch, seq);
       const f = stepFlops(cfg, batch, seq);
       // 6 products per layer + logits, forward and two gradients each.
       assert.equal(calls, 3 * (6 * cfg.nLayer + 1));

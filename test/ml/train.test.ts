@@ -56,16 +56,16 @@ test('loss falls well below the unigram entropy of a real corpus within 300 step
   assert.deepEqual(readdirSync(outDir).sort(), ['config.json', 'metrics.jsonl', 'model.safetensors', 'optimizer.safetensors', 'train.json']);
 });
 
-test('tf.memory().numTensors is flat across training steps', () => {
+test('tf.memory().numTensors is flat across training steps', async () => {
   const corpus = wordnetCorpus(300);
   const cfg = gptConfig({ vocabSize: corpus.vocabSize, blockSize: 16, nLayer: 1, nHead: 2, nEmbd: 8 });
   const opt = new AdamW(cfg, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1 }, initWeights(cfg, 1));
-  const stepper = createStepper(cfg, opt);
+  const stepper = await createStepper(cfg, opt);
   const sampler = new BatchSampler(corpus.train, 4, 16, 1);
-  stepper.step(sampler.next(), 1e-3);
+  await stepper.step(sampler.next(), 1e-3);
   const counts: number[] = [];
   for (let i = 0; i < 5; i++) {
-    stepper.step(sampler.next(), 1e-3);
+    await stepper.step(sampler.next(), 1e-3);
     counts.push(tf.memory().numTensors);
   }
   stepper.dispose();
