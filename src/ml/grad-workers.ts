@@ -5,35 +5,51 @@
  * Why whole micro-batches per thread rather than the wasm backend's own XNNPACK thread pool: the
  * pool splits single kernels, so the ~200 small kernels of a step each pay a fork/join and the
  * non-GEMM ones run on one thread (measured: 1.4× on 2 cores); a thread per micro-batch runs every
- * kernel in parallel and meets the others once per step.
+ * kernel in parallel and meets the others a few times per step.
  *
- * Each step the training thread publishes the weights in shared memory, posts each worker its
- * slices, computes its own, then awaits the workers, whose gradients and losses land in shared
- * memory. Workers run the training thread's backend with one thread each and `batchGradient` — the
- * very function the training thread runs — so a slice's gradient is the same bytes on any thread.
+ * All data is in shared memory: the weights and AdamW moments (the optimizer's own buffers), one
+ * gradient buffer per micro-batch, the micro-batch losses and per-tensor partial squared norms.
+ * Messages only say what to do. Workers run the training thread's backend with one thread each and
+ * the very functions the training thread runs (`batchGradient`, `reduceSlot`, `adamwSlot`), so
+ * every number is the same bytes whichever thread computed it.
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { activeBackend } from './backend/index.ts';
 import type { ModelConfig } from './config.ts';
-import type { Slot } from './optim.ts';
+import type { Slot, StepConstants } from './optim.ts';
 import type { Batch } from './sampler.ts';
+
+/** The optimizer state the workers share (SharedArrayBuffer-backed, see AdamW). */
+export interface SharedState {
+  params: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+}
 
 /** What a worker gets at start (workerData). */
 export interface WorkerInit {
   cfg: ModelConfig;
   slots: Slot[];
   backend: 'wasm' | 'cpu';
+  microBatches: number;
   params: SharedArrayBuffer;
+  m: SharedArrayBuffer;
+  v: SharedArrayBuffer;
   grads: SharedArrayBuffer;
   losses: SharedArrayBuffer;
+  squares: SharedArrayBuffer;
 }
 
-/** One step's work for a worker: micro-batch indices and their rows. */
-export interface WorkerJob {
-  slices: { index: number; batch: Batch }[];
-}
+/** One piece of a step for a worker. */
+export type WorkerJob =
+  /** Gradients and losses of these micro-batches. */
+  | { kind: 'gradients'; slices: { index: number; batch: Batch }[] }
+  /** Average these tensors' micro-batch gradients into buffer 0; their squared norms into `squares`. */
+  | { kind: 'reduce'; slots: number[] }
+  /** AdamW-update these tensors. */
+  | { kind: 'update'; slots: number[]; constants: StepConstants };
 
 /** A worker's answer: 'ready' once, then 'done' per job; or the error that stopped it. */
 export type WorkerReply = { kind: 'ready' } | { kind: 'done' } | { kind: 'error'; message: string };
@@ -51,15 +67,20 @@ function spawn(init: WorkerInit): Worker {
   return new Worker(boot, { eval: true, workerData: init, env });
 }
 
+const shared = (bytes: number) => new SharedArrayBuffer(bytes);
+
 export class GradWorkers {
+  /** k flat gradient buffers end to end; buffer 0 receives their mean. */
   readonly grads: Float32Array;
-  private readonly params: Float32Array;
-  private readonly losses: Float64Array;
+  readonly losses: Float64Array;
+  /** Per-tensor sums of squares of the mean gradient. */
+  readonly squares: Float64Array;
+  private readonly workers: Worker[] = [];
   private pending: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private failure: Error | null = null;
 
   /** Starts `n` workers (none when n < 1 or the backend cannot run in workers); resolves when all are ready. */
-  static async start(cfg: ModelConfig, slots: Slot[], total: number, microBatches: number, n: number): Promise<GradWorkers | null> {
+  static async start(cfg: ModelConfig, slots: Slot[], state: SharedState, microBatches: number, n: number): Promise<GradWorkers | null> {
     if (n < 1) return null;
     const backend = activeBackend()?.name;
     if (backend !== 'wasm' && backend !== 'cpu') {
@@ -67,7 +88,10 @@ export class GradWorkers {
       process.stderr.write(`gradient workers: not used on the ${backend ?? 'unset'} backend; micro-batches run on one thread\n`);
       return null;
     }
-    const pool = new GradWorkers(cfg, slots, total, microBatches, n, backend);
+    if (!(state.params.buffer instanceof SharedArrayBuffer && state.m.buffer instanceof SharedArrayBuffer && state.v.buffer instanceof SharedArrayBuffer)) {
+      throw new Error('gradient workers need the optimizer state in shared memory');
+    }
+    const pool = new GradWorkers(cfg, slots, state, microBatches, n, backend);
     try {
       await Promise.all(pool.workers.map((_, w) => pool.answer(w)));
     } catch (e) {
@@ -77,17 +101,27 @@ export class GradWorkers {
     return pool;
   }
 
-  private readonly workers: Worker[] = [];
-
-  private constructor(cfg: ModelConfig, slots: Slot[], total: number, microBatches: number, n: number, backend: 'wasm' | 'cpu') {
-    this.params = new Float32Array(new SharedArrayBuffer(total * 4));
-    this.grads = new Float32Array(new SharedArrayBuffer(microBatches * total * 4));
-    this.losses = new Float64Array(new SharedArrayBuffer(microBatches * 8));
+  private constructor(cfg: ModelConfig, slots: Slot[], state: SharedState, microBatches: number, n: number, backend: 'wasm' | 'cpu') {
+    const total = state.params.length;
+    this.grads = new Float32Array(shared(microBatches * total * 4));
+    this.losses = new Float64Array(shared(microBatches * 8));
+    this.squares = new Float64Array(shared(slots.length * 8));
+    const init: WorkerInit = {
+      cfg,
+      slots,
+      backend,
+      microBatches,
+      params: state.params.buffer as SharedArrayBuffer,
+      m: state.m.buffer as SharedArrayBuffer,
+      v: state.v.buffer as SharedArrayBuffer,
+      grads: this.grads.buffer as SharedArrayBuffer,
+      losses: this.losses.buffer as SharedArrayBuffer,
+      squares: this.squares.buffer as SharedArrayBuffer,
+    };
     for (let w = 0; w < n; w++) {
-      const init: WorkerInit = { cfg, slots, backend, params: this.params.buffer as SharedArrayBuffer, grads: this.grads.buffer as SharedArrayBuffer, losses: this.losses.buffer as SharedArrayBuffer };
       const worker = spawn(init);
       worker.unref();
-      worker.on('message', (r: WorkerReply) => (r.kind === 'error' ? this.fail(w, new Error(r.message)) : this.settle(w)));
+      worker.on('message', (r: WorkerReply) => (r.kind === 'error' ? this.fail(w, new Error(r.message)) : this.pending[w].resolve()));
       worker.on('error', (e) => this.fail(w, e));
       worker.on('exit', (code) => this.fail(w, new Error(`exited with code ${code}`)));
       this.workers.push(worker);
@@ -105,33 +139,21 @@ export class GradWorkers {
     return new Promise((resolve, reject) => (this.pending[w] = { resolve, reject }));
   }
 
-  private settle(w: number): void {
-    this.pending[w].resolve();
-  }
-
   private fail(w: number, e: Error): void {
     if (this.failure) return;
     this.failure = new Error(`gradient worker ${w + 1}: ${e.message}`);
     for (const p of this.pending) p.reject(this.failure);
   }
 
-  /**
-   * Publishes the weights and hands worker w the slices `owner` maps to w+1 (0 is the caller);
-   * resolves when all have written their gradients (`grads`) and losses (into `losses`).
-   */
-  run(params: Float32Array, slices: Batch[], owner: (i: number) => number, losses: Float64Array): Promise<void> {
-    this.params.set(params);
-    const answers = this.workers.map((worker, w) => {
-      const job: WorkerJob = { slices: slices.flatMap((batch, index) => (owner(index) === w + 1 ? [{ index, batch }] : [])) };
-      const a = this.answer(w);
-      worker.postMessage(job);
-      return a;
-    });
-    return Promise.all(answers).then(() => {
-      slices.forEach((_, i) => {
-        if (owner(i) !== 0) losses[i] = this.losses[i];
-      });
-    });
+  /** Sends worker w (0-based) its job; resolves when every worker has finished its own. */
+  run(jobFor: (w: number) => WorkerJob): Promise<void> {
+    return Promise.all(
+      this.workers.map((worker, w) => {
+        const answered = this.answer(w);
+        worker.postMessage(jobFor(w));
+        return answered;
+      }),
+    ).then(() => {});
   }
 
   dispose(): void {

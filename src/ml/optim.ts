@@ -56,9 +56,12 @@ export class AdamW {
   ) {
     const { slots, total } = layoutOf(cfg);
     this.slots = slots;
-    this.params = new Float32Array(total);
-    this.m = new Float32Array(total);
-    this.v = new Float32Array(total);
+    // Shared memory, so gradient workers (./grad-workers.ts) can read the weights and update
+    // their share of the tensors in place; it costs nothing on a single thread.
+    const shared = () => new Float32Array(new SharedArrayBuffer(total * 4));
+    this.params = shared();
+    this.m = shared();
+    this.v = shared();
     this.load(this.params, init, 'initial weights');
   }
 
@@ -84,30 +87,74 @@ export class AdamW {
    * before clipping.
    */
   update(grads: ArrayLike<number>[], lr: number): number {
-    const { beta1, beta2, eps, weightDecay, clip } = this.opt;
     let sq = 0;
     for (const g of grads) for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
-    const norm = Math.sqrt(sq);
-    const scale = clip > 0 && norm > clip ? clip / norm : 1;
-    this.step++;
-    const bc1 = 1 - Math.pow(beta1, this.step);
-    const bc2 = 1 - Math.pow(beta2, this.step);
-    const p = this.params;
-    const m = this.m;
-    const v = this.v;
-    for (let k = 0; k < this.slots.length; k++) {
-      const s = this.slots[k];
-      const g = grads[k];
-      const shrink = s.decay ? 1 - lr * weightDecay : 1;
-      for (let i = 0, j = s.offset; i < s.size; i++, j++) {
-        const gi = g[i] * scale;
-        const mi = beta1 * m[j] + (1 - beta1) * gi;
-        const vi = beta2 * v[j] + (1 - beta2) * gi * gi;
-        m[j] = mi;
-        v[j] = vi;
-        p[j] = p[j] * shrink - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps);
-      }
-    }
-    return norm;
+    const c = this.beginStep(Math.sqrt(sq), lr);
+    for (let k = 0; k < this.slots.length; k++) adamwSlot(this, this.slots[k], grads[k], 0, c);
+    return c.norm;
   }
+
+  /** Counts the step and returns its constants, from the global gradient norm. */
+  beginStep(norm: number, lr: number): StepConstants {
+    const { clip } = this.opt;
+    this.step++;
+    return {
+      ...this.opt,
+      lr,
+      norm,
+      scale: clip > 0 && norm > clip ? clip / norm : 1,
+      bc1: 1 - Math.pow(this.opt.beta1, this.step),
+      bc2: 1 - Math.pow(this.opt.beta2, this.step),
+    };
+  }
+}
+
+/** Everything one step's update of any parameter needs besides its gradient and state. */
+export interface StepConstants extends AdamWConfig {
+  lr: number;
+  norm: number;
+  /** Clip factor applied to every gradient. */
+  scale: number;
+  /** Bias corrections 1 − β^t. */
+  bc1: number;
+  bc2: number;
+}
+
+/**
+ * The AdamW update of one tensor, in place in `state` (flat buffers), from its gradient
+ * g[gOffset ..]. Each element is independent of every other, so tensors can be updated on
+ * different threads with identical results.
+ */
+export function adamwSlot(state: { params: Float32Array; m: Float32Array; v: Float32Array }, s: Slot, g: ArrayLike<number>, gOffset: number, c: StepConstants): void {
+  const { beta1, beta2, eps, weightDecay, lr, scale, bc1, bc2 } = c;
+  const p = state.params;
+  const m = state.m;
+  const v = state.v;
+  const shrink = s.decay ? 1 - lr * weightDecay : 1;
+  for (let i = gOffset, j = s.offset, end = s.offset + s.size; j < end; i++, j++) {
+    const gi = g[i] * scale;
+    const mi = beta1 * m[j] + (1 - beta1) * gi;
+    const vi = beta2 * v[j] + (1 - beta2) * gi * gi;
+    m[j] = mi;
+    v[j] = vi;
+    p[j] = p[j] * shrink - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps);
+  }
+}
+
+/**
+ * For micro-batches: sums tensor `s`'s gradients from `k` flat gradient buffers laid end to end in
+ * `grads` (buffer i at i·total), divides by k into buffer 0, and returns the tensor's sum of
+ * squares. Per tensor, so threads can share the work; the step's squared norm is these partials
+ * added in tensor order.
+ */
+export function reduceSlot(grads: Float32Array, total: number, k: number, s: Slot): number {
+  let sq = 0;
+  for (let j = s.offset, end = s.offset + s.size; j < end; j++) {
+    let x = grads[j];
+    for (let i = 1; i < k; i++) x += grads[i * total + j];
+    x /= k;
+    grads[j] = x;
+    sq += x * x;
+  }
+  return sq;
 }

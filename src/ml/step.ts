@@ -7,17 +7,18 @@
  * Micro-batches and workers (nanoGPT's gradient accumulation and DDP, on one machine):
  * `microBatches` splits each batch into that many equal slices of rows; the step's gradient is the
  * mean of their gradients, summed in slice order. `workers` threads (this one included) compute the
- * slices in parallel (./grad-workers.ts). Only `microBatches` changes the numbers: each slice's
- * gradient is computed by the same kernels on the same inputs wherever it runs and lands in its
- * own buffer, so 1 or 4 workers give byte-identical weights. With one micro-batch the step is
- * exactly the plain full-batch step.
+ * slices in parallel (./grad-workers.ts), then share averaging the gradients and the AdamW update
+ * tensor by tensor. Only `microBatches` changes the numbers: each slice's gradient is computed by
+ * the same kernels on the same inputs wherever it runs and lands in its own buffer, the gradient
+ * norm is summed per tensor and then in tensor order, and AdamW is elementwise — so 1 or 4 workers
+ * give byte-identical weights. With one micro-batch the step is the plain full-batch step.
  */
 import * as tf from './tf.ts';
 import type { ModelConfig } from './config.ts';
 import { loss, type Weights } from './model.ts';
-import type { AdamW, Slot } from './optim.ts';
+import { adamwSlot, reduceSlot, type AdamW, type Slot } from './optim.ts';
 import type { Batch } from './sampler.ts';
-import { GradWorkers } from './grad-workers.ts';
+import { GradWorkers, type WorkerJob } from './grad-workers.ts';
 import { wasmBackend } from './backend/wasm-internals.ts';
 
 export interface Stepper {
@@ -65,16 +66,42 @@ export function paramTensors(slots: Slot[], flat: Float32Array): tf.Tensor[] {
   return slots.map((s) => tf.tensor(flat.subarray(s.offset, s.offset + s.size), s.shape, 'float32'));
 }
 
+/** Owner thread of each tensor for the reduce and update passes: largest first, to the least loaded. */
+function shareOut(slots: Slot[], threads: number): number[][] {
+  const load = new Array<number>(threads).fill(0);
+  const owned: number[][] = Array.from({ length: threads }, () => []);
+  const bySize = slots.map((s, i) => i).sort((a, b) => slots[b].size - slots[a].size || a - b);
+  for (const i of bySize) {
+    const t = load.indexOf(Math.min(...load));
+    owned[t].push(i);
+    load[t] += slots[i].size;
+  }
+  return owned;
+}
+
 export async function createStepper(cfg: ModelConfig, opt: AdamW, options: StepOptions = {}): Promise<Stepper> {
   const slots = opt.slots;
   const total = opt.params.length;
   const k = options.microBatches ?? 1;
   if (!Number.isInteger(k) || k < 1) throw new Error(`microBatches must be a positive integer, got ${k}`);
-  const pool = await GradWorkers.start(cfg, slots, total, k, Math.min(options.workers ?? 1, k) - 1);
-  // One gradient buffer per micro-batch (shared with the workers), summed in micro-batch order.
-  const grads = pool ? pool.grads : new Float32Array(k * total);
-  const gradOf = (i: number) => grads.subarray(i * total, (i + 1) * total);
-  const participants = (pool?.size ?? 0) + 1;
+  const pool = k > 1 ? await GradWorkers.start(cfg, slots, opt, k, Math.min(options.workers ?? 1, k) - 1) : null;
+  const threads = (pool?.size ?? 0) + 1;
+  const grads = pool?.grads ?? new Float32Array(k * total);
+  const losses = pool?.losses ?? new Float64Array(k);
+  const squares = pool?.squares ?? new Float64Array(slots.length);
+  const owned = shareOut(slots, threads);
+
+  /** Runs the workers' jobs and this thread's share at the same time. */
+  const together = async (jobFor: (w: number) => WorkerJob, own: () => void): Promise<void> => {
+    const others = pool?.run(jobFor);
+    try {
+      own();
+    } catch (e) {
+      await others?.catch(() => {}); // their outcome no longer matters, but must not go unhandled
+      throw e;
+    }
+    await others;
+  };
 
   let params: tf.Tensor[] = [];
   let dict: Weights = {};
@@ -84,40 +111,58 @@ export async function createStepper(cfg: ModelConfig, opt: AdamW, options: StepO
     dict = Object.fromEntries(slots.map((s, i) => [s.name, params[i]]));
   };
   refresh();
+
+  /** The plain step: one gradient of the whole batch, AdamW with its global norm. */
+  const wholeBatch = (batch: Batch, lr: number): number => {
+    const g = grads.subarray(0, total);
+    const l = batchGradient(cfg, slots, params, batch, g);
+    opt.update(
+      slots.map((s) => g.subarray(s.offset, s.offset + s.size)),
+      lr,
+    );
+    return l;
+  };
+
+  /** k slices → k gradients (slice i on thread i mod threads) → their mean → AdamW, each pass shared. */
+  const microBatched = async (batch: Batch, lr: number): Promise<number> => {
+    if (batch.batch % k !== 0) throw new Error(`batch size ${batch.batch} is not divisible by microBatches ${k}`);
+    const rows = batch.batch / k;
+    const slices = Array.from({ length: k }, (_, i) => sliceRows(batch, i * rows, rows));
+    const sliceJobs = (t: number) => slices.flatMap((b, index) => (index % threads === t ? [{ index, batch: b }] : []));
+    await together(
+      (w) => ({ kind: 'gradients', slices: sliceJobs(w + 1) }),
+      () => {
+        for (const { index, batch: b } of sliceJobs(0)) losses[index] = batchGradient(cfg, slots, params, b, grads.subarray(index * total, (index + 1) * total));
+      },
+    );
+    await together(
+      (w) => ({ kind: 'reduce', slots: owned[w + 1] }),
+      () => {
+        for (const i of owned[0]) squares[i] = reduceSlot(grads, total, k, slots[i]);
+      },
+    );
+    let sq = 0;
+    for (let i = 0; i < slots.length; i++) sq += squares[i];
+    const c = opt.beginStep(Math.sqrt(sq), lr);
+    await together(
+      (w) => ({ kind: 'update', slots: owned[w + 1], constants: c }),
+      () => {
+        for (const i of owned[0]) adamwSlot(opt, slots[i], grads, slots[i].offset, c);
+      },
+    );
+    let l = 0;
+    for (let i = 0; i < k; i++) l += losses[i];
+    return l / k;
+  };
+
   return {
     async step(batch, lr) {
-      if (batch.batch % k !== 0) throw new Error(`batch size ${batch.batch} is not divisible by microBatches ${k}`);
-      const rows = batch.batch / k;
-      const slices = Array.from({ length: k }, (_, i) => sliceRows(batch, i * rows, rows));
-      // Slice i runs on participant i mod P (0 is this thread), so every thread has work at once.
-      const losses = new Float64Array(k);
-      const others = pool?.run(opt.params, slices, (i) => i % participants, losses);
-      try {
-        for (let i = 0; i < k; i += participants) losses[i] = batchGradient(cfg, slots, params, slices[i], gradOf(i));
-      } catch (e) {
-        await others?.catch(() => {}); // the workers' outcome no longer matters, but must not go unhandled
-        throw e;
-      }
-      await others;
-      const g = gradOf(0);
-      if (k > 1) {
-        for (let i = 1; i < k; i++) {
-          const gi = gradOf(i);
-          for (let j = 0; j < total; j++) g[j] += gi[j];
-        }
-        for (let j = 0; j < total; j++) g[j] /= k;
-      }
-      let l = 0;
-      for (let i = 0; i < k; i++) l += losses[i];
-      opt.update(
-        slots.map((s) => g.subarray(s.offset, s.offset + s.size)),
-        lr,
-      );
+      const l = k === 1 ? wholeBatch(batch, lr) : await microBatched(batch, lr);
       refresh();
-      return l / k;
+      return l;
     },
     weights: () => dict,
-    threads: participants,
+    threads,
     dispose() {
       tf.dispose(params);
       params = [];

@@ -81,11 +81,13 @@ test('worker threads change no result bit: 2 micro-batches on 1 or 2 threads giv
 
 test('a failing worker rejects the step with its error instead of hanging', async () => {
   const opt = adamw();
-  const pool = await GradWorkers.start(cfg, opt.slots, opt.params.length, 1, 1);
+  const pool = await GradWorkers.start(cfg, opt.slots, opt, 2, 1);
   assert.ok(pool);
   // Windows longer than the model's context make the model throw inside the worker.
   const tooLong = { x: new Int32Array(40), y: new Int32Array(40), batch: 1, seq: 40 };
-  await assert.rejects(pool.run(opt.params, [tooLong], () => 1, new Float64Array(1)), /gradient worker 1: sequence length 40 exceeds the model's blockSize 16/);
+  await assert.rejects(pool.run(() => ({ kind: 'gradients', slices: [{ index: 1, batch: tooLong }] })), /gradient worker 1: sequence length 40 exceeds the model's blockSize 16/);
+  // A failed pool stays failed: later jobs reject at once instead of waiting for an answer.
+  await assert.rejects(pool.run(() => ({ kind: 'reduce', slots: [0] })), /gradient worker 1/);
   pool.dispose();
 });
 
