@@ -144,17 +144,36 @@ export function adamwSlot(state: { params: Float32Array; m: Float32Array; v: Flo
 /**
  * For micro-batches: sums tensor `s`'s gradients from `k` flat gradient buffers laid end to end in
  * `grads` (buffer i at i·total), divides by k into buffer 0, and returns the tensor's sum of
- * squares. Per tensor, so threads can share the work; the step's squared norm is these partials
- * added in tensor order.
+ * squares (of the stored float32 values). Per tensor, so threads can share the work; the step's
+ * squared norm is these partials added in tensor order. Four interleaved partial sums (combined
+ * in a fixed order) keep the float64 adder busy: the result depends only on the tensor's values.
  */
 export function reduceSlot(grads: Float32Array, total: number, k: number, s: Slot): number {
-  let sq = 0;
-  for (let j = s.offset, end = s.offset + s.size; j < end; j++) {
+  let q0 = 0;
+  let q1 = 0;
+  let q2 = 0;
+  let q3 = 0;
+  const end = s.offset + s.size;
+  const mean = (j: number): number => {
     let x = grads[j];
     for (let i = 1; i < k; i++) x += grads[i * total + j];
-    x /= k;
-    grads[j] = x;
-    sq += x * x;
+    grads[j] = x / k;
+    return grads[j];
+  };
+  let j = s.offset;
+  for (; j + 4 <= end; j += 4) {
+    const x0 = mean(j);
+    const x1 = mean(j + 1);
+    const x2 = mean(j + 2);
+    const x3 = mean(j + 3);
+    q0 += x0 * x0;
+    q1 += x1 * x1;
+    q2 += x2 * x2;
+    q3 += x3 * x3;
   }
-  return sq;
+  for (; j < end; j++) {
+    const x = mean(j);
+    q0 += x * x;
+  }
+  return q0 + q1 + (q2 + q3);
 }
