@@ -34,7 +34,8 @@ interface Case {
 const cases: Case[] = [];
 const data = (ts: tf.Tensor | tf.Tensor[]) => (Array.isArray(ts) ? ts : [ts]).flatMap((t) => [...t.shape, ...t.dataSync()]);
 
-for (const shape of [[7], [5, 3], [1, 6], [4, 1, 3], [2, 3, 4], [3, 1, 4, 5], [2, 3, 1, 4, 5], [16, 8, 3, 2, 4], [2, 5, 3, 2, 4]]) {
+// [3, 4, 80]: runs of ≥ 64 (copied with set); [130, 67]: several 64-row blocks and a column tail.
+for (const shape of [[7], [5, 3], [1, 6], [4, 1, 3], [2, 3, 4], [3, 1, 4, 5], [2, 3, 1, 4, 5], [16, 8, 3, 2, 4], [2, 5, 3, 2, 4], [3, 4, 80], [130, 67]]) {
   for (const perm of perms(shape.length)) {
     cases.push({ name: `transpose [${shape}] perm [${perm}]`, exact: true, run: () => tf.tidy(() => data(tf.transpose(rnd(shape, 1), perm))) });
   }
