@@ -82,7 +82,11 @@ export class GradWorkers {
   /** Starts `n` workers (none when n < 1 or the backend cannot run in workers); resolves when all are ready. */
   static async start(cfg: ModelConfig, slots: Slot[], state: SharedState, microBatches: number, n: number): Promise<GradWorkers | null> {
     if (n < 1) return null;
-    const backend = activeBackend()?.name;
+    const active = activeBackend();
+    const backend = active?.name;
+    if ((active?.threads ?? 1) > 1) {
+      process.stderr.write(`gradient workers: the training thread runs ${active!.threads} XNNPACK threads as well; unset GROW_WASM_THREADS to give each thread one core\n`);
+    }
     if (backend !== 'wasm' && backend !== 'cpu') {
       // Native TensorFlow threads its own kernels, and its addon is not loaded per worker.
       process.stderr.write(`gradient workers: not used on the ${backend ?? 'unset'} backend; micro-batches run on one thread\n`);
