@@ -61,12 +61,14 @@ function carriedMoments(dir: string): { m: HostWeights; v: HostWeights; step?: n
 }
 
 /**
- * Threads for the micro-batches: GROW_TRAIN_WORKERS, else one per micro-batch up to the cores.
+ * Threads for the micro-batches: GROW_TRAIN_WORKERS, else one per micro-batch up to the cores this
+ * stage was given (the runner's GROW_CPUS, a Slurm job's SLURM_CPUS_PER_TASK, else the machine's).
  * An environment variable rather than a param because it changes speed, never results.
  */
 function trainWorkers(microBatches: number): number {
   const env = process.env.GROW_TRAIN_WORKERS;
-  if (env === undefined || env === '') return Math.min(microBatches, availableParallelism());
+  const cores = Number(process.env.GROW_CPUS || process.env.SLURM_CPUS_PER_TASK || availableParallelism());
+  if (env === undefined || env === '') return Math.max(1, Math.min(microBatches, Number.isInteger(cores) ? cores : 1));
   const n = Number(env);
   if (!Number.isInteger(n) || n < 1) throw new Error(`GROW_TRAIN_WORKERS must be a positive integer, got ${JSON.stringify(env)}`);
   return n;

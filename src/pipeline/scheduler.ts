@@ -224,6 +224,9 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
       const env: Record<string, string> = { GROW_STAGE: stage.name, GROW_ROOT: project.root };
       if (Object.keys(overrides).length) env.GROW_PARAMS_OVERRIDES = JSON.stringify(overrides);
       if (gpuIds.length) env.CUDA_VISIBLE_DEVICES = gpuIds.join(',');
+      // How many cores this stage may use (what it took from the pool), so a program can size its
+      // thread count to it; a Slurm job has SLURM_CPUS_PER_TASK instead.
+      if (cpuNeed) env.GROW_CPUS = String(Math.min(cpuNeed, cpus.capacity));
       const result = await executor.run({
         stage,
         cwd: join(project.root, stage.wdir),

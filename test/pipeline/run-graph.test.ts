@@ -245,6 +245,29 @@ test('resources.cpus are tokens: two stages that each need every core never over
   assert.ok(p.exists('one.txt') && p.exists('two.txt'));
 });
 
+test('a local stage sees the cores it was given as GROW_CPUS (default 1, at most the machine\'s)', async () => {
+  const cores = (await import('node:os')).availableParallelism();
+  const p = project({
+    'pipeline.yaml': `stages:
+  plain:
+    cmd: echo "$GROW_CPUS" > plain.txt
+    outs: [plain.txt]
+  two:
+    cmd: echo "$GROW_CPUS" > two.txt
+    outs: [two.txt]
+    resources: {cpus: 2}
+  greedy:
+    cmd: echo "$GROW_CPUS" > greedy.txt
+    outs: [greedy.txt]
+    resources: {cpus: ${cores + 5}}
+`,
+  });
+  await p.ok(['run']);
+  assert.equal(p.read('plain.txt').trim(), '1');
+  assert.equal(p.read('two.txt').trim(), String(Math.min(2, cores)));
+  assert.equal(p.read('greedy.txt').trim(), String(cores));
+});
+
 test('resources.gpus: stages get distinct devices as CUDA_VISIBLE_DEVICES; without GPUs they take turns', async () => {
   const wait = (me: string, other: string) =>
     `echo "$CUDA_VISIBLE_DEVICES" > ${me}.gpu && touch ${me}.started && i=0 && while [ ! -f ${other}.started ]; do i=$((i+1)); if [ $i -gt 400 ]; then exit 9; fi; sleep 0.05; done`;
