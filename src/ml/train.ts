@@ -71,6 +71,7 @@ export interface TrainOptions {
 
 export interface MetricsLine {
   step: number;
+  backend: string;
   tokens: number;
   flops: number;
   wall_s: number;
@@ -227,6 +228,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
     pendingLosses = [];
     const line: MetricsLine = {
       step,
+      backend,
       tokens: step * tokensPerStep,
       flops: step * flopsPerStep,
       wall_s: Number(wallSeconds.toFixed(3)),

@@ -75,6 +75,7 @@ test('combine writes M1\' and growth.json for merge, an exact fpi variant and li
   const merge = combine(root, 'merge+stack_zero');
   const j = merge.json;
   assert.equal(j.method, 'merge+stack_zero');
+  assert.equal(j.backend, 'wasm');
   assert.equal(j.operator_flops, 0);
   assert.deepEqual(j.sources.map((s: { path: string }) => s.path), [join(root, 'small', '1'), join(root, 'small', '2')]);
   assert.equal(j.sources[0].sha256, sha(join(root, 'small', '1', 'model.safetensors')));

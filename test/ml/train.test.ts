@@ -44,7 +44,8 @@ test('loss falls well below the unigram entropy of a real corpus within 300 step
   assert.deepEqual(m.map((l) => l.step), [0, 100, 200, 300]);
   assert.equal(m[0].train_loss, null);
   assert.ok(Math.abs(m[0].val_loss - Math.log(corpus.vocabSize)) < 0.1, 'untrained model predicts ~uniformly');
-  for (const l of m) assert.deepEqual(Object.keys(l).sort(), ['flops', 'lr', 'step', 'tokens', 'train_loss', 'val_loss', 'wall_s']);
+  for (const l of m) assert.deepEqual(Object.keys(l).sort(), ['backend', 'flops', 'lr', 'step', 'tokens', 'train_loss', 'val_loss', 'wall_s']);
+  assert.ok(m.every((l) => l.backend === 'wasm'), 'every metrics line names the backend');
   assert.equal(m[3].tokens, 300 * 64 * 16);
   assert.equal(m[3].flops, 300 * s.flops_per_step);
   assert.ok(m[3].wall_s > m[1].wall_s);

@@ -4,6 +4,7 @@
  * growth.json with what was done, what it cost and where M1' starts:
  *
  *   method            the name the pipeline used (growth.methods entry) and the resolved operator
+ *   backend           the tfjs backend that grew and evaluated M1'
  *   steps             the operators applied, with the shapes they produced
  *   options           every option the operator saw (symmetry, epsilon, …)
  *   sources           [{path, sha256 of model.safetensors, sha256 of config.json}], in order
@@ -16,7 +17,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeDirAtomic } from '../../data/atomic-dir.ts';
+import { activeBackend } from '../backend/index.ts';
 import { loadModel, saveModel } from '../checkpoint.ts';
+import * as tf from '../tf.ts';
 import type { HostWeights, ModelConfig } from '../config.ts';
 import { gptConfig } from '../config.ts';
 import { type Batch, BatchSampler, fixedBatches, readTokens } from '../sampler.ts';
@@ -78,6 +81,7 @@ export interface CombineOptions {
 
 export interface GrowthJson {
   method: string;
+  backend: string;
   operator: string;
   steps: string[];
   options: Record<string, unknown>;
@@ -205,6 +209,7 @@ export async function runCombine(o: CombineOptions): Promise<GrowthJson> {
 
   const json: GrowthJson = {
     method: o.name,
+    backend: activeBackend()?.name ?? tf.getBackend(),
     operator: o.method,
     steps: grown.steps,
     options: { ...o.options, ...(plan.width === 'ligo' ? { ligo: o.ligo } : {}) } as Record<string, unknown>,
