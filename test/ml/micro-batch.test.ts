@@ -148,3 +148,12 @@ test('a 2-thread run killed mid-way resumes on 1 thread to the same bytes as an 
   assert.equal(resumed.workers, 1);
   assert.ok(readFileSync(join(killed, 'model.safetensors')).equals(readFileSync(join(whole, 'model.safetensors'))), 'resumed weights differ');
 });
+
+test('on the cpu backend too, workers change no result bit', async () => {
+  // Last in this file: it switches the process to the cpu backend.
+  await initBackend('cpu', { quiet: true });
+  const oneThread = await run(2, 2, 1);
+  const twoThreads = await run(2, 2, 2);
+  assert.equal(twoThreads.threads, 2);
+  assert.equal(twoThreads.params, oneThread.params);
+});
