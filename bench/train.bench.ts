@@ -71,10 +71,14 @@ async function profileStep(step: () => Promise<unknown>): Promise<void> {
   for (const [name, e] of rows.slice(0, 15)) process.stderr.write(`  ${name.padEnd(22)} ${e.ms.toFixed(1).padStart(8)} ms  ${String(e.n).padStart(5)} calls\n`);
 }
 
+// Threads for the parallel step, one micro-batch each, so their number must divide the batch: by
+// default the most cores that do. PyTorch gets the same number of threads.
+const workers = Number(process.env.GROW_BENCH_WORKERS ?? Math.max(...[1, 2, 4, 8, 16].filter((n) => BATCH % n === 0 && n <= availableParallelism())));
+if (!Number.isInteger(workers) || workers < 1 || BATCH % workers !== 0) {
+  throw new Error(`GROW_BENCH_WORKERS=${process.env.GROW_BENCH_WORKERS}: the threads (one micro-batch each) must divide the batch of ${BATCH}`);
+}
 const backend = await initBackend();
 const only = process.env.GROW_BENCH_CONFIGS?.split(',');
-// Threads for the parallel step (one micro-batch each); PyTorch gets the same number of threads.
-const workers = Number(process.env.GROW_BENCH_WORKERS ?? availableParallelism());
 
 /** Step times (ms) of `steps` steps after WARMUP, and the stepper's thread count. */
 async function measure(cfg: ModelConfig, steps: number, microBatches: number, profile: boolean): Promise<{ times: number[]; threads: number }> {

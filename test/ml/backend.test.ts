@@ -99,3 +99,13 @@ test('the wasm fixes refuse to install on a tfjs version they were not written f
   assert.deepEqual(r.kernels, []);
   assert.match(r.reason!, /written for tfjs 4\.22\.0, found tfjs-core 4\.21\.0 \/ tfjs-backend-wasm 4\.22\.0; running the stock wasm kernels/);
 });
+
+for (const how of ['throw', 'reject'] as const) {
+  test(`after the wasm backend starts, a program's uncaught ${how === 'throw' ? 'error' : 'rejection'} is reported as its own, not as the wasm glue's source line`, () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/ml/fixtures/throw-after-wasm.ts', how], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /Error: boom: /);
+    assert.doesNotMatch(r.stderr, /WasmBackendModule/);
+    assert.ok(r.stderr.length < 4000, `stderr is ${r.stderr.length} characters`);
+  });
+}

@@ -80,14 +80,31 @@ async function tryWasm(): Promise<Attempt> {
       restore = enableWasmThreads(want, wasm.setThreadsCount);
     }
   }
+  const listeners = processListeners();
   const ok = await tf.setBackend('wasm');
   restore();
+  dropNewListeners(listeners);
   if (!ok) return { ok: false, why: 'the wasm backend did not initialise' };
   // GROW_WASM_FIXES=0: stock speed (only the correctness fixes: gather's gradient, float one-hot).
   const speed = process.env.GROW_WASM_FIXES !== '0';
   const installed = installWasmFixes({ core: tf.version_core, wasm: wasm.version_wasm }, tf.PINNED_TFJS_VERSION, { speed });
   const wasmFixes = speed || !installed.installed ? installed : { ...installed, reason: 'GROW_WASM_FIXES=0: stock kernels except the correctness fixes' };
   return { ok: true, info: { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', wasmFixes, threads: threads > 1 ? wasm.getThreadsCount() : 1 } };
+}
+
+/**
+ * The wasm backend's emscripten glue adds process listeners that rethrow every uncaught exception
+ * and unhandled rejection from inside the glue. Node then prints the throwing source line — the
+ * glue's one 30 kB line — instead of the program's own error. Node's defaults already treat both
+ * as fatal, so the glue's listeners are removed again.
+ */
+function processListeners() {
+  return { exception: process.listeners('uncaughtException'), rejection: process.listeners('unhandledRejection') };
+}
+
+function dropNewListeners(before: ReturnType<typeof processListeners>): void {
+  for (const l of process.listeners('uncaughtException')) if (!before.exception.includes(l)) process.removeListener('uncaughtException', l);
+  for (const l of process.listeners('unhandledRejection')) if (!before.rejection.includes(l)) process.removeListener('unhandledRejection', l);
 }
 
 async function tryCpu(): Promise<Attempt> {
