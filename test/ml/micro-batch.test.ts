@@ -2,8 +2,7 @@
 // and real child processes; every comparison is of bytes or of numbers computed two ways.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, watch } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../src/ml/backend/index.ts';
@@ -16,6 +15,7 @@ import { batchGradient, createStepper, paramTensors, sliceRows } from '../../src
 import * as tf from '../../src/ml/tf.ts';
 import { train, TrainOptionsError } from '../../src/ml/train.ts';
 import { wordnetCorpus } from './fixtures/corpus.ts';
+import { trainAndKill, trainInChild } from './fixtures/train-child.ts';
 
 await initBackend('wasm', { quiet: true });
 const corpus = wordnetCorpus(300);
@@ -102,34 +102,15 @@ test('train() rejects micro-batches that do not divide the batch, naming the opt
   );
 });
 
-function runChild(outDir: string, steps: number, env: Record<string, string>) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/ml/fixtures/train-run.ts', outDir, String(steps)], { encoding: 'utf8', env: { ...process.env, GROW_BACKEND: 'wasm', ...env } });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
-}
-
 test('a 2-thread run killed mid-way resumes on 1 thread to the same bytes as an uninterrupted run', async () => {
   const tmp = () => mkdtempSync(join(tmpdir(), 'growline-micro-'));
   const whole = tmp();
-  const summary = runChild(whole, 30, { GROW_TEST_MICRO_BATCHES: '2', GROW_TEST_WORKERS: '2' });
+  const summary = trainInChild(whole, 30, { GROW_TEST_MICRO_BATCHES: '2', GROW_TEST_WORKERS: '2' });
   assert.equal(summary.micro_batches, 2);
   assert.equal(summary.workers, 2);
   const killed = tmp();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/ml/fixtures/train-run.ts', killed, '30', '20'], {
-    stdio: 'ignore',
-    env: { ...process.env, GROW_BACKEND: 'wasm', GROW_TEST_MICRO_BATCHES: '2', GROW_TEST_WORKERS: '2' },
-  });
-  await new Promise<void>((resolve) => {
-    const w = watch(killed, () => {
-      if (existsSync(join(killed, 'hanging'))) {
-        w.close();
-        resolve();
-      }
-    });
-  });
-  child.kill('SIGKILL');
-  await new Promise((r) => child.once('exit', r));
-  const resumed = runChild(killed, 30, { GROW_TEST_MICRO_BATCHES: '2', GROW_TEST_WORKERS: '1' });
+  await trainAndKill(killed, 30, 20, { GROW_TEST_MICRO_BATCHES: '2', GROW_TEST_WORKERS: '2' });
+  const resumed = trainInChild(killed, 30, { GROW_TEST_MICRO_BATCHES: '2', GROW_TEST_WORKERS: '1' });
   assert.equal(resumed.resumed_from_step, 20);
   assert.equal(resumed.workers, 1);
   assert.ok(readFileSync(join(killed, 'model.safetensors')).equals(readFileSync(join(whole, 'model.safetensors'))), 'resumed weights differ');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, watch } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '../../src/ml/tf.ts';
@@ -13,15 +13,10 @@ import { BatchSampler } from '../../src/ml/sampler.ts';
 import { createStepper } from '../../src/ml/step.ts';
 import { train, TrainOptionsError, type MetricsLine } from '../../src/ml/train.ts';
 import { wordnetCorpus } from './fixtures/corpus.ts';
+import { trainAndKill, trainInChild } from './fixtures/train-child.ts';
 
 await initBackend('wasm', { quiet: true });
 const tmp = () => mkdtempSync(join(tmpdir(), 'growline-train-'));
-
-function runChild(outDir: string, steps: number) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/ml/fixtures/train-run.ts', outDir, String(steps)], { encoding: 'utf8', env: { ...process.env, GROW_BACKEND: 'wasm' } });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
-}
 
 const metrics = (dir: string) =>
   readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
@@ -78,23 +73,12 @@ for (const microBatches of [1, 2]) {
 test('same options give byte-identical weights; a run killed mid-way resumes to the same bytes', async () => {
   const a = tmp();
   const b = tmp();
-  runChild(a, 40);
+  trainInChild(a, 40);
   // Run b: hang right after the step-20 checkpoint, get killed, then run again to completion.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/ml/fixtures/train-run.ts', b, '40', '20'], { stdio: 'ignore', env: { ...process.env, GROW_BACKEND: 'wasm' } });
-  await new Promise<void>((resolve, reject) => {
-    const w = watch(b, () => {
-      if (existsSync(join(b, 'hanging'))) {
-        w.close();
-        resolve();
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`child exited (${code}) before reaching the checkpoint`)));
-  });
-  child.kill('SIGKILL');
-  await new Promise((r) => child.once('exit', r));
+  await trainAndKill(b, 40, 20);
   assert.ok(existsSync(join(b, 'resume', 'latest.json')), 'a resume checkpoint exists after the kill');
   assert.ok(!existsSync(join(b, 'model.safetensors')), 'the killed run had not finished');
-  const resumed = runChild(b, 40);
+  const resumed = trainInChild(b, 40);
   assert.equal(resumed.resumed_from_step, 20);
   assert.ok(readFileSync(join(a, 'model.safetensors')).equals(readFileSync(join(b, 'model.safetensors'))), 'weights differ after resume');
   assert.ok(readFileSync(join(a, 'optimizer.safetensors')).equals(readFileSync(join(b, 'optimizer.safetensors'))), 'moments differ after resume');
@@ -103,7 +87,7 @@ test('same options give byte-identical weights; a run killed mid-way resumes to 
   assert.ok(!existsSync(join(b, 'resume')), 'resume dir removed after completion');
   // A third, uninterrupted run in a fresh directory reproduces the bytes too.
   const c = tmp();
-  runChild(c, 40);
+  trainInChild(c, 40);
   assert.ok(readFileSync(join(a, 'model.safetensors')).equals(readFileSync(join(c, 'model.safetensors'))));
 });
 
