@@ -3,7 +3,7 @@
  * perplexity and next-token accuracy on every dataset's test split. A grow `metrics:` file.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { ModelRole } from './layout.ts';
+import type { ModelRef } from './layout.ts';
 
 export interface DatasetScore {
   loss: number;
@@ -12,13 +12,8 @@ export interface DatasetScore {
   tokens: number;
 }
 
-export interface EvaluatedModel {
-  id: string;
-  label: string;
-  role: ModelRole;
-  seed: number;
-  index?: number;
-  method?: string;
+/** A model of the run (its ModelRef without the directory) and its scores. */
+export interface EvaluatedModel extends Omit<ModelRef, 'dir'> {
   params: number;
   /** dataset name → scores; "combined" is the token-weighted mean over the datasets. */
   datasets: Record<string, DatasetScore>;
