@@ -130,7 +130,8 @@ export async function createStepper(cfg: ModelConfig, opt: AdamW, options: StepO
     const slices = Array.from({ length: k }, (_, i) => sliceRows(batch, i * rows, rows));
     const sliceJobs = (t: number) => slices.flatMap((b, index) => (index % threads === t ? [{ index, batch: b }] : []));
     await together(
-      (w) => ({ kind: 'gradients', slices: sliceJobs(w + 1) }),
+      // Copies of just the slice's rows: posting a view would clone the whole batch's buffers.
+      (w) => ({ kind: 'gradients', slices: sliceJobs(w + 1).map(({ index, batch: b }) => ({ index, batch: { ...b, x: b.x.slice(), y: b.y.slice() } })) }),
       () => {
         for (const { index, batch: b } of sliceJobs(0)) losses[index] = batchGradient(cfg, slots, params, b, grads.subarray(index * total, (index + 1) * total));
       },
