@@ -29,10 +29,19 @@ export interface BackendInfo {
   adapter?: WebgpuAdapter;
 }
 
-/** What metrics record as the backend: the name, and on webgpu the adapter it ran on. */
+/** The backend with, on webgpu, the adapter it ran on: "webgpu (vulkan: NVIDIA H100 …)". */
 export function backendLabel(info: BackendInfo | null): string | null {
   if (!info) return null;
   return info.adapter ? `${info.name} (${describeAdapter(info.adapter)})` : info.name;
+}
+
+/**
+ * The fields every metrics file records about the backend: `backend` (its name, as always) and,
+ * on webgpu only, `adapter` (so files from other backends are unchanged).
+ */
+export function backendFields(): { backend: string; adapter?: string } {
+  if (!active) return { backend: tf.getBackend() };
+  return active.adapter ? { backend: active.name, adapter: describeAdapter(active.adapter) } : { backend: active.name };
 }
 
 export class BackendError extends Error {

@@ -82,6 +82,14 @@ function gpuDeviceNode(): string | null {
   return null;
 }
 
+/**
+ * Whether tensors must be read back with the async API (t.data()): true on webgpu, whose
+ * synchronous read (dataSync) needs a browser's OffscreenCanvas and throws in Node.
+ */
+export function asyncReadback(): boolean {
+  return tf.getBackend() === 'webgpu';
+}
+
 /** The adapter the webgpu backend runs on, or null when it has not been started. */
 export function webgpuAdapter(): WebgpuAdapter | null {
   return started?.adapter ?? null;
