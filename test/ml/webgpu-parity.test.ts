@@ -17,10 +17,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as tf from '../../src/ml/tf.ts';
 import { initBackend, backendLabel, activeBackend } from '../../src/ml/backend/index.ts';
 import { FUSED, hasFusedKernels } from '../../src/ml/backend/fused-kernels.ts';
-import { releaseWebgpu, startWebgpu } from '../../src/ml/backend/webgpu.ts';
+import { describeAdapter, isSoftwareAdapter, releaseWebgpu, startWebgpu } from '../../src/ml/backend/webgpu.ts';
 import { gptConfig, weightShapes, type HostWeights } from '../../src/ml/config.ts';
 import { initWeights, logits, loss, toTensors } from '../../src/ml/model.ts';
 import { AdamW } from '../../src/ml/optim.ts';
@@ -30,7 +31,8 @@ import { growLigo } from '../../src/ml/growth/ligo.ts';
 import { Rng } from '../../src/ml/growth/random.ts';
 
 const probe = await startWebgpu({ allowSoftware: true });
-const skip = probe.ok ? false : `no WebGPU adapter here (${probe.why}); install the npm package webgpu and, without a GPU, libegl1 libgles2 libgl1-mesa-dri`;
+// Only missing libraries skip: an adapter that is found but fails to start tfjs's backend is a failure.
+const skip = probe.ok || /did not initialise/.test(probe.why) ? false : `no WebGPU adapter here (${probe.why}); install the npm package webgpu and, without a GPU, libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri`;
 if (skip) process.stderr.write(`webgpu parity tests skipped: ${skip}\n`);
 // Node would not exit while Dawn's instance is reachable.
 process.on('beforeExit', () => releaseWebgpu());
@@ -154,4 +156,24 @@ test('webgpu: the ligo growth operator (trained through tfjs) matches wasm', { s
   const got = await grow('webgpu');
   got.losses.forEach((l, i) => assert.ok(Math.abs(l - ref.losses[i]) <= 1e-3 * ref.losses[i], `ligo step ${i + 1}: ${l} vs ${ref.losses[i]}`));
   closeWeights('grown weights', got.weights, ref.weights, 1e-3);
+});
+
+test('software renderers are recognised by the names their drivers report', () => {
+  assert.equal(isSoftwareAdapter({ device: 'llvmpipe-llvm-15-0-6-256-bits-', description: 'OpenGL version OpenGL ES 3.2 Mesa 22.3.6' }), true);
+  assert.equal(isSoftwareAdapter({ vendor: 'mesa', description: 'lavapipe' }), true);
+  assert.equal(isSoftwareAdapter({ vendor: 'google', device: 'SwiftShader Device (Subzero)' }), true);
+  assert.equal(isSoftwareAdapter({ isFallbackAdapter: true }), true);
+  assert.equal(isSoftwareAdapter({ vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H100 80GB HBM3' }), false);
+  const nvidia = { api: 'vulkan' as const, vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H100 80GB HBM3', software: false };
+  assert.equal(describeAdapter(nvidia), 'vulkan: NVIDIA H100 80GB HBM3 (nvidia)');
+});
+
+test('a program that trained on webgpu names the adapter on its backend line and exits on its own', { skip }, () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/ml/fixtures/webgpu-step.ts'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.signal, null, 'the child exited by itself (a live Dawn instance would keep Node running)');
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.name, 'webgpu');
+  assert.ok(Number.isFinite(out.loss) && out.evaluation.tokens === 16, r.stdout);
+  assert.match(r.stderr, /^backend: webgpu \(@tensorflow\/tfjs-backend-webgpu\) — requested; adapter (vulkan|opengles): /m);
 });
