@@ -71,7 +71,6 @@ let started: { adapter: WebgpuAdapter } | null = null;
  * saves the load and keeps Dawn's and Mesa's probing messages off every run's stderr.
  */
 function gpuDeviceNode(): string | null {
-  if (process.platform !== 'linux') return 'not linux';
   if (existsSync('/dev/nvidia0')) return '/dev/nvidia0';
   try {
     const render = readdirSync('/dev/dri').find((f) => f.startsWith('renderD'));
@@ -90,11 +89,6 @@ export function asyncReadback(): boolean {
   return tf.getBackend() === 'webgpu';
 }
 
-/** The adapter the webgpu backend runs on, or null when it has not been started. */
-export function webgpuAdapter(): WebgpuAdapter | null {
-  return started?.adapter ?? null;
-}
-
 /**
  * Finds an adapter (hardware only unless `allowSoftware`), registers tfjs's webgpu backend on it
  * and makes it the active backend.
@@ -105,6 +99,8 @@ export async function startWebgpu(opts: { allowSoftware: boolean }): Promise<Web
     if (!(await tf.setBackend('webgpu'))) return { ok: false, why: 'webgpu: the backend did not initialise' };
     return { ok: true, adapter: started.adapter };
   }
+  // Dawn would use Metal or D3D12 elsewhere; only the Linux routes are wired up and tested.
+  if (process.platform !== 'linux') return { ok: false, why: `webgpu: only set up for Linux (Vulkan, or OpenGL ES for a software adapter), not ${process.platform}` };
   const node = gpuDeviceNode();
   if (!opts.allowSoftware && !node) return { ok: false, why: 'webgpu: no GPU device (/dev/nvidia0, /dev/dri/renderD*)' };
   let dawn: Dawn;
@@ -153,9 +149,14 @@ export async function startWebgpu(opts: { allowSoftware: boolean }): Promise<Web
       tried.push(`${route.api}: only a software adapter (${found.description || found.device})`);
       continue;
     }
-    const ok = await register(gpu, adapter);
-    if (!ok) {
-      tried.push(`${route.api}: ${describeAdapter(found)} found but tfjs's webgpu backend did not initialise`);
+    let failure = '';
+    try {
+      if (!(await register(gpu, adapter))) failure = 'the backend did not start';
+    } catch (e) {
+      failure = (e as Error).message.split('\n')[0];
+    }
+    if (failure) {
+      tried.push(`${route.api}: ${describeAdapter(found)} found but tfjs's webgpu backend did not initialise (${failure})`);
       continue;
     }
     started = { adapter: found };
@@ -167,12 +168,7 @@ export async function startWebgpu(opts: { allowSoftware: boolean }): Promise<Web
 async function register(gpu: Gpu, adapter: Adapter): Promise<boolean> {
   // Imported before navigator.gpu is set, so that the package registers only its kernels, not its
   // own backend factory (which would ask for an adapter without the options chosen here).
-  let pkg: typeof import('@tensorflow/tfjs-backend-webgpu');
-  try {
-    pkg = await import('@tensorflow/tfjs-backend-webgpu');
-  } catch {
-    return false;
-  }
+  const pkg = await import('@tensorflow/tfjs-backend-webgpu');
   // Some kernels check navigator.gpu. Node 20 has no navigator, Node 21+ one without gpu;
   // releaseWebgpu() deletes it again.
   const g = globalThis as unknown as { navigator?: Record<string, unknown> };
