@@ -6,7 +6,7 @@
 #
 # 1. says which adapter webgpu gets (it must be Vulkan on the GPU, not llvmpipe);
 # 2. runs the webgpu parity test (webgpu against wasm);
-# 3. runs `npm run bench:train` (wasm lines, then webgpu lines with `speedup`), PyTorch skipped;
+# 3. runs `npm run bench:train`: wasm on 2 cores, then webgpu with `speedup` over it (PyTorch skipped);
 # 4. runs the smoke experiment, and the default experiment up to its large model M0 (train_m0;
 #    GROW_GPU_CHECK_FULL=1: the whole default experiment), with backend=webgpu, and lists the
 #    backend, adapter and ms/step each train.json records.
@@ -47,8 +47,12 @@ say "== 2. parity test"
 node --import tsx --test test/ml/webgpu-parity.test.ts >"$out/parity.tap" 2>&1
 say "parity: exit $? ($(grep -E '^# (pass|fail|skipped)' "$out/parity.tap" | tr '\n' ' '))"
 
-say "== 3. bench:train (wasm on $(nproc) cores, then webgpu)"
-GROW_BENCH_TORCH=0 timeout 1800 npm run -s bench:train >"$out/bench.jsonl" 2>"$out/bench.err"
+# wasm first (auto would pick the GPU), on 2 cores like the project's CPU machines, then webgpu
+# against it. taskset pins the whole process; the webgpu step's host side is one JS thread anyway.
+pin=()
+command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -gt 2 ] && pin=(taskset -c 0,1)
+say "== 3. bench:train (wasm on 2 cores, 2 micro-batch threads; then webgpu)"
+GROW_BACKEND=wasm GROW_BENCH_WORKERS=2 GROW_BENCH_TORCH=0 timeout 1800 "${pin[@]}" npm run -s bench:train >"$out/bench.jsonl" 2>"$out/bench.err"
 say "bench: exit $?"
 node -e '
   const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse);
