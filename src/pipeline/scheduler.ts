@@ -30,6 +30,11 @@ import { silentReporter, type Reporter } from './ui.ts';
 export interface RunOptions extends OpenOptions {
   targets?: string[];
   force?: boolean;
+  /**
+   * Run a stage whenever a stage upstream of it ran in this run (`--force-downstream`), even if
+   * its own inputs came out byte-identical: early cut-off is switched off below a stage that ran.
+   */
+  forceDownstream?: boolean;
   downstream?: boolean;
   singleItem?: boolean;
   dry?: boolean;
@@ -102,10 +107,10 @@ function tail(file: string, n: number): string {
 export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
   const project = opts.project ?? (await Project.open(opts));
   const reporter = opts.reporter ?? silentReporter;
-  const names = selectTargets(project.pipeline, project.graph, opts.targets ?? [], {
+  const names = withoutAboveFrozen(project, opts, selectTargets(project.pipeline, project.graph, opts.targets ?? [], {
     downstream: opts.downstream ?? false,
     singleItem: opts.singleItem ?? false,
-  });
+  }));
   const selected = new Set(names);
   const stages = names.map((n) => project.stage(n));
 
@@ -160,13 +165,17 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     }
     if (stage.frozen) return finish({ name: stage.name, outcome: 'frozen', reasons });
     if (opts.force) reasons.unshift('forced');
+    // --force-downstream: below a stage that ran, run (not restore) even when nothing changed.
+    const ranAbove = opts.forceDownstream ? upReports.find((r) => r.outcome === 'done' || r.outcome === 'restored' || r.outcome === 'would run') : undefined;
+    if (ranAbove && !opts.force) reasons.unshift(`forced: upstream ${ranAbove.name} ${ranAbove.outcome === 'would run' ? 'will run' : 'ran'}`);
+    const forced = opts.force === true || ranAbove !== undefined;
     if (reasons.length === 0) return finish({ name: stage.name, outcome: 'up to date', reasons });
     if (opts.dry) return finish({ name: stage.name, outcome: 'would run', reasons });
 
     const started = Date.now();
     const outPaths = stage.outs.map((o) => o.path);
     const signature = runSignature({ cmd: stage.cmd, deps: lockDeps(facts), params: facts.params, outPaths });
-    const skipWhy = opts.force ? undefined : opts.shouldSkip?.(stage, { signature, reasons });
+    const skipWhy = forced ? undefined : opts.shouldSkip?.(stage, { signature, reasons });
     if (skipWhy) return finish({ name: stage.name, outcome: 'skipped', reasons, message: skipWhy, signature });
     // As DVC's run-cache: only a stage with inputs (deps or params) and cached outs can be
     // restored — a stage without outs is run for its effect, one without inputs has no signature.
@@ -175,7 +184,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     const cacheable = !stage.alwaysChanged && stage.outs.some((o) => o.cache) &&
       stage.outs.every((o) => o.cache || isScratch(o)) && (stage.deps.length > 0 || stage.params.length > 0);
     // -f and --no-run-cache bypass restoring; the run's result is still recorded for next time.
-    const mayRestore = cacheable && !opts.force && opts.runCache !== false;
+    const mayRestore = cacheable && !forced && opts.runCache !== false;
     if (mayRestore && [...facts.deps.values()].every((d) => d !== null)) {
       const hit = project.runCache.get(signature);
       if (hit && (await restorable(project, hit.outs, stage.outs))) {
@@ -301,6 +310,26 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     ? EXIT.interrupted
     : list.some((r) => r.outcome === 'failed') ? EXIT.stageFailed : EXIT.ok;
   return { stages: list, exitCode };
+}
+
+/**
+ * As `dvc repro <target>`: a frozen stage cuts the graph above it, so the stages it depends on are
+ * not run for the target's sake (the frozen stage's outs are taken as they are). With no targets
+ * every stage is selected anyway, and `--downstream`/`--single-item` never walk upstream.
+ */
+function withoutAboveFrozen(project: Project, opts: RunOptions, names: string[]): string[] {
+  const targets = opts.targets ?? [];
+  if (targets.length === 0 || opts.downstream || opts.singleItem) return names;
+  const own = new Set(selectTargets(project.pipeline, project.graph, targets, { singleItem: true }));
+  const keep = new Set<string>();
+  const todo = [...own];
+  while (todo.length) {
+    const n = todo.pop()!;
+    if (keep.has(n)) continue;
+    keep.add(n);
+    if (!project.stage(n).frozen) todo.push(...project.upstream(n));
+  }
+  return names.filter((n) => keep.has(n));
 }
 
 /** A resume-checkpoint out: kept across runs, never cached. */

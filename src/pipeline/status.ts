@@ -32,10 +32,16 @@ function paramLabel(file: string, key: string): string {
   return key === '' ? file : `${file}:${key}`;
 }
 
+/** DVC's "callback" stage: a command with no deps, params or outs is run on every `grow run`. */
+export function isCallback(stage: Stage): boolean {
+  return stage.deps.length === 0 && stage.params.length === 0 && stage.outs.length === 0;
+}
+
 export function staleReasons(stage: Stage, entry: LockEntry | undefined, now: StageFacts): string[] {
   if (!entry) return ['never run'];
   const reasons: string[] = [];
   if (stage.alwaysChanged) reasons.push('always_changed');
+  else if (isCallback(stage)) reasons.push('callback stage (no deps or outs): runs every time');
   if (canonicalJson(entry.cmd) !== canonicalJson(now.cmd)) reasons.push('cmd changed');
 
   const lockDeps = new Map(entry.deps.map((d) => [d.path, d.hash]));
