@@ -9,6 +9,7 @@ import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import type { SourcePos } from '../types.ts';
+import { floatPaths, markFloats, type FloatPath } from './number-text.ts';
 
 /** A path into a YAML document: mapping keys and sequence indices. */
 export type YamlPath = ReadonlyArray<string | number>;
@@ -24,9 +25,11 @@ interface CacheEntry {
   data: unknown;
   /** "key" / "key\u0000subkey" → [line, col] of the key. */
   keys: Record<string, [number, number]>;
+  /** Where the document holds floats that print differently in JS (see number-text.ts). */
+  floats: FloatPath[];
 }
 
-const CACHE_VERSION = 'grow-yaml-3';
+const CACHE_VERSION = 'grow-yaml-4';
 
 // merge: `<<: *defaults` merge keys, which DVC files use (YAML 1.1, still the common practice).
 // uniqueKeys is off because the yaml package checks it by comparing every key with every other
@@ -45,9 +48,14 @@ export class YamlSource {
     readonly data: unknown,
     private readonly keys?: CacheEntry['keys'],
     parsed?: { doc: Document.Parsed; lines: LineCounter },
+    floats?: FloatPath[],
   ) {
     this.parsed = parsed;
+    this.floats = floats ?? (parsed ? floatPaths(parsed.doc) : []);
+    markFloats(data, this.floats);
   }
+
+  private readonly floats: FloatPath[];
 
   /**
    * Reads and parses `absPath`. Syntax errors and duplicate keys become ConfigErrors at their
@@ -66,7 +74,7 @@ export class YamlSource {
     const entryFile = path.join(cacheDir, createHash('sha1').update(CACHE_VERSION).update(text).digest('hex') + '.json');
     try {
       const entry = JSON.parse(readFileSync(entryFile, 'utf8')) as CacheEntry;
-      return new YamlSource(display, text, entry.data, entry.keys);
+      return new YamlSource(display, text, entry.data, entry.keys, undefined, entry.floats ?? []);
     } catch {
       /* not cached yet (or unreadable): parse */
     }
@@ -127,7 +135,7 @@ export class YamlSource {
     try {
       mkdirSync(cacheDir, { recursive: true });
       const tmp = `${entryFile}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ data: this.data, keys } satisfies CacheEntry));
+      writeFileSync(tmp, JSON.stringify({ data: this.data, keys, floats: this.floats } satisfies CacheEntry));
       renameSync(tmp, entryFile);
       const entries = readdirSync(cacheDir).filter((f) => f.endsWith('.json'));
       if (entries.length > CACHE_ENTRIES) {
