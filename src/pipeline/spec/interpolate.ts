@@ -6,7 +6,7 @@
  * Errors point at the string's position and list the names that do exist.
  */
 import { isMapping, isMissing, lookup, parseKey, type Tree } from './params.ts';
-import { scalarText } from './number-text.ts';
+import { carryFloats, isFloatAt, markFloat, scalarText } from './number-text.ts';
 import { closest } from './suggest.ts';
 import type { YamlPath, YamlSource } from './yaml-source.ts';
 
@@ -26,12 +26,17 @@ export class Interpolator {
    */
   value(value: unknown, ctx: Tree, at: YamlPath, asCommand = false): unknown {
     if (typeof value === 'string') return this.string(value, ctx, at, asCommand);
-    if (Array.isArray(value)) return value.map((v, i) => this.value(v, ctx, [...at, i], asCommand));
+    if (Array.isArray(value)) {
+      const out = value.map((v, i) => this.value(v, ctx, [...at, i], asCommand));
+      carryFloats(value, out);
+      return out;
+    }
     if (isMapping(value)) {
       const out: Tree = {};
       for (const [k, v] of Object.entries(value)) {
         const key = k.includes('${') ? this.keyString(k, ctx, [...at, k]) : k;
         out[key] = this.value(v, ctx, [...at, k]);
+        if (isFloatAt(value, k)) markFloat(out, key);
       }
       return out;
     }

@@ -102,7 +102,7 @@ export class YamlSource {
     const first = doc.errors[0];
     if (first) {
       const { line, col } = lines.linePos(first.pos[0]);
-      throw new ConfigError(display, line, col, `invalid YAML: ${firstLine(first.message)}`);
+      throw new ConfigError(display, line, col, `invalid YAML: ${firstLine(first.message)}`, syntaxHint(text, line, first.code, first.message));
     }
     const dup = firstDuplicateKey(doc);
     if (dup) {
@@ -252,6 +252,19 @@ function isJsonSafe(v: unknown): boolean {
   if (Array.isArray(v)) return v.every(isJsonSafe);
   if (typeof v === 'object') return Object.getPrototypeOf(v) === Object.prototype && Object.values(v as object).every(isJsonSafe);
   return false;
+}
+
+/** What usually causes a YAML syntax error at `line`, and the fix. */
+function syntaxHint(text: string, line: number, code: string, message: string): string {
+  const src = text.split('\n')[line - 1] ?? '';
+  // `outs: [out${item}]`: in a flow list `{` starts a mapping, so an unquoted ${…} breaks it.
+  if (/\[[^\]]*\$\{/.test(src) || (/\$\{/.test(src) && /flow/i.test(message))) {
+    return 'a `${…}` inside a flow list `[...]` is not valid YAML: quote it (`["out${item}"]`) or use a block list (`- out${item}` on its own line)';
+  }
+  if (/^\s*\t/.test(src) || code === 'TAB_AS_INDENT') return 'YAML indents with spaces, not tabs';
+  if (/compact mappings|Nested mappings/i.test(message)) return 'write the inner mapping in braces (`key: {a: 1}`) or on its own indented lines; quote a value that contains ": "';
+  if (/^\s*[^#'"]*:\s+[^'"{[].*: /.test(src)) return 'quote a value that contains ": " (e.g. cmd: "echo a: b")';
+  return 'check the indentation and quoting on this line and the one above (docs/pipeline-yaml.md shows the layout)';
 }
 
 function firstLine(s: string): string {
