@@ -148,7 +148,8 @@ function paramLeaves(values: Record<string, unknown>): Record<string, unknown> {
 }
 
 export function metricsFiles(project: Project): string[] {
-  return project.pipeline.stages.flatMap((s) => s.outs.filter((o) => o.kind === 'metrics').map((o) => o.path));
+  const declared = project.pipeline.stages.flatMap((s) => s.outs.filter((o) => o.kind === 'metrics').map((o) => o.path));
+  return [...new Set([...declared, ...(project.pipeline.metricsFiles ?? [])])];
 }
 
 function readMetrics(project: Project, file: string, rev?: string): Record<string, unknown> | undefined {

@@ -88,6 +88,8 @@ class Loader {
   private readonly params: FileParams;
   private readonly defaultParamsFile: string;
   private readonly paramsFiles = new Set<string>();
+  /** Unused DVC fields, one warning per kind (by text). */
+  private readonly warnings = new Map<string, string>();
   private readonly interp: Interpolator;
 
   constructor(
@@ -149,6 +151,7 @@ class Loader {
       }
     }
     for (const f of this.params.overriddenFiles()) this.paramsFiles.add(f);
+    const metricsFiles = this.topLevel(doc);
     for (const overlay of this.opts.overlays ?? []) {
       // Pipeline.paramsFiles is project-relative; an overlay from outside the project is read but not listed.
       const shown = displayPath(this.root, path.resolve(this.root, overlay));
@@ -161,7 +164,28 @@ class Loader {
       stages,
       paramsFiles: [...this.paramsFiles],
       params: this.params,
+      ...(metricsFiles.length ? { metricsFiles } : {}),
+      ...(this.warnings.size ? { warnings: [...this.warnings.values()] } : {}),
     };
+  }
+
+  private warn(kind: string, at: YamlPath, text: string, atKey = true): void {
+    if (this.warnings.has(kind)) return;
+    const pos = atKey ? this.src.keyPos(at) : this.src.pos(at);
+    this.warnings.set(kind, `${pos.file}:${pos.line}:${pos.col}: ${text}`);
+  }
+
+  /** DVC's top-level `params` list, `metrics`, `plots` and `artifacts`: read what the runner uses. */
+  private topLevel(doc: Tree): string[] {
+    if (Array.isArray(doc.params)) {
+      doc.params.forEach((f, i) => {
+        const file = this.projectPath(this.base, f as string, ['params', i], 'a params file');
+        if (this.params.exists(file)) this.paramsFiles.add(file);
+      });
+    }
+    if (doc.plots !== undefined) this.warn('plots', ['plots'], 'top-level `plots` (DVC plot definitions) are not used by grow; ignored');
+    if (doc.artifacts !== undefined) this.warn('artifacts', ['artifacts'], 'top-level `artifacts` (DVC model registry) are not used by grow; ignored');
+    return ((doc.metrics as string[] | undefined) ?? []).map((m, i) => this.projectPath(this.base, m, ['metrics', i], 'a metrics file'));
   }
 
   /** Names for interpolation: the default params file (overrides applied), then `vars` in order. */
@@ -299,7 +323,11 @@ class Loader {
       const isKey = typeof item !== 'string';
       const resolved = this.projectPath(wdir, p, where, `${label} of stage "${name}"`, isKey);
       if (resolved === '.') throw this.src.error(where, `${label} of stage "${name}" is the whole project`, 'name the file or directory the stage writes', isKey);
-      return { path: resolved, cache: flags?.cache !== false, persist: flags?.persist === true, kind };
+      for (const key of ['push', 'remote'] as const) {
+        if (flags?.[key] !== undefined) this.warn(key, [...where, key], `\`${key}\` on outputs is a DVC remote setting that grow does not use (grow push/pull copy every cached output); ignored`);
+      }
+      if (flags?.checkpoint === true) this.warn('checkpoint', [...where, 'checkpoint'], '`checkpoint: true` (DVC 2) is read as `persist: true`: the output is kept between runs');
+      return { path: resolved, cache: flags?.cache !== false, persist: flags?.persist === true || flags?.checkpoint === true, kind };
     });
   }
 

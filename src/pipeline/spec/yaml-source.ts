@@ -262,8 +262,8 @@ function syntaxHint(text: string, line: number, code: string, message: string): 
     return 'a `${…}` inside a flow list `[...]` is not valid YAML: quote it (`["out${item}"]`) or use a block list (`- out${item}` on its own line)';
   }
   if (/^\s*\t/.test(src) || code === 'TAB_AS_INDENT') return 'YAML indents with spaces, not tabs';
-  if (/compact mappings|Nested mappings/i.test(message)) return 'write the inner mapping in braces (`key: {a: 1}`) or on its own indented lines; quote a value that contains ": "';
   if (/^\s*[^#'"]*:\s+[^'"{[].*: /.test(src)) return 'quote a value that contains ": " (e.g. cmd: "echo a: b")';
+  if (/compact mappings|Nested mappings/i.test(message)) return 'write the inner mapping in braces (`key: {a: 1}`) or on its own indented lines; quote a value that contains ": "';
   return 'check the indentation and quoting on this line and the one above (docs/pipeline-yaml.md shows the layout)';
 }
 
