@@ -177,12 +177,13 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     const signature = runSignature({ cmd: stage.cmd, deps: lockDeps(facts), params: facts.params, outPaths });
     const skipWhy = forced ? undefined : opts.shouldSkip?.(stage, { signature, reasons });
     if (skipWhy) return finish({ name: stage.name, outcome: 'skipped', reasons, message: skipWhy, signature });
-    // As DVC's run-cache: only a stage with inputs (deps or params) and cached outs can be
-    // restored — a stage without outs is run for its effect, one without inputs has no signature.
+    // As DVC's run-cache: only a stage with inputs (deps or params) and outs can be restored — a
+    // stage without outs is run for its effect, one without inputs has no signature. Uncached
+    // metrics and plots are kept with the run-cache entry, as DVC keeps them (keptWithRun).
     // Unlike DVC, a stage's scratch outs (resume checkpoints: `persist: true, cache: false`) do not
     // prevent it: they are working state, not results, so a training stage can still be restored.
-    const cacheable = !stage.alwaysChanged && stage.outs.some((o) => o.cache) &&
-      stage.outs.every((o) => o.cache || isScratch(o)) && (stage.deps.length > 0 || stage.params.length > 0);
+    const cacheable = !stage.alwaysChanged && stage.outs.some((o) => o.cache || keptWithRun(o)) &&
+      stage.outs.every((o) => o.cache || isScratch(o) || keptWithRun(o)) && (stage.deps.length > 0 || stage.params.length > 0);
     // -f and --no-run-cache bypass restoring; the run's result is still recorded for next time.
     const mayRestore = cacheable && !forced && opts.runCache !== false;
     if (mayRestore && [...facts.deps.values()].every((d) => d !== null)) {
@@ -266,7 +267,10 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
         if (o.cache) await project.cache.store(join(project.root, o.path), info);
         outs.push(lockOut(o.path, info));
       }
-      if (cacheable) project.runCache.put(signature, { stage: stage.name, outs });
+      if (cacheable) {
+        await keepReportsWithRun(project, stage, outs);
+        project.runCache.put(signature, { stage: stage.name, outs });
+      }
       project.lock.set(stage.name, lockEntryFrom(facts, outs));
       return finish({ name: stage.name, outcome: 'done', reasons, durationMs: Date.now() - started, signature });
     } finally {
@@ -330,6 +334,27 @@ function withoutAboveFrozen(project: Project, opts: RunOptions, names: string[])
     if (!project.stage(n).frozen) todo.push(...project.upstream(n));
   }
   return names.filter((n) => keep.has(n));
+}
+
+/**
+ * An uncached metrics or plots file (`cache: false`, the usual DVC pattern: small, committed to
+ * git). Like DVC, the run-cache keeps a copy with the entry so the stage stays restorable; the
+ * lock and `grow checkout` still treat it as uncached. An uncached plain out still makes a stage
+ * non-restorable: `cache: false` on data is usually about its size.
+ */
+function keptWithRun(o: OutSpec): boolean {
+  return !o.cache && !o.persist && o.kind !== 'out';
+}
+
+/** Copies the uncached metrics/plots of a finished run into the object store for its run-cache entry. */
+async function keepReportsWithRun(project: Project, stage: Stage, outs: LockOut[]): Promise<void> {
+  for (const o of outs) {
+    const spec = stage.outs.find((x) => x.path === o.path);
+    if (spec && keptWithRun(spec)) {
+      const info = await project.hasher.hash(o.path);
+      if (info) await project.cache.store(join(project.root, o.path), info);
+    }
+  }
 }
 
 /** A resume-checkpoint out: kept across runs, never cached. */

@@ -175,3 +175,65 @@ test('--force-downstream runs every stage below one that ran, despite identical 
   await p.ok(['run', '--force-downstream']);
   assert.deepEqual(p.calls(), []);
 });
+
+test('uncached metrics and plots keep a stage restorable from the run-cache, and are restored', async () => {
+  const p = project({
+    'params.yaml': 'lr: 1\n',
+    'pipeline.yaml': `stages:
+  train:
+    cmd: ${record} && echo "model \${lr}" > model.txt && echo \${lr} > m.json && echo "step,\${lr}" > loss.csv
+    params: [lr]
+    outs: [model.txt]
+    metrics:
+      - m.json:
+          cache: false
+    plots:
+      - loss.csv:
+          cache: false
+  evaluate:
+    cmd: ${record} && cat model.txt > eval.json
+    deps: [model.txt]
+    metrics:
+      - eval.json:
+          cache: false
+`,
+  });
+  await p.ok(['run']);
+  const lockAt1 = p.lockText();
+  p.write('params.yaml', 'lr: 2\n');
+  await p.ok(['run']);
+  assert.deepEqual(p.calls(), ['train', 'evaluate', 'train', 'evaluate']);
+  p.write('params.yaml', 'lr: 1\n');
+  const r = await p.ok(['run']);
+  assert.deepEqual(p.calls(), [], 'nothing ran: both stages were restored');
+  assert.match(r.stdout, /train: restored/);
+  assert.match(r.stdout, /evaluate: restored/);
+  assert.equal(p.read('m.json'), '1\n');
+  assert.equal(p.read('loss.csv'), 'step,1\n');
+  assert.equal(p.read('eval.json'), 'model 1\n');
+  assert.equal(p.lockText(), lockAt1);
+  // Still uncached for checkout: the lock's record is what tells.
+  p.remove('m.json');
+  const c = await p.grow(['checkout']);
+  assert.match(c.stdout + c.stderr, /m\.json/);
+});
+
+test('an uncached plain out still makes a stage run again (cache: false on data is about size)', async () => {
+  const p = project({
+    'params.yaml': 'lr: 1\n',
+    'pipeline.yaml': `stages:
+  s:
+    cmd: ${record} && echo \${lr} > big.bin
+    params: [lr]
+    outs:
+      - big.bin:
+          cache: false
+`,
+  });
+  await p.ok(['run']);
+  p.write('params.yaml', 'lr: 2\n');
+  await p.ok(['run']);
+  p.write('params.yaml', 'lr: 1\n');
+  await p.ok(['run']);
+  assert.deepEqual(p.calls(), ['s', 's', 's']);
+});
