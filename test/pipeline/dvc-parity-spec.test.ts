@@ -98,6 +98,15 @@ test('numbers keep the text DVC gives them: foreach [0.5, 1.0] makes build@1.0, 
   assert.equal(p.read('out-1.0.txt'), '1.0 1.0 100 2.0 3\n');
   assert.equal(p.read('flags.txt'), '--wd 0.0\n');
   await p.ok(['run', 'build@1.0']);
+  // From params too, and again when the parse comes from the .grow/spec cache.
+  p.write('params.yaml', p.read('params.yaml') + 'lrs: [0.1, 2.0]\n');
+  p.write('pipeline.yaml', p.read('pipeline.yaml') + '  sweep:\n    foreach: ${lrs}\n    do:\n      cmd: echo ${item}\n');
+  for (let i = 0; i < 2; i++) {
+    const st = await p.ok(['status']);
+    assert.match(st.stdout, /sweep@0\.1: stale/);
+    assert.match(st.stdout, /sweep@2\.0: stale/);
+  }
+  await p.ok(['run', 'sweep@2.0']);
 });
 
 test('${item[key]} bracket access and non-ASCII names in ${…}', async () => {
