@@ -50,7 +50,7 @@ export function findRoot(start: string): string {
     if (pipelineFileIn(dir)) return dir;
     const parent = dirname(dir);
     if (parent === dir) {
-      throw new GrowError(`no ${PIPELINE_FILE} (or ${DVC_PIPELINE_FILE}) in ${resolve(start)} or any parent directory`, 2,
+      throw new GrowError(`no ${PIPELINE_FILE} in ${resolve(start)} or any parent directory (nor a DVC project's ${DVC_PIPELINE_FILE})`, 2,
         `run grow inside a project, or create ${PIPELINE_FILE} (see docs/cli.md)`);
     }
     dir = parent;
