@@ -231,7 +231,8 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
       reporter.update(stage.name, 'running', reasons.join(', '));
       const tracker = new ProgressTracker();
       const logFile = logFileFor(project.root, stage.name);
-      const env: Record<string, string> = { GROW_STAGE: stage.name, GROW_ROOT: project.root };
+      // DVC_ROOT/DVC_STAGE too, as `dvc repro` sets them, so a DVC project's scripts run unchanged.
+      const env: Record<string, string> = { GROW_STAGE: stage.name, GROW_ROOT: project.root, DVC_ROOT: project.root, DVC_STAGE: stage.name };
       if (Object.keys(overrides).length) env.GROW_PARAMS_OVERRIDES = JSON.stringify(overrides);
       if (gpuIds.length) env.CUDA_VISIBLE_DEVICES = gpuIds.join(',');
       // How many cores this stage may use (what it took from the pool), so a program can size its

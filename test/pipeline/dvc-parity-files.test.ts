@@ -92,7 +92,7 @@ test('a directory with dvc.yaml and no pipeline.yaml runs it; dvc.lock is never 
     'dvc.lock': 'schema: "2.0"\nstages: {}\n',
     'dvc.yaml': `stages:
   gen:
-    cmd: ${record} && seq \${n} > nums.txt
+    cmd: ${record} && seq \${n} > nums.txt && echo "$DVC_STAGE $DVC_ROOT" > env.txt
     params: [n]
     outs: [nums.txt]
   sum:
@@ -105,6 +105,7 @@ test('a directory with dvc.yaml and no pipeline.yaml runs it; dvc.lock is never 
   await p.ok(['run']);
   assert.deepEqual(p.calls(), ['gen', 'sum']);
   assert.equal(p.read('sum.txt'), '3\n');
+  assert.equal(p.read('env.txt'), `gen ${p.dir}\n`, 'DVC_STAGE and DVC_ROOT are set, as dvc repro sets them');
   assert.equal(p.read('dvc.lock'), dvcLock, 'dvc.lock untouched');
   assert.ok(p.exists('pipeline.lock'));
   await p.ok(['run']);
