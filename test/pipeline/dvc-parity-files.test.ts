@@ -24,6 +24,10 @@ plots:
   - loss.csv:
       x: step
       y: loss
+datasets:
+  - name: d
+    type: dvc
+    url: x
 artifacts:
   model:
     path: model.txt
@@ -54,6 +58,7 @@ stages:
           cache: false
           x: step
           y: loss
+          header: true
           desc: the loss
           push: true
 `;
@@ -69,8 +74,8 @@ test('fields DVC accepts load: meta, desc/meta/type/labels/push/remote/checkpoin
   assert.deepEqual(p.calls(), ['train']);
   const warnings = r.stderr.split('\n').filter((l) => l.startsWith('grow: warning:'));
   // One warning per unused kind of field, each naming where it is.
-  assert.equal(warnings.length, 5, r.stderr);
-  for (const word of ['`plots`', '`artifacts`', '`push`', '`remote`', '`checkpoint: true`']) {
+  assert.equal(warnings.length, 6, r.stderr);
+  for (const word of ['`plots`', '`artifacts`', '`datasets`', '`push`', '`remote`', '`checkpoint: true`']) {
     assert.equal(warnings.filter((w) => w.includes(word)).length, 1, `${word}: ${r.stderr}`);
   }
   assert.match(r.stderr, /pipeline\.yaml:\d+:\d+: `push` on outputs/);

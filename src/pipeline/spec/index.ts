@@ -184,6 +184,7 @@ class Loader {
       });
     }
     if (doc.plots !== undefined) this.warn('plots', ['plots'], 'top-level `plots` (DVC plot definitions) are not used by grow; ignored');
+    if (doc.datasets !== undefined) this.warn('datasets', ['datasets'], 'top-level `datasets` (DVC remote datasets) are not used by grow; ignored');
     if (doc.artifacts !== undefined) this.warn('artifacts', ['artifacts'], 'top-level `artifacts` (DVC model registry) are not used by grow; ignored');
     return ((doc.metrics as string[] | undefined) ?? []).map((m, i) => this.projectPath(this.base, m, ['metrics', i], 'a metrics file'));
   }

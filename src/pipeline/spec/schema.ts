@@ -43,6 +43,7 @@ const plotFlagProps = {
   title: { type: 'string', description: 'Plot title (DVC plots syntax; kept for other tools, the runner ignores it).' },
   x_label: { type: 'string', description: 'Plot x axis label (DVC plots syntax; the runner ignores it).' },
   y_label: { type: 'string', description: 'Plot y axis label (DVC plots syntax; the runner ignores it).' },
+  header: { type: 'boolean', description: 'Whether a CSV/TSV plot file has a header row (DVC plots syntax; the runner ignores it).' },
 };
 
 const outList = (kind: string, flagsRef: string, description: string) =>
@@ -164,6 +165,7 @@ export const pipelineSchema = {
     },
     plots: { description: 'DVC top-level plots definitions; ignored by the runner (with a warning).' },
     artifacts: { type: 'object', description: 'DVC model-registry artifacts; ignored by the runner (with a warning).' },
+    datasets: { type: 'array', description: 'DVC datasets (dvcx, remote datasets); ignored by the runner (with a warning).' },
   },
   definitions: {
     template,
