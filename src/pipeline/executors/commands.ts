@@ -70,8 +70,23 @@ function extend(lines: string[], i: number): number {
 
 const parseCache = new Map<string, boolean>();
 
+const RESERVED = /^\s*(if|then|else|elif|fi|case|esac|for|while|until|do|done|select|function)(\s|;|$)/;
+
+/**
+ * A single line that cannot open a construct: quotes balanced, no brackets, braces, backticks or
+ * here-documents, no reserved word first, no trailing operator. Most lines of a DVC `cmd: |`
+ * (`python train.py --lr 0.1 && cp a b`) are like this; asking the shell costs a process each.
+ */
+function obviouslyComplete(line: string): boolean {
+  if (line.includes('\n') || RESERVED.test(line) || /(\\|&&|\|\||\|)\s*$/.test(line)) return false;
+  // Drop quoted segments ('…' literal; "…" with backslash escapes); an unbalanced quote remains.
+  const bare = line.replace(/'[^']*'|"(?:[^"\\]|\\.)*"/g, '');
+  return !/['"`(){}\\]|<</.test(bare);
+}
+
 /** Whether /bin/sh (what runs the command) reads `chunk` as complete commands. */
 function parses(chunk: string): boolean {
+  if (obviouslyComplete(chunk)) return true;
   let ok = parseCache.get(chunk);
   if (ok === undefined) {
     ok = spawnSync('/bin/sh', ['-n', '-c', chunk], { stdio: 'ignore' }).status === 0;
