@@ -88,12 +88,19 @@ test('numbers keep the text DVC gives them: foreach [0.5, 1.0] makes build@1.0, 
   flags:
     cmd: echo \${opts} > flags.txt
     outs: [flags.txt]
+  grid:
+    matrix:
+      lr: [0.1, 1.0]
+      wd: [0.0]
+    cmd: echo \${item.lr} \${key}
 `,
   });
   const dry = await p.ok(['run', '--dry']);
   assert.match(dry.stdout, /build@0\.5/);
   assert.match(dry.stdout, /build@1\.0/);
   assert.match(dry.stdout, /build@2\b/);
+  assert.match(dry.stdout, /grid@1\.0-0\.0/);
+  assert.match(dry.stdout, /grid@0\.1-0\.0/);
   await p.ok(['run']);
   assert.equal(p.read('out-1.0.txt'), '1.0 1.0 100 2.0 3\n');
   assert.equal(p.read('flags.txt'), '--wd 0.0\n');
@@ -203,6 +210,10 @@ test('messages: an undefined name says where to define it (and that params.yaml 
   const m = project({ 'pipeline.yaml': 'stages:\n  s:\n    cmd: echo 1 > m.json\n    metrics: [m.json]\n' });
   const d = await m.ok(['metrics', 'diff'], 2, { GIT_CEILING_DIRECTORIES: m.dir.replace(/\/[^/]+$/, '') });
   assert.match(d.stderr, /is not in a git repository/);
+  const { spawnSync } = await import('node:child_process');
+  spawnSync('git', ['init', '-q'], { cwd: m.dir });
+  const d2 = await m.ok(['metrics', 'diff'], 2);
+  assert.match(d2.stderr, /the git repository has no commits yet/);
   assert.doesNotMatch(d.stderr, /e\.g\. HEAD/);
 
   const y = project({ 'pipeline.yaml': 'stages:\n  s:\n    foreach: [a]\n    do:\n      cmd: touch out${item}\n      outs: [out${item}]\n' });
