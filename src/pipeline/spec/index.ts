@@ -180,7 +180,13 @@ class Loader {
     if (Array.isArray(doc.params)) {
       doc.params.forEach((f, i) => {
         const file = this.projectPath(this.base, f as string, ['params', i], 'a params file');
-        if (this.params.exists(file)) this.paramsFiles.add(file);
+        try {
+          if (this.params.exists(file)) this.paramsFiles.add(file);
+        } catch (e) {
+          // Only watched, never read for values: a file grow cannot read (TOML) is left out.
+          if (!(e instanceof ConfigError)) throw e;
+          this.warn(`params:${file}`, ['params', i], `${file} is not watched: ${e.message.replace(/^[^:]*: /, '')}`, false);
+        }
       });
     }
     if (doc.plots !== undefined) this.warn('plots', ['plots'], 'top-level `plots` (DVC plot definitions) are not used by grow; ignored');
