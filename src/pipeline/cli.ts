@@ -47,6 +47,7 @@ const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : 
 
 interface RunFlags {
   force?: boolean;
+  forceDownstream?: boolean;
   downstream?: boolean;
   singleItem?: boolean;
   dry?: boolean;
@@ -84,6 +85,7 @@ async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
       project,
       targets,
       force: flags.force,
+      forceDownstream: flags.forceDownstream,
       downstream: flags.downstream,
       singleItem: flags.singleItem,
       dry: flags.dry,
@@ -129,6 +131,7 @@ Docs: docs/cli.md`);
     .description('run the stale stages of the pipeline (all, or the given targets and what they depend on)')
     .argument('[targets...]', 'stage names (train_small@1), foreach/matrix groups (train_small)')
     .option('-f, --force', 'run the selected stages even if up to date (bypasses the run-cache)')
+    .option('--force-downstream', 'run every stage below a stage that ran, even if its inputs did not change (no early cut-off)')
     .option('--downstream', 'also run the stages that depend on the targets, not the ones they depend on')
     .option('-s, --single-item', 'run only the targets themselves, not their upstream stages')
     .option('--dry', 'print what would run and why; run nothing, write nothing')

@@ -31,13 +31,32 @@ export function gitShow(root: string, rev: string, path: string): string | undef
   try {
     execFileSync('git', ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { cwd: root, stdio: 'pipe' });
   } catch {
-    throw new GrowError(`\`${rev}\` is not a git revision of this repository`, 2, 'use a commit, branch or tag, e.g. HEAD or HEAD~1');
+    throw revisionError(root, rev);
   }
   try {
     return execFileSync('git', ['show', `${rev}:./${path}`], { cwd: root, stdio: 'pipe', encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   } catch {
     return undefined;
   }
+}
+
+/** Why `rev` cannot be read: no git repository, no commit yet, or no such revision. */
+function revisionError(root: string, rev: string): GrowError {
+  const git = (args: string[]) => {
+    try {
+      execFileSync('git', args, { cwd: root, stdio: 'pipe' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!git(['rev-parse', '--git-dir'])) {
+    return new GrowError(`cannot compare with \`${rev}\`: ${root} is not in a git repository`, 2, 'comparing with a revision needs git history: `git init` and commit, or use `grow metrics show` / `grow params diff` without a revision');
+  }
+  if (!git(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'])) {
+    return new GrowError(`cannot compare with \`${rev}\`: the git repository has no commits yet`, 2, 'commit the project first (`git add -A && git commit`), then compare');
+  }
+  return new GrowError(`\`${rev}\` is not a git revision of this repository`, 2, 'name a commit, branch or tag that exists (see `git log --oneline`), e.g. HEAD~1 or main');
 }
 
 function parseStructured(text: string, file: string): unknown {
@@ -103,8 +122,8 @@ export function paramsDiff(project: Project, rev?: string, all = false): DiffRow
   }
   const rows: DiffRow[] = [];
   for (const file of [...new Set([...now.keys(), ...old.keys()])].sort()) {
-    const a = old.get(file) ?? {};
-    const b = now.get(file) ?? {};
+    const a = paramLeaves(old.get(file) ?? {});
+    const b = paramLeaves(now.get(file) ?? {});
     for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
       if (!all && canonicalJson(a[key]) === canonicalJson(b[key])) continue;
       rows.push(row(file, key, a[key], b[key]));
@@ -113,13 +132,33 @@ export function paramsDiff(project: Project, rev?: string, all = false): DiffRow
   return rows;
 }
 
+/**
+ * Params values by leaf, as DVC reports them: a listed subtree (`model`) or a whole file shows one
+ * row per changed key inside it (`model.d`), not one row holding two mappings. Lists stay whole.
+ */
+function paramLeaves(values: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const walk = (v: unknown, key: string) => {
+    if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0) {
+      for (const [k, x] of Object.entries(v)) walk(x, key ? `${key}.${k}` : k);
+    } else out[key] = v;
+  };
+  for (const [key, v] of Object.entries(values)) walk(v, key);
+  return out;
+}
+
 export function metricsFiles(project: Project): string[] {
-  return project.pipeline.stages.flatMap((s) => s.outs.filter((o) => o.kind === 'metrics').map((o) => o.path));
+  const declared = project.pipeline.stages.flatMap((s) => s.outs.filter((o) => o.kind === 'metrics').map((o) => o.path));
+  return [...new Set([...declared, ...(project.pipeline.metricsFiles ?? [])])];
 }
 
 function readMetrics(project: Project, file: string, rev?: string): Record<string, unknown> | undefined {
   const text = rev === undefined ? (existsSync(join(project.root, file)) ? readFileSync(join(project.root, file), 'utf8') : undefined) : gitShow(project.root, rev, file);
-  return text === undefined ? undefined : flatten(parseStructured(text, file));
+  if (text === undefined) return undefined;
+  const data = parseStructured(text, file);
+  // A file holding a bare number is one metric (as DVC reads it), shown under the file's name.
+  if (typeof data === 'number' || (typeof data === 'string' && data.trim() !== '' && Number.isFinite(Number(data)))) return { '': Number(data) };
+  return flatten(data);
 }
 
 export function metricsShow(project: Project): DiffRow[] {
@@ -153,7 +192,7 @@ export function formatDiff(rows: DiffRow[], oldLabel: string): string {
 
 export function formatShow(rows: DiffRow[]): string {
   if (rows.length === 0) return 'no metrics (declare files under `metrics:` in a stage and run it)';
-  return formatTable(['file', 'key', 'value'], rows.map((r) => [r.file, r.key, cell(r.new)]));
+  return formatTable(['file', 'key', 'value'], rows.map((r) => [r.file, r.key || '(whole file)', cell(r.new)]));
 }
 
 /** JSON for --json: {file: {key: {old, new, change?}}} (show: {file: {key: value}}). */
@@ -165,6 +204,9 @@ export function diffJson(rows: DiffRow[]): Record<string, Record<string, { old: 
 
 export function showJson(rows: DiffRow[]): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
-  for (const r of rows) (out[r.file] ??= {})[r.key] = r.new;
+  for (const r of rows) {
+    if (r.key === '') out[r.file] = r.new as Record<string, unknown>; // a bare-number file
+    else (out[r.file] ??= {})[r.key] = r.new;
+  }
   return out;
 }

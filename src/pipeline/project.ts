@@ -18,6 +18,18 @@ import type { StageFacts } from './status.ts';
 import type { Pipeline, Stage } from './types.ts';
 
 export const PIPELINE_FILE = 'pipeline.yaml';
+/**
+ * A DVC project's pipeline file, read when a directory has no pipeline.yaml, so that a DVC project
+ * runs with no edit. grow records its results in its own pipeline.lock: dvc.lock is never read or
+ * written (its format and hashes are DVC's, and DVC must still find it as it left it).
+ */
+export const DVC_PIPELINE_FILE = 'dvc.yaml';
+
+/** The pipeline file of a project root: pipeline.yaml, else dvc.yaml; undefined when neither. */
+export function pipelineFileIn(dir: string): string | undefined {
+  for (const f of [PIPELINE_FILE, DVC_PIPELINE_FILE]) if (existsSync(join(dir, f))) return f;
+  return undefined;
+}
 
 export interface OpenOptions {
   /** Where to start looking for pipeline.yaml (default: the current directory). */
@@ -31,19 +43,22 @@ export interface OpenOptions {
 
 export type Graph = ReturnType<typeof buildGraph>;
 
-/** The nearest directory at or above `start` that holds pipeline.yaml. */
+/** The nearest directory at or above `start` that holds pipeline.yaml (or a DVC project's dvc.yaml). */
 export function findRoot(start: string): string {
   let dir = resolve(start);
   for (;;) {
-    if (existsSync(join(dir, PIPELINE_FILE))) return dir;
+    if (pipelineFileIn(dir)) return dir;
     const parent = dirname(dir);
     if (parent === dir) {
-      throw new GrowError(`no ${PIPELINE_FILE} in ${resolve(start)} or any parent directory`, 2,
+      throw new GrowError(`no ${PIPELINE_FILE} in ${resolve(start)} or any parent directory (nor a DVC project's ${DVC_PIPELINE_FILE})`, 2,
         `run grow inside a project, or create ${PIPELINE_FILE} (see docs/cli.md)`);
     }
     dir = parent;
   }
 }
+
+/** Warnings already printed by this process (watch mode reloads the pipeline many times). */
+const warned = new Set<string>();
 
 export class Project {
   readonly byName: Map<string, Stage>;
@@ -63,7 +78,12 @@ export class Project {
 
   static async open(opts: OpenOptions = {}): Promise<Project> {
     const root = findRoot(opts.cwd ?? process.cwd());
-    const pipeline = await loadPipeline(root, { overlays: opts.overlays, set: opts.set, writeParseCache: !opts.readOnly });
+    const pipeline = await loadPipeline(root, { file: pipelineFileIn(root), overlays: opts.overlays, set: opts.set, writeParseCache: !opts.readOnly });
+    for (const w of pipeline.warnings ?? []) {
+      if (warned.has(w)) continue;
+      warned.add(w);
+      process.stderr.write(`grow: warning: ${w}\n`);
+    }
     const graph = buildGraph(pipeline);
     const config = loadConfig(root);
     const lock = new LockStore(root, pipeline.stages.map((s) => s.name), opts.readOnly);

@@ -30,6 +30,11 @@ import { silentReporter, type Reporter } from './ui.ts';
 export interface RunOptions extends OpenOptions {
   targets?: string[];
   force?: boolean;
+  /**
+   * Run a stage whenever a stage upstream of it ran in this run (`--force-downstream`), even if
+   * its own inputs came out byte-identical: early cut-off is switched off below a stage that ran.
+   */
+  forceDownstream?: boolean;
   downstream?: boolean;
   singleItem?: boolean;
   dry?: boolean;
@@ -102,10 +107,10 @@ function tail(file: string, n: number): string {
 export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
   const project = opts.project ?? (await Project.open(opts));
   const reporter = opts.reporter ?? silentReporter;
-  const names = selectTargets(project.pipeline, project.graph, opts.targets ?? [], {
+  const names = withoutAboveFrozen(project, opts, selectTargets(project.pipeline, project.graph, opts.targets ?? [], {
     downstream: opts.downstream ?? false,
     singleItem: opts.singleItem ?? false,
-  });
+  }));
   const selected = new Set(names);
   const stages = names.map((n) => project.stage(n));
 
@@ -160,22 +165,27 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     }
     if (stage.frozen) return finish({ name: stage.name, outcome: 'frozen', reasons });
     if (opts.force) reasons.unshift('forced');
+    // --force-downstream: below a stage that ran, run (not restore) even when nothing changed.
+    const ranAbove = opts.forceDownstream ? upReports.find((r) => r.outcome === 'done' || r.outcome === 'restored' || r.outcome === 'would run') : undefined;
+    if (ranAbove && !opts.force) reasons.unshift(`forced: upstream ${ranAbove.name} ${ranAbove.outcome === 'would run' ? 'will run' : 'ran'}`);
+    const forced = opts.force === true || ranAbove !== undefined;
     if (reasons.length === 0) return finish({ name: stage.name, outcome: 'up to date', reasons });
     if (opts.dry) return finish({ name: stage.name, outcome: 'would run', reasons });
 
     const started = Date.now();
     const outPaths = stage.outs.map((o) => o.path);
     const signature = runSignature({ cmd: stage.cmd, deps: lockDeps(facts), params: facts.params, outPaths });
-    const skipWhy = opts.force ? undefined : opts.shouldSkip?.(stage, { signature, reasons });
+    const skipWhy = forced ? undefined : opts.shouldSkip?.(stage, { signature, reasons });
     if (skipWhy) return finish({ name: stage.name, outcome: 'skipped', reasons, message: skipWhy, signature });
-    // As DVC's run-cache: only a stage with inputs (deps or params) and cached outs can be
-    // restored — a stage without outs is run for its effect, one without inputs has no signature.
+    // As DVC's run-cache: only a stage with inputs (deps or params) and outs can be restored — a
+    // stage without outs is run for its effect, one without inputs has no signature. Uncached
+    // metrics and plots are kept with the run-cache entry, as DVC keeps them (keptWithRun).
     // Unlike DVC, a stage's scratch outs (resume checkpoints: `persist: true, cache: false`) do not
     // prevent it: they are working state, not results, so a training stage can still be restored.
-    const cacheable = !stage.alwaysChanged && stage.outs.some((o) => o.cache) &&
-      stage.outs.every((o) => o.cache || isScratch(o)) && (stage.deps.length > 0 || stage.params.length > 0);
+    const cacheable = !stage.alwaysChanged && stage.outs.some((o) => o.cache || keptWithRun(o)) &&
+      stage.outs.every((o) => o.cache || isScratch(o) || keptWithRun(o)) && (stage.deps.length > 0 || stage.params.length > 0);
     // -f and --no-run-cache bypass restoring; the run's result is still recorded for next time.
-    const mayRestore = cacheable && !opts.force && opts.runCache !== false;
+    const mayRestore = cacheable && !forced && opts.runCache !== false;
     if (mayRestore && [...facts.deps.values()].every((d) => d !== null)) {
       const hit = project.runCache.get(signature);
       if (hit && (await restorable(project, hit.outs, stage.outs))) {
@@ -221,7 +231,8 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
       reporter.update(stage.name, 'running', reasons.join(', '));
       const tracker = new ProgressTracker();
       const logFile = logFileFor(project.root, stage.name);
-      const env: Record<string, string> = { GROW_STAGE: stage.name, GROW_ROOT: project.root };
+      // DVC_ROOT/DVC_STAGE too, as `dvc repro` sets them, so a DVC project's scripts run unchanged.
+      const env: Record<string, string> = { GROW_STAGE: stage.name, GROW_ROOT: project.root, DVC_ROOT: project.root, DVC_STAGE: stage.name };
       if (Object.keys(overrides).length) env.GROW_PARAMS_OVERRIDES = JSON.stringify(overrides);
       if (gpuIds.length) env.CUDA_VISIBLE_DEVICES = gpuIds.join(',');
       // How many cores this stage may use (what it took from the pool), so a program can size its
@@ -257,7 +268,10 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
         if (o.cache) await project.cache.store(join(project.root, o.path), info);
         outs.push(lockOut(o.path, info));
       }
-      if (cacheable) project.runCache.put(signature, { stage: stage.name, outs });
+      if (cacheable) {
+        await keepReportsWithRun(project, stage, outs);
+        project.runCache.put(signature, { stage: stage.name, outs });
+      }
       project.lock.set(stage.name, lockEntryFrom(facts, outs));
       return finish({ name: stage.name, outcome: 'done', reasons, durationMs: Date.now() - started, signature });
     } finally {
@@ -301,6 +315,47 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     ? EXIT.interrupted
     : list.some((r) => r.outcome === 'failed') ? EXIT.stageFailed : EXIT.ok;
   return { stages: list, exitCode };
+}
+
+/**
+ * As `dvc repro <target>`: a frozen stage cuts the graph above it, so the stages it depends on are
+ * not run for the target's sake (the frozen stage's outs are taken as they are). With no targets
+ * every stage is selected anyway, and `--downstream`/`--single-item` never walk upstream.
+ */
+function withoutAboveFrozen(project: Project, opts: RunOptions, names: string[]): string[] {
+  const targets = opts.targets ?? [];
+  if (targets.length === 0 || opts.downstream || opts.singleItem) return names;
+  const own = new Set(selectTargets(project.pipeline, project.graph, targets, { singleItem: true }));
+  const keep = new Set<string>();
+  const todo = [...own];
+  while (todo.length) {
+    const n = todo.pop()!;
+    if (keep.has(n)) continue;
+    keep.add(n);
+    if (!project.stage(n).frozen) todo.push(...project.upstream(n));
+  }
+  return names.filter((n) => keep.has(n));
+}
+
+/**
+ * An uncached metrics or plots file (`cache: false`, the usual DVC pattern: small, committed to
+ * git). Like DVC, the run-cache keeps a copy with the entry so the stage stays restorable; the
+ * lock and `grow checkout` still treat it as uncached. An uncached plain out still makes a stage
+ * non-restorable: `cache: false` on data is usually about its size.
+ */
+function keptWithRun(o: OutSpec): boolean {
+  return !o.cache && !o.persist && o.kind !== 'out';
+}
+
+/** Copies the uncached metrics/plots of a finished run into the object store for its run-cache entry. */
+async function keepReportsWithRun(project: Project, stage: Stage, outs: LockOut[]): Promise<void> {
+  for (const o of outs) {
+    const spec = stage.outs.find((x) => x.path === o.path);
+    if (spec && keptWithRun(spec)) {
+      const info = await project.hasher.hash(o.path);
+      if (info) await project.cache.store(join(project.root, o.path), info);
+    }
+  }
 }
 
 /** A resume-checkpoint out: kept across runs, never cached. */

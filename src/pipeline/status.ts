@@ -32,10 +32,16 @@ function paramLabel(file: string, key: string): string {
   return key === '' ? file : `${file}:${key}`;
 }
 
+/** DVC's "callback" stage: a command with no deps, params or outs is run on every `grow run`. */
+export function isCallback(stage: Stage): boolean {
+  return stage.deps.length === 0 && stage.params.length === 0 && stage.outs.length === 0;
+}
+
 export function staleReasons(stage: Stage, entry: LockEntry | undefined, now: StageFacts): string[] {
   if (!entry) return ['never run'];
   const reasons: string[] = [];
   if (stage.alwaysChanged) reasons.push('always_changed');
+  else if (isCallback(stage)) reasons.push('callback stage (no deps or outs): runs every time');
   if (canonicalJson(entry.cmd) !== canonicalJson(now.cmd)) reasons.push('cmd changed');
 
   const lockDeps = new Map(entry.deps.map((d) => [d.path, d.hash]));
@@ -52,6 +58,11 @@ export function staleReasons(stage: Stage, entry: LockEntry | undefined, now: St
     const before = entry.params[file] ?? {};
     const after = now.params[file] ?? {};
     for (const key of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
+      if (key === '' && key in before && key in after && isTree(before[key]) && isTree(after[key])) {
+        // A whole-file dependency: name the top-level keys that changed, as DVC does.
+        reasons.push(...wholeFileReasons(file, before[key], after[key]));
+        continue;
+      }
       if (!(key in before)) reasons.push(`param ${paramLabel(file, key)} added`);
       else if (!(key in after)) reasons.push(`param ${paramLabel(file, key)} removed`);
       else if (canonicalJson(before[key]) !== canonicalJson(after[key])) reasons.push(`param ${paramLabel(file, key)} changed`);
@@ -67,4 +78,18 @@ export function staleReasons(stage: Stage, entry: LockEntry | undefined, now: St
   }
   for (const path of lockOuts.keys()) if (!now.outs.has(path)) reasons.push(`out ${path} removed`);
   return reasons;
+}
+
+function isTree(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function wholeFileReasons(file: string, before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const k of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
+    if (!(k in before)) out.push(`param ${file}:${k} added`);
+    else if (!(k in after)) out.push(`param ${file}:${k} removed`);
+    else if (canonicalJson(before[k]) !== canonicalJson(after[k])) out.push(`param ${file}:${k} changed`);
+  }
+  return out;
 }

@@ -72,6 +72,10 @@ export interface Pipeline {
   stages: Stage[];
   /** Every params file the pipeline reads (for watch), project-relative. */
   paramsFiles: string[];
+  /** Metrics files listed at the top level (DVC's `metrics:`), besides the stages' metrics outs. */
+  metricsFiles?: string[];
+  /** Fields read but not used (DVC's `push`, `artifacts`…): one line each, for the user. */
+  warnings?: string[];
 }
 
 /** Resolved values of one stage's params: file → (dotted key → value). Whole files use key "". */

@@ -197,7 +197,7 @@ test('foreach over a params mapping expands in the order the file gives', async 
   assert.deepEqual(Object.keys((p.params.tree('params.yaml') as { models: object }).models), ['alpha', 'mid', 'zeta']);
 });
 
-test('stage-level vars: inline or from a file chosen by ${item}, visible only in that stage', async () => {
+test('stage-level vars: inline or from a file (relative to the stage wdir), visible only in that stage', async () => {
   const p = await load(
     `
     vars:
@@ -206,22 +206,23 @@ test('stage-level vars: inline or from a file chosen by ${item}, visible only in
       train:
         foreach: [small, large]
         do:
+          wdir: configs/\${item}
           vars:
-            - configs/\${item}.yaml
-            - tag: "\${item}-v1"
-          cmd: train --d \${model.d} --tag \${tag}
-          outs: ["\${out}/\${item}"]
+            - model.yaml
+            - tag: "v1"
+          cmd: train --d \${model.d} --tag \${item}-\${tag}
+          outs: ["\${out}"]
       other:
         cmd: other \${out}
   `,
-    { 'configs/small.yaml': 'model: {d: 8}\n', 'configs/large.yaml': 'model: {d: 64}\n' },
+    { 'configs/small/model.yaml': 'model: {d: 8}\n', 'configs/large/model.yaml': 'model: {d: 64}\n' },
   );
   assert.deepEqual(p.stages.map((s) => [s.name, s.cmd[0], s.outs[0]?.path]), [
-    ['train@small', 'train --d 8 --tag small-v1', 'artifacts/small'],
-    ['train@large', 'train --d 64 --tag large-v1', 'artifacts/large'],
+    ['train@small', 'train --d 8 --tag small-v1', 'configs/small/artifacts'],
+    ['train@large', 'train --d 64 --tag large-v1', 'configs/large/artifacts'],
     ['other', 'other artifacts', undefined],
   ]);
-  assert.ok(p.paramsFiles.includes('configs/large.yaml'));
+  assert.ok(p.paramsFiles.includes('configs/large/model.yaml'));
   const root = project({
     'pipeline.yaml': yaml(`
       vars:

@@ -1,6 +1,6 @@
 /**
- * Runs a stage on this machine: each cmd item through a shell (execa, `shell: true`), in order,
- * stopping at the first failure. Every command gets its own process group (`detached`), so
+ * Runs a stage on this machine: each command (cmd items, multi-line ones split as commands.ts
+ * says) through a shell (execa, `shell: true`), in order, stopping at the first failure. Every command gets its own process group (`detached`), so
  * cancelling kills the whole tree the shell started — SIGTERM first, SIGKILL after a grace period.
  * stdout and stderr are teed to the stage's log file and, line by line, to `onLine`.
  */
@@ -8,6 +8,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { execa } from 'execa';
 import type { ExecRequest, ExecResult, Executor } from '../types.ts';
+import { commandsOf } from './commands.ts';
 
 /** How long a cancelled stage gets to exit cleanly after SIGTERM before SIGKILL. */
 export const KILL_GRACE_MS = 5000;
@@ -114,7 +115,7 @@ export function createLocalExecutor(): Executor {
       const log = createWriteStream(req.logFile, { flags: 'w' });
       try {
         let last: ExecResult = { exitCode: 0, state: 'ok' };
-        for (const cmd of req.stage.cmd) {
+        for (const cmd of commandsOf(req.stage.cmd)) {
           last = await runOne(cmd, req, log);
           if (last.state !== 'ok') break;
         }

@@ -20,6 +20,7 @@ import { FINAL_STATES, parseJobLine, resultOf, type JobInfo } from './slurm/job-
 import { LogTail } from './slurm/log-tail.ts';
 import { sbatchArgs } from './slurm/sbatch-args.ts';
 import { batchScript } from './slurm/script.ts';
+import { commandsOf } from './commands.ts';
 
 export interface SlurmExecutorOptions {
   /** Absolute project root; batch scripts go under `<root>/.grow/slurm/`. */
@@ -136,7 +137,7 @@ export function createSlurmExecutor(opts: SlurmExecutorOptions): Executor {
     writeFileSync(req.logFile, notes.map((l) => l + '\n').join('')); // a fresh log per run, as the local executor does
     if (req.signal.aborted) return { exitCode: null, state: 'cancelled', message: 'cancelled before submission' };
 
-    writeFileSync(script, batchScript({ stage: req.stage.name, cwd: req.cwd, env: req.env, cmds: req.stage.cmd }));
+    writeFileSync(script, batchScript({ stage: req.stage.name, cwd: req.cwd, env: req.env, cmds: commandsOf(req.stage.cmd) }));
     chmodSync(script, 0o755);
     const args = sbatchArgs({ stage: req.stage.name, cwd: req.cwd, logFile: req.logFile, script, resources: req.stage.resources });
 

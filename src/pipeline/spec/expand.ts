@@ -8,6 +8,7 @@
  * or mapping.
  */
 import type { Interpolator } from './interpolate.ts';
+import { carryFloats, isFloatAt, markFloat, scalarText } from './number-text.ts';
 import { isMapping, type Tree } from './params.ts';
 import type { YamlPath, YamlSource } from './yaml-source.ts';
 
@@ -41,18 +42,20 @@ function expandForeach(src: YamlSource, interp: Interpolator, name: string, def:
   if (Array.isArray(items)) {
     if (items.length === 0) throw src.error(at, `foreach of stage "${name}" is an empty list`, 'give it at least one item, or remove the stage');
     const allScalars = items.every(isScalar);
-    return items.map((item, i) => ({
-      name: `${name}@${allScalars ? String(item) : i}`,
-      group: name,
-      body,
-      at: doAt,
-      locals: { item },
-    }));
+    return items.map((item, i) => {
+      const locals: Tree = { item };
+      if (isFloatAt(items, i)) markFloat(locals, 'item');
+      return { name: `${name}@${allScalars ? scalarText(item, items, i) : i}`, group: name, body, at: doAt, locals };
+    });
   }
   if (isMapping(items)) {
     const keys = Object.keys(items);
     if (keys.length === 0) throw src.error(at, `foreach of stage "${name}" is an empty mapping`, 'give it at least one entry, or remove the stage');
-    return keys.map((key) => ({ name: `${name}@${key}`, group: name, body, at: doAt, locals: { key, item: items[key] } }));
+    return keys.map((key) => {
+      const locals: Tree = { key, item: items[key] };
+      if (isFloatAt(items, key)) markFloat(locals, 'item');
+      return { name: `${name}@${key}`, group: name, body, at: doAt, locals };
+    });
   }
   throw src.error(at, `foreach of stage "${name}" must be a list or a mapping, got ${describe(items)}`, 'e.g. `foreach: [1, 2, 3]`, `foreach: {small: 64, large: 256}` or `foreach: ${seeds}` naming a list');
 }
@@ -73,7 +76,12 @@ function expandMatrix(src: YamlSource, interp: Interpolator, name: string, def: 
   for (const { axis, values } of axes) {
     const next: typeof combos = [];
     for (const c of combos) {
-      values.forEach((v, i) => next.push({ parts: [...c.parts, isScalar(v) ? String(v) : `${axis}${i}`], item: { ...c.item, [axis]: v } }));
+      values.forEach((v, i) => {
+        const item: Tree = { ...c.item, [axis]: v };
+        carryFloats(c.item, item);
+        if (isFloatAt(values, i)) markFloat(item, axis);
+        next.push({ parts: [...c.parts, isScalar(v) ? scalarText(v, values, i) : `${axis}${i}`], item });
+      });
     }
     combos = next;
   }

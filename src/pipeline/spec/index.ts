@@ -8,8 +8,9 @@ import path from 'node:path';
 import { ConfigError } from '../errors.ts';
 import type { OutSpec, ParamsRef, Pipeline, Resources, Stage } from '../types.ts';
 import { expandStage } from './expand.ts';
+import { carryFloats } from './number-text.ts';
 import { Interpolator } from './interpolate.ts';
-import { FileParams, isMapping, parseKey, lookup, isMissing, type ParamsOptions, type ParamsSource, type Tree } from './params.ts';
+import { canonical, FileParams, isMapping, parseKey, lookup, isMissing, type ParamsOptions, type ParamsSource, type Tree } from './params.ts';
 import { Containment, resolveLexically } from './paths.ts';
 import { didYouMean } from './suggest.ts';
 import { validatePipeline, validateStageBody } from './validate.ts';
@@ -87,6 +88,8 @@ class Loader {
   private readonly params: FileParams;
   private readonly defaultParamsFile: string;
   private readonly paramsFiles = new Set<string>();
+  /** Unused DVC fields, one warning per kind (by text). */
+  private readonly warnings = new Map<string, string>();
   private readonly interp: Interpolator;
 
   constructor(
@@ -101,7 +104,17 @@ class Loader {
     this.defaultParamsFile =
       typeof doc.params === 'string' ? this.projectPath(this.base, doc.params, ['params'], 'the default params file') : this.projectPath(this.base, DVC_DEFAULT_PARAMS_FILE, [], 'params.yaml');
     this.params = new FileParams(root, this.defaultParamsFile, opts, cacheDir);
-    this.interp = new Interpolator(src, `vars or ${this.defaultParamsFile}`);
+    this.interp = new Interpolator(src, `vars or ${this.defaultParamsFile}${this.paramsFileState()}`);
+  }
+
+  /** " (which is empty)" / " (which does not exist yet)" for the default params file, else "". */
+  private paramsFileState(): string {
+    try {
+      if (!this.params.exists(this.defaultParamsFile)) return ' (which does not exist yet)';
+      return Object.keys(this.params.ordered(this.defaultParamsFile)).length === 0 ? ' (which is empty)' : '';
+    } catch {
+      return ''; // a broken params file is reported where it is read
+    }
   }
 
   load(doc: Tree): LoadedPipeline {
@@ -116,12 +129,20 @@ class Loader {
           throw this.src.error(['stages', name], `stage name "${inst.name}" is defined twice (by "${other}" and "${name}")`, 'rename one of them; foreach/matrix items are named <group>@<item>', true);
         }
         seen.set(inst.name, name);
-        let local = Object.keys(inst.locals).length ? { ...ctx, ...inst.locals } : ctx;
+        let local = ctx;
+        if (Object.keys(inst.locals).length) {
+          local = { ...ctx, ...inst.locals };
+          carryFloats(ctx, local);
+          carryFloats(inst.locals, local);
+        }
         const { vars: stageVars, cmd, ...rest } = inst.body;
         if (Array.isArray(stageVars)) {
-          // A stage's own vars may use ${item}/${key} (e.g. `- configs/${item}.yaml`).
-          const entries = this.interp.value(stageVars, local, [...inst.at, 'vars']) as unknown[];
-          local = this.withVars({ ctx: local, origin: scope.origin }, entries, [...inst.at, 'vars']).ctx;
+          // As DVC: a stage's vars files are relative to its wdir, which may itself be a template
+          // (of the names known before the stage's own vars).
+          const wdir = typeof rest.wdir === 'string'
+            ? this.projectPath(this.base, String(this.interp.value(rest.wdir, local, [...inst.at, 'wdir'])), [...inst.at, 'wdir'], `wdir of stage "${inst.name}"`)
+            : this.base;
+          local = this.withVars({ ctx: local, origin: scope.origin, imports: new Map(scope.imports) }, stageVars, [...inst.at, 'vars'], wdir).ctx;
         }
         const body = this.interp.value(rest, local, inst.at) as Tree;
         if (cmd !== undefined) body.cmd = this.interp.value(cmd, local, [...inst.at, 'cmd'], true);
@@ -130,6 +151,7 @@ class Loader {
       }
     }
     for (const f of this.params.overriddenFiles()) this.paramsFiles.add(f);
+    const metricsFiles = this.topLevel(doc);
     for (const overlay of this.opts.overlays ?? []) {
       // Pipeline.paramsFiles is project-relative; an overlay from outside the project is read but not listed.
       const shown = displayPath(this.root, path.resolve(this.root, overlay));
@@ -142,68 +164,118 @@ class Loader {
       stages,
       paramsFiles: [...this.paramsFiles],
       params: this.params,
+      ...(metricsFiles.length ? { metricsFiles } : {}),
+      ...(this.warnings.size ? { warnings: [...this.warnings.values()] } : {}),
     };
+  }
+
+  private warn(kind: string, at: YamlPath, text: string, atKey = true): void {
+    if (this.warnings.has(kind)) return;
+    const pos = atKey ? this.src.keyPos(at) : this.src.pos(at);
+    this.warnings.set(kind, `${pos.file}:${pos.line}:${pos.col}: ${text}`);
+  }
+
+  /** DVC's top-level `params` list, `metrics`, `plots` and `artifacts`: read what the runner uses. */
+  private topLevel(doc: Tree): string[] {
+    if (Array.isArray(doc.params)) {
+      doc.params.forEach((f, i) => {
+        const file = this.projectPath(this.base, f as string, ['params', i], 'a params file');
+        try {
+          if (this.params.exists(file)) this.paramsFiles.add(file);
+        } catch (e) {
+          // Only watched, never read for values: a file grow cannot read (TOML) is left out.
+          if (!(e instanceof ConfigError)) throw e;
+          this.warn(`params:${file}`, ['params', i], `${file} is not watched: ${e.message.replace(/^[^:]*: /, '')}`, false);
+        }
+      });
+    }
+    if (doc.plots !== undefined) this.warn('plots', ['plots'], 'top-level `plots` (DVC plot definitions) are not used by grow; ignored');
+    if (doc.datasets !== undefined) this.warn('datasets', ['datasets'], 'top-level `datasets` (DVC remote datasets) are not used by grow; ignored');
+    if (doc.artifacts !== undefined) this.warn('artifacts', ['artifacts'], 'top-level `artifacts` (DVC model registry) are not used by grow; ignored');
+    return ((doc.metrics as string[] | undefined) ?? []).map((m, i) => this.projectPath(this.base, m, ['metrics', i], 'a metrics file'));
   }
 
   /** Names for interpolation: the default params file (overrides applied), then `vars` in order. */
   private context(doc: Tree): Scope {
-    const scope: Scope = { ctx: {}, origin: new Map() };
+    const scope: Scope = { ctx: {}, origin: new Map(), imports: new Map() };
     const exists = this.params.exists(this.defaultParamsFile);
     if (!exists && this.params.overriddenFiles().includes(this.defaultParamsFile)) {
       throw new ConfigError(this.defaultParamsFile, undefined, undefined, 'params file not found, but --params/--set would change it', `create ${this.defaultParamsFile}, or name another default params file with a top-level \`params:\` in ${this.src.file}`);
     }
     if (exists) {
-      scope.ctx = { ...this.params.ordered(this.defaultParamsFile) };
+      const tree = this.params.ordered(this.defaultParamsFile);
+      scope.ctx = { ...tree };
+      carryFloats(tree, scope.ctx);
       for (const k of Object.keys(scope.ctx)) scope.origin.set(k, this.defaultParamsFile);
+      scope.imports.set(this.defaultParamsFile, null);
       this.paramsFiles.add(this.defaultParamsFile);
     }
-    return this.withVars(scope, (doc.vars as unknown[] | undefined) ?? [], ['vars']);
+    return this.withVars(scope, (doc.vars as unknown[] | undefined) ?? [], ['vars'], this.base);
   }
 
   /**
-   * `scope` extended by vars entries (inline mappings or `file[:keys]`), in order. A name may not
-   * be defined twice, as in DVC. Used for the top-level `vars` and for a stage's own `vars`.
+   * `scope` extended by vars entries (inline mappings or `file[:keys]`, relative to `wdir`), in
+   * order. Used for the top-level `vars` and for a stage's own `vars`. As in DVC, a file (or key)
+   * already loaded is not loaded again, and `${…}` is not allowed in vars: they are read before
+   * anything is interpolated. A name defined twice with different values is an error; the same
+   * value from two sources is not.
    */
-  private withVars(scope: Scope, entries: unknown[], at: YamlPath): Scope {
+  private withVars(scope: Scope, entries: unknown[], at: YamlPath, wdir: string): Scope {
     let { ctx } = scope;
     const origin = new Map(scope.origin);
+    const imports = scope.imports;
     entries.forEach((entry, i) => {
       const where: YamlPath = [...at, i];
+      const tpl = findTemplate(entry, where);
+      if (tpl) throw this.src.error(tpl.at, `\${…} is not allowed in vars ("${tpl.text}")`, 'vars are read before anything is interpolated (as in DVC): write the file name or value literally, or move the value into a params file', tpl.atKey);
       let values: Tree;
       let from: string;
       if (typeof entry === 'string') {
-        const loaded = this.varsFile(entry, where);
+        const loaded = this.varsFile(entry, where, wdir, imports);
         if (!loaded) return;
         ({ values, from } = loaded);
       } else {
         values = entry as Tree;
         from = `vars (${this.src.file}:${this.src.pos(where).line})`;
       }
-      ctx = mergeNoRedefine(ctx, values, '', (key) => {
-        throw this.src.error(where, `vars cannot redefine "${key}", already defined by ${origin.get(key.split('.')[0]) ?? 'an earlier vars entry'}`, 'rename one of them (DVC does not allow redefining names either)');
+      const next = mergeNoRedefine(ctx, values, '', (key, before, after) => {
+        if (canonicalEqual(before, after)) return;
+        throw this.src.error(where, `vars cannot redefine "${key}", already defined by ${origin.get(key.split('.')[0]) ?? 'an earlier vars entry'} (${short(before)} here ${short(after)})`, 'rename one of them, or give it the same value (DVC does not allow redefining names either)');
       });
+      carryFloats(ctx, next);
+      carryFloats(values, next);
+      ctx = next;
       for (const k of Object.keys(values)) if (!origin.has(k)) origin.set(k, from);
     });
-    return { ctx, origin };
+    return { ctx, origin, imports };
   }
 
-  /** A vars entry naming a file (`file.yaml` or `file.yaml:key1,key2`); undefined if already loaded. */
-  private varsFile(entry: string, at: YamlPath): { values: Tree; from: string } | undefined {
+  /**
+   * A vars entry naming a file (`file.yaml` or `file.yaml:key1,key2`); undefined if everything it
+   * names was loaded already.
+   */
+  private varsFile(entry: string, at: YamlPath, wdir: string, imports: Map<string, Set<string> | null>): { values: Tree; from: string } | undefined {
     const colon = entry.lastIndexOf(':');
     const hasKeys = colon > 0 && !/^[A-Za-z]:[\\/]/.test(entry);
-    const f = this.projectPath(this.base, hasKeys ? entry.slice(0, colon) : entry, at, 'a vars file');
-    if (f === this.defaultParamsFile && !hasKeys) return undefined; // already loaded, as DVC skips it
+    const f = this.projectPath(wdir, hasKeys ? entry.slice(0, colon) : entry, at, 'a vars file');
+    const before = imports.get(f);
+    if (before === null) return undefined; // the whole file is loaded already, as DVC skips it
     let tree: Tree;
     try {
       tree = this.params.ordered(f);
     } catch (e) {
-      if (e instanceof ConfigError && /not found$/.test(e.message)) throw this.src.error(at, `vars file "${f}" not found`, `create ${f} or remove it from vars`);
+      if (e instanceof ConfigError && /not found$/.test(e.message)) throw this.src.error(at, `vars file "${f}" not found (paths in vars are relative to ${wdir === '.' ? 'the project root' : wdir})`, `create ${f} or remove it from vars`);
       throw e;
     }
     this.paramsFiles.add(f);
-    if (!hasKeys) return { values: tree, from: f };
+    if (!hasKeys) {
+      imports.set(f, null);
+      return { values: tree, from: f };
+    }
+    const keys = entry.slice(colon + 1).split(',').map((k) => k.trim()).filter((k) => k && !before?.has(k));
+    imports.set(f, new Set([...(before ?? []), ...keys]));
     let values: Tree = {};
-    for (const key of entry.slice(colon + 1).split(',').map((k) => k.trim()).filter(Boolean)) {
+    for (const key of keys) {
       const v = lookup(tree, parseKey(key) ?? [key]);
       if (isMissing(v)) throw this.src.error(at, `vars: "${key}" is not defined in ${f}.${didYouMean(key, Object.keys(tree))}`);
       // `file:a.b` makes `a.b` available under its own path.
@@ -258,7 +330,11 @@ class Loader {
       const isKey = typeof item !== 'string';
       const resolved = this.projectPath(wdir, p, where, `${label} of stage "${name}"`, isKey);
       if (resolved === '.') throw this.src.error(where, `${label} of stage "${name}" is the whole project`, 'name the file or directory the stage writes', isKey);
-      return { path: resolved, cache: flags?.cache !== false, persist: flags?.persist === true, kind };
+      for (const key of ['push', 'remote'] as const) {
+        if (flags?.[key] !== undefined) this.warn(key, [...where, key], `\`${key}\` on outputs is a DVC remote setting that grow does not use (grow push/pull copy every cached output); ignored`);
+      }
+      if (flags?.checkpoint === true) this.warn('checkpoint', [...where, 'checkpoint'], '`checkpoint: true` (DVC 2) is read as `persist: true`: the output is kept between runs');
+      return { path: resolved, cache: flags?.cache !== false, persist: flags?.persist === true || flags?.checkpoint === true, kind };
     });
   }
 
@@ -311,15 +387,48 @@ class Loader {
 interface Scope {
   ctx: Tree;
   origin: Map<string, string>;
+  /** vars files loaded so far: null for the whole file, else the keys taken from it. */
+  imports: Map<string, Set<string> | null>;
 }
 
-/** `add` merged into `base`; mappings merge, any other clash calls `clash(dottedKey)`. */
-function mergeNoRedefine(base: Tree, add: Tree, prefix: string, clash: (key: string) => void): Tree {
+/** `add` merged into `base`; mappings merge, any other clash calls `clash(dottedKey, old, new)`. */
+function mergeNoRedefine(base: Tree, add: Tree, prefix: string, clash: (key: string, before: unknown, after: unknown) => void): Tree {
   const out: Tree = { ...base };
   for (const [k, v] of Object.entries(add)) {
     if (!(k in out)) out[k] = v;
-    else if (isMapping(out[k]) && isMapping(v)) out[k] = mergeNoRedefine(out[k] as Tree, v, `${prefix}${k}.`, clash);
-    else clash(`${prefix}${k}`);
+    else if (isMapping(out[k]) && isMapping(v)) {
+      out[k] = mergeNoRedefine(out[k] as Tree, v, `${prefix}${k}.`, clash);
+      carryFloats(base[k] as Tree, out[k] as Tree);
+      carryFloats(v, out[k] as Tree);
+    } else clash(`${prefix}${k}`, out[k], v);
   }
   return out;
+}
+
+function canonicalEqual(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function short(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 40 ? `${text.slice(0, 37)}…` : text;
+}
+
+/** The first `${…}` (not escaped) in a vars entry, with where it is. */
+function findTemplate(v: unknown, at: YamlPath): { at: YamlPath; text: string; atKey: boolean } | undefined {
+  const has = (s: string) => /(^|[^\\])\$\{/.test(s);
+  if (typeof v === 'string') return has(v) ? { at, text: v, atKey: false } : undefined;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const found = findTemplate(v[i], [...at, i]);
+      if (found) return found;
+    }
+  } else if (isMapping(v)) {
+    for (const [k, x] of Object.entries(v)) {
+      if (has(k)) return { at: [...at, k], text: k, atKey: true };
+      const found = findTemplate(x, [...at, k]);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }

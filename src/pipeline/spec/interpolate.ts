@@ -6,6 +6,7 @@
  * Errors point at the string's position and list the names that do exist.
  */
 import { isMapping, isMissing, lookup, parseKey, type Tree } from './params.ts';
+import { carryFloats, isFloatAt, markFloat, scalarText } from './number-text.ts';
 import { closest } from './suggest.ts';
 import type { YamlPath, YamlSource } from './yaml-source.ts';
 
@@ -15,7 +16,7 @@ const ANY = /(\\)?\$\{\s*([^{}]*?)\s*\}/g;
 export class Interpolator {
   constructor(
     private readonly src: YamlSource,
-    /** Where the names come from, for messages ("vars, params/experiment.yaml"). */
+    /** Where names can be defined, for messages ("vars or params.yaml (which is empty)"). */
     private readonly sources: string,
   ) {}
 
@@ -25,12 +26,17 @@ export class Interpolator {
    */
   value(value: unknown, ctx: Tree, at: YamlPath, asCommand = false): unknown {
     if (typeof value === 'string') return this.string(value, ctx, at, asCommand);
-    if (Array.isArray(value)) return value.map((v, i) => this.value(v, ctx, [...at, i], asCommand));
+    if (Array.isArray(value)) {
+      const out = value.map((v, i) => this.value(v, ctx, [...at, i], asCommand));
+      carryFloats(value, out);
+      return out;
+    }
     if (isMapping(value)) {
       const out: Tree = {};
       for (const [k, v] of Object.entries(value)) {
         const key = k.includes('${') ? this.keyString(k, ctx, [...at, k]) : k;
         out[key] = this.value(v, ctx, [...at, k]);
+        if (isFloatAt(value, k)) markFloat(out, key);
       }
       return out;
     }
@@ -51,7 +57,8 @@ export class Interpolator {
       if (v !== null && typeof v === 'object') {
         throw this.src.error(at, `\${${expr}} is ${Array.isArray(v) ? 'a list' : 'a mapping'} and cannot be part of a longer string "${s}"`, 'use a scalar (e.g. ${' + expr + (Array.isArray(v) ? '[0]' : '.<key>') + '}), or make the whole string the template to keep the value');
       }
-      return String(v);
+      const parts = parseKey(expr)!;
+      return scalarText(v, lookup(ctx, parts.slice(0, -1)), parts[parts.length - 1]);
     });
   }
 
@@ -71,8 +78,8 @@ export class Interpolator {
           if (v.some((x) => x !== null && typeof x === 'object')) {
             throw this.src.error(at, `\${${expr}} cannot be unpacked into flags: "${prefix}${k}" holds a nested list or mapping`, 'interpolate scalar keys one by one instead');
           }
-          out.push([flag, ...v.map(shellWord)].join(' '));
-        } else out.push(`${flag} ${shellWord(v)}`);
+          out.push([flag, ...v.map((x, i) => shellWord(x, v, i))].join(' '));
+        } else out.push(`${flag} ${shellWord(v, t, k)}`);
       }
     };
     walk(tree, '');
@@ -87,7 +94,7 @@ export class Interpolator {
 
   private resolve(expr: string, ctx: Tree, at: YamlPath): unknown {
     const parts = parseKey(expr);
-    if (!parts || !/^[A-Za-z_]/.test(String(parts[0]))) {
+    if (!parts || !/^[\p{L}_]/u.test(String(parts[0]))) {
       throw this.src.error(at, `\${${expr}} is not a variable reference`, 'write ${name}, ${a.b}, ${x[0]} or ${item.key}');
     }
     const v = lookup(ctx, parts);
@@ -102,14 +109,14 @@ export class Interpolator {
     const near = closest(missing, isMapping(cur) ? Object.keys(cur) : []);
     const what = i === 0 ? `no variable "${missing}"` : `"${found}" has no ${Array.isArray(cur) ? 'item' : 'key'} "${missing}"`;
     const listed = available.length ? ` Available${i === 0 ? ' names' : ''}: ${available.slice(0, 30).join(', ')}${available.length > 30 ? ', …' : ''}.` : '';
-    const hint = near.length ? `did you mean \${${[...parts.slice(0, i).map(String), near[0]].join('.')}}?` : `define it in vars or in ${this.sources}`;
+    const hint = near.length ? `did you mean \${${[...parts.slice(0, i).map(String), near[0]].join('.')}}?` : `define it in ${this.sources}`;
     throw this.src.error(at, `cannot interpolate \${${expr}}: ${what}.${listed}`, hint);
   }
 }
 
 /** A value as one shell word: as is when safe, else single-quoted (like Python's shlex.quote). */
-function shellWord(v: unknown): string {
-  const text = String(v);
+function shellWord(v: unknown, container: unknown, key: string | number): string {
+  const text = scalarText(v, container, key);
   if (typeof v !== 'string') return text;
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }

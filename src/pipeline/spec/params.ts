@@ -48,14 +48,17 @@ export function deepMerge(base: unknown, patch: unknown): unknown {
   return out;
 }
 
-/** `a.b[0].c` → ['a', 'b', 0, 'c']; undefined when malformed. */
+/**
+ * `a.b[0].c` → ['a', 'b', 0, 'c']; undefined when malformed. A bracketed name is a key, as in
+ * DVC (`item[lr]` is `item.lr`).
+ */
 export function parseKey(key: string): Array<string | number> | undefined {
   const parts: Array<string | number> = [];
   for (const part of key.split('.')) {
-    const m = /^([^[\]]*)((?:\[\d+\])*)$/.exec(part);
+    const m = /^([^[\]]*)((?:\[[^[\]]+\])*)$/.exec(part);
     if (!m || (m[1] === '' && m[2] === '')) return undefined;
     if (m[1] !== '') parts.push(m[1]);
-    for (const idx of m[2].match(/\d+/g) ?? []) parts.push(Number(idx));
+    for (const [, idx] of m[2].matchAll(/\[([^[\]]+)\]/g)) parts.push(/^\d+$/.test(idx) ? Number(idx) : idx.trim());
   }
   return parts;
 }

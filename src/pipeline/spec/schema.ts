@@ -26,6 +26,13 @@ const outFlagProps = {
   cache: flag('false: hash the output and record it in the lock, but do not store it in the cache (DVC `cache: false`). Default true.'),
   persist: flag('true: do not delete the output before the stage runs, so the stage can resume from its own checkpoints. Default false.'),
   desc: { type: 'string', description: 'What this output is (for people; never triggers a run).' },
+  // Accepted as DVC writes them, so a dvc.yaml loads unchanged (docs/pipeline-yaml.md, "Differences from DVC").
+  meta: { description: 'Any data for people or other tools (DVC `meta`); the runner ignores it.' },
+  type: { type: 'string', description: 'Kind of output (DVC model registry `type`); the runner ignores it.' },
+  labels: { type: 'array', items: { type: 'string' }, description: 'Labels (DVC model registry); the runner ignores them.' },
+  push: flag('DVC `push: false` keeps an output out of remote storage; grow push/pull copy every cached output, so it is ignored (with a warning).'),
+  remote: { type: 'string', description: 'DVC per-output remote; ignored (with a warning): grow push/pull use one cache location.' },
+  checkpoint: flag('DVC 2 checkpoint output; read as `persist: true` (with a warning).'),
 };
 
 const plotFlagProps = {
@@ -36,6 +43,7 @@ const plotFlagProps = {
   title: { type: 'string', description: 'Plot title (DVC plots syntax; kept for other tools, the runner ignores it).' },
   x_label: { type: 'string', description: 'Plot x axis label (DVC plots syntax; the runner ignores it).' },
   y_label: { type: 'string', description: 'Plot y axis label (DVC plots syntax; the runner ignores it).' },
+  header: { type: 'boolean', description: 'Whether a CSV/TSV plot file has a header row (DVC plots syntax; the runner ignores it).' },
 };
 
 const outList = (kind: string, flagsRef: string, description: string) =>
@@ -103,6 +111,7 @@ const stageBodyProps = {
   metrics: outList('a metrics file', '#/definitions/outFlags', 'Outputs holding metrics (JSON/YAML), shown by `grow metrics`. Same syntax as outs.'),
   plots: outList('a plots file', '#/definitions/plotFlags', 'Outputs holding plot data or images. Same syntax as outs.'),
   desc: { type: 'string', description: 'What the stage does (for people; never triggers a run).' },
+  meta: { description: 'Any data for people or other tools (DVC `meta`); never triggers a run.' },
   always_changed: flag('true: the stage is always considered changed and re-runs on every `grow run`.'),
   frozen: flag('true: the stage never runs; its outs are only checked.'),
   interruptible: flag('true: watch mode may stop the stage when its inputs change mid-run and restart it.'),
@@ -142,10 +151,21 @@ export const pipelineSchema = {
       'Values for `${...}` interpolation, merged in order over the default params file: inline mappings, or params-file names (`file.yaml`, `file.yaml:key1,key2`).',
     ),
     params: {
-      type: 'string',
-      minLength: 1,
-      description: 'The default params file (project-relative), for `params:` keys without a file and for interpolation. Default: params.yaml (as DVC).',
+      description:
+        'The default params file (project-relative), for `params:` keys without a file and for interpolation. Default: params.yaml (as DVC). A list (DVC\'s top-level params files) names files to watch; the default stays params.yaml.',
+      anyOf: [
+        { type: 'string', minLength: 1 },
+        { type: 'array', items: { type: 'string', minLength: 1 } },
+      ],
     },
+    metrics: {
+      type: 'array',
+      items: { $ref: '#/definitions/path' },
+      description: 'Metrics files no stage writes (DVC top-level `metrics`), shown by `grow metrics` too.',
+    },
+    plots: { description: 'DVC top-level plots definitions; ignored by the runner (with a warning).' },
+    artifacts: { type: 'object', description: 'DVC model-registry artifacts; ignored by the runner (with a warning).' },
+    datasets: { type: 'array', description: 'DVC datasets (dvcx, remote datasets); ignored by the runner (with a warning).' },
   },
   definitions: {
     template,

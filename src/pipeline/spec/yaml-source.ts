@@ -9,6 +9,7 @@ import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import type { SourcePos } from '../types.ts';
+import { floatPaths, markFloats, type FloatPath } from './number-text.ts';
 
 /** A path into a YAML document: mapping keys and sequence indices. */
 export type YamlPath = ReadonlyArray<string | number>;
@@ -24,9 +25,11 @@ interface CacheEntry {
   data: unknown;
   /** "key" / "key\u0000subkey" → [line, col] of the key. */
   keys: Record<string, [number, number]>;
+  /** Where the document holds floats that print differently in JS (see number-text.ts). */
+  floats: FloatPath[];
 }
 
-const CACHE_VERSION = 'grow-yaml-3';
+const CACHE_VERSION = 'grow-yaml-4';
 
 // merge: `<<: *defaults` merge keys, which DVC files use (YAML 1.1, still the common practice).
 // uniqueKeys is off because the yaml package checks it by comparing every key with every other
@@ -45,9 +48,14 @@ export class YamlSource {
     readonly data: unknown,
     private readonly keys?: CacheEntry['keys'],
     parsed?: { doc: Document.Parsed; lines: LineCounter },
+    floats?: FloatPath[],
   ) {
     this.parsed = parsed;
+    this.floats = floats ?? (parsed ? floatPaths(parsed.doc) : []);
+    markFloats(data, this.floats);
   }
+
+  private readonly floats: FloatPath[];
 
   /**
    * Reads and parses `absPath`. Syntax errors and duplicate keys become ConfigErrors at their
@@ -66,7 +74,7 @@ export class YamlSource {
     const entryFile = path.join(cacheDir, createHash('sha1').update(CACHE_VERSION).update(text).digest('hex') + '.json');
     try {
       const entry = JSON.parse(readFileSync(entryFile, 'utf8')) as CacheEntry;
-      return new YamlSource(display, text, entry.data, entry.keys);
+      return new YamlSource(display, text, entry.data, entry.keys, undefined, entry.floats ?? []);
     } catch {
       /* not cached yet (or unreadable): parse */
     }
@@ -94,7 +102,7 @@ export class YamlSource {
     const first = doc.errors[0];
     if (first) {
       const { line, col } = lines.linePos(first.pos[0]);
-      throw new ConfigError(display, line, col, `invalid YAML: ${firstLine(first.message)}`);
+      throw new ConfigError(display, line, col, `invalid YAML: ${firstLine(first.message)}`, syntaxHint(text, line, first.code, first.message));
     }
     const dup = firstDuplicateKey(doc);
     if (dup) {
@@ -127,7 +135,7 @@ export class YamlSource {
     try {
       mkdirSync(cacheDir, { recursive: true });
       const tmp = `${entryFile}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ data: this.data, keys } satisfies CacheEntry));
+      writeFileSync(tmp, JSON.stringify({ data: this.data, keys, floats: this.floats } satisfies CacheEntry));
       renameSync(tmp, entryFile);
       const entries = readdirSync(cacheDir).filter((f) => f.endsWith('.json'));
       if (entries.length > CACHE_ENTRIES) {
@@ -244,6 +252,19 @@ function isJsonSafe(v: unknown): boolean {
   if (Array.isArray(v)) return v.every(isJsonSafe);
   if (typeof v === 'object') return Object.getPrototypeOf(v) === Object.prototype && Object.values(v as object).every(isJsonSafe);
   return false;
+}
+
+/** What usually causes a YAML syntax error at `line`, and the fix. */
+function syntaxHint(text: string, line: number, code: string, message: string): string {
+  const src = text.split('\n')[line - 1] ?? '';
+  // `outs: [out${item}]`: in a flow list `{` starts a mapping, so an unquoted ${…} breaks it.
+  if (/\[[^\]]*\$\{/.test(src) || (/\$\{/.test(src) && /flow/i.test(message))) {
+    return 'a `${…}` inside a flow list `[...]` is not valid YAML: quote it (`["out${item}"]`) or use a block list (`- out${item}` on its own line)';
+  }
+  if (/^\s*\t/.test(src) || code === 'TAB_AS_INDENT') return 'YAML indents with spaces, not tabs';
+  if (/^\s*[^#'"]*:\s+[^'"{[].*: /.test(src)) return 'quote a value that contains ": " (e.g. cmd: "echo a: b")';
+  if (/compact mappings|Nested mappings/i.test(message)) return 'write the inner mapping in braces (`key: {a: 1}`) or on its own indented lines; quote a value that contains ": "';
+  return 'check the indentation and quoting on this line and the one above (docs/pipeline-yaml.md shows the layout)';
 }
 
 function firstLine(s: string): string {
