@@ -6,8 +6,9 @@
  *   saving     = 1 − reach / FLOPs(M0)                               (refine only)
  *   saving_all = 1 − (reach + FLOPs(small models) + FLOPs(operator)) / FLOPs(M0)
  *
- * The second figure charges M1 for everything it was built from: the n small models' training and
- * any learned growth operator's training. It is negative when growing cost more than it saved.
+ * The second figure charges M1 for everything it was built from: the training of the small models
+ * its growth used (merge all n, fpi the one it widened) and any learned growth operator's training.
+ * Evaluation (of M1', of the sources, of any model) is measurement and is never charged. It is negative when growing cost more than it saved.
  * Both are null when M1 never reached the target (the gap at the end is reported instead).
  */
 import { type CurvePoint, finalLoss, lossAt, reachAt } from './curves.ts';
@@ -27,6 +28,8 @@ export interface GrownRun extends BaselineRun {
   small_wall_s: number;
   /** FLOPs spent training the growth operator itself (LiGO); 0 for closed-form operators. */
   operator_flops: number;
+  /** The small models charged (those the method used), each with its training FLOPs. */
+  charged_sources?: { id: string; flops: number }[];
 }
 
 export interface EqualFlopsPoint {
@@ -46,7 +49,10 @@ export interface Saving {
   reached: boolean;
   refine_flops_to_target: number | null;
   refine_wall_s_to_target: number | null;
+  /** Training FLOPs of the sources this model used (and only those). */
   small_flops: number;
+  /** Which small models those are, each with its FLOPs. */
+  charged_sources: { id: string; flops: number }[];
   operator_flops: number;
   saving_refine_only: number | null;
   saving_with_small: number | null;
@@ -79,6 +85,7 @@ export function computeSaving(m0: BaselineRun, m1: GrownRun): Saving {
     refine_flops_to_target: reach,
     refine_wall_s_to_target: reachWall,
     small_flops: m1.small_flops,
+    charged_sources: m1.charged_sources ?? [],
     operator_flops: m1.operator_flops,
     saving_refine_only: reach === null ? null : 1 - reach / m0.flops,
     saving_with_small: reach === null ? null : 1 - (reach + overhead) / m0.flops,
