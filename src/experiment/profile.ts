@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type CurvePoint, evalCurve, readMetrics } from './curves.ts';
-import type { ModelRef } from './layout.ts';
+import { CONTINUE_METHOD, type ModelRef, modelRef } from './layout.ts';
 import { type MethodSummary, type Saving, computeSaving, summariseByMethod } from './savings.ts';
 
 /** The fields of a training run's train.json that the analysis uses. */
@@ -135,7 +135,10 @@ export function loadRuns(refs: ModelRef[], root = '.'): RunData[] {
     .map((ref) => {
       const dir = join(root, ref.dir);
       const run: RunData = { ref, train: readTrainSummary(dir), curve: readCurve(dir) };
-      if (ref.role === 'm1') {
+      if (ref.role === 'm1' && ref.method === CONTINUE_METHOD) {
+        // The continued small model is charged for the one small model it started from.
+        run.growth = { sources: [{ path: modelRef('small', ref.seed, { index: ref.index ?? 1 }).dir, train_flops: null }], operator_flops: 0 };
+      } else if (ref.role === 'm1') {
         const grown = m1p.get(`${ref.seed}/${ref.method}`);
         if (!grown) throw new ArtifactError(`${ref.id} has no M1' in this run: nothing says which sources it was grown from`);
         run.growth = readGrowthCharge(join(root, grown.dir));
@@ -210,7 +213,7 @@ export function profileStages(runs: RunData[]): ProfileStage[] {
     wall_s: train.wall_s,
     tflops_per_s: train.wall_s > 0 ? train.flops / train.wall_s / 1e12 : 0,
     peak_rss_mb: train.peak_rss_bytes === null ? null : train.peak_rss_bytes / 2 ** 20,
-    config: ref.role === 'small' ? 'small' : 'large',
+    config: ref.role === 'small' || ref.method === CONTINUE_METHOD ? 'small' : 'large',
   }));
 }
 

@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { evalCurve, readMetrics } from '../../src/experiment/curves.ts';
 import type { EvalMetrics } from '../../src/experiment/eval-metrics.ts';
-import { experimentModels } from '../../src/experiment/layout.ts';
+import { CONTINUE_METHOD, experimentModels } from '../../src/experiment/layout.ts';
 import type { ProfileReport } from '../../src/experiment/profile.ts';
 import { fmtAcc, fmtLoss, fmtPpl, fmtSaving, fmtTflops } from '../../src/report/format.ts';
 
@@ -82,8 +82,14 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
     seeds: overlay.seeds ?? base.seeds,
     small: overlay.small?.models ?? base.small.models,
     methods: overlay.growth?.methods ?? base.growth.methods,
+    continueSmall: overlay.continue?.source ?? base.continue.source,
   });
-  for (const ref of refs) assert.equal(first.outcome.has(ref.role === 'm1p' ? `combine@${ref.method}-${ref.seed}` : ref.role === 'm1' ? `refine@${ref.method}-${ref.seed}` : ref.role === 'm0' ? `train_m0@${ref.seed}` : `train_small@${ref.index}-${ref.seed}`), true, `${ref.id} ran\n${first.stdout}`);
+  const stageOf = (ref: (typeof refs)[number]) =>
+    ref.role === 'm1p' ? `combine@${ref.method}-${ref.seed}`
+      : ref.method === CONTINUE_METHOD ? `continue_small@${ref.seed}`
+        : ref.role === 'm1' ? `refine@${ref.method}-${ref.seed}`
+          : ref.role === 'm0' ? `train_m0@${ref.seed}` : `train_small@${ref.index}-${ref.seed}`;
+  for (const ref of refs) assert.equal(first.outcome.has(stageOf(ref)), true, `${ref.id} ran\n${first.stdout}`);
 
   // 2. Every artifact exists and parses.
   json(a('data/manifest.json'));
@@ -105,6 +111,19 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
   const profile = json<ProfileReport>(a('profile/profile.json'));
   assert.deepEqual(evalMetrics.models.map((m) => m.id).sort(), refs.map((r) => r.id).sort());
   assert.ok(profile.kernels.small.length > 0 && profile.kernels.large.length > 0, 'profiled kernels');
+  // Each competitor is charged for exactly the small models it used: merge both, the fpi variants
+  // and the continued small model one.
+  const smallFlops = (i: number) => json<{ flops: number }>(a(`models/small/s1/${i}/train.json`)).flops;
+  const charged = (id: string) => profile.savings.find((s) => s.model === id)!;
+  assert.deepEqual(charged('s1/m1/merge').charged_sources, [{ id: 'small/s1/1', flops: smallFlops(1) }, { id: 'small/s1/2', flops: smallFlops(2) }]);
+  for (const id of ['s1/m1/fpi_copy', 's1/m1/fpi_sb', 's1/m1/small_cont']) {
+    assert.deepEqual(charged(id).charged_sources, [{ id: 'small/s1/1', flops: smallFlops(1) }], id);
+    assert.equal(charged(id).small_flops, smallFlops(1), id);
+  }
+  // The continued small model's whole cost (its D1 training + the continuation) is at most M0's.
+  const cont = json<{ flops: number }>(a('models/s1/m1/small_cont/train.json')).flops;
+  const m0 = json<{ flops: number; flops_per_step: number }>(a('models/s1/m0/train.json'));
+  assert.ok(cont + smallFlops(1) <= m0.flops && cont + smallFlops(1) > m0.flops - 2 * smallFlops(1) / 30, `${cont} + ${smallFlops(1)} vs ${m0.flops}`);
   const report = readdirSync(a('report')).sort();
   for (const f of ['index.html', 'report.md', 'table.tex', 'loss-vs-tflops.svg', 'loss-vs-wall.svg', 'small-models.svg']) {
     assert.ok(report.includes(f), `artifacts/report/${f}`);
