@@ -17,6 +17,7 @@ export interface AssembleOptions {
   profile: ProfileReport;
   title?: string;
   facts?: Record<string, string>;
+  banner?: string[];
 }
 
 export function assembleReport(o: AssembleOptions): ReportInput {
@@ -77,6 +78,7 @@ export function assembleReport(o: AssembleOptions): ReportInput {
       peak_rss_mb: s.peak_rss_mb,
       top_kernels: o.profile.kernels[s.config] ?? [],
     })),
+    ...(o.banner && o.banner.length > 0 ? { banner: o.banner } : {}),
     facts: {
       backend: o.profile.backend,
       'evaluation split': o.evalMetrics.split,

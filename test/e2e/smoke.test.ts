@@ -148,6 +148,11 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
   const prof = json<ProfileReport>(a('profile/profile.json'));
   const md = readFileSync(a('report/report.md'), 'utf8');
   const html = readFileSync(a('report/index.html'), 'utf8');
+  // A smoke report can never be mistaken for a result, and it says what produced it.
+  assert.match(md, /^# .*\n\n> \*\*SMOKE RUN — NOT A RESULT/);
+  assert.match(html, /<div id="banner"[^>]*><p>SMOKE RUN — NOT A RESULT/);
+  assert.match(md, /\*\*params\*\*: params\/experiment\.yaml with these values laid over it .*"report":\{"kind":"smoke"\}/);
+  assert.match(md, /\*\*headline split\*\*: validation/);
   for (const m of ev.models.filter((x) => x.role !== 'm1p')) {
     const cells = mdRow(md, m.label, m.seed);
     const cost = prof.stages.find((s) => s.id === m.id)!;
