@@ -169,7 +169,25 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
     }
   }
 
-  // 6. The page in a real browser: charts rendered, no console errors.
+  // 6. The study graph at smoke size (tuning seed 7, reporting seeds 1 and 2, budgets 1x and 2x):
+  // it reuses seed 1's small models and M1's, selects on the tuning seed, reports per budget.
+  const study = await grow(dir, 'run', 'study_report', '--params', 'params/smoke.yaml', '--params', 'params/study-smoke.yaml');
+  assert.equal(study.outcome.get('train_small@1-1'), 'up to date', study.stdout);
+  assert.equal(study.outcome.get('study_report'), 'done', study.stdout);
+  const sel = json<{ selected: Record<string, { lr: number; warmup: number }>; tune_seed: number }>(a('study/selected.json'));
+  assert.equal(sel.tune_seed, 7);
+  const so = parse(readFileSync(join(dir, 'params/study-smoke.yaml'), 'utf8'));
+  assert.deepEqual(Object.keys(sel.selected).sort(), [...so.study.methods].sort());
+  for (const s of Object.values(sel.selected)) assert.ok(so.study.lrs.includes(s.lr), `selected lr ${s.lr} is from the grid`);
+  const cells = json<{ cells: { method: string; budget: number; seeds: number[]; final_val_loss: { n: number; ci95: unknown } }[] }>(a('study/report/study.json')).cells;
+  assert.equal(cells.length, so.study.methods.length * so.study.budgets.length);
+  for (const c of cells) {
+    assert.deepEqual(c.seeds, so.study.seeds, `${c.method} at budget ${c.budget}`);
+    assert.ok(c.final_val_loss.ci95 !== null, 'an interval over the reporting seeds');
+  }
+  assert.match(readFileSync(a('study/report/study.md'), 'utf8'), /SMOKE RUN — NOT A RESULT/);
+
+  // 7. The page in a real browser: charts rendered, no console errors.
   if (!existsSync(CHROMIUM)) {
     t.diagnostic(`SKIPPED browser check: ${CHROMIUM} is absent (apt-get install -y chromium)`);
     return;
