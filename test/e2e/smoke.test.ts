@@ -71,7 +71,7 @@ function project(): string {
 test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }, async (t) => {
   const dir = project();
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const smoke = ['run', '--params', 'params/smoke.yaml'];
+  const smoke = ['run', 'report', '--params', 'params/smoke.yaml'];
 
   // 1. The whole pipeline runs.
   const first = await grow(dir, ...smoke);
