@@ -1,5 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { CurvePoint } from '../../src/experiment/curves.ts';
 import { type StudyRun, selectHyper, summariseStudy } from '../../src/experiment/study.ts';
 
@@ -37,4 +41,17 @@ test('the study summary pairs each method with M0 of the same seed and budget an
   assert.equal(fpi.reached, 2);
   assert.ok(fpi.saving_with_small.max! < 1 - 200 / 1000);
   assert.throws(() => summariseStudy([run('merge', 3, 5, 0)]), /no M0 run for budget 1, seed 3/);
+});
+
+test('a tuning seed among the reporting seeds is refused in one line naming the file and the fix', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'growline-study-'));
+  try {
+    writeFileSync(join(dir, 'p.yaml'), 'study: {methods: [m0], lrs: [0.001], warmups: [20], tune_seed: 3, seeds: [1, 2, 3], budgets: [1]}\n');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(process.cwd(), 'stages/study.ts'), '--do', 'select', '--params', join(dir, 'p.yaml')], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /p\.yaml: study\.seeds \[1,2,3\] contains the tuning seed 3; .*pick another study\.tune_seed/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
