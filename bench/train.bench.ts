@@ -13,6 +13,11 @@
  *   GROW_BENCH_CONFIGS=large npm run bench:train
  *   GROW_BENCH_STEPS=5 GROW_WASM_FIXES=0 npm run bench:train   # stock wasm kernels, fewer steps
  *   GROW_BENCH_TORCH=0 npm run bench:train                      # skip the PyTorch reference
+ *
+ * When the main backend is not webgpu and a GPU adapter exists, one more line per config measures
+ * the plain step on webgpu (`backend: "webgpu"`, the adapter, and `speedup` over the main backend's
+ * step). A software adapter (Mesa llvmpipe) is measured only with GROW_BENCH_WEBGPU=1;
+ * GROW_BENCH_WEBGPU=0 skips webgpu.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -20,6 +25,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '../src/ml/tf.ts';
 import { initBackend } from '../src/ml/backend/index.ts';
+import { describeAdapter, releaseWebgpu, startWebgpu } from '../src/ml/backend/webgpu.ts';
 import { gptConfig, paramCount, type ModelConfig } from '../src/ml/config.ts';
 import { stepFlops } from '../src/ml/flops.ts';
 import { initWeights } from '../src/ml/model.ts';
@@ -107,6 +113,8 @@ async function measure(cfg: ModelConfig, steps: number, microBatches: number, pr
 }
 
 const round = (x: number) => Number(x.toFixed(2));
+/** Main backend's ms per step (as the trainer runs it), per config: the base of webgpu's speedup. */
+const measured = new Map<string, number>();
 
 for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
   if (only && !only.includes(name)) continue;
@@ -158,4 +166,37 @@ for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
     }
   }
   process.stdout.write(JSON.stringify(line) + '\n');
+  measured.set(name, ms);
+}
+
+if (backend.name !== 'webgpu' && process.env.GROW_BENCH_WEBGPU !== '0') {
+  const gpu = await startWebgpu({ allowSoftware: process.env.GROW_BENCH_WEBGPU === '1' });
+  if (!gpu.ok) {
+    process.stderr.write(`webgpu not measured: ${gpu.why}\n`);
+  } else {
+    for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
+      if (only && !only.includes(name)) continue;
+      const steps = Number(process.env.GROW_BENCH_STEPS ?? defaultSteps);
+      const { times } = await measure(cfg, steps, 1, process.env.GROW_BENCH_PROFILE === '1');
+      const ms = median(times);
+      const flops = stepFlops(cfg, BATCH, SEQ).training;
+      const base = measured.get(name);
+      const line = {
+        config: name,
+        backend: 'webgpu',
+        adapter: describeAdapter(gpu.adapter),
+        params: paramCount(cfg),
+        batch: BATCH,
+        seq: SEQ,
+        ms_per_step: round(ms),
+        min_ms_per_step: round(Math.min(...times)),
+        tokens_per_s: Math.round((BATCH * SEQ * 1000) / ms),
+        gflops_per_s: round(flops / ms / 1e6),
+        // Over the main backend's step as the trainer runs it (the line above, same config).
+        ...(base ? { speedup: round(base / ms), speedup_over: backend.name } : {}),
+      };
+      process.stdout.write(JSON.stringify(line) + '\n');
+    }
+    releaseWebgpu();
+  }
 }

@@ -10,7 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { combineScores, type DatasetScore, type EvalMetrics } from '../src/experiment/eval-metrics.ts';
-import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
+import { backendFields, initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
 import { loadModel } from '../src/ml/checkpoint.ts';
 import { paramCount } from '../src/ml/config.ts';
 import { evaluateStream } from '../src/ml/eval.ts';
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const args = parseArgs();
   const params = loadParams(args.params);
   const root = resolve(process.env.GROW_ROOT ?? '.');
-  const backend = await initBackend(params.str('backend') as BackendChoice);
+  await initBackend(params.str('backend') as BackendChoice);
   const split = params.str('eval.split');
   const batch = params.num('eval.batch_size');
   const maxTokens = params.num('eval.max_tokens');
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     const datasets: Record<string, DatasetScore> = {};
     try {
       for (const s of streams) {
-        const r = evaluateStream(config, tensors, s.tokens, { seq: config.blockSize, batch });
+        const r = await evaluateStream(config, tensors, s.tokens, { seq: config.blockSize, batch });
         datasets[s.name] = { loss: r.loss, ppl: r.perplexity, accuracy: r.accuracy, tokens: r.tokens };
       }
     } finally {
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     console.log(`evaluate: ${ref.id}: ${Object.entries(datasets).map(([d, s]) => `${d} ${s.loss.toFixed(4)}`).join(', ')}`);
   }
   reportProgress(refs.length, refs.length);
-  const metrics: EvalMetrics = { schema: 1, backend: backend.name, split, datasets: streams.map((s) => s.name), models };
+  const metrics: EvalMetrics = { schema: 1, ...backendFields(), split, datasets: streams.map((s) => s.name), models };
   mkdirSync(join(root, 'artifacts/eval'), { recursive: true });
   writeFileSync(join(root, EVAL_FILE), JSON.stringify(metrics, null, 2) + '\n');
 }

@@ -22,6 +22,8 @@ export interface EvaluatedModel extends Omit<ModelRef, 'dir'> {
 export interface EvalMetrics {
   schema: 1;
   backend: string;
+  /** The GPU adapter, on webgpu only. */
+  adapter?: string;
   split: string;
   datasets: string[];
   models: EvaluatedModel[];

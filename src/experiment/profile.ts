@@ -15,6 +15,8 @@ import { type MethodSummary, type Saving, computeSaving, summariseByMethod } fro
 /** The fields of a training run's train.json that the analysis uses. */
 export interface TrainSummary {
   backend: string;
+  /** The GPU adapter (webgpu runs only). */
+  adapter?: string;
   params: number;
   flops_per_step: number;
   steps: number;
@@ -37,6 +39,8 @@ export interface ProfileStage {
   seed: number;
   method?: string;
   backend: string;
+  /** The GPU adapter (webgpu runs only). */
+  adapter?: string;
   params: number;
   steps: number;
   flops_per_step: number;
@@ -84,6 +88,7 @@ export function readTrainSummary(dir: string): TrainSummary {
   const rss = typeof o.peak_rss_mb === 'number' ? o.peak_rss_mb * 2 ** 20 : o.peak_rss_bytes;
   return {
     backend: typeof o.backend === 'string' ? o.backend : 'unknown',
+    ...(typeof o.adapter === 'string' ? { adapter: o.adapter } : {}),
     params: num(o, file, 'params'),
     flops_per_step: num(o, file, 'flops_per_step'),
     steps: num(o, file, 'steps'),
@@ -206,6 +211,7 @@ export function profileStages(runs: RunData[]): ProfileStage[] {
     seed: ref.seed,
     ...(ref.method ? { method: ref.method } : {}),
     backend: train.backend,
+    ...(train.adapter ? { adapter: train.adapter } : {}),
     params: train.params,
     steps: train.steps,
     flops_per_step: train.flops_per_step,

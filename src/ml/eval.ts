@@ -15,25 +15,32 @@ export interface EvalResult {
   tokens: number;
 }
 
-/** Loss and accuracy summed over one batch (not averaged, so batches of any size combine). */
-function batchSums(cfg: ModelConfig, weights: Weights, b: Batch): { loss: number; correct: number; n: number } {
-  return tf.tidy(() => {
+/**
+ * Loss and accuracy summed over one batch (not averaged, so batches of any size combine). Async:
+ * on webgpu the two numbers can only be read back asynchronously.
+ */
+async function batchSums(cfg: ModelConfig, weights: Weights, b: Batch): Promise<{ loss: number; correct: number; n: number }> {
+  const [lossT, correctT] = tf.tidy(() => {
     const x = tf.tensor2d(b.x, [b.batch, b.seq], 'int32');
     const y = tf.tensor1d(b.y, 'int32');
     const z = logits2d(cfg, weights, x);
-    const loss = lossFromLogits(z, y).dataSync()[0];
-    const correct = tf.sum(tf.cast(tf.equal(tf.argMax(z, 1), y), 'int32')).dataSync()[0];
-    const n = b.batch * b.seq;
-    return { loss: loss * n, correct, n };
+    return [lossFromLogits(z, y), tf.sum(tf.cast(tf.equal(tf.argMax(z, 1), y), 'int32'))];
   });
+  try {
+    const [loss, correct] = await Promise.all([lossT.data(), correctT.data()]);
+    const n = b.batch * b.seq;
+    return { loss: loss[0] * n, correct: correct[0], n };
+  } finally {
+    tf.dispose([lossT, correctT]);
+  }
 }
 
-export function evaluateBatches(cfg: ModelConfig, weights: Weights, batches: Batch[]): EvalResult {
+export async function evaluateBatches(cfg: ModelConfig, weights: Weights, batches: Batch[]): Promise<EvalResult> {
   let loss = 0;
   let correct = 0;
   let n = 0;
   for (const b of batches) {
-    const s = batchSums(cfg, weights, b);
+    const s = await batchSums(cfg, weights, b);
     loss += s.loss;
     correct += s.correct;
     n += s.n;
@@ -47,7 +54,7 @@ export function evaluateBatches(cfg: ModelConfig, weights: Weights, batches: Bat
  * k·seq+1 .. k·seq+seq from the seq tokens before each. The tail shorter than a window is not
  * scored (at most seq tokens). Windows are batched `batch` at a time; the last batch may be short.
  */
-export function evaluateStream(cfg: ModelConfig, weights: Weights, tokens: Uint16Array, opts: { seq: number; batch: number }): EvalResult {
+export async function evaluateStream(cfg: ModelConfig, weights: Weights, tokens: Uint16Array, opts: { seq: number; batch: number }): Promise<EvalResult> {
   const { seq, batch } = opts;
   if (seq > cfg.blockSize) throw new Error(`evaluation seq ${seq} exceeds the model's blockSize ${cfg.blockSize}`);
   const windows = Math.floor((tokens.length - 1) / seq);

@@ -107,14 +107,17 @@ function layerNormOp(eps: number): (...args: tf.Tensor[]) => tf.Tensor {
 }
 
 /** Additive causal masks, one per sequence length: 0 on and below the diagonal, -1e9 above. */
-const maskCache = new Map<number, tf.Tensor2D>();
+// One mask per backend: a process that switches backends (tests comparing them) would otherwise
+// make tfjs move the cached tensor between them, which needs a synchronous read webgpu lacks in Node.
+const maskCache = new Map<string, tf.Tensor2D>();
 function causalMask(t: number): tf.Tensor2D {
-  let m = maskCache.get(t);
+  const key = `${tf.getBackend()}:${t}`;
+  let m = maskCache.get(key);
   if (!m) {
     const v = new Float32Array(t * t);
     for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) v[i * t + j] = -1e9;
     m = tf.keep(tf.tensor2d(v, [t, t]));
-    maskCache.set(t, m);
+    maskCache.set(key, m);
   }
   return m;
 }

@@ -20,6 +20,7 @@ import { adamwSlot, reduceSlot, type AdamW, type Slot } from './optim.ts';
 import type { Batch } from './sampler.ts';
 import { GradWorkers, type WorkerJob } from './grad-workers.ts';
 import { wasmBackend } from './backend/wasm-internals.ts';
+import { asyncReadback } from './backend/webgpu.ts';
 
 export interface Stepper {
   /** Runs one step on `batch` with learning rate `lr`; resolves to the batch loss before the update. */
@@ -49,16 +50,37 @@ export function sliceRows(b: Batch, first: number, rows: number): Batch {
  * The one gradient computation every thread runs, so results do not depend on where it ran.
  */
 export function batchGradient(cfg: ModelConfig, slots: Slot[], params: tf.Tensor[], b: Batch, out: Float32Array): number {
-  const x = tf.tensor2d(b.x, [b.batch, b.seq], 'int32');
-  const y = tf.tensor2d(b.y, [b.batch, b.seq], 'int32');
-  const f = (...ts: tf.Tensor[]) => loss(cfg, Object.fromEntries(slots.map((s, i) => [s.name, ts[i]])), x as tf.Tensor2D, y as tf.Tensor2D);
-  const { value, grads } = tf.valueAndGrads(f)(params);
+  const { value, grads, inputs } = gradientTensors(cfg, slots, params, b);
   const l = value.dataSync()[0];
   const wasm = tf.getBackend() === 'wasm' ? wasmBackend() : null;
   // On wasm, straight from the heap: dataSync would first copy every gradient into a new array.
   grads.forEach((t, i) => out.set((wasm ? wasm.typedArrayFromHeap(t) : t.dataSync()) as Float32Array, slots[i].offset));
-  tf.dispose([value, ...grads, x, y]);
+  tf.dispose([value, ...grads, ...inputs]);
   return l;
+}
+
+/**
+ * batchGradient for the training thread: the same computation, but on webgpu the values are read
+ * back asynchronously (its synchronous read needs a browser's OffscreenCanvas, absent in Node).
+ */
+export async function batchGradientAsync(cfg: ModelConfig, slots: Slot[], params: tf.Tensor[], b: Batch, out: Float32Array): Promise<number> {
+  if (!asyncReadback()) return batchGradient(cfg, slots, params, b, out);
+  const { value, grads, inputs } = gradientTensors(cfg, slots, params, b);
+  try {
+    const [l, ...gs] = await Promise.all([value, ...grads].map((t) => t.data()));
+    gs.forEach((g, i) => out.set(g as Float32Array, slots[i].offset));
+    return l[0];
+  } finally {
+    tf.dispose([value, ...grads, ...inputs]);
+  }
+}
+
+function gradientTensors(cfg: ModelConfig, slots: Slot[], params: tf.Tensor[], b: Batch) {
+  const x = tf.tensor2d(b.x, [b.batch, b.seq], 'int32');
+  const y = tf.tensor2d(b.y, [b.batch, b.seq], 'int32');
+  const f = (...ts: tf.Tensor[]) => loss(cfg, Object.fromEntries(slots.map((s, i) => [s.name, ts[i]])), x as tf.Tensor2D, y as tf.Tensor2D);
+  const { value, grads } = tf.valueAndGrads(f)(params);
+  return { value, grads, inputs: [x, y] };
 }
 
 /** Tensors of the flat parameter buffer, one per slot (new tensors the caller owns). */
@@ -92,10 +114,10 @@ export async function createStepper(cfg: ModelConfig, opt: AdamW, options: StepO
   const owned = shareOut(slots, threads);
 
   /** Runs the workers' jobs and this thread's share at the same time. */
-  const together = async (jobFor: (w: number) => WorkerJob, own: () => void): Promise<void> => {
+  const together = async (jobFor: (w: number) => WorkerJob, own: () => void | Promise<void>): Promise<void> => {
     const others = pool?.run(jobFor);
     try {
-      own();
+      await own();
     } catch (e) {
       await others?.catch(() => {}); // their outcome no longer matters, but must not go unhandled
       throw e;
@@ -113,9 +135,9 @@ export async function createStepper(cfg: ModelConfig, opt: AdamW, options: StepO
   refresh();
 
   /** The plain step: one gradient of the whole batch, AdamW with its global norm. */
-  const wholeBatch = (batch: Batch, lr: number): number => {
+  const wholeBatch = async (batch: Batch, lr: number): Promise<number> => {
     const g = grads.subarray(0, total);
-    const l = batchGradient(cfg, slots, params, batch, g);
+    const l = await batchGradientAsync(cfg, slots, params, batch, g);
     opt.update(
       slots.map((s) => g.subarray(s.offset, s.offset + s.size)),
       lr,
@@ -132,8 +154,8 @@ export async function createStepper(cfg: ModelConfig, opt: AdamW, options: StepO
     await together(
       // Copies of just the slice's rows: posting a view would clone the whole batch's buffers.
       (w) => ({ kind: 'gradients', slices: sliceJobs(w + 1).map(({ index, batch: b }) => ({ index, batch: { ...b, x: b.x.slice(), y: b.y.slice() } })) }),
-      () => {
-        for (const { index, batch: b } of sliceJobs(0)) losses[index] = batchGradient(cfg, slots, params, b, grads.subarray(index * total, (index + 1) * total));
+      async () => {
+        for (const { index, batch: b } of sliceJobs(0)) losses[index] = await batchGradientAsync(cfg, slots, params, b, grads.subarray(index * total, (index + 1) * total));
       },
     );
     await together(
@@ -158,7 +180,7 @@ export async function createStepper(cfg: ModelConfig, opt: AdamW, options: StepO
 
   return {
     async step(batch, lr) {
-      const l = k === 1 ? wholeBatch(batch, lr) : await microBatched(batch, lr);
+      const l = k === 1 ? await wholeBatch(batch, lr) : await microBatched(batch, lr);
       refresh();
       return l;
     },

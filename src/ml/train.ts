@@ -15,9 +15,8 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from './tf.ts';
 import { paramCount, type HostWeights, type ModelConfig } from './config.ts';
-import { activeBackend } from './backend/index.ts';
+import { backendFields } from './backend/index.ts';
 import { checkAgainstConfig, loadResume, saveModel, saveResume, writeFileAtomic, writeMoments } from './checkpoint.ts';
 import { evaluateBatches } from './eval.ts';
 import { stepFlops } from './flops.ts';
@@ -72,6 +71,8 @@ export interface TrainOptions {
 export interface MetricsLine {
   step: number;
   backend: string;
+  /** The GPU adapter, on webgpu only. */
+  adapter?: string;
   tokens: number;
   flops: number;
   wall_s: number;
@@ -82,6 +83,8 @@ export interface MetricsLine {
 
 export interface TrainSummary {
   backend: string;
+  /** The GPU adapter, on webgpu only. */
+  adapter?: string;
   config: ModelConfig;
   params: number;
   micro_batches: number;
@@ -166,7 +169,8 @@ export const WEIGHT_DECAY_RULE = 'decay tensors with >= 2 dims (matrices, token 
 export async function train(o: TrainOptions): Promise<TrainSummary> {
   validate(o);
   const cfg = o.config;
-  const backend = activeBackend()?.name ?? tf.getBackend();
+  const { backend, adapter } = backendFields();
+  const adapterField = adapter ? { adapter } : {};
   mkdirSync(o.outDir, { recursive: true });
   const resumeDir = join(o.outDir, 'resume');
   const metricsPath = join(o.outDir, 'metrics.jsonl');
@@ -220,8 +224,8 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   let lastTrain: number | null = null;
   let lastProgress = 0;
 
-  const evaluate = (): void => {
-    const r = evaluateBatches(cfg, stepper.weights(), valBatches);
+  const evaluate = async (): Promise<void> => {
+    const r = await evaluateBatches(cfg, stepper.weights(), valBatches);
     lastVal = r.loss;
     lastValAcc = r.accuracy;
     lastTrain = pendingLosses.length ? pendingLosses.reduce((a, b) => a + b, 0) / pendingLosses.length : null;
@@ -229,6 +233,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
     const line: MetricsLine = {
       step,
       backend,
+      ...adapterField,
       tokens: step * tokensPerStep,
       flops: step * flopsPerStep,
       wall_s: Number(wallSeconds.toFixed(3)),
@@ -240,7 +245,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   };
 
   try {
-    if (step === 0) evaluate();
+    if (step === 0) await evaluate();
     while (step < o.steps) {
       const batch = sampler.next();
       const lr = lrAt(schedule, step);
@@ -250,7 +255,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
       pendingLosses.push(loss);
       step++;
       if (!Number.isFinite(loss)) throw new Error(`training diverged: loss ${loss} at step ${step}; lower lr (${o.lr}) or check the data`);
-      if (step % o.evalEvery === 0 || step === o.steps) evaluate();
+      if (step % o.evalEvery === 0 || step === o.steps) await evaluate();
       if (showProgress) {
         const now = Date.now();
         if (step === o.steps || now - lastProgress >= 200) {
@@ -280,6 +285,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   rmSync(resumeDir, { recursive: true, force: true });
   const summary: TrainSummary = {
     backend,
+    ...adapterField,
     config: cfg,
     params: paramCount(cfg),
     micro_batches: o.microBatches ?? 1,

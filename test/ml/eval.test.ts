@@ -28,9 +28,9 @@ test('evaluateStream scores non-overlapping windows in batches, matching a float
     if (row.indexOf(Math.max(...row)) === y) correct++;
   });
   const w = toTensors(hw);
-  const r = evaluateStream(cfg, w, tokens, { seq, batch: 3 }); // first call also caches the causal mask
+  const r = await evaluateStream(cfg, w, tokens, { seq, batch: 3 }); // first call also caches the causal mask
   const before = tf.memory().numTensors;
-  const again = evaluateStream(cfg, w, tokens, { seq, batch: 2 });
+  const again = await evaluateStream(cfg, w, tokens, { seq, batch: 2 });
   assert.equal(tf.memory().numTensors, before);
   tf.dispose(Object.values(w));
   assert.equal(r.tokens, windows * seq);
@@ -40,5 +40,5 @@ test('evaluateStream scores non-overlapping windows in batches, matching a float
   assert.ok(r.accuracy > 0 && r.accuracy < 1);
   assert.ok(Math.abs(again.loss - r.loss) < 1e-6 * r.loss, 'batching does not change the result (beyond float32 rounding)');
   assert.equal(again.accuracy, r.accuracy);
-  assert.throws(() => evaluateStream(cfg, toTensors(hw), tokens.slice(0, 4), { seq, batch: 2 }), /shorter than one window/);
+  await assert.rejects(() => evaluateStream(cfg, toTensors(hw), tokens.slice(0, 4), { seq, batch: 2 }), /shorter than one window/);
 });

@@ -23,10 +23,10 @@ function tfLogits(cfg: ModelConfig, w: HostWeights): Float32Array {
   return tf.tidy(() => logits(cfg, toTensors(w), tf.tensor2d(tokens, undefined, 'int32')).dataSync() as Float32Array);
 }
 
-test('ligo at initialisation equals merge+stack_zero weight for weight', () => {
+test('ligo at initialisation equals merge+stack_zero weight for weight', async () => {
   const target: ModelConfig = { ...small, nEmbd: 16, nHead: 4, nInner: 40, nLayer: 3 };
   const op = new LigoOperator(sources, target);
-  const w = op.toHostWeights();
+  const w = await op.toHostWeights();
   op.dispose();
   const m = growHost('merge+stack_zero', sources, target);
   for (const [name, t] of m.weights) {
@@ -35,10 +35,10 @@ test('ligo at initialisation equals merge+stack_zero weight for weight', () => {
   }
 });
 
-test('ligo at initialisation equals merge as a function when the target is wider than n·d0', () => {
+test('ligo at initialisation equals merge as a function when the target is wider than n·d0', async () => {
   const target: ModelConfig = { ...small, nEmbd: 20, nHead: 5, nInner: 44 };
   const op = new LigoOperator(sources, target);
-  const w = op.toHostWeights();
+  const w = await op.toHostWeights();
   op.dispose();
   const m = growHost('merge', sources, { ...small, nEmbd: 16, nHead: 4, nInner: 40 });
   assert.ok(Math.abs(op.cfg.lnEps - small.lnEps * (16 / 20)) < 1e-15);
@@ -46,7 +46,7 @@ test('ligo at initialisation equals merge as a function when the target is wider
   assert.ok(gap < 1e-5, `max |Δlogit| ${gap}`);
 });
 
-test('training the operator lowers the large model loss and counts its FLOPs', () => {
+test('training the operator lowers the large model loss and counts its FLOPs', async () => {
   const target: ModelConfig = { ...small, nEmbd: 16, nHead: 4, nInner: 40, nLayer: 3 };
   const seqs = randomTokens(small, 4, 7, 9);
   const batch: TokenBatch = {
@@ -56,7 +56,7 @@ test('training the operator lowers the large model loss and counts its FLOPs', (
     seq: 6,
   };
   const before = tf.memory().numTensors;
-  const r = growLigo(sources, target, { steps: 8, lr: 0.01, batchAt: () => batch });
+  const r = await growLigo(sources, target, { steps: 8, lr: 0.01, batchAt: () => batch });
   assert.equal(tf.memory().numTensors, before, 'no tensors leak');
   assert.equal(r.losses.length, 8);
   assert.ok(r.losses[7] < r.losses[0] - 1e-3, `loss ${r.losses[0]} → ${r.losses[7]}`);

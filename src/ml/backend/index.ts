@@ -1,19 +1,22 @@
 /**
- * Backend choice. `auto` prefers native TensorFlow (CUDA, then CPU) when its optional package is
- * installed, then WebAssembly (with our kernel fixes), then the plain-JS backend. One line on stderr
- * says what runs and why the others were skipped; callers record `name` in their metrics.
+ * Backend choice. `auto` prefers native TensorFlow with CUDA when its optional package is installed,
+ * then WebGPU on a hardware adapter (./webgpu.ts; a software rasterizer is never chosen by auto),
+ * then native TensorFlow on the CPU, then WebAssembly (with our kernel fixes), then the plain-JS
+ * backend. One line on stderr says what runs and why the others were skipped; callers record
+ * `name` (and, on webgpu, the adapter) in their metrics.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '../tf.ts';
 import { installWasmFixes, type WasmFixReport } from './wasm-fixes.ts';
 import { enableWasmThreads } from './wasm-threads.ts';
+import { describeAdapter, startWebgpu, type WebgpuAdapter } from './webgpu.ts';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export interface BackendInfo {
-  /** tfjs backend name now active: 'tensorflow', 'wasm' or 'cpu'. */
+  /** tfjs backend name now active: 'tensorflow', 'webgpu', 'wasm' or 'cpu'. */
   name: string;
   /** Why this backend runs (and why earlier candidates were skipped). */
   reason: string;
@@ -22,6 +25,23 @@ export interface BackendInfo {
   wasmFixes?: WasmFixReport;
   /** XNNPACK threads (wasm only; GROW_WASM_THREADS). */
   threads?: number;
+  /** The GPU adapter (webgpu only). */
+  adapter?: WebgpuAdapter;
+}
+
+/** The backend with, on webgpu, the adapter it ran on: "webgpu (vulkan: NVIDIA H100 …)". */
+export function backendLabel(info: BackendInfo | null): string | null {
+  if (!info) return null;
+  return info.adapter ? `${info.name} (${describeAdapter(info.adapter)})` : info.name;
+}
+
+/**
+ * The fields every metrics file records about the backend: `backend` (its name, as always) and,
+ * on webgpu only, `adapter` (so files from other backends are unchanged).
+ */
+export function backendFields(): { backend: string; adapter?: string } {
+  if (!active) return { backend: tf.getBackend() };
+  return active.adapter ? { backend: active.name, adapter: describeAdapter(active.adapter) } : { backend: active.name };
 }
 
 export class BackendError extends Error {
@@ -107,14 +127,22 @@ function dropNewListeners(before: ReturnType<typeof processListeners>): void {
   for (const l of process.listeners('unhandledRejection')) if (!before.rejection.includes(l)) process.removeListener('unhandledRejection', l);
 }
 
+async function tryWebgpu(allowSoftware: boolean): Promise<Attempt> {
+  const r = await startWebgpu({ allowSoftware });
+  if (!r.ok) return r;
+  return { ok: true, info: { name: 'webgpu', package: '@tensorflow/tfjs-backend-webgpu', adapter: r.adapter } };
+}
+
 async function tryCpu(): Promise<Attempt> {
   if (!(await tf.setBackend('cpu'))) return { ok: false, why: 'the cpu backend did not initialise' };
   tf.silenceCpuBanner();
   return { ok: true, info: { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu' } };
 }
 
-const CANDIDATES: Record<Exclude<BackendChoice, 'auto'>, () => Promise<Attempt>> = {
+const CANDIDATES: Record<Exclude<BackendChoice, 'auto'>, (auto: boolean) => Promise<Attempt>> = {
   'tensorflow-gpu': () => tryNative('@tensorflow/tfjs-node-gpu'),
+  // Asked for by name, a software adapter is taken (slow, but it runs: CI tests this path with it).
+  webgpu: (auto) => tryWebgpu(!auto),
   tensorflow: () => tryNative('@tensorflow/tfjs-node'),
   wasm: tryWasm,
   cpu: tryCpu,
@@ -127,15 +155,16 @@ const CANDIDATES: Record<Exclude<BackendChoice, 'auto'>, () => Promise<Attempt>>
 export async function initBackend(choice?: BackendChoice, opts: { quiet?: boolean } = {}): Promise<BackendInfo> {
   const c = parseChoice(choice);
   if (active && (c === 'auto' || c === activeChoice)) return active;
-  const order: Exclude<BackendChoice, 'auto'>[] = c === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [c];
+  const order: Exclude<BackendChoice, 'auto'>[] = c === 'auto' ? ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] : [c];
   const skipped: string[] = [];
   for (const name of order) {
-    const r = await CANDIDATES[name]();
+    const r = await CANDIDATES[name](c === 'auto');
     if (r.ok) {
       const fx = r.info.wasmFixes;
       const fixNote = !fx ? '' : !fx.installed || fx.reason ? `; ${fx.reason}` : '; kernel fixes installed';
       const threadNote = r.info.threads && r.info.threads > 1 ? `; ${r.info.threads} XNNPACK threads` : '';
-      const reason = (c === 'auto' ? `auto${skipped.length ? `: ${skipped.join('; ')}` : ''}` : `requested`) + fixNote + threadNote;
+      const adapterNote = r.info.adapter ? `; adapter ${describeAdapter(r.info.adapter)}` : '';
+      const reason = (c === 'auto' ? `auto${skipped.length ? `: ${skipped.join('; ')}` : ''}` : `requested`) + fixNote + threadNote + adapterNote;
       active = { ...r.info, reason };
       activeChoice = name;
       if (!opts.quiet) process.stderr.write(`backend: ${active.name} (${active.package}) — ${reason}\n`);

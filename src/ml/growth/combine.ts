@@ -21,9 +21,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeDirAtomic } from '../../data/atomic-dir.ts';
-import { activeBackend } from '../backend/index.ts';
+import { backendFields } from '../backend/index.ts';
 import { loadModel, saveModel } from '../checkpoint.ts';
-import * as tf from '../tf.ts';
 import type { HostWeights, ModelConfig } from '../config.ts';
 import { gptConfig } from '../config.ts';
 import { type Batch, BatchSampler, fixedBatches, readTokens } from '../sampler.ts';
@@ -86,6 +85,8 @@ export interface CombineOptions {
 export interface GrowthJson {
   method: string;
   backend: string;
+  /** The GPU adapter, on webgpu only. */
+  adapter?: string;
   operator: string;
   steps: string[];
   options: Record<string, unknown>;
@@ -135,12 +136,12 @@ export function targetConfig(src: ModelConfig, t: TargetShape): ModelConfig {
 }
 
 /** Per-dataset loss and the token-weighted `combined` mean. */
-function lossTable(cfg: ModelConfig, w: HostWeights, sets: { name: string; batches: Batch[] }[]): Record<string, number> {
+async function lossTable(cfg: ModelConfig, w: HostWeights, sets: { name: string; batches: Batch[] }[]): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   let sum = 0;
   let tokens = 0;
   for (const s of sets) {
-    const r = meanLoss(cfg, w, s.batches);
+    const r = await meanLoss(cfg, w, s.batches);
     out[s.name] = r.loss;
     sum += r.loss * r.tokens;
     tokens += r.tokens;
@@ -193,7 +194,7 @@ export async function runCombine(o: CombineOptions): Promise<GrowthJson> {
   if (o.carryOptimizer && plan.width === 'ligo') throw new GrowthError('growth.carry_optimizer is not supported for ligo (its weights are not copies of the sources\'); turn it off for this method');
   if (plan.width === 'ligo') {
     const sampler = ligoSampler(o.tokens, o.ligo, seq);
-    const r = growLigo(sources, target, {
+    const r = await growLigo(sources, target, {
       steps: o.ligo.steps,
       lr: o.ligo.lr,
       depthInit: o.ligo.depthInit,
@@ -210,14 +211,16 @@ export async function runCombine(o: CombineOptions): Promise<GrowthJson> {
   }
 
   o.onProgress?.('evaluate', 0, sources.length + 1);
-  const valLoss = lossTable(grown.cfg, grown.weights, evalSets);
-  const sourcesValLoss = sources.map((s, i) => {
+  const valLoss = await lossTable(grown.cfg, grown.weights, evalSets);
+  const sourcesValLoss: Record<string, number>[] = [];
+  for (const [i, s] of sources.entries()) {
     o.onProgress?.('evaluate', i + 1, sources.length + 1);
-    return lossTable(s.cfg, s.weights, evalSets);
-  });
+    sourcesValLoss.push(await lossTable(s.cfg, s.weights, evalSets));
+  }
   let ensemble: GrowthJson['ensemble'];
   if (sources.length > 1) {
-    const gaps = evalSets.map((s) => ({ name: s.name, g: ensembleGap(grown, sources, s.batches), tokens: s.batches.length }));
+    const gaps: { name: string; g: Awaited<ReturnType<typeof ensembleGap>>; tokens: number }[] = [];
+    for (const s of evalSets) gaps.push({ name: s.name, g: await ensembleGap(grown, sources, s.batches), tokens: s.batches.length });
     const table: Record<string, number> = {};
     let sum = 0;
     let n = 0;
@@ -237,7 +240,7 @@ export async function runCombine(o: CombineOptions): Promise<GrowthJson> {
 
   const json: GrowthJson = {
     method: o.name,
-    backend: activeBackend()?.name ?? tf.getBackend(),
+    ...backendFields(),
     operator: o.method,
     steps: grown.steps,
     options: { ...o.options, ...(plan.width === 'ligo' ? { ligo: o.ligo } : {}) } as Record<string, unknown>,

@@ -210,12 +210,16 @@ export class LigoOperator {
     return out;
   }
 
-  /** Materialises once into plain host weights (the checkpoint M1'). */
-  toHostWeights(): HostWeights {
+  /** Materialises once into plain host weights (the checkpoint M1'); async, as webgpu reads back only so. */
+  async toHostWeights(): Promise<HostWeights> {
     const ts = tf.tidy(() => this.materialize());
-    const host = toHost(ts);
-    tf.dispose(Object.values(ts));
-    return host;
+    try {
+      const host: HostWeights = new Map();
+      for (const [name, t] of Object.entries(ts)) host.set(name, { shape: [...t.shape], data: new Float32Array((await t.data()) as Float32Array) });
+      return host;
+    } finally {
+      tf.dispose(Object.values(ts));
+    }
   }
 
   dispose(): void {
@@ -225,7 +229,7 @@ export class LigoOperator {
 }
 
 /** Trains the operator for `steps` Adam steps on the large model's LM loss, then materialises it. */
-export function growLigo(sources: SourceModel[], target: ModelConfig, opts: LigoOptions): LigoResult {
+export async function growLigo(sources: SourceModel[], target: ModelConfig, opts: LigoOptions): Promise<LigoResult> {
   const op = new LigoOperator(sources, target, opts.depthInit);
   const optimizer = tf.train.adam(opts.lr);
   const losses: number[] = [];
@@ -233,17 +237,18 @@ export function growLigo(sources: SourceModel[], target: ModelConfig, opts: Ligo
   try {
     for (let step = 0; step < opts.steps; step++) {
       const b = opts.batchAt(step);
-      const value = tf.tidy(() => {
+      const l = tf.tidy(() => {
         const x = tf.tensor2d(b.x, [b.batch, b.seq], 'int32');
         const y = tf.tensor2d(b.y, [b.batch, b.seq], 'int32');
-        const l = optimizer.minimize(() => loss(op.cfg, op.materialize(), x, y), true, op.vars);
-        return l!.dataSync()[0];
+        return optimizer.minimize(() => loss(op.cfg, op.materialize(), x, y), true, op.vars)!;
       });
+      const value = (await l.data())[0];
+      l.dispose();
       flops += 3 * op.materializeFlops + stepFlops(op.cfg, b.batch, b.seq).training;
       losses.push(value);
       opts.onStep?.(step + 1, value);
     }
-    return { cfg: op.cfg, weights: op.toHostWeights(), flops, losses };
+    return { cfg: op.cfg, weights: await op.toHostWeights(), flops, losses };
   } finally {
     optimizer.dispose();
     op.dispose();

@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     let operatorFlops = 0;
     if (v.method === 'ligo') {
       const sampler = new BatchSampler(large.train, 16, seq, 4241 + seed);
-      const r = growLigo(sources, big, { steps: v.ligoSteps ?? 50, lr: 1e-3, batchAt: () => sampler.next() });
+      const r = await growLigo(sources, big, { steps: v.ligoSteps ?? 50, lr: 1e-3, batchAt: () => sampler.next() });
       ({ weights, cfg } = r);
       operatorFlops = r.flops;
     } else {
