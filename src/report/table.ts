@@ -108,7 +108,7 @@ export function headlines(input: ReportInput): string[] {
     }
     return (
       `${who}: reached M0's final validation loss ${fmtLoss(s.target_val_loss)} after ${fmtTflops(s.refine_flops_to_target)} of M0's ${fmtTflops(s.m0_flops)} TFLOPs — ` +
-      `saving ${fmtSaving(s.saving_refine_only)} refine-only, ${fmtSaving(s.saving_with_small)} counting the small models it used and the operator ` +
+      `saving ${fmtSaving(s.saving_refine_only)} counting its own training only (an M1's refinement), ${fmtSaving(s.saving_with_small)} counting also the small models it used and the operator ` +
       `(${s.charged_sources.length === 0 ? 'none' : s.charged_sources.map((c) => c.id).join(' + ')}${s.operator_flops > 0 ? ' + operator' : ''}: ${fmtTflops(s.small_flops + s.operator_flops)} TFLOPs).`
     );
   });
