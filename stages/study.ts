@@ -165,6 +165,14 @@ async function report(p: Params, root: string): Promise<void> {
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...cells.map((c) => `| ${c.budget} | ${c.method} | ${c.charged_sources.map((s) => s.replace(/^artifacts\/models\//, '').replace(/\/s\d+\//, '/s<seed>/')).join(' + ') || '–'} | ${(c.total_flops / 1e12).toFixed(4)} | ${cellText(c.final_val_loss, (x) => (x === null ? '–' : x.toFixed(4)))} | ${c.method === 'm0' ? '0' : cellText(c.delta_vs_m0, nats)} | ${c.method === 'm0' ? '–' : `${c.reached}/${c.seeds.length}`} | ${c.method === 'm0' ? '–' : cellText(c.saving_with_small, pct)} |`),
     '',
+    '## Per seed: final validation loss',
+    '',
+    `| Budget | Seed | ${list<string>(p, 'study.methods').join(' | ')} |`,
+    `| --- | --- | ${list<string>(p, 'study.methods').map(() => '---').join(' | ')} |`,
+    ...list<number>(p, 'study.budgets').flatMap((b) =>
+      seeds.map((seed) => `| ${b} | ${seed} | ${list<string>(p, 'study.methods').map((m) => runs.find((r) => r.method === m && r.budget === b && r.seed === seed)?.curve.at(-1)?.val_loss.toFixed(4) ?? '–').join(' | ')} |`),
+    ),
+    '',
     '![Final validation loss vs total compute](loss-vs-compute.svg)',
     '',
   ];
