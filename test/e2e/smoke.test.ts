@@ -185,7 +185,10 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
     assert.deepEqual(c.seeds, so.study.seeds, `${c.method} at budget ${c.budget}`);
     assert.ok(c.final_val_loss.ci95 !== null, 'an interval over the reporting seeds');
   }
-  assert.match(readFileSync(a('study/report/study.md'), 'utf8'), /SMOKE RUN — NOT A RESULT/);
+  const studyMd = readFileSync(a('study/report/study.md'), 'utf8');
+  assert.match(studyMd, /SMOKE RUN — NOT A RESULT/);
+  // One per-seed row per budget and reporting seed.
+  assert.equal(studyMd.match(/^\| \d+ \| \d+ \| \d/gm)?.length, so.study.budgets.length * so.study.seeds.length, studyMd);
 
   // 7. The page in a real browser: charts rendered, no console errors.
   if (!existsSync(CHROMIUM)) {
