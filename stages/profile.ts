@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   }
   reportProgress(configs.length, configs.length);
 
-  const profile = buildProfile(runs, kernels);
+  const profile = buildProfile(runs, kernels, root);
   mkdirSync(join(root, 'artifacts/profile'), { recursive: true });
   writeFileSync(join(root, PROFILE_FILE), JSON.stringify(profile, null, 2) + '\n');
   for (const s of profile.savings) {

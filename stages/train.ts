@@ -5,6 +5,15 @@
  *   node --import tsx stages/train.ts --role small --index <i> --seed <s>   small model on role-"small" data (D1)
  *   node --import tsx stages/train.ts --role m0 --seed <s>                  large model from scratch on role-"large" data (D1+D2)
  *   node --import tsx stages/train.ts --role m1 --method <m> --seed <s>     M1' (combine's out) refined on role-"large" data
+ *   node --import tsx stages/train.ts --role cont --seed <s>                small model continue.source trained on at its own
+ *                                                                          width on role-"large" data (the baseline growth must beat)
+ *
+ * The study (stages/study.ts, pipeline stages study_*) trains the same runs under other names:
+ *   --method <m> alone picks the role from the name (m0, small_cont, or a growth method);
+ *   --lr / --warmup override the role's peak lr and warmup; --select FILE reads them from the
+ *   study_select stage's selected.json instead; --budget <b> multiplies the role's step count
+ *   (for small_cont: the M0 budget its total compute is matched to); --out / --work put the
+ *   model and its resume directory elsewhere than artifacts/models / artifacts/ckpt.
  *
  * M0 and every M1 of a seed share the data seed, batch size, optimizer and schedule shape, so they
  * see the same batches in the same order. The run trains inside its resume directory
@@ -15,12 +24,14 @@
  * Params keys read: model.block_size, backend, train.{batch_size, weight_decay, beta1, beta2,
  * grad_clip, min_lr_ratio, eval_every, eval_batches, checkpoint_every, micro_batches}, and per role
  * model.small + small.{steps, lr, warmup} | model.large + m0.{steps, lr, warmup} |
- * refine.{steps, lr, warmup}.
+ * refine.{steps, lr, warmup} | continue.{source, lr, warmup} + m0.steps + small.steps + model.small +
+ * model.large (the continued small model's step count is derived: see continueSteps).
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ckptDir, derivedSeeds, modelRef, type ModelRef } from '../src/experiment/layout.ts';
+import { CONTINUE_METHOD, ckptDir, derivedSeeds, modelRef, type ModelRef } from '../src/experiment/layout.ts';
+import { stepFlops } from '../src/ml/flops.ts';
 import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
 import { loadModel, readMoments } from '../src/ml/checkpoint.ts';
 import type { HostWeights, ModelConfig } from '../src/ml/config.ts';
@@ -32,10 +43,15 @@ import { concatSplit, readTokensMeta, sourcesFor } from './lib/tokens.ts';
 
 const MODEL_FILES = ['model.safetensors', 'config.json', 'optimizer.safetensors', 'metrics.jsonl', 'train.json'];
 
-function refFromArgs(args: Record<string, string>): ModelRef {
+/** The role a study method name stands for. */
+function roleOf(method: string): string {
+  return method === 'm0' ? 'm0' : method === CONTINUE_METHOD ? 'cont' : 'm1';
+}
+
+function refFromArgs(args: Record<string, string>, sourceIndex: number): ModelRef {
   const seed = Number(args.seed);
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${JSON.stringify(args.seed)}`);
-  switch (args.role) {
+  switch (args.role ?? (args.method ? roleOf(args.method) : undefined)) {
     case 'small': {
       const index = Number(args.index);
       if (!Number.isInteger(index)) throw new Error(`--role small needs --index <i>, got ${JSON.stringify(args.index)}`);
@@ -45,9 +61,12 @@ function refFromArgs(args: Record<string, string>): ModelRef {
       return modelRef('m0', seed);
     case 'm1':
       if (!args.method) throw new Error('--role m1 needs --method <growth method>');
+      if (args.method === CONTINUE_METHOD) throw new Error(`--method ${CONTINUE_METHOD} is the continued small model: use --role cont`);
       return modelRef('m1', seed, { method: args.method });
+    case 'cont':
+      return modelRef('m1', seed, { method: CONTINUE_METHOD, index: sourceIndex });
     default:
-      throw new Error(`--role must be small, m0 or m1, got ${JSON.stringify(args.role)}`);
+      throw new Error(`--role must be small, m0, m1 or cont, got ${JSON.stringify(args.role)}`);
   }
 }
 
@@ -74,16 +93,57 @@ function trainWorkers(microBatches: number): number {
   return n;
 }
 
-function schedule(p: Params, section: 'small' | 'm0' | 'refine') {
+function schedule(p: Params, section: 'small' | 'm0' | 'refine' | 'continue', steps = p.num(`${section}.steps`)) {
   const lr = p.num(`${section}.lr`);
-  return { steps: p.num(`${section}.steps`), lr, minLr: lr * p.num('train.min_lr_ratio'), warmupSteps: p.num(`${section}.warmup`) };
+  return { steps, lr, minLr: lr * p.num('train.min_lr_ratio'), warmupSteps: p.num(`${section}.warmup`) };
+}
+
+/**
+ * Steps of the continued small model: enough that its whole cost — its own training on D1 plus
+ * the continuation — equals M0's training FLOPs, so it is compared with M0 at M0's budget and with
+ * every M1 at any budget up to that on the same total-compute axis.
+ */
+export function continueSteps(p: Params, vocabSize: number, budget = 1): number {
+  const batch = p.num('train.batch_size');
+  const seq = p.num('model.block_size');
+  const small = stepFlops(modelConfigFromParams(p, 'small', vocabSize), batch, seq).training;
+  const large = stepFlops(modelConfigFromParams(p, 'large', vocabSize), batch, seq).training;
+  const left = Math.round(p.num('m0.steps') * budget) * large - p.num('small.steps') * small;
+  if (left <= 0) throw new Error(`${p.file}: the small model's training (small.steps) already costs more than M0's (m0.steps); nothing is left to continue it with`);
+  return Math.floor(left / small);
+}
+
+/** --lr/--warmup, or this method's entry of a study_select selected.json (--select). */
+function hyperOverrides(args: Record<string, string>, method: string): { lr?: number; warmup?: number } {
+  const out: { lr?: number; warmup?: number } = {};
+  if (args.select) {
+    let sel: { selected?: Record<string, { lr: number; warmup: number }> };
+    try {
+      sel = JSON.parse(readFileSync(args.select, 'utf8'));
+    } catch (e) {
+      throw new Error(`--select ${args.select}: cannot read the selection (${(e as Error).message}); run the study_select stage first`);
+    }
+    const pick = sel.selected?.[method];
+    if (!pick) throw new Error(`--select ${args.select}: no selected lr/warmup for "${method}"; add it to study.methods and re-run study_select`);
+    out.lr = pick.lr;
+    out.warmup = pick.warmup;
+  }
+  for (const k of ['lr', 'warmup'] as const) {
+    if (args[k] === undefined) continue;
+    const v = Number(args[k]);
+    if (!Number.isFinite(v) || v < 0) throw new Error(`--${k} must be a non-negative number, got ${JSON.stringify(args[k])}`);
+    out[k] = v;
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
   const args = parseArgs();
   const params = loadParams(args.params);
   const root = resolve(process.env.GROW_ROOT ?? '.');
-  const ref = refFromArgs(args);
+  const role = args.role ?? (args.method ? roleOf(args.method) : undefined);
+  const ref = refFromArgs(args, role === 'cont' ? params.num('continue.source') : 0);
+  const continued = ref.method === CONTINUE_METHOD;
   await initBackend(params.str('backend') as BackendChoice);
 
   const meta = readTokensMeta(root);
@@ -94,7 +154,11 @@ async function main(): Promise<void> {
   let config: ModelConfig;
   let initialWeights: HostWeights | undefined;
   let initialMoments: ReturnType<typeof carriedMoments>;
-  if (ref.role === 'm1') {
+  if (continued) {
+    const from = loadModel(join(root, modelRef('small', ref.seed, { index: ref.index }).dir));
+    config = from.config;
+    initialWeights = from.weights;
+  } else if (ref.role === 'm1') {
     const grownDir = join(root, modelRef('m1p', ref.seed, { method: ref.method }).dir);
     const grown = loadModel(grownDir);
     config = grown.config;
@@ -108,14 +172,22 @@ async function main(): Promise<void> {
   }
 
   const seeds = derivedSeeds(ref);
-  const work = join(root, ckptDir(ref));
-  const out = join(root, ref.dir);
-  console.log(`${ref.id}: d${config.nEmbd} L${config.nLayer} h${config.nHead} on ${sources.map((s) => s.name).join(' + ')} (${trainTokens.length} training tokens); init seed ${seeds.init}, data seed ${seeds.data}${initialWeights ? ', from M1\'' : ''}${initialMoments ? ' with carried AdamW moments' : ''}`);
+  if ((args.out === undefined) !== (args.work === undefined)) throw new Error('give --out and --work together (the model directory and its resume directory)');
+  const work = join(root, args.work ?? ckptDir(ref));
+  const out = join(root, args.out ?? ref.dir);
+  const budget = args.budget === undefined ? 1 : Number(args.budget);
+  if (!(budget > 0)) throw new Error(`--budget must be a positive number (a multiple of the configured steps), got ${JSON.stringify(args.budget)}`);
+  const section = continued ? 'continue' : ref.role === 'small' ? 'small' : ref.role === 'm0' ? 'm0' : 'refine';
+  const plan = continued ? schedule(params, 'continue', continueSteps(params, meta.vocab_size, budget)) : schedule(params, section, Math.round(params.num(`${section}.steps`) * budget));
+  const chosen = hyperOverrides(args, ref.method ?? ref.role);
+  if (chosen.lr !== undefined) Object.assign(plan, { lr: chosen.lr, minLr: chosen.lr * params.num('train.min_lr_ratio') });
+  if (chosen.warmup !== undefined) plan.warmupSteps = chosen.warmup;
+  console.log(`${ref.id}: d${config.nEmbd} L${config.nLayer} h${config.nHead} on ${sources.map((s) => s.name).join(' + ')} (${trainTokens.length} training tokens); init seed ${seeds.init}, data seed ${seeds.data}${continued ? `, from small model ${ref.index}` : initialWeights ? ', from M1\'' : ''}${initialMoments ? ' with carried AdamW moments' : ''}`);
   const summary = await train({
     config,
     train: trainTokens,
     val: valTokens,
-    ...schedule(params, ref.role === 'small' ? 'small' : ref.role === 'm0' ? 'm0' : 'refine'),
+    ...plan,
     batch: params.num('train.batch_size'),
     seq: params.num('model.block_size'),
     weightDecay: params.num('train.weight_decay'),

@@ -8,6 +8,8 @@
  *   artifacts/models/s<seed>/m0             the large baseline, from scratch (D1 + D2)
  *   artifacts/models/s<seed>/m1p/<method>   M1': the small models combined (combine stage)
  *   artifacts/models/s<seed>/m1/<method>    M1: M1' refined (D1 + D2)
+ *   artifacts/models/s<seed>/m1/small_cont  the baseline growth must beat: small model i simply
+ *                                           trained on at its own width on D1 + D2 (no M1')
  *   artifacts/ckpt/<same id>                resume checkpoints of a training stage (persist)
  *
  * A seed's small models live under one directory, artifacts/models/small/s<seed>: combine depends
@@ -32,6 +34,13 @@ export interface ModelRef {
 }
 
 export const MODELS_DIR = 'artifacts/models';
+
+/**
+ * The "method" name of the continued-small-model baseline. It sits among the M1 variants (it is
+ * compared with M0 and charged exactly like them: for the one small model it started from) but
+ * has no M1' and is trained by its own stage; growth.methods may not use the name.
+ */
+export const CONTINUE_METHOD = 'small_cont';
 export const CKPT_DIR = 'artifacts/ckpt';
 
 export function modelName(role: ModelRole, opts: { index?: number; method?: string } = {}): string {
@@ -56,7 +65,7 @@ export function modelLabel(role: ModelRole, opts: { index?: number; method?: str
     case 'm1p':
       return `M1' (${opts.method})`;
     case 'm1':
-      return `M1 (${opts.method})`;
+      return opts.method === CONTINUE_METHOD ? `small ${opts.index ?? 1} continued` : `M1 (${opts.method})`;
   }
 }
 
@@ -74,14 +83,20 @@ export interface ExperimentShape {
   /** Indices of the small models (params `small.models`), usually 1..n. */
   small: number[];
   methods: string[];
+  /** The small model continued as a baseline (params `continue.source`), if the run has one. */
+  continueSmall?: number;
 }
 
-/** Every model of a run, in a stable order: per seed, the small models, M0, then M1' and M1 per method. */
+/**
+ * Every model of a run, in a stable order: per seed, the small models, M0, the continued small
+ * model, then M1' and M1 per method.
+ */
 export function experimentModels(shape: ExperimentShape): ModelRef[] {
   const out: ModelRef[] = [];
   for (const seed of shape.seeds) {
     for (const i of shape.small) out.push(modelRef('small', seed, { index: i }));
     out.push(modelRef('m0', seed));
+    if (shape.continueSmall !== undefined) out.push(modelRef('m1', seed, { method: CONTINUE_METHOD, index: shape.continueSmall }));
     for (const method of shape.methods) {
       out.push(modelRef('m1p', seed, { method }), modelRef('m1', seed, { method }));
     }

@@ -7,9 +7,9 @@
  * growth.json); this module only reads and computes, so it is tested on hand-made files.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type CurvePoint, evalCurve, readMetrics } from './curves.ts';
-import type { ModelRef } from './layout.ts';
+import { CONTINUE_METHOD, type ModelRef, modelRef } from './layout.ts';
 import { type MethodSummary, type Saving, computeSaving, summariseByMethod } from './savings.ts';
 
 /** The fields of a training run's train.json that the analysis uses. */
@@ -99,10 +99,25 @@ export function readTrainSummary(dir: string): TrainSummary {
   };
 }
 
-/** Reads the combine stage's growth.json: the operator's own training cost. */
-export function readOperatorFlops(dir: string): number {
-  const o = readJson(join(dir, 'growth.json'));
-  return typeof o.operator_flops === 'number' ? o.operator_flops : 0;
+/** What a grown model is charged for besides its refinement (growth.json's `charged`). */
+export interface GrowthCharge {
+  /** The source checkpoints the method used, as written by combine (paths) with their training FLOPs. */
+  sources: { path: string; train_flops: number | null }[];
+  operator_flops: number;
+}
+
+/** Reads the combine stage's growth.json: which sources the method used, and the operator's cost. */
+export function readGrowthCharge(dir: string): GrowthCharge {
+  const file = join(dir, 'growth.json');
+  const o = readJson(file);
+  const c = o.charged as { sources?: unknown; operator_flops?: unknown } | undefined;
+  if (!c || !Array.isArray(c.sources)) {
+    throw new ArtifactError(`${file}: no "charged" record of the sources this method used; re-run its combine stage (grow run --force combine)`);
+  }
+  return {
+    sources: (c.sources as { path: string; train_flops: number | null }[]).map((s) => ({ path: s.path, train_flops: s.train_flops })),
+    operator_flops: typeof c.operator_flops === 'number' ? c.operator_flops : typeof o.operator_flops === 'number' ? o.operator_flops : 0,
+  };
 }
 
 export function readCurve(dir: string): CurvePoint[] {
@@ -113,8 +128,8 @@ export interface RunData {
   ref: ModelRef;
   train: TrainSummary;
   curve: CurvePoint[];
-  /** M1 only: the operator FLOPs from its M1' growth.json. */
-  operator_flops?: number;
+  /** M1 only: what its M1' growth.json says it was built from. */
+  growth?: GrowthCharge;
 }
 
 /** Loads what the analysis needs of every trained model (small, m0, m1) in `refs`. */
@@ -125,22 +140,49 @@ export function loadRuns(refs: ModelRef[], root = '.'): RunData[] {
     .map((ref) => {
       const dir = join(root, ref.dir);
       const run: RunData = { ref, train: readTrainSummary(dir), curve: readCurve(dir) };
-      if (ref.role === 'm1') {
+      if (ref.role === 'm1' && ref.method === CONTINUE_METHOD) {
+        // The continued small model is charged for the one small model it started from.
+        run.growth = { sources: [{ path: modelRef('small', ref.seed, { index: ref.index ?? 1 }).dir, train_flops: null }], operator_flops: 0 };
+      } else if (ref.role === 'm1') {
         const grown = m1p.get(`${ref.seed}/${ref.method}`);
-        run.operator_flops = grown ? readOperatorFlops(join(root, grown.dir)) : 0;
+        if (!grown) throw new ArtifactError(`${ref.id} has no M1' in this run: nothing says which sources it was grown from`);
+        run.growth = readGrowthCharge(join(root, grown.dir));
       }
       return run;
     });
 }
 
-/** Every M1's saving against the M0 of its own seed, the small models of that seed charged. */
-export function savingsOf(runs: RunData[]): Saving[] {
+/** One charged source: the run's small model it is (by path), else the FLOPs combine recorded. */
+export interface ChargedSource {
+  id: string;
+  flops: number;
+}
+
+/**
+ * The small models a grown model is charged for: exactly the sources its growth used (merge all,
+ * fpi one), each at its measured training FLOPs. Combine records the paths it read; they are
+ * matched to this run's small models so the FLOPs are the ones the profile shows for them.
+ */
+export function chargedSources(run: RunData, runs: RunData[], root = '.'): ChargedSource[] {
+  if (!run.growth) return [];
+  const smalls = runs.filter((r) => r.ref.role === 'small');
+  return run.growth.sources.map((s) => {
+    const match = smalls.find((r) => resolve(root, r.ref.dir) === resolve(root, s.path));
+    if (match) return { id: match.ref.id, flops: match.train.flops };
+    if (s.train_flops === null) throw new ArtifactError(`${run.ref.id}: source ${s.path} has no train.json, so its training cost cannot be charged`);
+    return { id: s.path, flops: s.train_flops };
+  });
+}
+
+/** Every M1's saving against the M0 of its own seed, charged for the small models it used. */
+export function savingsOf(runs: RunData[], root = '.'): Saving[] {
   const out: Saving[] = [];
   for (const m1 of runs.filter((r) => r.ref.role === 'm1')) {
     const seed = m1.ref.seed;
     const m0 = runs.find((r) => r.ref.role === 'm0' && r.ref.seed === seed);
     if (!m0) throw new ArtifactError(`no M0 for seed ${seed}: ${m1.ref.id} has nothing to be compared with`);
-    const smalls = runs.filter((r) => r.ref.role === 'small' && r.ref.seed === seed);
+    const used = chargedSources(m1, runs, root);
+    const smalls = used.map((u) => runs.find((r) => r.ref.id === u.id));
     out.push(
       computeSaving(
         { name: m0.ref.id, curve: m0.curve, flops: m0.train.flops, wall_s: m0.train.wall_s },
@@ -150,9 +192,10 @@ export function savingsOf(runs: RunData[]): Saving[] {
           curve: m1.curve,
           flops: m1.train.flops,
           wall_s: m1.train.wall_s,
-          small_flops: smalls.reduce((a, r) => a + r.train.flops, 0),
-          small_wall_s: smalls.reduce((a, r) => a + r.train.wall_s, 0),
-          operator_flops: m1.operator_flops ?? 0,
+          small_flops: used.reduce((a, u) => a + u.flops, 0),
+          small_wall_s: smalls.reduce((a, r) => a + (r?.train.wall_s ?? 0), 0),
+          operator_flops: m1.growth?.operator_flops ?? 0,
+          charged_sources: used,
         },
       ),
     );
@@ -176,12 +219,12 @@ export function profileStages(runs: RunData[]): ProfileStage[] {
     wall_s: train.wall_s,
     tflops_per_s: train.wall_s > 0 ? train.flops / train.wall_s / 1e12 : 0,
     peak_rss_mb: train.peak_rss_bytes === null ? null : train.peak_rss_bytes / 2 ** 20,
-    config: ref.role === 'small' ? 'small' : 'large',
+    config: ref.role === 'small' || ref.method === CONTINUE_METHOD ? 'small' : 'large',
   }));
 }
 
-export function buildProfile(runs: RunData[], kernels: Record<string, KernelTime[]>): ProfileReport {
-  const savings = savingsOf(runs);
+export function buildProfile(runs: RunData[], kernels: Record<string, KernelTime[]>, root = '.'): ProfileReport {
+  const savings = savingsOf(runs, root);
   const reached = savings.filter((s) => s.saving_refine_only !== null);
   const best = reached.length === 0 ? null : reached.reduce((a, b) => (b.saving_refine_only! > a.saving_refine_only! ? b : a));
   const backends = [...new Set(runs.map((r) => r.train.backend))];

@@ -6,8 +6,9 @@
  *   saving     = 1 − reach / FLOPs(M0)                               (refine only)
  *   saving_all = 1 − (reach + FLOPs(small models) + FLOPs(operator)) / FLOPs(M0)
  *
- * The second figure charges M1 for everything it was built from: the n small models' training and
- * any learned growth operator's training. It is negative when growing cost more than it saved.
+ * The second figure charges M1 for everything it was built from: the training of the small models
+ * its growth used (merge all n, fpi the one it widened) and any learned growth operator's training.
+ * Evaluation (of M1', of the sources, of any model) is measurement and is never charged. It is negative when growing cost more than it saved.
  * Both are null when M1 never reached the target (the gap at the end is reported instead).
  */
 import { type CurvePoint, finalLoss, lossAt, reachAt } from './curves.ts';
@@ -27,6 +28,8 @@ export interface GrownRun extends BaselineRun {
   small_wall_s: number;
   /** FLOPs spent training the growth operator itself (LiGO); 0 for closed-form operators. */
   operator_flops: number;
+  /** The small models charged (those the method used), each with its training FLOPs. */
+  charged_sources?: { id: string; flops: number }[];
 }
 
 export interface EqualFlopsPoint {
@@ -46,7 +49,10 @@ export interface Saving {
   reached: boolean;
   refine_flops_to_target: number | null;
   refine_wall_s_to_target: number | null;
+  /** Training FLOPs of the sources this model used (and only those). */
   small_flops: number;
+  /** Which small models those are, each with its FLOPs. */
+  charged_sources: { id: string; flops: number }[];
   operator_flops: number;
   saving_refine_only: number | null;
   saving_with_small: number | null;
@@ -79,6 +85,7 @@ export function computeSaving(m0: BaselineRun, m1: GrownRun): Saving {
     refine_flops_to_target: reach,
     refine_wall_s_to_target: reachWall,
     small_flops: m1.small_flops,
+    charged_sources: m1.charged_sources ?? [],
     operator_flops: m1.operator_flops,
     saving_refine_only: reach === null ? null : 1 - reach / m0.flops,
     saving_with_small: reach === null ? null : 1 - (reach + overhead) / m0.flops,
@@ -105,15 +112,30 @@ export interface Spread {
   std: number | null;
   min: number | null;
   max: number | null;
+  /** Two-sided 95 % Student-t interval of the mean, [low, high]; null below two values. */
+  ci95: [number, number] | null;
 }
 
-/** Mean, sample standard deviation and range of the values that exist (null = not reached). */
+/** t_{0.975, df} for df = 1 … 30 (standard tables); beyond 30 the normal value plus a small correction. */
+const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+
+export function tQuantile975(df: number): number {
+  if (!Number.isInteger(df) || df < 1) throw new RangeError(`degrees of freedom must be a positive integer, got ${df}`);
+  return df <= 30 ? T975[df - 1] : 1.96 + 2.4 / df;
+}
+
+/**
+ * Mean, sample standard deviation, range and 95 % t-interval of the values that exist (null = not
+ * reached). Dropping the nulls biases a saving's mean upwards; `n` against the seed count says how
+ * many were dropped.
+ */
 export function spread(values: (number | null)[]): Spread {
   const xs = values.filter((v): v is number => v !== null && Number.isFinite(v));
-  if (xs.length === 0) return { n: 0, mean: null, std: null, min: null, max: null };
+  if (xs.length === 0) return { n: 0, mean: null, std: null, min: null, max: null, ci95: null };
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const std = xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
-  return { n: xs.length, mean, std, min: Math.min(...xs), max: Math.max(...xs) };
+  const half = xs.length < 2 ? null : tQuantile975(xs.length - 1) * std / Math.sqrt(xs.length);
+  return { n: xs.length, mean, std, min: Math.min(...xs), max: Math.max(...xs), ci95: half === null ? null : [mean - half, mean + half] };
 }
 
 export interface MethodSummary {

@@ -17,6 +17,7 @@ export interface AssembleOptions {
   profile: ProfileReport;
   title?: string;
   facts?: Record<string, string>;
+  banner?: string[];
 }
 
 export function assembleReport(o: AssembleOptions): ReportInput {
@@ -31,7 +32,9 @@ export function assembleReport(o: AssembleOptions): ReportInput {
     if (!scores) throw new Error(`${ref.id} is missing from the evaluation metrics; re-run the evaluate stage`);
     const saving = o.profile.savings.find((s) => s.model === ref.id);
     const overhead = saving ? saving.small_flops + saving.operator_flops : undefined;
-    const smallWall = o.profile.stages.filter((s) => s.role === 'small' && s.seed === ref.seed).reduce((a, s) => a + s.wall_s, 0);
+    // Only the small models this model was charged for (merge all, fpi one) count as its overhead.
+    const charged = new Set((saving?.charged_sources ?? []).map((c) => c.id));
+    const smallWall = o.profile.stages.filter((s) => charged.has(s.id)).reduce((a, s) => a + s.wall_s, 0);
     const role = ref.role as ModelRow['role'];
     models.push({
       id: ref.id,
@@ -75,6 +78,7 @@ export function assembleReport(o: AssembleOptions): ReportInput {
       peak_rss_mb: s.peak_rss_mb,
       top_kernels: o.profile.kernels[s.config] ?? [],
     })),
+    ...(o.banner && o.banner.length > 0 ? { banner: o.banner } : {}),
     facts: {
       backend: o.profile.backend,
       'evaluation split': o.evalMetrics.split,

@@ -74,4 +74,9 @@ export interface ReportInput {
   profile: ProfileRow[];
   /** Free-form facts printed under the title: backend, seeds, machine, date. */
   facts: Record<string, string>;
+  /**
+   * Printed above everything else when the run is not a result (a smoke run, too few seeds, a
+   * dirty tree): what it is and why its numbers must not be quoted.
+   */
+  banner?: string[];
 }

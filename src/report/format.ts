@@ -42,7 +42,8 @@ export function fmtParams(n: number): string {
   return String(n);
 }
 
-export function fmtSpread(mean: number | null, std: number | null): string {
+export function fmtSpread(mean: number | null, std: number | null, ci95?: [number, number] | null): string {
   if (mean === null) return 'not reached';
-  return `${fmtSaving(mean)} ± ${((std ?? 0) * 100).toFixed(DIGITS.saving)}`;
+  const ci = ci95 ? ` [${fmtSaving(ci95[0])}, ${fmtSaving(ci95[1])}]` : '';
+  return `${fmtSaving(mean)} ± ${((std ?? 0) * 100).toFixed(DIGITS.saving)}${ci}`;
 }

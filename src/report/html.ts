@@ -36,6 +36,7 @@ figure { margin: 1rem 0; } figcaption { font-size: 13px; color: #555; }
 .facts { color: #555; font-size: 14px; } .facts dt { font-weight: 600; float: left; clear: left; width: 11rem; }
 .facts dd { margin-left: 11.5rem; }
 .scroll { overflow-x: auto; }
+.banner { background: #fff3cd; border: 2px solid #c0392b; padding: 0.5rem 1rem; font-weight: 600; }
 `;
 
 export function renderHtml(input: ReportInput, charts: Chart[]): string {
@@ -46,6 +47,7 @@ export function renderHtml(input: ReportInput, charts: Chart[]): string {
     .join('\n');
   const sections = [
     `<h1>${escapeHtml(input.title)}</h1>`,
+    ...(input.banner ? [`<div id="banner" class="banner">${input.banner.map((b) => `<p>${escapeHtml(b)}</p>`).join('')}</div>`] : []),
     `<dl class="facts">${facts}</dl>`,
     `<h2>Headline</h2><ul id="headline">${heads}</ul>`,
     `<h2>Models</h2><p>Loss: mean next-token cross-entropy (nats) on each dataset's held-out test split; ppl = exp(loss); acc = next-token accuracy. Saving = 1 − FLOPs M1 needed to reach M0's final validation loss / M0's FLOPs; "incl. small" also charges M1 for the small models and the growth operator.</p>`,

@@ -26,6 +26,7 @@ export function renderMarkdown(input: ReportInput, charts: Chart[]): string {
   const facts = Object.entries(input.facts).map(([k, v]) => `- **${k}**: ${v}`);
   const parts = [
     `# ${input.title}`,
+    ...(input.banner ? [input.banner.map((b) => `> **${b}**`).join('\n>\n')] : []),
     facts.join('\n'),
     '## Headline',
     headlines(input).map((h) => `- ${h}`).join('\n') || '- no grown model in this run',

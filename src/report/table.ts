@@ -47,12 +47,13 @@ export function comparisonTable(input: ReportInput): Table {
 /** mean ± sample std over the seeds that reached M0; a single seed has no spread to show. */
 function spreadCell(s: Spread): string {
   if (s.n === 1) return `${fmtSaving(s.mean)} (1 seed)`;
-  return fmtSpread(s.mean, s.std);
+  return fmtSpread(s.mean, s.std, s.ci95);
 }
 
 /** Per growth method over seeds: mean ± standard deviation of the savings (the study's spread). */
 export function methodTable(input: ReportInput): Table {
-  const header = ['Method', 'Seeds', 'Reached M0', 'Saving (refine)', 'Saving (incl. small)', 'Final gap (nats)'];
+  // mean ± sample std [95 % t-interval], over the seeds that reached M0 (the third column says how many).
+  const header = ['Method', 'Seeds', 'Reached M0', 'Saving (refine) mean ± sd [95 % CI]', 'Saving (incl. small) mean ± sd [95 % CI]', 'Final gap (nats)'];
   const rows = input.byMethod.map((m) => [
     m.method,
     String(m.seeds),
@@ -107,7 +108,8 @@ export function headlines(input: ReportInput): string[] {
     }
     return (
       `${who}: reached M0's final validation loss ${fmtLoss(s.target_val_loss)} after ${fmtTflops(s.refine_flops_to_target)} of M0's ${fmtTflops(s.m0_flops)} TFLOPs — ` +
-      `saving ${fmtSaving(s.saving_refine_only)} refine-only, ${fmtSaving(s.saving_with_small)} counting the small models and the operator (${fmtTflops(s.small_flops + s.operator_flops)} TFLOPs).`
+      `saving ${fmtSaving(s.saving_refine_only)} counting its own training only (an M1's refinement), ${fmtSaving(s.saving_with_small)} counting also the small models it used and the operator ` +
+      `(${s.charged_sources.length === 0 ? 'none' : s.charged_sources.map((c) => c.id).join(' + ')}${s.operator_flops > 0 ? ' + operator' : ''}: ${fmtTflops(s.small_flops + s.operator_flops)} TFLOPs).`
     );
   });
 }

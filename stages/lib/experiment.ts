@@ -3,11 +3,11 @@
  * turns a user-caused error into one line on stderr and exit status 1 (the runner shows the log
  * tail), keeping stack traces for real bugs.
  */
-import { type ExperimentShape, type ModelRef, experimentModels } from '../../src/experiment/layout.ts';
+import { CONTINUE_METHOD, type ExperimentShape, type ModelRef, experimentModels } from '../../src/experiment/layout.ts';
 import type { Params } from './params.ts';
 
 /** Params keys read by `experimentShape` (list them in pipeline.yaml for every stage using it). */
-export const SHAPE_KEYS = ['seeds', 'small.models', 'growth.methods'] as const;
+export const SHAPE_KEYS = ['seeds', 'small.models', 'growth.methods', 'continue.source'] as const;
 
 function numberList(p: Params, key: string): number[] {
   const v = p.get(key);
@@ -22,7 +22,15 @@ export function experimentShape(p: Params): ExperimentShape {
   if (!Array.isArray(methods) || methods.length === 0 || !methods.every((m) => typeof m === 'string' && m !== '')) {
     throw new Error(`${p.file}: growth.methods must be a non-empty list of method names, e.g. [merge]`);
   }
-  return { seeds: numberList(p, 'seeds'), small: numberList(p, 'small.models'), methods: methods as string[] };
+  if (methods.includes(CONTINUE_METHOD)) {
+    throw new Error(`${p.file}: growth.methods: "${CONTINUE_METHOD}" is the continued-small-model baseline's name (set continue.source instead); rename the method`);
+  }
+  const small = numberList(p, 'small.models');
+  const source = p.opt<number | null>('continue.source', null);
+  if (source !== null && !small.includes(source)) {
+    throw new Error(`${p.file}: continue.source ${source} is not one of small.models ${JSON.stringify(small)}; pick one of them, or remove continue.source to drop the baseline`);
+  }
+  return { seeds: numberList(p, 'seeds'), small, methods: methods as string[], ...(source !== null ? { continueSmall: source } : {}) };
 }
 
 export function experimentRefs(p: Params): ModelRef[] {

@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { evalCurve, readMetrics } from '../../src/experiment/curves.ts';
 import type { EvalMetrics } from '../../src/experiment/eval-metrics.ts';
-import { experimentModels } from '../../src/experiment/layout.ts';
+import { CONTINUE_METHOD, experimentModels } from '../../src/experiment/layout.ts';
 import type { ProfileReport } from '../../src/experiment/profile.ts';
 import { fmtAcc, fmtLoss, fmtPpl, fmtSaving, fmtTflops } from '../../src/report/format.ts';
 
@@ -71,7 +71,7 @@ function project(): string {
 test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }, async (t) => {
   const dir = project();
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const smoke = ['run', '--params', 'params/smoke.yaml'];
+  const smoke = ['run', 'report', '--params', 'params/smoke.yaml'];
 
   // 1. The whole pipeline runs.
   const first = await grow(dir, ...smoke);
@@ -82,8 +82,14 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
     seeds: overlay.seeds ?? base.seeds,
     small: overlay.small?.models ?? base.small.models,
     methods: overlay.growth?.methods ?? base.growth.methods,
+    continueSmall: overlay.continue?.source ?? base.continue.source,
   });
-  for (const ref of refs) assert.equal(first.outcome.has(ref.role === 'm1p' ? `combine@${ref.method}-${ref.seed}` : ref.role === 'm1' ? `refine@${ref.method}-${ref.seed}` : ref.role === 'm0' ? `train_m0@${ref.seed}` : `train_small@${ref.index}-${ref.seed}`), true, `${ref.id} ran\n${first.stdout}`);
+  const stageOf = (ref: (typeof refs)[number]) =>
+    ref.role === 'm1p' ? `combine@${ref.method}-${ref.seed}`
+      : ref.method === CONTINUE_METHOD ? `continue_small@${ref.seed}`
+        : ref.role === 'm1' ? `refine@${ref.method}-${ref.seed}`
+          : ref.role === 'm0' ? `train_m0@${ref.seed}` : `train_small@${ref.index}-${ref.seed}`;
+  for (const ref of refs) assert.equal(first.outcome.has(stageOf(ref)), true, `${ref.id} ran\n${first.stdout}`);
 
   // 2. Every artifact exists and parses.
   json(a('data/manifest.json'));
@@ -105,6 +111,19 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
   const profile = json<ProfileReport>(a('profile/profile.json'));
   assert.deepEqual(evalMetrics.models.map((m) => m.id).sort(), refs.map((r) => r.id).sort());
   assert.ok(profile.kernels.small.length > 0 && profile.kernels.large.length > 0, 'profiled kernels');
+  // Each competitor is charged for exactly the small models it used: merge both, the fpi variants
+  // and the continued small model one.
+  const smallFlops = (i: number) => json<{ flops: number }>(a(`models/small/s1/${i}/train.json`)).flops;
+  const charged = (id: string) => profile.savings.find((s) => s.model === id)!;
+  assert.deepEqual(charged('s1/m1/merge').charged_sources, [{ id: 'small/s1/1', flops: smallFlops(1) }, { id: 'small/s1/2', flops: smallFlops(2) }]);
+  for (const id of ['s1/m1/fpi_copy', 's1/m1/fpi_sb', 's1/m1/small_cont']) {
+    assert.deepEqual(charged(id).charged_sources, [{ id: 'small/s1/1', flops: smallFlops(1) }], id);
+    assert.equal(charged(id).small_flops, smallFlops(1), id);
+  }
+  // The continued small model's whole cost (its D1 training + the continuation) is at most M0's.
+  const cont = json<{ flops: number }>(a('models/s1/m1/small_cont/train.json')).flops;
+  const m0 = json<{ flops: number; flops_per_step: number }>(a('models/s1/m0/train.json'));
+  assert.ok(cont + smallFlops(1) <= m0.flops && cont + smallFlops(1) > m0.flops - 2 * smallFlops(1) / 30, `${cont} + ${smallFlops(1)} vs ${m0.flops}`);
   const report = readdirSync(a('report')).sort();
   for (const f of ['index.html', 'report.md', 'table.tex', 'loss-vs-tflops.svg', 'loss-vs-wall.svg', 'small-models.svg']) {
     assert.ok(report.includes(f), `artifacts/report/${f}`);
@@ -129,6 +148,11 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
   const prof = json<ProfileReport>(a('profile/profile.json'));
   const md = readFileSync(a('report/report.md'), 'utf8');
   const html = readFileSync(a('report/index.html'), 'utf8');
+  // A smoke report can never be mistaken for a result, and it says what produced it.
+  assert.match(md, /^# .*\n\n> \*\*SMOKE RUN — NOT A RESULT/);
+  assert.match(html, /<div id="banner"[^>]*><p>SMOKE RUN — NOT A RESULT/);
+  assert.match(md, /\*\*params\*\*: params\/experiment\.yaml with these values laid over it .*"report":\{"kind":"smoke"\}/);
+  assert.match(md, /\*\*headline split\*\*: validation/);
   for (const m of ev.models.filter((x) => x.role !== 'm1p')) {
     const cells = mdRow(md, m.label, m.seed);
     const cost = prof.stages.find((s) => s.id === m.id)!;
@@ -145,7 +169,28 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
     }
   }
 
-  // 6. The page in a real browser: charts rendered, no console errors.
+  // 6. The study graph at smoke size (tuning seed 7, reporting seeds 1 and 2, budgets 1x and 2x):
+  // it reuses seed 1's small models and M1's, selects on the tuning seed, reports per budget.
+  const study = await grow(dir, 'run', 'study_report', '--params', 'params/smoke.yaml', '--params', 'params/study-smoke.yaml');
+  assert.equal(study.outcome.get('train_small@1-1'), 'up to date', study.stdout);
+  assert.equal(study.outcome.get('study_report'), 'done', study.stdout);
+  const sel = json<{ selected: Record<string, { lr: number; warmup: number }>; tune_seed: number }>(a('study/selected.json'));
+  assert.equal(sel.tune_seed, 7);
+  const so = parse(readFileSync(join(dir, 'params/study-smoke.yaml'), 'utf8'));
+  assert.deepEqual(Object.keys(sel.selected).sort(), [...so.study.methods].sort());
+  for (const s of Object.values(sel.selected)) assert.ok(so.study.lrs.includes(s.lr), `selected lr ${s.lr} is from the grid`);
+  const cells = json<{ cells: { method: string; budget: number; seeds: number[]; final_val_loss: { n: number; ci95: unknown } }[] }>(a('study/report/study.json')).cells;
+  assert.equal(cells.length, so.study.methods.length * so.study.budgets.length);
+  for (const c of cells) {
+    assert.deepEqual(c.seeds, so.study.seeds, `${c.method} at budget ${c.budget}`);
+    assert.ok(c.final_val_loss.ci95 !== null, 'an interval over the reporting seeds');
+  }
+  const studyMd = readFileSync(a('study/report/study.md'), 'utf8');
+  assert.match(studyMd, /SMOKE RUN — NOT A RESULT/);
+  // One per-seed row per budget and reporting seed.
+  assert.equal(studyMd.match(/^\| \d+ \| \d+ \| \d/gm)?.length, so.study.budgets.length * so.study.seeds.length, studyMd);
+
+  // 7. The page in a real browser: charts rendered, no console errors.
   if (!existsSync(CHROMIUM)) {
     t.diagnostic(`SKIPPED browser check: ${CHROMIUM} is absent (apt-get install -y chromium)`);
     return;

@@ -24,6 +24,9 @@ function project(): string {
     saveModel(dir, small, randomModel(small, 40 + i));
     // Stand-in AdamW moments, as src/ml/train.ts writes them beside the final weights.
     writeMoments(dir, { m: randomModel(small, 50 + i), v: randomModel(small, 60 + i) }, 30);
+    // The training stage's record beside the weights: what charging a method for this source costs.
+    if (i === 1) writeFileSync(join(dir, 'train.json'), JSON.stringify({ flops: 1000 + i, steps: 30 }));
+    if (i === 2) writeFileSync(join(dir, 'train.json'), JSON.stringify({ flops: 2000, steps: 30 }));
   }
   const tokens = join(root, 'tokens');
   const rng = new Rng(5);
@@ -79,6 +82,15 @@ test('combine writes M1\' and growth.json for merge, an exact fpi variant and li
   assert.equal(j.operator_flops, 0);
   assert.deepEqual(j.sources.map((s: { path: string }) => s.path), [join(root, 'small', '1'), join(root, 'small', '2')]);
   assert.equal(j.sources[0].sha256, sha(join(root, 'small', '1', 'model.safetensors')));
+  // merge uses both sources and is charged for both.
+  assert.deepEqual(j.charged, {
+    sources: [
+      { index: 1, path: join(root, 'small', '1'), train_flops: 1001 },
+      { index: 2, path: join(root, 'small', '2'), train_flops: 2000 },
+    ],
+    small_flops: 3001,
+    operator_flops: 0,
+  });
   for (const t of [j.val_loss, ...j.sources_val_loss, j.ensemble.val_loss]) {
     assert.deepEqual(Object.keys(t).sort(), ['combined', 'd1', 'd2']);
     for (const v of Object.values(t)) assert.ok(Number.isFinite(v as number) && (v as number) > 0);
@@ -95,6 +107,8 @@ test('combine writes M1\' and growth.json for merge, an exact fpi variant and li
   assert.equal(f.operator, 'fpi+stack_zero');
   assert.equal(f.options.symmetry, 'noise');
   assert.ok(Math.abs(f.val_loss.combined - f.sources_val_loss[0].combined) < 1e-4, `${f.val_loss.combined} vs ${f.sources_val_loss[0].combined}`);
+  // fpi grows one source and is charged for that one only.
+  assert.deepEqual(f.charged, { sources: [{ index: 1, path: join(root, 'small', '1'), train_flops: 1001 }], small_flops: 1001, operator_flops: 0 });
 
   const c = combine(root, 'merge_carry');
   assert.deepEqual(c.json.optimizer, { carried: true, step: 30, file: 'optimizer.safetensors' });
@@ -109,6 +123,8 @@ test('combine writes M1\' and growth.json for merge, an exact fpi variant and li
 
   const l = combine(root, 'ligo').json;
   assert.ok(l.operator_flops > 0);
+  assert.equal(l.charged.operator_flops, l.operator_flops);
+  assert.equal(l.charged.small_flops, 3001);
   assert.equal(l.ligo.steps, 3);
   assert.equal(loadModel(join(root, 'm1p', 'ligo')).config.nLayer, 2);
 });

@@ -34,7 +34,18 @@ export function writeSyntheticRun(root: string, seeds = [1], methods = ['merge',
     // merge reaches M0's final loss (3.0) early, stack never does.
     const [start, end] = small ? [7, 3.5] : ref.role === 'm0' ? [7.6, 3.0 + 0.01 * ref.seed] : ref.method === 'merge' ? [3.9, 2.8] : [4.2, 3.2];
     if (ref.role === 'm1p') {
-      writeFileSync(join(dir, 'growth.json'), JSON.stringify({ method: ref.method, operator_flops: ref.method === 'stack' ? 5e10 : 0 }));
+      // merge uses both small models; the other method (like fpi) grows small model 1 only.
+      const used = ref.method === 'merge' ? [1, 2] : [1];
+      const operator = ref.method === 'stack' ? 5e10 : 0;
+      writeFileSync(join(dir, 'growth.json'), JSON.stringify({
+        method: ref.method,
+        operator_flops: operator,
+        charged: {
+          sources: used.map((i) => ({ index: i, path: `artifacts/models/small/s${ref.seed}/${i}`, train_flops: 200 * 1e9 })),
+          small_flops: used.length * 200 * 1e9,
+          operator_flops: operator,
+        },
+      }));
     } else {
       writeFileSync(join(dir, 'metrics.jsonl'), rows(steps, 50, fps, start, end));
       writeFileSync(join(dir, 'train.json'), JSON.stringify({

@@ -13,7 +13,7 @@ import { DATASETS, writeSyntheticRun } from './fixtures.ts';
 
 function build(root: string, seeds = [1]) {
   const { refs, evalMetrics } = writeSyntheticRun(root, seeds);
-  const profile = buildProfile(loadRuns(refs, root), { small: [{ name: 'BatchMatMul', ms: 3.5, count: 4 }], large: [] });
+  const profile = buildProfile(loadRuns(refs, root), { small: [{ name: 'BatchMatMul', ms: 3.5, count: 4 }], large: [] }, root);
   return { refs, evalMetrics, profile, input: assembleReport({ root, refs, evalMetrics, profile }) };
 }
 
@@ -26,6 +26,10 @@ test('the profile computes savings from the synthetic curves: merge reaches M0, 
     assert.equal(merge.reached, true);
     assert.ok(merge.saving_refine_only! > 0.5, `merge saving ${merge.saving_refine_only}`);
     assert.equal(merge.small_flops, 2 * 200 * 1e9);
+    assert.deepEqual(merge.charged_sources.map((c) => c.id), ['small/s1/1', 'small/s1/2']);
+    // A one-source method is charged for the one small model it grew, not for both.
+    assert.equal(stack.small_flops, 200 * 1e9);
+    assert.deepEqual(stack.charged_sources, [{ id: 'small/s1/1', flops: 200 * 1e9 }]);
     assert.equal(stack.reached, false);
     assert.equal(stack.operator_flops, 5e10);
     assert.equal(profile.best?.model, 's1/m1/merge');

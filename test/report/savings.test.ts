@@ -71,7 +71,14 @@ test('computeSaving: a model that never reaches the target gets no saving, only 
 });
 
 test('summariseByMethod gives the spread over seeds and counts the seeds that reached M0', () => {
-  assert.deepEqual(spread([0.1, 0.3, null]), { n: 2, mean: 0.2, std: Math.sqrt(0.02), min: 0.1, max: 0.3 });
+  const two = spread([0.1, 0.3, null]);
+  assert.deepEqual({ ...two, ci95: null }, { n: 2, mean: 0.2, std: Math.sqrt(0.02), min: 0.1, max: 0.3, ci95: null });
+  // 95 % t-interval: mean ± t(0.975, 1) · s / √2 with t = 12.706.
+  assert.ok(Math.abs(two.ci95![0] - (0.2 - 12.706 * Math.sqrt(0.02) / Math.SQRT2)) < 1e-12);
+  // Five seeds: t(0.975, 4) = 2.776 (the study's minimum).
+  const five = spread([1, 2, 3, 4, 5]);
+  assert.ok(Math.abs(five.ci95![1] - (3 + 2.776 * Math.sqrt(2.5) / Math.sqrt(5))) < 1e-12);
+  assert.equal(spread([0.4]).ci95, null);
   const m0 = { name: 'm0', curve: curve([[0, 6], [1000, 3]]), flops: 1000, wall_s: 1 };
   const mk = (end: number) => computeSaving(m0, { name: 'x', method: 'merge', curve: curve([[0, 4], [1000, end]]), flops: 1000, wall_s: 1, small_flops: 0, small_wall_s: 0, operator_flops: 0 });
   const [sum] = summariseByMethod([mk(2), mk(3.5), mk(2.5)]);

@@ -9,12 +9,16 @@
  *   options           every option the operator saw (symmetry, epsilon, …)
  *   sources           [{path, sha256 of model.safetensors, sha256 of config.json}], in order
  *   operator_flops    training FLOPs of a learned operator (ligo), 0 for closed-form ones
+ *   charged           what the method is charged for: the sources it actually used (merge and
+ *                     ligo all, fpi/lemon one) with each one's training FLOPs (from its
+ *                     train.json), their sum, and the operator's FLOPs. Evaluating M1' and the
+ *                     sources here is measurement, not training, and is never charged.
  *   val_loss          M1' before refinement: {<dataset>: loss, combined: token-weighted mean}
  *   sources_val_loss  the same for each source, in order
  *   ensemble          n > 1: loss of the sources' exact logit average, and |M1' − average| logits
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeDirAtomic } from '../../data/atomic-dir.ts';
 import { backendFields } from '../backend/index.ts';
@@ -89,6 +93,7 @@ export interface GrowthJson {
   config: ModelConfig;
   sources: { path: string; sha256: string; config_sha256: string }[];
   operator_flops: number;
+  charged: Charged;
   val_loss: Record<string, number>;
   sources_val_loss: Record<string, number>[];
   ensemble?: { val_loss: Record<string, number>; mean_abs_logit_diff: number; max_abs_logit_diff: number };
@@ -96,6 +101,29 @@ export interface GrowthJson {
   /** Present when the sources' AdamW moments were carried into <out>/optimizer.safetensors. */
   optimizer?: { carried: true; step: number; file: string };
   wall_s: number;
+}
+
+/** The compute a grown model is charged for before its own refinement. */
+export interface Charged {
+  /** The sources the grown weights came from, in source order; `index` is 1-based in `sources`. */
+  sources: { index: number; path: string; train_flops: number | null }[];
+  /** Sum of the used sources' training FLOPs; null when one of them has no train.json. */
+  small_flops: number | null;
+  operator_flops: number;
+}
+
+/** A source checkpoint's training FLOPs from the train.json the training stage wrote beside it. */
+function sourceTrainFlops(dir: string): number | null {
+  const file = join(dir, 'train.json');
+  if (!existsSync(file)) return null;
+  const o = JSON.parse(readFileSync(file, 'utf8')) as { flops?: unknown };
+  return typeof o.flops === 'number' ? o.flops : null;
+}
+
+export function chargedFor(sourceDirs: string[], used: number[], operatorFlops: number): Charged {
+  const sources = used.map((i) => ({ index: i + 1, path: sourceDirs[i], train_flops: sourceTrainFlops(sourceDirs[i]) }));
+  const small = sources.every((s) => s.train_flops !== null) ? sources.reduce((a, s) => a + (s.train_flops ?? 0), 0) : null;
+  return { sources, small_flops: small, operator_flops: operatorFlops };
 }
 
 function sha256(path: string): string {
@@ -159,7 +187,7 @@ export async function runCombine(o: CombineOptions): Promise<GrowthJson> {
     return { name: t.name, batches: fixedBatches(readTokens(file), count, o.eval.batchSize, seq, `${t.name} ${o.eval.split} tokens`) };
   });
 
-  let grown: { cfg: ModelConfig; weights: HostWeights; steps: string[]; moments?: AdamMoments };
+  let grown: { cfg: ModelConfig; weights: HostWeights; steps: string[]; used: number[]; moments?: AdamMoments };
   let operatorFlops = 0;
   let ligoInfo: GrowthJson['ligo'];
   let carriedStep: number | undefined;
@@ -173,7 +201,7 @@ export async function runCombine(o: CombineOptions): Promise<GrowthJson> {
       batchAt: () => sampler.next(),
       onStep: (step, loss) => o.onProgress?.('ligo', step, o.ligo.steps, { loss }),
     });
-    grown = { cfg: r.cfg, weights: r.weights, steps: [`ligo(n=${sources.length}, ${o.ligo.steps} steps, init merge+${o.ligo.depthInit})`] };
+    grown = { cfg: r.cfg, weights: r.weights, steps: [`ligo(n=${sources.length}, ${o.ligo.steps} steps, init merge+${o.ligo.depthInit})`], used: sources.map((_, i) => i) };
     operatorFlops = r.flops;
     ligoInfo = { steps: o.ligo.steps, lr: o.ligo.lr, batch_size: o.ligo.batchSize, first_loss: r.losses[0] ?? NaN, last_loss: r.losses.at(-1) ?? NaN };
   } else {
@@ -219,6 +247,7 @@ export async function runCombine(o: CombineOptions): Promise<GrowthJson> {
     config: grown.cfg,
     sources: o.sources.map((dir) => ({ path: dir, sha256: sha256(join(dir, 'model.safetensors')), config_sha256: sha256(join(dir, 'config.json')) })),
     operator_flops: operatorFlops,
+    charged: chargedFor(o.sources, grown.used, operatorFlops),
     val_loss: valLoss,
     sources_val_loss: sourcesValLoss,
     ...(ensemble ? { ensemble } : {}),

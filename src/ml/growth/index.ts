@@ -39,6 +39,11 @@ export interface Grown {
   moments?: AdamMoments;
   /** The operators applied, in order, with the width each produced (for growth.json). */
   steps: string[];
+  /**
+   * Which sources (0-based) the grown weights were built from: all of them for merge, one for
+   * fpi/lemon/depth-only. The method is charged for exactly these sources' training.
+   */
+  used: number[];
 }
 
 export const WIDTH_METHODS = ['fpi', 'lemon', 'merge'] as const;
@@ -98,12 +103,14 @@ export function growHost(method: string, sources: SourceModel[], target: ModelCo
     throw new GrowthError(`target vocabSize/blockSize (${target.vocabSize}/${target.blockSize}) must equal the sources' (${src.vocabSize}/${src.blockSize})`);
   }
   const steps: string[] = [];
+  let used: number[];
   let cur: SourceModel;
   let mom: AdamMoments | undefined;
   const widthTarget = { ...target, nLayer: src.nLayer };
   if (plan.width === 'merge') {
     const merged = merge(src, sources.map((s) => s.weights), opts);
     cur = merged;
+    used = sources.map((_, i) => i);
     steps.push(`merge(n=${sources.length}) → ${describe(merged.cfg)}`);
     const m = mergedConfig(src, sources.length);
     if (moments) mom = carryMergeMoments(moments);
@@ -116,13 +123,17 @@ export function growHost(method: string, sources: SourceModel[], target: ModelCo
     const i = opts.sourceIndex ?? 0;
     if (!sources[i]) throw new GrowthError(`growth.source_index ${i} is out of range (there are ${sources.length} sources)`);
     cur = (plan.width === 'fpi' ? fpi : lemon)(src, sources[i].weights, widthTarget, opts);
+    used = [i];
     if (moments) mom = carryWidthMoments(src, widthTarget, moments[i], opts);
     steps.push(`${plan.width}(source ${i + 1}) → ${describe(cur.cfg)}`);
   } else {
     if (!sameShape({ ...src, nLayer: target.nLayer }, target)) {
       throw new GrowthError(`growth.method "${method}" grows depth only, but the target width differs (${describe(src)} → ${describe(target)}); add a width operator, e.g. merge+${plan.depth}`);
     }
-    cur = sources[opts.sourceIndex ?? 0];
+    const i = opts.sourceIndex ?? 0;
+    if (!sources[i]) throw new GrowthError(`growth.source_index ${i} is out of range (there are ${sources.length} sources)`);
+    cur = sources[i];
+    used = [i];
     if (moments) mom = moments[opts.sourceIndex ?? 0];
   }
   if (plan.depth) {
@@ -133,5 +144,5 @@ export function growHost(method: string, sources: SourceModel[], target: ModelCo
   } else if (cur.cfg.nLayer !== target.nLayer) {
     throw new GrowthError(`growth.method "${method}" keeps ${cur.cfg.nLayer} layers but the target has ${target.nLayer}; add +stack or +stack_zero`);
   }
-  return { cfg: cur.cfg, weights: cur.weights, steps, ...(mom ? { moments: mom } : {}) };
+  return { cfg: cur.cfg, weights: cur.weights, steps, used, ...(mom ? { moments: mom } : {}) };
 }
