@@ -19,6 +19,8 @@ import { registerVerify } from './commands/verify.ts';
 import { registerWatch } from './commands/watch.ts';
 // issue 7 (shared cache): `grow push` / `grow pull` to a second cache directory
 import { registerTransferCommands } from './commands/transfer.ts';
+import { registerExp } from './commands/exp.ts';
+import { checkName, checkNewName, experimentLockEntries, recordExperiment } from './experiments.ts';
 import { Project } from './project.ts';
 import { DEFAULT_SLURM_JOBS, runPipeline, type RunSummary } from './scheduler.ts';
 import { handleInterrupts } from './signals.ts';
@@ -58,6 +60,7 @@ interface RunFlags {
   params?: string[];
   executor?: 'local' | 'slurm';
   quiet?: boolean;
+  name?: string;
 }
 
 async function chooseReporter(quiet: boolean | undefined): Promise<Reporter> {
@@ -75,7 +78,9 @@ function summarize(summary: RunSummary, quiet = false): void {
 }
 
 async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
+  if (flags.name !== undefined) checkName(flags.name);
   const project = await Project.open({ overlays: flags.params, set: flags.set, readOnly: flags.dry });
+  if (flags.name !== undefined && !flags.dry) checkNewName(project.root, flags.name);
   // --dry writes nothing, so it needs neither the process lock nor interrupt handling.
   const lock = flags.dry ? undefined : acquireProcessLock(project.root);
   const interrupts = flags.dry ? undefined : handleInterrupts();
@@ -97,6 +102,10 @@ async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
     });
     summarize(summary, flags.quiet);
     process.exitCode = summary.exitCode;
+    if (!flags.dry && summary.exitCode === EXIT.ok) {
+      const e = recordExperiment(project, { name: flags.name, overlays: flags.params, set: flags.set });
+      if (e && !flags.quiet) out(`recorded as experiment ${e.name} (see \`grow exp show\`)`);
+    }
   } finally {
     interrupts?.dispose();
     lock?.release();
@@ -140,6 +149,7 @@ Docs: docs/cli.md`);
     .option('--params <file>', 'lay a params file over the default params file (repeatable)', collect)
     .addOption(new Option('--executor <name>', 'where stages without their own `executor` run').choices(['local', 'slurm']))
     .option('-q, --quiet', 'print only failures')
+    .option('-n, --name <name>', 'name the experiment this run records (default: a generated name; see `grow exp show`)')
     .addHelpText('after', `
 Examples:
   grow run                      run every stale stage
@@ -265,7 +275,7 @@ Examples:
 
   program
     .command('gc')
-    .description('remove cache objects that neither pipeline.lock nor a kept run-cache entry references')
+    .description('remove cache objects that neither pipeline.lock, an experiment nor a kept run-cache entry references')
     .option('--keep-runs <n>', `run-cache entries kept per stage, most recently used first (default ${DEFAULT_KEEP_RUNS})`, (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
@@ -306,7 +316,9 @@ Examples:
       }
       const lock = acquireProcessLock(project.root);
       try {
-        const r = collectGarbage(project.cache, project.runCache, project.lock.entries().values(), {
+        // Experiments' results are kept like the lock's, so `grow exp apply` can restore them.
+        const keep = [...project.lock.entries().values(), ...experimentLockEntries(project.root)];
+        const r = collectGarbage(project.cache, project.runCache, keep, {
           keepRuns: flags.keepRuns,
           olderThanMs: flags.olderThan,
           maxSize: flags.maxSize,
@@ -324,6 +336,7 @@ Examples:
   registerWatch(program);
   // issue 7: `grow push` / `grow pull`
   registerTransferCommands(program);
+  registerExp(program);
 
   return program;
 }

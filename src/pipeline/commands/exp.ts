@@ -1,0 +1,280 @@
+/** `grow exp show|diff|apply|remove`: list, compare and restore recorded runs (see ../experiments.ts). */
+import { InvalidArgumentError, type Command } from 'commander';
+import { EXIT, GrowError } from '../errors.ts';
+import {
+  applyExperiment,
+  getExperiment,
+  listExperiments,
+  removeExperiment,
+  type Experiment,
+} from '../experiments.ts';
+import { acquireProcessLock } from '../process-lock.ts';
+import { findRoot, Project } from '../project.ts';
+import { canonicalJson } from '../status.ts';
+import { formatTable } from '../table.ts';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+const warn = (text: string) => process.stderr.write(`grow: warning: ${text}\n`);
+
+function precisionArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 17) throw new InvalidArgumentError('expected significant digits, 1 to 17');
+  return n;
+}
+
+/** `*` any run of characters (dots included), `?` one character; the rest literal. */
+export function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}
+
+export interface Column {
+  kind: 'param' | 'metric';
+  file: string;
+  key: string;
+  /** The key alone when no other file has it, else `file:key`. */
+  label: string;
+}
+
+export interface ShowTable {
+  columns: Column[];
+  rows: { exp: Experiment; values: unknown[] }[];
+}
+
+function labelColumns(list: Omit<Column, 'label'>[]): Column[] {
+  const count = new Map<string, number>();
+  for (const c of list) count.set(`${c.kind}\0${c.key}`, (count.get(`${c.kind}\0${c.key}`) ?? 0) + 1);
+  return list.map((c) => ({ ...c, label: count.get(`${c.kind}\0${c.key}`)! > 1 ? `${c.file}:${c.key}` : c.key }));
+}
+
+const valueOf = (e: Experiment, c: Omit<Column, 'label'>): unknown => (c.kind === 'param' ? e.params : e.metrics)[c.file]?.[c.key];
+
+/**
+ * Experiments as rows; as columns the params that vary between them or that an overlay changed,
+ * and the metrics with a numeric value (all metrics with `allMetrics`).
+ */
+export function buildShowTable(exps: Experiment[], opts: { columns?: string[]; allMetrics?: boolean } = {}): ShowTable {
+  const params: Omit<Column, 'label'>[] = [];
+  const files = [...new Set(exps.flatMap((e) => Object.keys(e.params)))].sort();
+  for (const file of files) {
+    const keys = [...new Set(exps.flatMap((e) => Object.keys(e.params[file] ?? {})))].sort();
+    for (const key of keys) {
+      const values = new Set(exps.map((e) => canonicalJson(e.params[file]?.[key])));
+      const changed = exps.some((e) => e.changed[file]?.includes(key));
+      if (values.size > 1 || changed) params.push({ kind: 'param', file, key });
+    }
+  }
+  const metrics: Omit<Column, 'label'>[] = [];
+  const mfiles = [...new Set(exps.flatMap((e) => Object.keys(e.metrics)))].sort();
+  for (const file of mfiles) {
+    const keys = [...new Set(exps.flatMap((e) => Object.keys(e.metrics[file] ?? {})))];
+    for (const key of keys) {
+      if (opts.allMetrics || exps.some((e) => typeof e.metrics[file]?.[key] === 'number')) metrics.push({ kind: 'metric', file, key });
+    }
+  }
+  let columns = labelColumns([...params, ...metrics]);
+  if (opts.columns?.length) {
+    const res = opts.columns.map(globToRegExp);
+    columns = columns.filter((c) => res.some((re) => re.test(c.label) || re.test(c.key) || re.test(`${c.file}:${c.key}`)));
+  }
+  return { columns, rows: exps.map((exp) => ({ exp, values: columns.map((c) => valueOf(exp, c)) })) };
+}
+
+export function sortTable(t: ShowTable, by: string, descending = false): void {
+  const i = t.columns.findIndex((c) => c.label === by || c.key === by || `${c.file}:${c.key}` === by);
+  const key = (r: ShowTable['rows'][number]): unknown => (by === 'name' ? r.exp.name : by === 'time' ? r.exp.time : r.values[i]);
+  if (i < 0 && by !== 'name' && by !== 'time') {
+    throw new GrowError(`--sort-by: no column \`${by}\``, EXIT.usage,
+      `sort by name, time or one of: ${t.columns.map((c) => c.label).join(', ') || '(no params or metrics columns)'}`);
+  }
+  const cmp = (a: unknown, b: unknown): number => {
+    // Experiments without the value go last whichever the order.
+    if (a === undefined || a === null) return b === undefined || b === null ? 0 : 1;
+    if (b === undefined || b === null) return -1;
+    const d = typeof a === 'number' && typeof b === 'number' ? a - b : String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
+    return descending ? -d : d;
+  };
+  t.rows.sort((x, y) => cmp(key(x), key(y)));
+}
+
+/** A value as text: numbers to `precision` significant digits when given. */
+export function formatValue(v: unknown, precision?: number): string {
+  if (v === undefined || v === null) return '-';
+  if (typeof v === 'number') return precision === undefined || Number.isInteger(v) && Math.abs(v) < 10 ** precision ? String(v) : String(Number(v.toPrecision(precision)));
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+const shortTime = (iso: string) => iso.slice(0, 16).replace('T', ' ');
+
+export function formatShowTable(t: ShowTable, format: 'table' | 'csv' | 'md', precision?: number): string {
+  const header = ['Experiment', 'Created', ...t.columns.map((c) => c.label)];
+  const rows = t.rows.map((r) => [r.exp.name, format === 'csv' ? r.exp.time : shortTime(r.exp.time), ...r.values.map((v) => formatValue(v, precision))]);
+  if (format === 'csv') {
+    const q = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+    return [header, ...rows].map((r) => r.map((c) => q(c === '-' ? '' : c)).join(',')).join('\n');
+  }
+  if (format === 'md') {
+    const esc = (s: string) => s.replace(/\|/g, '\\|');
+    return [header, header.map(() => '---'), ...rows].map((r) => `| ${r.map(esc).join(' | ')} |`).join('\n');
+  }
+  return formatTable(header, rows);
+}
+
+export function showJson(t: ShowTable, precision?: number): unknown {
+  const round = (v: unknown) => (typeof v === 'number' && precision !== undefined ? Number(v.toPrecision(precision)) : v ?? null);
+  return t.rows.map((r) => ({
+    name: r.exp.name,
+    time: r.exp.time,
+    commit: r.exp.commit,
+    overlays: r.exp.overlays,
+    params: Object.fromEntries(t.columns.flatMap((c, i) => (c.kind === 'param' ? [[c.label, round(r.values[i])]] : []))),
+    metrics: Object.fromEntries(t.columns.flatMap((c, i) => (c.kind === 'metric' ? [[c.label, round(r.values[i])]] : []))),
+  }));
+}
+
+export interface ExpDiffRow {
+  kind: 'param' | 'metric';
+  file: string;
+  key: string;
+  a: unknown;
+  b: unknown;
+  change?: number;
+}
+
+export function diffExperiments(a: Experiment, b: Experiment, all = false): ExpDiffRow[] {
+  const rows: ExpDiffRow[] = [];
+  for (const kind of ['param', 'metric'] as const) {
+    const pa = kind === 'param' ? a.params : a.metrics;
+    const pb = kind === 'param' ? b.params : b.metrics;
+    for (const file of [...new Set([...Object.keys(pa), ...Object.keys(pb)])].sort()) {
+      for (const key of [...new Set([...Object.keys(pa[file] ?? {}), ...Object.keys(pb[file] ?? {})])].sort()) {
+        const x = pa[file]?.[key];
+        const y = pb[file]?.[key];
+        if (!all && canonicalJson(x) === canonicalJson(y)) continue;
+        const row: ExpDiffRow = { kind, file, key, a: x, b: y };
+        if (typeof x === 'number' && typeof y === 'number') row.change = Number((y - x).toPrecision(12));
+        rows.push(row);
+      }
+    }
+  }
+  return rows;
+}
+
+interface ShowFlags {
+  sortBy?: string;
+  desc?: boolean;
+  columns?: string[];
+  precision?: number;
+  json?: boolean;
+  csv?: boolean;
+  md?: boolean;
+  allMetrics?: boolean;
+}
+
+function loadAll(root: string): Experiment[] {
+  const { experiments, ignored } = listExperiments(root);
+  for (const [file, why] of ignored) warn(`ignoring ${file}: ${why}`);
+  return experiments;
+}
+
+export function registerExp(program: Command): void {
+  const exp = program
+    .command('exp')
+    .description('list, compare and restore experiments: every `grow run` records one (name it with `grow run --name NAME`)');
+
+  exp
+    .command('show')
+    .description('one table: experiments as rows, the params that vary and the metrics as columns')
+    .argument('[names...]', 'only these experiments (default: all, oldest first)')
+    .option('--sort-by <column>', 'sort by a column (a params or metrics key, `name` or `time`)')
+    .option('--desc', 'with --sort-by: largest first')
+    .option('-c, --columns <glob>', 'only the params and metrics columns matching this glob, e.g. "*loss*" (repeatable)', collect)
+    .option('--precision <n>', 'significant digits of numbers (default 5 in tables; JSON and CSV unrounded unless given)', precisionArg)
+    .option('--all-metrics', 'also show metrics whose values are not numbers')
+    .option('--json', 'print a JSON array of {name, time, commit, overlays, params, metrics}')
+    .option('--csv', 'print CSV')
+    .option('--md', 'print a Markdown table')
+    .addHelpText('after', `
+Examples:
+  grow exp show
+  grow exp show --sort-by val_loss -c 'train.*' -c '*loss*'
+  grow exp show --md > results.md`)
+    .action((names: string[], flags: ShowFlags) => {
+      const root = findRoot(process.cwd());
+      let exps = loadAll(root);
+      if (names.length) exps = names.map((n) => getExperiment(root, n));
+      if (exps.length === 0) {
+        out(flags.json ? '[]' : 'no experiments yet: every `grow run` records one (see `grow exp --help`)');
+        return;
+      }
+      const t = buildShowTable(exps, { columns: flags.columns, allMetrics: flags.allMetrics });
+      if (flags.sortBy) sortTable(t, flags.sortBy, flags.desc);
+      if (flags.json) out(JSON.stringify(showJson(t, flags.precision), null, 2));
+      else if (flags.csv) out(formatShowTable(t, 'csv', flags.precision));
+      else out(formatShowTable(t, flags.md ? 'md' : 'table', flags.precision ?? 5));
+    });
+
+  exp
+    .command('diff')
+    .description('the params and metrics that differ between two experiments')
+    .argument('<a>', 'an experiment name')
+    .argument('<b>', 'another experiment name')
+    .option('--all', 'include equal values')
+    .option('--precision <n>', 'significant digits of numbers', precisionArg)
+    .option('--json', 'print [{kind, file, key, a, b, change?}]')
+    .addHelpText('after', '\nExample:\n  grow exp diff lr-0.01 lr-0.001')
+    .action((a: string, b: string, flags: { all?: boolean; json?: boolean; precision?: number }) => {
+      const root = findRoot(process.cwd());
+      const rows = diffExperiments(getExperiment(root, a), getExperiment(root, b), flags.all);
+      if (flags.json) {
+        out(JSON.stringify(rows.map((r) => ({ ...r, a: r.a ?? null, b: r.b ?? null })), null, 2));
+        return;
+      }
+      if (rows.length === 0) {
+        out('no differences in params or metrics');
+        return;
+      }
+      const p = flags.precision ?? 5;
+      const change = (r: ExpDiffRow) => (r.change === undefined ? (r.a === undefined ? 'added' : r.b === undefined ? 'removed' : 'changed') : `${r.change > 0 ? '+' : ''}${formatValue(r.change, p)}`);
+      out(formatTable(['', 'file', 'key', a, b, 'change'], rows.map((r) => [r.kind, r.file, r.key || '(whole file)', formatValue(r.a, p), formatValue(r.b, p), canonicalJson(r.a) === canonicalJson(r.b) ? '' : change(r)])));
+    });
+
+  exp
+    .command('apply')
+    .description('make an experiment\'s results current: restore its outs from the cache and its pipeline.lock (runs nothing)')
+    .argument('<name>', 'an experiment name (see `grow exp show`)')
+    .addHelpText('after', `
+Params files are not edited: an experiment made with --params/--set shows as stale under the plain
+params files; compare under its overlays with \`grow status --params FILE --set k=v\`.
+Example:
+  grow exp apply lr-0.01`)
+    .action(async (name: string) => {
+      const project = await Project.open();
+      const e = getExperiment(project.root, name);
+      const lock = acquireProcessLock(project.root);
+      try {
+        const r = await applyExperiment(project, e);
+        for (const p of r.restored) out(`restored ${p}`);
+        out(`applied \`${e.name}\`: ${r.restored.length} restored, ${r.unchanged.length} already up to date; pipeline.lock is the experiment's`);
+        const overlay = [...e.overlays.params.map((f) => `--params ${f}`), ...e.overlays.set.map((s) => `--set ${s}`)];
+        if (overlay.length) out(`it was made with ${overlay.join(' ')}: compare with \`grow status ${overlay.join(' ')}\``);
+      } finally {
+        lock.release();
+      }
+    });
+
+  exp
+    .command('remove')
+    .alias('rm')
+    .description('delete experiment records (their cache objects go at the next `grow gc`)')
+    .argument('<names...>', 'experiment names')
+    .action((names: string[]) => {
+      const root = findRoot(process.cwd());
+      for (const n of names) getExperiment(root, n); // all exist, or remove none
+      for (const n of names) {
+        removeExperiment(root, n);
+        out(`removed ${n}`);
+      }
+    });
+}
