@@ -21,7 +21,8 @@ import { registerWatch } from './commands/watch.ts';
 import { registerTransferCommands } from './commands/transfer.ts';
 import { registerExp } from './commands/exp.ts';
 import { checkName, checkNewName, experimentLockEntries, recordExperiment } from './experiments.ts';
-import { Project } from './project.ts';
+import { overlayNote } from './overlay-note.ts';
+import { Project, runOverlays } from './project.ts';
 import { DEFAULT_SLURM_JOBS, runPipeline, type RunSummary } from './scheduler.ts';
 import { handleInterrupts } from './signals.ts';
 import { formatStatus, pipelineStatus } from './status-report.ts';
@@ -102,14 +103,29 @@ async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
     });
     summarize(summary, flags.quiet);
     process.exitCode = summary.exitCode;
+    if (flags.dry) {
+      const note = overlayNote(project, { overlays: flags.params, set: flags.set }, `run ${[...targets, '--dry'].join(' ')}`);
+      if (note) out(note);
+    }
     if (!flags.dry && summary.exitCode === EXIT.ok) {
-      const e = recordExperiment(project, { name: flags.name, overlays: flags.params, set: flags.set });
+      const e = recordExperiment(project, { name: flags.name, ...runOverlaysOf(project, flags) });
       if (e && !flags.quiet) out(`recorded as experiment ${e.name} (see \`grow exp show\`)`);
     }
   } finally {
     interrupts?.dispose();
     lock?.release();
   }
+}
+
+function runOverlaysOf(project: Project, flags: { params?: string[]; set?: string[] }): { overlays: string[]; set: string[] } {
+  const o = runOverlays(project.root, { overlays: flags.params, set: flags.set });
+  return { overlays: o.params, set: o.set };
+}
+
+/** Prints the overlay note for a comparing command: after the text, or on stderr beside JSON. */
+function noteOverlays(project: Project, flags: { params?: string[]; set?: string[]; json?: boolean }, command: string): void {
+  const note = overlayNote(project, { overlays: flags.params, set: flags.set }, command);
+  if (note) (flags.json ? err : out)(note);
 }
 
 /**
@@ -175,6 +191,7 @@ Examples:
       const project = await Project.open({ overlays: flags.params, set: flags.set });
       const list = await pipelineStatus(project, targets);
       out(flags.json ? JSON.stringify(list, null, 2) : formatStatus(list));
+      noteOverlays(project, flags, ['status', ...targets].join(' '));
       if (flags.check && list.some((s) => s.state === 'stale')) process.exitCode = EXIT.stale;
     });
 
@@ -183,14 +200,18 @@ Examples:
     .description('show every component of a stage\'s fingerprint (cmd, dep hashes, params values, outs) now and in the lock')
     .argument('<stage>', 'a stage name, e.g. train or train_small@1')
     .option('--json', 'print the comparison as JSON')
+    .option('--set <key=value>', 'as for run: explain under these params overrides', collect)
+    .option('--params <file>', 'as for run: explain under this params overlay', collect)
     .addHelpText('after', `
 Lines marked ≠ differ from pipeline.lock and are why the stage would re-run.
-Example:
-  grow explain train_small@1`)
-    .action(async (name: string, flags: { json?: boolean }) => {
-      const project = await Project.open();
+Examples:
+  grow explain train_small@1
+  grow explain train --params params/smoke.yaml`)
+    .action(async (name: string, flags: { json?: boolean; set?: string[]; params?: string[] }) => {
+      const project = await Project.open({ overlays: flags.params, set: flags.set });
       const e = await explainStage(project, name);
       out(flags.json ? JSON.stringify(e, null, 2) : formatExplanation(e));
+      noteOverlays(project, flags, `explain ${name}`);
     });
 
   program
@@ -225,6 +246,7 @@ Examples:
       const project = await Project.open({ overlays: flags.params, set: flags.set });
       const rows = paramsDiff(project, rev, flags.all);
       out(flags.json ? JSON.stringify(diffJson(rows), null, 2) : formatDiff(rows, rev ?? 'lock'));
+      if (rev === undefined) noteOverlays(project, flags, 'params diff');
     });
 
   const metrics = program.command('metrics').description('inspect the metrics files stages declare under `metrics:`');

@@ -16,6 +16,14 @@ export interface StageFacts {
   params: ParamValues;
   /** Current hash of every declared out (null: missing). */
   outs: Map<string, HashInfo | null>;
+  /** Which overlay set a params value (`--set k=v`, an overlay file), when one did. */
+  paramOrigin?: (file: string, key: string) => string | undefined;
+}
+
+/** A value in a reason: JSON, cut short so a reason stays one line. */
+function brief(v: unknown): string {
+  const s = canonicalJson(v);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
 
 /** JSON with object keys sorted, so equal values compare equal whatever their key order. */
@@ -54,7 +62,10 @@ export function staleReasons(stage: Stage, entry: LockEntry | undefined, now: St
     for (const key of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
       if (!(key in before)) reasons.push(`param ${paramLabel(file, key)} added`);
       else if (!(key in after)) reasons.push(`param ${paramLabel(file, key)} removed`);
-      else if (canonicalJson(before[key]) !== canonicalJson(after[key])) reasons.push(`param ${paramLabel(file, key)} changed`);
+      else if (canonicalJson(before[key]) !== canonicalJson(after[key])) {
+        const origin = now.paramOrigin?.(file, key);
+        reasons.push(`param ${paramLabel(file, key)} changed: ${brief(before[key])} → ${brief(after[key])}${origin ? ` (set by ${origin})` : ''}`);
+      }
     }
   }
 
