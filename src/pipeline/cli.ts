@@ -22,6 +22,7 @@ import { registerTransferCommands } from './commands/transfer.ts';
 import { registerExp } from './commands/exp.ts';
 import { checkName, checkNewName, experimentLockEntries, recordExperiment } from './experiments.ts';
 import { overlayNote } from './overlay-note.ts';
+import { filterMetrics } from './metrics-view.ts';
 import { Project, runOverlays } from './project.ts';
 import { DEFAULT_SLURM_JOBS, runPipeline, type RunSummary } from './scheduler.ts';
 import { handleInterrupts } from './signals.ts';
@@ -65,8 +66,8 @@ interface RunFlags {
 }
 
 async function chooseReporter(quiet: boolean | undefined): Promise<Reporter> {
-  // listr2 is only loaded for the live terminal view.
-  if (!quiet && process.stdout.isTTY && !process.env.CI) return (await import('./ui-listr.ts')).listrReporter();
+  // listr2 is only loaded for the live terminal view; a dumb terminal cannot redraw lines.
+  if (!quiet && process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb') return (await import('./ui-listr.ts')).listrReporter();
   return plainReporter(undefined, quiet);
 }
 
@@ -143,6 +144,11 @@ export function buildProgram(): Command {
   const program = new Command('grow')
     .description('A content-hashed, incremental pipeline runner: runs the stages of pipeline.yaml whose inputs changed.')
     .version(version(), '-V, --version')
+    .option('--no-color', 'no colors in any output (as NO_COLOR=1)')
+    .hook('preAction', (cmd) => {
+      // Read by listr2's colors when the live view loads, after this.
+      if (cmd.opts().color === false) process.env.NO_COLOR = '1';
+    })
     .showHelpAfterError('(run `grow --help` or `grow <command> --help` for usage)')
     .addHelpText('after', `
 Exit codes: 0 ok, 1 a stage failed, 2 usage or configuration error, 3 stale (status --check), 130 interrupted.
@@ -252,12 +258,22 @@ Examples:
   const metrics = program.command('metrics').description('inspect the metrics files stages declare under `metrics:`');
   metrics
     .command('show')
-    .description('print every metric in the workspace')
+    .description('print the metrics in the workspace (numbers, rounded to 5 significant digits)')
+    .argument('[targets...]', 'metrics files, or stages whose metrics to show (default: all)')
+    .option('-k, --key <glob>', 'only keys matching this glob, e.g. "*loss*" or "models[*].acc" (repeatable)', collect)
+    .option('--precision <n>', 'significant digits (default 5; --json is unrounded unless given)', positiveInt)
+    .option('--all', 'also values that are not numbers (strings, booleans)')
     .option('--json', 'print {file: {key: value}}')
-    .addHelpText('after', '\nExample:\n  grow metrics show')
-    .action(async (flags: { json?: boolean }) => {
+    .addHelpText('after', `
+Examples:
+  grow metrics show
+  grow metrics show evaluate -k '*.loss' --precision 3
+  grow metrics show artifacts/metrics/eval.json --all --json`)
+    .action(async (targets: string[], flags: { json?: boolean; key?: string[]; precision?: number; all?: boolean }) => {
       const project = await Project.open();
-      const rows = metricsShow(project);
+      const rows = filterMetrics(project, metricsShow(project), {
+        targets, keys: flags.key, all: flags.all, precision: flags.precision ?? (flags.json ? undefined : 5),
+      });
       out(flags.json ? JSON.stringify(showJson(rows), null, 2) : formatShow(rows));
     });
   metrics

@@ -10,6 +10,7 @@ import {
 } from '../experiments.ts';
 import { acquireProcessLock } from '../process-lock.ts';
 import { findRoot, Project } from '../project.ts';
+import { globToRegExp } from '../metrics-view.ts';
 import { canonicalJson } from '../status.ts';
 import { formatTable } from '../table.ts';
 
@@ -23,11 +24,6 @@ function precisionArg(v: string): number {
   return n;
 }
 
-/** `*` any run of characters (dots included), `?` one character; the rest literal. */
-export function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${body}$`);
-}
 
 export interface Column {
   kind: 'param' | 'metric';
