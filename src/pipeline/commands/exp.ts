@@ -8,6 +8,8 @@ import {
   removeExperiment,
   type Experiment,
 } from '../experiments.ts';
+import { basename, resolve } from 'node:path';
+import { writeFileAtomic } from '../fs-atomic.ts';
 import { acquireProcessLock } from '../process-lock.ts';
 import { findRoot, Project } from '../project.ts';
 import { globToRegExp } from '../metrics-view.ts';
@@ -166,6 +168,31 @@ interface ShowFlags {
   csv?: boolean;
   md?: boolean;
   allMetrics?: boolean;
+  html?: string;
+  plot?: string[];
+}
+
+/** The page for --html: the table as shown, and the curves of the plots files. */
+async function writeHtml(file: string, t: ShowTable, exps: Experiment[], flags: ShowFlags): Promise<void> {
+  const { chartSpecs, collectCurves, renderPage } = await import('../exp-html.ts');
+  const project = await Project.open();
+  const ys = (flags.plot ?? []).map(globToRegExp);
+  const charts = chartSpecs(collectCurves(project, exps), (k) => ys.length === 0 || ys.some((re) => re.test(k)));
+  const precision = flags.precision ?? 5;
+  const header = ['Experiment', 'Created', ...t.columns.map((c) => c.label)];
+  const numeric = [false, false, ...t.columns.map((_, i) => t.rows.some((r) => typeof r.values[i] === 'number'))];
+  const rows = t.rows.map((r) => [r.exp.name, r.exp.time.slice(0, 16).replace('T', ' '), ...r.values.map((v) => formatValue(v, precision))]);
+  const commits = [...new Set(exps.map((e) => e.commit?.slice(0, 10)).filter(Boolean))];
+  const html = await renderPage({
+    title: `Experiments — ${basename(project.root)}`,
+    header,
+    rows,
+    numeric,
+    charts,
+    footer: `${exps.length} experiment${exps.length === 1 ? '' : 's'}${commits.length ? `; commits ${commits.join(', ')}` : ''}; written by grow exp show on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+  });
+  writeFileAtomic(resolve(file), html);
+  out(`wrote ${file}: ${exps.length} experiment${exps.length === 1 ? '' : 's'}, ${charts.length} chart${charts.length === 1 ? '' : 's'}`);
 }
 
 function loadAll(root: string): Experiment[] {
@@ -191,12 +218,15 @@ export function registerExp(program: Command): void {
     .option('--json', 'print a JSON array of {name, time, commit, overlays, params, metrics}')
     .option('--csv', 'print CSV')
     .option('--md', 'print a Markdown table')
+    .option('--html <file>', 'write a self-contained page: the table and the curves of the plots files, a line per experiment')
+    .option('--plot <glob>', 'with --html: only chart the logged values matching this glob, e.g. "*loss*" (repeatable)', collect)
     .addHelpText('after', `
 Examples:
   grow exp show
   grow exp show --sort-by val_loss -c 'train.*' -c '*loss*'
-  grow exp show --md > results.md`)
-    .action((names: string[], flags: ShowFlags) => {
+  grow exp show --md > results.md
+  grow exp show --html experiments.html --plot '*loss*'`)
+    .action(async (names: string[], flags: ShowFlags) => {
       const root = findRoot(process.cwd());
       let exps = loadAll(root);
       if (names.length) exps = names.map((n) => getExperiment(root, n));
@@ -206,7 +236,8 @@ Examples:
       }
       const t = buildShowTable(exps, { columns: flags.columns, allMetrics: flags.allMetrics });
       if (flags.sortBy) sortTable(t, flags.sortBy, flags.desc);
-      if (flags.json) out(JSON.stringify(showJson(t, flags.precision), null, 2));
+      if (flags.html) await writeHtml(flags.html, t, t.rows.map((r) => r.exp), flags);
+      else if (flags.json) out(JSON.stringify(showJson(t, flags.precision), null, 2));
       else if (flags.csv) out(formatShowTable(t, 'csv', flags.precision));
       else out(formatShowTable(t, flags.md ? 'md' : 'table', flags.precision ?? 5));
     });
