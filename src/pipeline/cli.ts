@@ -71,11 +71,17 @@ async function chooseReporter(quiet: boolean | undefined): Promise<Reporter> {
   return plainReporter(undefined, quiet);
 }
 
-function summarize(summary: RunSummary, quiet = false): void {
+function summarize(summary: RunSummary, quiet = false, project?: Project): void {
   const counts = new Map<string, number>();
   for (const s of summary.stages) counts.set(s.outcome, (counts.get(s.outcome) ?? 0) + 1);
   const parts = [...counts].map(([k, n]) => `${n} ${k}`);
   if (!quiet) out(summary.stages.length ? `${summary.stages.length} stage${summary.stages.length === 1 ? '' : 's'}: ${parts.join(', ')}` : 'nothing to run');
+  // The outs stages mark `show: true`: what the user ran the pipeline for, now in place.
+  const ready = new Set(['done', 'restored', 'up to date']);
+  const shown = project && !quiet
+    ? summary.stages.filter((s) => ready.has(s.outcome)).flatMap((s) => project.byName.get(s.name)?.outs.filter((o) => o.show).map((o) => o.path) ?? [])
+    : [];
+  if (shown.length) out(`result${shown.length === 1 ? '' : 's'}: ${shown.join(', ')}`);
   for (const s of summary.stages) if (s.outcome === 'failed') err(`grow: stage \`${s.name}\` failed: ${s.message ?? ''}`);
 }
 
@@ -102,7 +108,7 @@ async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
       signal: interrupts?.signal,
       reporter: flags.dry ? plainReporter() : await chooseReporter(flags.quiet),
     });
-    summarize(summary, flags.quiet);
+    summarize(summary, flags.quiet, flags.dry ? undefined : project);
     process.exitCode = summary.exitCode;
     if (flags.dry) {
       const note = overlayNote(project, { overlays: flags.params, set: flags.set }, `run ${[...targets, '--dry'].join(' ')}`);

@@ -137,3 +137,25 @@ test('on a terminal: colors unless --no-color; TERM=dumb gets plain lines; waiti
   assert.match(dumb.out(), /^▶ a: running \(forced\)\r?$/m);
   assert.doesNotMatch(dumb.out(), /\x1b\[/, 'no escape sequences at all');
 });
+
+test('grow run ends by naming the outs a stage marks `show: true`', async () => {
+  const p = track(new TestProject({
+    'pipeline.yaml': `stages:
+  train:
+    cmd: echo w > model.bin
+    outs: [model.bin]
+  report:
+    cmd: cat model.bin > report.html && echo '{}' > m.json
+    deps: [model.bin]
+    outs:
+      - report.html: {show: true}
+    metrics: [m.json]
+`,
+  }));
+  const first = await p.ok(['run']);
+  assert.match(first.stdout, /^2 stages: 2 done\nresult: report\.html\n/m);
+  assert.match((await p.ok(['run'])).stdout, /^result: report\.html$/m, 'also when up to date: it is in place');
+  assert.doesNotMatch((await p.ok(['run', 'train'])).stdout, /result:/, 'only for stages of this run');
+  assert.doesNotMatch((await p.ok(['run', '-q'])).stdout, /result:/);
+  assert.doesNotMatch((await p.ok(['run', '--dry', '-f'])).stdout, /result:/);
+});

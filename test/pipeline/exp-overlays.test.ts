@@ -49,7 +49,7 @@ test('the lock records the overlays; without them, comparing commands say so and
   assert.equal(NOTE.exec((await p.ok(['explain', 'train'])).stdout)?.[1], 'explain train --params params/smoke.yaml');
   assert.equal(NOTE.exec((await p.ok(['params', 'diff'])).stdout)?.[1], 'params diff --params params/smoke.yaml');
   const dry = await p.ok(['run', '--dry']);
-  assert.match(dry.stdout, /train: would run \(cmd changed, param params\.yaml:train\.steps changed: 10 → 5000\)/);
+  assert.match(dry.stdout, /train: would restore from the run-cache \(cmd changed, param params\.yaml:train\.steps changed: 10 → 5000\)/);
   assert.equal(NOTE.exec(dry.stdout)?.[1], 'run --dry --params params/smoke.yaml');
 
   // Under the lock's own overlays: up to date, no note.

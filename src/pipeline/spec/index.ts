@@ -258,7 +258,7 @@ class Loader {
       const isKey = typeof item !== 'string';
       const resolved = this.projectPath(wdir, p, where, `${label} of stage "${name}"`, isKey);
       if (resolved === '.') throw this.src.error(where, `${label} of stage "${name}" is the whole project`, 'name the file or directory the stage writes', isKey);
-      return { path: resolved, cache: flags?.cache !== false, persist: flags?.persist === true, kind };
+      return { path: resolved, cache: flags?.cache !== false, persist: flags?.persist === true, kind, ...(flags?.show === true ? { show: true } : {}) };
     });
   }
 

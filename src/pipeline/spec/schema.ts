@@ -26,6 +26,7 @@ const outFlagProps = {
   cache: flag('false: hash the output and record it in the lock, but do not store it in the cache (DVC `cache: false`). Default true.'),
   persist: flag('true: do not delete the output before the stage runs, so the stage can resume from its own checkpoints. Default false.'),
   desc: { type: 'string', description: 'What this output is (for people; never triggers a run).' },
+  show: flag('true: a result a person runs the pipeline for; `grow run` ends by naming it. Default false.'),
 };
 
 const plotFlagProps = {
