@@ -1,8 +1,12 @@
 /** `grow exp show|diff|apply|remove`: list, compare and restore recorded runs (see ../experiments.ts). */
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { EXIT, GrowError } from '../errors.ts';
 import {
   applyExperiment,
+  checkName,
+  checkNewName,
+  generateName,
+  recordExperiment,
   getExperiment,
   listExperiments,
   removeExperiment,
@@ -11,7 +15,11 @@ import {
 import { basename, resolve } from 'node:path';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { acquireProcessLock } from '../process-lock.ts';
-import { findRoot, Project } from '../project.ts';
+import { findRoot, Project, runOverlays } from '../project.ts';
+import { runPipeline } from '../scheduler.ts';
+import { handleInterrupts } from '../signals.ts';
+import { grid, parseSweep } from '../sweep.ts';
+import { plainReporter, type Reporter } from '../ui.ts';
 import { globToRegExp } from '../metrics-view.ts';
 import { canonicalJson } from '../status.ts';
 import { formatTable } from '../table.ts';
@@ -201,10 +209,102 @@ function loadAll(root: string): Experiment[] {
   return experiments;
 }
 
+interface SweepFlags {
+  sweep?: string[];
+  name?: string;
+  jobs?: number;
+  executor?: 'local' | 'slurm';
+  params?: string[];
+  set?: string[];
+  runCache: boolean;
+  quiet?: boolean;
+}
+
+async function reporterFor(quiet: boolean | undefined): Promise<Reporter> {
+  if (!quiet && process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb') return (await import('../ui-listr.ts')).listrReporter();
+  return plainReporter(undefined, quiet);
+}
+
+/** Runs every point of the grid in turn, recording each as an experiment `<base>-<n>`. */
+async function sweepCommand(targets: string[], flags: SweepFlags): Promise<void> {
+  const axes = (flags.sweep ?? []).map(parseSweep);
+  if (axes.length === 0) throw new GrowError('`grow exp run` needs at least one --sweep key=v1,v2', EXIT.usage, 'e.g. grow exp run --sweep train.lr=0.001,0.01');
+  const points = grid(axes);
+  if (flags.name !== undefined) checkName(flags.name);
+  const root = findRoot(process.cwd());
+  const base = flags.name ?? generateName(root);
+  const names = points.map((_, i) => `${base}-${i + 1}`);
+  for (const n of names) checkNewName(root, n);
+  // Every point's params must load before anything runs: a typo in a key fails now, not at point 7.
+  for (const point of points) await Project.open({ overlays: flags.params, set: [...(flags.set ?? []), ...point], readOnly: true });
+
+  const lock = acquireProcessLock(root);
+  const interrupts = handleInterrupts();
+  const done: string[] = [];
+  const failed: string[] = [];
+  try {
+    for (const [i, point] of points.entries()) {
+      if (interrupts.signal.aborted) break;
+      const set = [...(flags.set ?? []), ...point];
+      out(`sweep: [${i + 1}/${points.length}] ${names[i]}: ${point.map((a) => `--set ${a}`).join(' ')}`);
+      const project = await Project.open({ overlays: flags.params, set });
+      const summary = await runPipeline({
+        project,
+        targets,
+        jobs: flags.jobs,
+        executor: flags.executor,
+        runCache: flags.runCache,
+        signal: interrupts.signal,
+        reporter: await reporterFor(flags.quiet),
+      });
+      if (summary.exitCode === EXIT.ok) {
+        const o = runOverlays(project.root, { overlays: flags.params, set });
+        recordExperiment(project, { name: names[i], overlays: o.params, set: o.set });
+        done.push(names[i]);
+      } else if (summary.exitCode === EXIT.stageFailed) {
+        failed.push(names[i]);
+        for (const r of summary.stages) if (r.outcome === 'failed') process.stderr.write(`grow: ${names[i]}: stage \`${r.name}\` failed: ${r.message ?? ''}\n`);
+      }
+    }
+  } finally {
+    interrupts.dispose();
+    lock.release();
+  }
+  const stopped = points.length - done.length - failed.length;
+  out(`sweep: ${done.length} of ${points.length} points recorded${done.length ? ` (${done[0]}…${done.at(-1)})` : ''}` +
+    `${failed.length ? `; failed: ${failed.join(', ')}` : ''}${stopped ? `; ${stopped} not run (interrupted)` : ''}; compare with \`grow exp show ${done.join(' ')}\``);
+  process.exitCode = interrupts.received() ? EXIT.interrupted : failed.length ? EXIT.stageFailed : EXIT.ok;
+}
+
 export function registerExp(program: Command): void {
   const exp = program
     .command('exp')
     .description('list, compare and restore experiments: every `grow run` records one (name it with `grow run --name NAME`)');
+
+  exp
+    .command('run')
+    .description('run a grid of params values (--sweep), each point recorded as an experiment')
+    .argument('[targets...]', 'stage or group names, as for `grow run` (default: all)')
+    .option('--sweep <key=v1,v2,…>', 'one axis of the grid (repeatable; every combination runs)', collect)
+    .option('-n, --name <base>', 'points are named <base>-1, <base>-2, … (default: a generated base)')
+    .option('-j, --jobs <n>', 'local stages in parallel within a point, as for run', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+      return n;
+    })
+    .addOption(new Option('--executor <name>', 'where stages without their own `executor` run').choices(['local', 'slurm']))
+    .option('--set <key=value>', 'an override for every point (repeatable)', collect)
+    .option('--params <file>', 'an overlay for every point (repeatable)', collect)
+    .option('--no-run-cache', 'never restore from the run-cache')
+    .option('-q, --quiet', 'print only the sweep lines and failures')
+    .addHelpText('after', `
+Points run one after another in this workspace; stages a point does not change stay up to date or
+are restored from the run-cache, so the work they share runs once. A failed point is reported and
+the sweep goes on; Ctrl-C stops the running point, and the points finished before are kept.
+Examples:
+  grow exp run --sweep train.lr=0.001,0.003,0.01
+  grow exp run -n width --sweep model.d=32,64 --sweep seed=1,2 --params params/smoke.yaml`)
+    .action(sweepCommand);
 
   exp
     .command('show')
