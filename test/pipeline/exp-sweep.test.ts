@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { record, TestProject } from '../helpers/grow-project.ts';
+import { startGrow, waitFor } from '../reliability/rig.ts';
 
 const projects: TestProject[] = [];
 after(() => projects.forEach((p) => p.cleanup()));
@@ -86,4 +87,22 @@ test('bad sweeps are one clear line, before anything runs', async () => {
 test('list values with commas inside brackets are one value', async () => {
   const { splitValues } = await import('../../src/pipeline/sweep.ts');
   assert.deepEqual(splitValues('[1,2],[3,4], "a,b",c'), ['[1,2]', '[3,4]', '"a,b"', 'c']);
+});
+
+test('Ctrl-C during a sweep stops the running point and keeps the finished ones', async () => {
+  const p = project();
+  // The second point's stage waits until the test interrupts the sweep.
+  p.write('train.sh', 'if [ "$1" = 2 ]; then touch "$GROW_ROOT/waiting"; while :; do sleep 0.05; done; fi\necho "{\\"score\\": $1}" > score.json\necho "lr=$1" > model.txt\n');
+  const w = startGrow(p.dir, ['exp', 'run', '-n', 'c', '--sweep', 'train.lr=1,2,3']);
+  try {
+    await waitFor(`the second point to start:\n${w.stdout()}${w.stderr()}`, () => p.exists('waiting'));
+    w.child.kill('SIGINT');
+    const { code } = await w.exit;
+    assert.equal(code, 130, w.stdout() + w.stderr());
+  } finally {
+    if (w.child.exitCode === null) w.child.kill('SIGKILL');
+  }
+  assert.match(w.stdout(), /^sweep: 1 of 3 points recorded \(c-1…c-1\); 2 not run \(interrupted\)/m);
+  const shown = JSON.parse((await p.ok(['exp', 'show', '--json'])).stdout) as Shown[];
+  assert.deepEqual(shown.map((e) => e.name), ['c-1']);
 });
