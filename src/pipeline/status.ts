@@ -22,6 +22,7 @@ export interface StageFacts {
 
 /** A value in a reason: JSON, cut short so a reason stays one line. */
 function brief(v: unknown): string {
+  if (v === undefined) return '(none)';
   const s = canonicalJson(v);
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
@@ -38,6 +39,19 @@ export function canonicalJson(v: unknown): string {
 
 function paramLabel(file: string, key: string): string {
   return key === '' ? file : `${file}:${key}`;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The dotted keys under `key` whose values differ, with both values. */
+function changedLeaves(key: string, a: unknown, b: unknown): [string, unknown, unknown][] {
+  if (!isPlainObject(a) || !isPlainObject(b)) return [[key, a, b]];
+  const out: [string, unknown, unknown][] = [];
+  for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+    if (canonicalJson(a[k]) === canonicalJson(b[k])) continue;
+    out.push(...changedLeaves(key ? `${key}.${k}` : k, a[k], b[k]));
+  }
+  return out;
 }
 
 export function staleReasons(stage: Stage, entry: LockEntry | undefined, now: StageFacts): string[] {
@@ -63,8 +77,11 @@ export function staleReasons(stage: Stage, entry: LockEntry | undefined, now: St
       if (!(key in before)) reasons.push(`param ${paramLabel(file, key)} added`);
       else if (!(key in after)) reasons.push(`param ${paramLabel(file, key)} removed`);
       else if (canonicalJson(before[key]) !== canonicalJson(after[key])) {
-        const origin = now.paramOrigin?.(file, key);
-        reasons.push(`param ${paramLabel(file, key)} changed: ${brief(before[key])} → ${brief(after[key])}${origin ? ` (set by ${origin})` : ''}`);
+        // A listed mapping (`train`, a whole file) is reported by the keys inside it that changed.
+        for (const [leaf, a, b] of changedLeaves(key, before[key], after[key])) {
+          const origin = now.paramOrigin?.(file, leaf);
+          reasons.push(`param ${paramLabel(file, leaf)} changed: ${brief(a)} → ${brief(b)}${origin ? ` (set by ${origin})` : ''}`);
+        }
       }
     }
   }

@@ -110,3 +110,15 @@ test('watch --params F re-runs when F is edited', async () => {
 function readModel(dir: string): string {
   return existsSync(join(dir, 'model.txt')) ? readFileSync(join(dir, 'model.txt'), 'utf8') : '';
 }
+
+test('a listed mapping is reported by the keys inside it that an overlay changed', async () => {
+  const p = new TestProject({
+    'params.yaml': 'train:\n  steps: 5000\n  lr: 0.003\n',
+    'params/smoke.yaml': 'train:\n  steps: 10\n',
+    'pipeline.yaml': 'stages:\n  train:\n    cmd: echo x > model.txt\n    params: [train]\n    outs: [model.txt]\n',
+  });
+  projects.push(p);
+  await p.ok(['run']);
+  const reasons = (JSON.parse((await p.ok(['status', '--json', '--params', 'params/smoke.yaml'])).stdout) as { reasons: string[] }[])[0].reasons;
+  assert.deepEqual(reasons, ['param params.yaml:train.steps changed: 5000 → 10 (set by params/smoke.yaml)']);
+});
