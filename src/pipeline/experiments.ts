@@ -297,6 +297,8 @@ export function checkNewName(root: string, name: string): void {
 }
 
 export interface RecordOptions {
+  /** The project whose .grow/exps gets the record (default: `project`'s; a sweep point's copy records into the original). */
+  into?: string;
   name?: string;
   overlays?: string[];
   set?: string[];
@@ -315,20 +317,21 @@ export function recordExperiment(project: Project, opts: RecordOptions): Experim
     const latest = latestExperiment(project.root);
     if (latest && latest.lock === lock && canonicalJson(latest.overlays) === canonicalJson(overlays)) return undefined;
   }
-  const name = opts.name ?? generateName(project.root);
+  const into = opts.into ?? project.root;
+  const name = opts.name ?? generateName(into);
   const params = projectParams(project);
   const e: Experiment = {
     schema: EXP_SCHEMA,
     name,
     time: new Date().toISOString(),
-    commit: gitHead(project.root),
+    commit: gitHead(into),
     overlays,
     params,
     changed: changedKeys(params, defaultParams(project)),
     metrics: projectMetrics(project),
     lock,
   };
-  writeFileAtomic(expPath(project.root, name), `${JSON.stringify(e, null, 1)}\n`);
+  writeFileAtomic(expPath(into, name), `${JSON.stringify(e, null, 1)}\n`);
   return e;
 }
 

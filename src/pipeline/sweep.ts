@@ -4,6 +4,9 @@
  * whose inputs a point does not change are up to date or restored from the run-cache, so work
  * common to all points is done once.
  */
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { EXIT, GrowError } from './errors.ts';
 
 export interface SweepAxis {
@@ -58,4 +61,28 @@ export function grid(axes: SweepAxis[]): string[][] {
   let points: string[][] = [[]];
   for (const a of axes) points = points.flatMap((p) => a.values.map((v) => [...p, `${a.key}=${v}`]));
   return points;
+}
+
+/**
+ * A copy of the project for one point: every file except outs, runner state, `.git/` and
+ * `node_modules/` (linked, not copied: it is large and only read). Points that write the same
+ * out paths can then run at the same time; they share the project's cache through GROW_CACHE_DIR.
+ */
+export function isolatedCopy(root: string, outs: string[]): string {
+  const dest = mkdtempSync(join(tmpdir(), 'grow-sweep-'));
+  const skip = (rel: string) => rel === '.grow' || rel === '.git' || rel === 'node_modules' || outs.some((o) => rel === o || rel.startsWith(`${o}/`));
+  const walk = (rel: string): void => {
+    for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${entry.name}` : entry.name;
+      if (skip(r)) continue;
+      if (entry.isDirectory()) walk(r);
+      else {
+        mkdirSync(dirname(join(dest, r)), { recursive: true });
+        cpSync(join(root, r), join(dest, r), { verbatimSymlinks: true });
+      }
+    }
+  };
+  walk('');
+  if (existsSync(join(root, 'node_modules'))) symlinkSync(join(root, 'node_modules'), join(dest, 'node_modules'));
+  return dest;
 }

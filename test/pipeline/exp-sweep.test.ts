@@ -106,3 +106,22 @@ test('Ctrl-C during a sweep stops the running point and keeps the finished ones'
   const shown = JSON.parse((await p.ok(['exp', 'show', '--json'])).stdout) as Shown[];
   assert.deepEqual(shown.map((e) => e.name), ['c-1']);
 });
+
+test('--parallel runs points at once in isolated copies sharing the cache; each is recorded and can be applied', async () => {
+  const p = project();
+  // Copies have their own GROW_ROOT: stages report to the test's directory by its absolute path.
+  p.write('pipeline.yaml', p.read('pipeline.yaml').replaceAll('"$GROW_ROOT/.calls"', `"${p.dir}/.calls"`));
+  const r = await p.ok(['exp', 'run', '-n', 'par', '-P', '2', '--sweep', 'train.seed=1,2,3,4']);
+  assert.match(r.stdout, /^sweep: 4 of 4 points recorded \(par-1…par-4\)/m);
+  assert.match(r.stdout, /^\[par-3\] /m, 'copies report with their point name');
+  const calls = p.calls();
+  assert.equal(calls.filter((c) => c === 'prepare').length, 1, 'the shared stage ran once; the copies restored it');
+  assert.equal(calls.filter((c) => c === 'train').length, 4);
+  const shown = JSON.parse((await p.ok(['exp', 'show', '--json'])).stdout) as Shown[];
+  assert.deepEqual(shown.map((e) => [e.name, e.metrics.score]).sort(), [['par-1', 3], ['par-2', 6], ['par-3', 9], ['par-4', 12]]);
+  // The workspace holds the first point; a point run in a copy is applied from the cache.
+  assert.equal(p.read('model.txt'), 'lr=1 seed=1\n');
+  await p.ok(['exp', 'apply', 'par-4']);
+  assert.equal(p.read('model.txt'), 'lr=1 seed=4\n');
+  assert.deepEqual(p.calls(), []);
+});

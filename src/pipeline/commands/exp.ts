@@ -12,13 +12,14 @@ import {
   removeExperiment,
   type Experiment,
 } from '../experiments.ts';
+import { rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { acquireProcessLock } from '../process-lock.ts';
 import { findRoot, Project, runOverlays } from '../project.ts';
 import { runPipeline } from '../scheduler.ts';
 import { handleInterrupts } from '../signals.ts';
-import { grid, parseSweep } from '../sweep.ts';
+import { grid, isolatedCopy, parseSweep } from '../sweep.ts';
 import { plainReporter, type Reporter } from '../ui.ts';
 import { globToRegExp } from '../metrics-view.ts';
 import { canonicalJson } from '../status.ts';
@@ -209,6 +210,12 @@ function loadAll(root: string): Experiment[] {
   return experiments;
 }
 
+function positiveIntArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
 interface SweepFlags {
   sweep?: string[];
   name?: string;
@@ -218,6 +225,7 @@ interface SweepFlags {
   set?: string[];
   runCache: boolean;
   quiet?: boolean;
+  parallel?: number;
 }
 
 async function reporterFor(quiet: boolean | undefined): Promise<Reporter> {
@@ -242,34 +250,56 @@ async function sweepCommand(targets: string[], flags: SweepFlags): Promise<void>
   const interrupts = handleInterrupts();
   const done: string[] = [];
   const failed: string[] = [];
+  const parallel = Math.min(flags.parallel ?? 1, points.length);
+  /** Runs one point in `cwd` (the project, or an isolated copy), recording it into the project. */
+  const runPoint = async (i: number, cwd: string, reporter: Reporter): Promise<void> => {
+    const set = [...(flags.set ?? []), ...points[i]];
+    const project = await Project.open({ cwd, overlays: flags.params, set });
+    const summary = await runPipeline({ project, targets, jobs: flags.jobs, executor: flags.executor, runCache: flags.runCache, signal: interrupts.signal, reporter });
+    if (summary.exitCode === EXIT.ok) {
+      const o = runOverlays(project.root, { overlays: flags.params, set });
+      recordExperiment(project, { into: root, name: names[i], overlays: o.params, set: o.set });
+      done.push(names[i]);
+    } else if (summary.exitCode === EXIT.stageFailed) {
+      failed.push(names[i]);
+      for (const r of summary.stages) if (r.outcome === 'failed') process.stderr.write(`grow: ${names[i]}: stage \`${r.name}\` failed: ${r.message ?? ''}\n`);
+    }
+  };
+  const announce = (i: number) => out(`sweep: [${i + 1}/${points.length}] ${names[i]}: ${points[i].map((a) => `--set ${a}`).join(' ')}`);
   try {
-    for (const [i, point] of points.entries()) {
+    // The first point runs in the workspace: the stages all points share run there once, and
+    // the other points find them in the run-cache.
+    for (let i = 0; i < (parallel > 1 ? 1 : points.length); i++) {
       if (interrupts.signal.aborted) break;
-      const set = [...(flags.set ?? []), ...point];
-      out(`sweep: [${i + 1}/${points.length}] ${names[i]}: ${point.map((a) => `--set ${a}`).join(' ')}`);
-      const project = await Project.open({ overlays: flags.params, set });
-      const summary = await runPipeline({
-        project,
-        targets,
-        jobs: flags.jobs,
-        executor: flags.executor,
-        runCache: flags.runCache,
-        signal: interrupts.signal,
-        reporter: await reporterFor(flags.quiet),
-      });
-      if (summary.exitCode === EXIT.ok) {
-        const o = runOverlays(project.root, { overlays: flags.params, set });
-        recordExperiment(project, { name: names[i], overlays: o.params, set: o.set });
-        done.push(names[i]);
-      } else if (summary.exitCode === EXIT.stageFailed) {
-        failed.push(names[i]);
-        for (const r of summary.stages) if (r.outcome === 'failed') process.stderr.write(`grow: ${names[i]}: stage \`${r.name}\` failed: ${r.message ?? ''}\n`);
-      }
+      announce(i);
+      await runPoint(i, root, await reporterFor(flags.quiet));
+    }
+    if (parallel > 1 && !interrupts.signal.aborted) {
+      // The other points in isolated copies, `parallel` at a time, sharing this project's cache.
+      const { cacheDir } = (await Project.open({ cwd: root, readOnly: true })).config;
+      process.env.GROW_CACHE_DIR = cacheDir;
+      const outs = (await Project.open({ cwd: root, readOnly: true })).pipeline.stages.flatMap((s) => s.outs.map((o) => o.path));
+      let next = 1;
+      const worker = async () => {
+        while (next < points.length && !interrupts.signal.aborted) {
+          const i = next++;
+          announce(i);
+          const copy = isolatedCopy(root, outs);
+          try {
+            await runPoint(i, copy, plainReporter((l) => out(`[${names[i]}] ${l}`), flags.quiet));
+          } finally {
+            rmSync(copy, { recursive: true, force: true });
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: parallel }, worker));
     }
   } finally {
     interrupts.dispose();
     lock.release();
   }
+  done.sort((a, b) => names.indexOf(a) - names.indexOf(b));
+  failed.sort((a, b) => names.indexOf(a) - names.indexOf(b));
   const stopped = points.length - done.length - failed.length;
   out(`sweep: ${done.length} of ${points.length} points recorded${done.length ? ` (${done[0]}…${done.at(-1)})` : ''}` +
     `${failed.length ? `; failed: ${failed.join(', ')}` : ''}${stopped ? `; ${stopped} not run (interrupted)` : ''}; compare with \`grow exp show ${done.join(' ')}\``);
@@ -287,11 +317,8 @@ export function registerExp(program: Command): void {
     .argument('[targets...]', 'stage or group names, as for `grow run` (default: all)')
     .option('--sweep <key=v1,v2,…>', 'one axis of the grid (repeatable; every combination runs)', collect)
     .option('-n, --name <base>', 'points are named <base>-1, <base>-2, … (default: a generated base)')
-    .option('-j, --jobs <n>', 'local stages in parallel within a point, as for run', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-      return n;
-    })
+    .option('-j, --jobs <n>', 'local stages in parallel within a point, as for run', positiveIntArg)
+    .option('-P, --parallel <n>', 'points at once, each after the first in an isolated copy of the project (default 1: one after another here)', positiveIntArg)
     .addOption(new Option('--executor <name>', 'where stages without their own `executor` run').choices(['local', 'slurm']))
     .option('--set <key=value>', 'an override for every point (repeatable)', collect)
     .option('--params <file>', 'an overlay for every point (repeatable)', collect)
