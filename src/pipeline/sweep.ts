@@ -1,8 +1,9 @@
 /**
  * `grow exp run --sweep key=v1,v2 …`: the grid of params values, one `--set` list per point.
- * Points run one after another in the workspace; each is recorded as an experiment, and stages
- * whose inputs a point does not change are up to date or restored from the run-cache, so work
- * common to all points is done once.
+ * Points run one after another in the workspace, or (`--parallel`) the first there and the rest
+ * in isolated copies sharing its cache; each is recorded as an experiment. Stages whose inputs a
+ * point does not change are up to date or restored from the run-cache, so work common to all
+ * points is done once.
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';

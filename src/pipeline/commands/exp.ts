@@ -325,12 +325,14 @@ export function registerExp(program: Command): void {
     .option('--no-run-cache', 'never restore from the run-cache')
     .option('-q, --quiet', 'print only the sweep lines and failures')
     .addHelpText('after', `
-Points run one after another in this workspace; stages a point does not change stay up to date or
-are restored from the run-cache, so the work they share runs once. A failed point is reported and
-the sweep goes on; Ctrl-C stops the running point, and the points finished before are kept.
+Points run one after another in this workspace (with -P, the first here and the others in isolated
+copies sharing this project's cache); stages a point does not change stay up to date or are
+restored from the run-cache, so the work they share runs once. A failed point is reported and the
+sweep goes on; Ctrl-C stops the running points, and the points finished before are kept.
 Examples:
   grow exp run --sweep train.lr=0.001,0.003,0.01
-  grow exp run -n width --sweep model.d=32,64 --sweep seed=1,2 --params params/smoke.yaml`)
+  grow exp run -n width --sweep model.d=32,64 --sweep seed=1,2 --params params/smoke.yaml
+  grow exp run -n seeds -P 4 --sweep seed=1,2,3,4,5,6,7,8`)
     .action(sweepCommand);
 
   exp
