@@ -19,7 +19,11 @@ import { registerVerify } from './commands/verify.ts';
 import { registerWatch } from './commands/watch.ts';
 // issue 7 (shared cache): `grow push` / `grow pull` to a second cache directory
 import { registerTransferCommands } from './commands/transfer.ts';
-import { Project } from './project.ts';
+import { registerExp } from './commands/exp.ts';
+import { checkName, checkNewName, experimentLockEntries, recordExperiment } from './experiments.ts';
+import { overlayNote } from './overlay-note.ts';
+import { filterMetrics } from './metrics-view.ts';
+import { Project, runOverlays } from './project.ts';
 import { DEFAULT_SLURM_JOBS, runPipeline, type RunSummary } from './scheduler.ts';
 import { handleInterrupts } from './signals.ts';
 import { formatStatus, pipelineStatus } from './status-report.ts';
@@ -59,24 +63,33 @@ interface RunFlags {
   params?: string[];
   executor?: 'local' | 'slurm';
   quiet?: boolean;
+  name?: string;
 }
 
 async function chooseReporter(quiet: boolean | undefined): Promise<Reporter> {
-  // listr2 is only loaded for the live terminal view.
-  if (!quiet && process.stdout.isTTY && !process.env.CI) return (await import('./ui-listr.ts')).listrReporter();
+  // listr2 is only loaded for the live terminal view; a dumb terminal cannot redraw lines.
+  if (!quiet && process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb') return (await import('./ui-listr.ts')).listrReporter();
   return plainReporter(undefined, quiet);
 }
 
-function summarize(summary: RunSummary, quiet = false): void {
+function summarize(summary: RunSummary, quiet = false, project?: Project): void {
   const counts = new Map<string, number>();
   for (const s of summary.stages) counts.set(s.outcome, (counts.get(s.outcome) ?? 0) + 1);
   const parts = [...counts].map(([k, n]) => `${n} ${k}`);
   if (!quiet) out(summary.stages.length ? `${summary.stages.length} stage${summary.stages.length === 1 ? '' : 's'}: ${parts.join(', ')}` : 'nothing to run');
+  // The outs stages mark `show: true`: what the user ran the pipeline for, now in place.
+  const ready = new Set(['done', 'restored', 'up to date']);
+  const shown = project && !quiet
+    ? summary.stages.filter((s) => ready.has(s.outcome)).flatMap((s) => project.byName.get(s.name)?.outs.filter((o) => o.show).map((o) => o.path) ?? [])
+    : [];
+  if (shown.length) out(`result${shown.length === 1 ? '' : 's'}: ${shown.join(', ')}`);
   for (const s of summary.stages) if (s.outcome === 'failed') err(`grow: stage \`${s.name}\` failed: ${s.message ?? ''}`);
 }
 
 async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
+  if (flags.name !== undefined) checkName(flags.name);
   const project = await Project.open({ overlays: flags.params, set: flags.set, readOnly: flags.dry });
+  if (flags.name !== undefined && !flags.dry) checkNewName(project.root, flags.name);
   // --dry writes nothing, so it needs neither the process lock nor interrupt handling.
   const lock = flags.dry ? undefined : acquireProcessLock(project.root);
   const interrupts = flags.dry ? undefined : handleInterrupts();
@@ -97,12 +110,31 @@ async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
       signal: interrupts?.signal,
       reporter: flags.dry ? plainReporter() : await chooseReporter(flags.quiet),
     });
-    summarize(summary, flags.quiet);
+    summarize(summary, flags.quiet, flags.dry ? undefined : project);
     process.exitCode = summary.exitCode;
+    if (flags.dry) {
+      const note = overlayNote(project, { overlays: flags.params, set: flags.set }, `run ${[...targets, '--dry'].join(' ')}`);
+      if (note) out(note);
+    }
+    if (!flags.dry && summary.exitCode === EXIT.ok) {
+      const e = recordExperiment(project, { name: flags.name, ...runOverlaysOf(project, flags) });
+      if (e && !flags.quiet) out(`recorded as experiment ${e.name} (see \`grow exp show\`)`);
+    }
   } finally {
     interrupts?.dispose();
     lock?.release();
   }
+}
+
+function runOverlaysOf(project: Project, flags: { params?: string[]; set?: string[] }): { overlays: string[]; set: string[] } {
+  const o = runOverlays(project.root, { overlays: flags.params, set: flags.set });
+  return { overlays: o.params, set: o.set };
+}
+
+/** Prints the overlay note for a comparing command: after the text, or on stderr beside JSON. */
+function noteOverlays(project: Project, flags: { params?: string[]; set?: string[]; json?: boolean }, command: string): void {
+  const note = overlayNote(project, { overlays: flags.params, set: flags.set }, command);
+  if (note) (flags.json ? err : out)(note);
 }
 
 /**
@@ -120,6 +152,11 @@ export function buildProgram(): Command {
   const program = new Command('grow')
     .description('A content-hashed, incremental pipeline runner: runs the stages of pipeline.yaml whose inputs changed.')
     .version(version(), '-V, --version')
+    .option('--no-color', 'no colors in any output (as NO_COLOR=1)')
+    .hook('preAction', (cmd) => {
+      // Read by listr2's colors when the live view loads, after this.
+      if (cmd.opts().color === false) process.env.NO_COLOR = '1';
+    })
     .showHelpAfterError('(run `grow --help` or `grow <command> --help` for usage)')
     .addHelpText('after', `
 Exit codes: 0 ok, 1 a stage failed, 2 usage or configuration error, 3 stale (status --check), 130 interrupted.
@@ -143,6 +180,7 @@ Docs: docs/cli.md`);
     .option('--params <file>', 'lay a params file over the default params file (repeatable)', collect)
     .addOption(new Option('--executor <name>', 'where stages without their own `executor` run').choices(['local', 'slurm']))
     .option('-q, --quiet', 'print only failures')
+    .option('-n, --name <name>', 'name the experiment this run records (default: a generated name; see `grow exp show`)')
     .addHelpText('after', `
 Examples:
   grow run                      run every stale stage
@@ -168,6 +206,7 @@ Examples:
       const project = await Project.open({ overlays: flags.params, set: flags.set });
       const list = await pipelineStatus(project, targets);
       out(flags.json ? JSON.stringify(list, null, 2) : formatStatus(list));
+      noteOverlays(project, flags, ['status', ...targets].join(' '));
       if (flags.check && list.some((s) => s.state === 'stale')) process.exitCode = EXIT.stale;
     });
 
@@ -176,14 +215,18 @@ Examples:
     .description('show every component of a stage\'s fingerprint (cmd, dep hashes, params values, outs) now and in the lock')
     .argument('<stage>', 'a stage name, e.g. train or train_small@1')
     .option('--json', 'print the comparison as JSON')
+    .option('--set <key=value>', 'as for run: explain under these params overrides', collect)
+    .option('--params <file>', 'as for run: explain under this params overlay', collect)
     .addHelpText('after', `
 Lines marked ≠ differ from pipeline.lock and are why the stage would re-run.
-Example:
-  grow explain train_small@1`)
-    .action(async (name: string, flags: { json?: boolean }) => {
-      const project = await Project.open();
+Examples:
+  grow explain train_small@1
+  grow explain train --params params/smoke.yaml`)
+    .action(async (name: string, flags: { json?: boolean; set?: string[]; params?: string[] }) => {
+      const project = await Project.open({ overlays: flags.params, set: flags.set });
       const e = await explainStage(project, name);
       out(flags.json ? JSON.stringify(e, null, 2) : formatExplanation(e));
+      noteOverlays(project, flags, `explain ${name}`);
     });
 
   program
@@ -218,17 +261,28 @@ Examples:
       const project = await Project.open({ overlays: flags.params, set: flags.set });
       const rows = paramsDiff(project, rev, flags.all);
       out(flags.json ? JSON.stringify(diffJson(rows), null, 2) : formatDiff(rows, rev ?? 'lock'));
+      if (rev === undefined) noteOverlays(project, flags, 'params diff');
     });
 
   const metrics = program.command('metrics').description('inspect the metrics files stages declare under `metrics:`');
   metrics
     .command('show')
-    .description('print every metric in the workspace')
+    .description('print the metrics in the workspace (numbers, rounded to 5 significant digits)')
+    .argument('[targets...]', 'metrics files, or stages whose metrics to show (default: all)')
+    .option('-k, --key <glob>', 'only keys matching this glob, e.g. "*loss*" or "models[*].acc" (repeatable)', collect)
+    .option('--precision <n>', 'significant digits (default 5; --json is unrounded unless given)', positiveInt)
+    .option('--all', 'also values that are not numbers (strings, booleans)')
     .option('--json', 'print {file: {key: value}}')
-    .addHelpText('after', '\nExample:\n  grow metrics show')
-    .action(async (flags: { json?: boolean }) => {
+    .addHelpText('after', `
+Examples:
+  grow metrics show
+  grow metrics show evaluate -k '*.loss' --precision 3
+  grow metrics show artifacts/metrics/eval.json --all --json`)
+    .action(async (targets: string[], flags: { json?: boolean; key?: string[]; precision?: number; all?: boolean }) => {
       const project = await Project.open();
-      const rows = metricsShow(project);
+      const rows = filterMetrics(project, metricsShow(project), {
+        targets, keys: flags.key, all: flags.all, precision: flags.precision ?? (flags.json ? undefined : 5),
+      });
       out(flags.json ? JSON.stringify(showJson(rows), null, 2) : formatShow(rows));
     });
   metrics
@@ -268,7 +322,7 @@ Examples:
 
   program
     .command('gc')
-    .description('remove cache objects that neither pipeline.lock nor a kept run-cache entry references')
+    .description('remove cache objects that neither pipeline.lock, an experiment nor a kept run-cache entry references')
     .option('--keep-runs <n>', `run-cache entries kept per stage, most recently used first (default ${DEFAULT_KEEP_RUNS})`, (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
@@ -309,7 +363,9 @@ Examples:
       }
       const lock = acquireProcessLock(project.root);
       try {
-        const r = collectGarbage(project.cache, project.runCache, project.lock.entries().values(), {
+        // Experiments' results are kept like the lock's, so `grow exp apply` can restore them.
+        const keep = [...project.lock.entries().values(), ...experimentLockEntries(project.root)];
+        const r = collectGarbage(project.cache, project.runCache, keep, {
           keepRuns: flags.keepRuns,
           olderThanMs: flags.olderThan,
           maxSize: flags.maxSize,
@@ -327,6 +383,7 @@ Examples:
   registerWatch(program);
   // issue 7: `grow push` / `grow pull`
   registerTransferCommands(program);
+  registerExp(program);
 
   return program;
 }

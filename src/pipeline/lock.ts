@@ -98,9 +98,36 @@ export function serializeEntry(name: string, e: LockEntry): string {
   return text.replace(/^(?=.)/gm, '  ');
 }
 
-export function serializeLock(stages: Map<string, LockEntry>, fragment = serializeEntry): string {
-  if (stages.size === 0) return `schema: ${LOCK_SCHEMA}\nstages: {}\n`;
-  let text = `schema: ${LOCK_SCHEMA}\nstages:\n`;
+/** The `--params` files and `--set`s of the run that wrote the lock (both empty: none). */
+export interface LockOverlays {
+  params: string[];
+  set: string[];
+}
+
+/** One line, only when there are overlays: a lock made without them keeps its old bytes. */
+function overlaysLine(o: LockOverlays | undefined): string {
+  if (!o || (o.params.length === 0 && o.set.length === 0)) return '';
+  return `overlays: {params: ${JSON.stringify(o.params)}, set: ${JSON.stringify(o.set)}}\n`;
+}
+
+/** The overlays a lock's text records; none when the line is absent or malformed. */
+export function lockOverlays(text: string | null): LockOverlays {
+  const m = text === null ? null : /^overlays: (.*)$/m.exec(text);
+  if (m) {
+    try {
+      const v = parseDocument(m[1]).toJSON() as { params?: unknown; set?: unknown } | null;
+      const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string');
+      if (v && strings(v.params) && strings(v.set)) return { params: v.params, set: v.set };
+    } catch {
+      /* a hand-edited line: treated as absent */
+    }
+  }
+  return { params: [], set: [] };
+}
+
+export function serializeLock(stages: Map<string, LockEntry>, fragment = serializeEntry, overlays?: LockOverlays): string {
+  if (stages.size === 0) return `schema: ${LOCK_SCHEMA}\n${overlaysLine(overlays)}stages: {}\n`;
+  let text = `schema: ${LOCK_SCHEMA}\n${overlaysLine(overlays)}stages:\n`;
   for (const [name, e] of stages) text += fragment(name, e);
   return text;
 }
@@ -221,6 +248,8 @@ export class LockStore {
     private readonly order: string[] = [],
     /** Never write anything (not even the parsed-lock cache): `--dry`. */
     private readonly readOnly = false,
+    /** Recorded in the lock on every write: what this run's params were laid over with. */
+    private readonly runOverlays?: LockOverlays,
   ) {
     this.path = join(root, LOCK_FILE);
     this.cachePath = join(root, PARSED_CACHE);
@@ -248,6 +277,11 @@ export class LockStore {
     return this.stages.get(name);
   }
 
+  /** The overlays the lock on disk was written with. */
+  overlays(): LockOverlays {
+    return lockOverlays(this.text);
+  }
+
   entries(): Map<string, LockEntry> {
     return this.stages;
   }
@@ -267,7 +301,7 @@ export class LockStore {
       const fresh = serializeEntry(n, e);
       this.fragments.set(n, { key, text: fresh });
       return fresh;
-    });
+    }, this.runOverlays);
     if (text !== this.text) {
       writeFileAtomic(this.path, text);
       this.text = text;

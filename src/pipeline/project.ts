@@ -3,13 +3,13 @@
  * the cache and run-cache. Every command starts here, so they all see the same facts the same way.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { Cache } from './cache.ts';
 import { loadConfig, type RunnerConfig } from './config.ts';
 import { GrowError } from './errors.ts';
 import { buildGraph } from './graph.ts';
 import { Hasher, type HashInfo } from './hash.ts';
-import { LockStore, type LockDep, type LockEntry, type LockOut } from './lock.ts';
+import { LockStore, type LockDep, type LockEntry, type LockOut, type LockOverlays } from './lock.ts';
 import { RunCache } from './run-cache.ts';
 import { loadPipeline } from './spec/index.ts';
 import type { ParamsSource } from './spec/params.ts';
@@ -42,6 +42,14 @@ export interface OpenOptions {
 }
 
 export type Graph = ReturnType<typeof buildGraph>;
+
+/** The overlays as the lock records them: files project-relative with `/`, sets as given. */
+export function runOverlays(root: string, opts: OpenOptions): LockOverlays {
+  return {
+    params: (opts.overlays ?? []).map((f) => relative(root, resolve(root, f)).split(sep).join('/')),
+    set: [...(opts.set ?? [])],
+  };
+}
 
 /** The nearest directory at or above `start` that holds pipeline.yaml (or a DVC project's dvc.yaml). */
 export function findRoot(start: string): string {
@@ -86,7 +94,7 @@ export class Project {
     }
     const graph = buildGraph(pipeline);
     const config = loadConfig(root);
-    const lock = new LockStore(root, pipeline.stages.map((s) => s.name), opts.readOnly);
+    const lock = new LockStore(root, pipeline.stages.map((s) => s.name), opts.readOnly, runOverlays(root, opts));
     return new Project(root, pipeline, graph, config, lock, new Hasher(root, new HashState(root)),
       new Cache(config.cacheDir), new RunCache(config.cacheDir));
   }
@@ -110,7 +118,8 @@ export class Project {
     for (const d of stage.deps) deps.set(d, await this.hasher.hash(d));
     const outs = new Map<string, HashInfo | null>();
     for (const o of stage.outs) outs.set(o.path, await this.hasher.hash(o.path));
-    return { cmd: stage.cmd, deps, params: this.pipeline.params.stageValues(stage), outs };
+    const params = this.pipeline.params;
+    return { cmd: stage.cmd, deps, params: params.stageValues(stage), outs, paramOrigin: params.origin ? (f, k) => params.origin!(f, k) : undefined };
   }
 
   /** True when some stage's out is `path` or contains it (so a missing dep may still be produced). */

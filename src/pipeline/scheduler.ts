@@ -64,7 +64,7 @@ export interface RunOptions extends OpenOptions {
   shouldSkip?: (stage: Stage, inputs: { signature: string; reasons: string[] }) => string | undefined;
 }
 
-export type Outcome = 'up to date' | 'restored' | 'done' | 'failed' | 'skipped' | 'frozen' | 'would run' | 'cancelled';
+export type Outcome = 'up to date' | 'restored' | 'done' | 'failed' | 'skipped' | 'frozen' | 'would run' | 'would restore' | 'cancelled';
 
 export interface StageReport {
   name: string;
@@ -160,7 +160,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     if (opts.dry) {
       // Planning only: an upstream that would run makes this stage run too (at run time early
       // cut-off may still spare it).
-      const up = upReports.find((r) => r.outcome === 'would run');
+      const up = upReports.find((r) => r.outcome === 'would run' || r.outcome === 'would restore');
       if (up && reasons[0] !== 'never run') reasons.push(`upstream ${up.name} will re-run`);
     }
     if (stage.frozen) return finish({ name: stage.name, outcome: 'frozen', reasons });
@@ -170,7 +170,10 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     if (ranAbove && !opts.force) reasons.unshift(`forced: upstream ${ranAbove.name} ${ranAbove.outcome === 'would run' ? 'will run' : 'ran'}`);
     const forced = opts.force === true || ranAbove !== undefined;
     if (reasons.length === 0) return finish({ name: stage.name, outcome: 'up to date', reasons });
-    if (opts.dry) return finish({ name: stage.name, outcome: 'would run', reasons });
+    if (opts.dry) {
+      const restore = !opts.force && opts.runCache !== false && !reasons.some((r) => r.startsWith('upstream ')) && wouldRestore(project, stage, facts);
+      return finish({ name: stage.name, outcome: restore ? 'would restore' : 'would run', reasons });
+    }
 
     const started = Date.now();
     const outPaths = stage.outs.map((o) => o.path);
@@ -182,8 +185,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     // metrics and plots are kept with the run-cache entry, as DVC keeps them (keptWithRun).
     // Unlike DVC, a stage's scratch outs (resume checkpoints: `persist: true, cache: false`) do not
     // prevent it: they are working state, not results, so a training stage can still be restored.
-    const cacheable = !stage.alwaysChanged && stage.outs.some((o) => o.cache || keptWithRun(o)) &&
-      stage.outs.every((o) => o.cache || isScratch(o) || keptWithRun(o)) && (stage.deps.length > 0 || stage.params.length > 0);
+    const cacheable = runCacheable(stage);
     // -f and --no-run-cache bypass restoring; the run's result is still recorded for next time.
     const mayRestore = cacheable && !forced && opts.runCache !== false;
     if (mayRestore && [...facts.deps.values()].every((d) => d !== null)) {
@@ -356,6 +358,29 @@ async function keepReportsWithRun(project: Project, stage: Stage, outs: LockOut[
       if (info) await project.cache.store(join(project.root, o.path), info);
     }
   }
+}
+
+function runCacheable(stage: Stage): boolean {
+  return !stage.alwaysChanged && stage.outs.some((o) => o.cache || keptWithRun(o)) &&
+    stage.outs.every((o) => o.cache || isScratch(o) || keptWithRun(o)) && (stage.deps.length > 0 || stage.params.length > 0);
+}
+
+/**
+ * For --dry: whether a run would restore the stage from the run-cache. A plan, read-only: the
+ * objects are looked for, not verified (verifying would read them all and delete corrupt ones).
+ */
+function wouldRestore(project: Project, stage: Stage, facts: Awaited<ReturnType<Project['facts']>>): boolean {
+  if (!runCacheable(stage) || [...facts.deps.values()].some((d) => d === null)) return false;
+  const signature = runSignature({ cmd: stage.cmd, deps: lockDeps(facts), params: facts.params, outPaths: stage.outs.map((o) => o.path) });
+  const hit = project.runCache.get(signature);
+  if (!hit || hit.outs.length !== stage.outs.length) return false;
+  return hit.outs.every((o) => {
+    const spec = stage.outs.find((d) => d.path === o.path);
+    if (!spec) return false;
+    if (isScratch(spec)) return true;
+    const hex = o.hash.slice('md5:'.length);
+    return existsSync(join(project.cache.objectsDir, hex.slice(0, 2), hex.slice(2)));
+  });
 }
 
 /** A resume-checkpoint out: kept across runs, never cached. */

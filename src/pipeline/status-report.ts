@@ -18,7 +18,11 @@ export async function pipelineStatus(project: Project, targets: string[] = []): 
   const byName = new Map<string, StageStatus>();
   for (const name of names) {
     const stage = project.stage(name);
-    const reasons = staleReasons(stage, project.lock.get(name), await project.facts(stage));
+    // Worded as `grow run` refuses it, so both commands name the problem the same way.
+    const reasons = staleReasons(stage, project.lock.get(name), await project.facts(stage)).map((r) => {
+      const dep = /^dep (.+) missing$/.exec(r)?.[1];
+      return dep !== undefined && !project.writtenByStages(dep) ? `dep ${dep} does not exist and no stage produces it` : r;
+    });
     // Upstream hints add nothing to a stage that never ran.
     if (reasons[0] !== 'never run') {
       for (const up of project.upstream(name)) {

@@ -16,6 +16,15 @@ export interface StageFacts {
   params: ParamValues;
   /** Current hash of every declared out (null: missing). */
   outs: Map<string, HashInfo | null>;
+  /** Which overlay set a params value (`--set k=v`, an overlay file), when one did. */
+  paramOrigin?: (file: string, key: string) => string | undefined;
+}
+
+/** A value in a reason: JSON, cut short so a reason stays one line. */
+function brief(v: unknown): string {
+  if (v === undefined) return '(none)';
+  const s = canonicalJson(v);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
 
 /** JSON with object keys sorted, so equal values compare equal whatever their key order. */
@@ -35,6 +44,17 @@ function paramLabel(file: string, key: string): string {
 /** DVC's "callback" stage: a command with no deps, params or outs is run on every `grow run`. */
 export function isCallback(stage: Stage): boolean {
   return stage.deps.length === 0 && stage.params.length === 0 && stage.outs.length === 0;
+}
+
+/** The dotted keys under `key` whose values differ, with both values. */
+function changedLeaves(key: string, a: unknown, b: unknown): [string, unknown, unknown][] {
+  if (!isTree(a) || !isTree(b)) return [[key, a, b]];
+  const out: [string, unknown, unknown][] = [];
+  for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+    if (canonicalJson(a[k]) === canonicalJson(b[k])) continue;
+    out.push(...changedLeaves(key ? `${key}.${k}` : k, a[k], b[k]));
+  }
+  return out;
 }
 
 export function staleReasons(stage: Stage, entry: LockEntry | undefined, now: StageFacts): string[] {
@@ -57,15 +77,19 @@ export function staleReasons(stage: Stage, entry: LockEntry | undefined, now: St
   for (const file of [...files].sort()) {
     const before = entry.params[file] ?? {};
     const after = now.params[file] ?? {};
-    for (const key of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
-      if (key === '' && key in before && key in after && isTree(before[key]) && isTree(after[key])) {
-        // A whole-file dependency: name the top-level keys that changed, as DVC does.
-        reasons.push(...wholeFileReasons(file, before[key], after[key]));
-        continue;
+    // A whole-file dependency (key '') is reported by its top-level keys, as DVC does.
+    const wholeFile = '' in before && '' in after && isTree(before['']) && isTree(after['']);
+    const [b, a] = wholeFile ? [before[''] as Record<string, unknown>, after[''] as Record<string, unknown>] : [before, after];
+    for (const key of [...new Set([...Object.keys(b), ...Object.keys(a)])].sort()) {
+      if (!(key in b)) reasons.push(`param ${paramLabel(file, key)} added`);
+      else if (!(key in a)) reasons.push(`param ${paramLabel(file, key)} removed`);
+      else if (canonicalJson(b[key]) !== canonicalJson(a[key])) {
+        // A listed mapping (`train`, a whole file) is reported by the keys inside it that changed.
+        for (const [leaf, was, is] of changedLeaves(key, b[key], a[key])) {
+          const origin = now.paramOrigin?.(file, leaf);
+          reasons.push(`param ${paramLabel(file, leaf)} changed: ${brief(was)} → ${brief(is)}${origin ? ` (set by ${origin})` : ''}`);
+        }
       }
-      if (!(key in before)) reasons.push(`param ${paramLabel(file, key)} added`);
-      else if (!(key in after)) reasons.push(`param ${paramLabel(file, key)} removed`);
-      else if (canonicalJson(before[key]) !== canonicalJson(after[key])) reasons.push(`param ${paramLabel(file, key)} changed`);
     }
   }
 
@@ -82,14 +106,4 @@ export function staleReasons(stage: Stage, entry: LockEntry | undefined, now: St
 
 function isTree(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function wholeFileReasons(file: string, before: Record<string, unknown>, after: Record<string, unknown>): string[] {
-  const out: string[] = [];
-  for (const k of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
-    if (!(k in before)) out.push(`param ${file}:${k} added`);
-    else if (!(k in after)) out.push(`param ${file}:${k} removed`);
-    else if (canonicalJson(before[k]) !== canonicalJson(after[k])) out.push(`param ${file}:${k} changed`);
-  }
-  return out;
 }

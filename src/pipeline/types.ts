@@ -19,6 +19,8 @@ export interface OutSpec {
   persist: boolean;
   /** Declared under `metrics:` / `plots:` rather than `outs:` (both are outs for the graph). */
   kind: 'out' | 'metrics' | 'plots';
+  /** `show: true`: named at the end of `grow run` as a result to look at (absent: false). */
+  show?: boolean;
 }
 
 /** `params:` entry resolved to one file. `keys === null` means the whole file. */

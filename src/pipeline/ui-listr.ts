@@ -17,6 +17,8 @@ interface Slot {
   settle: (v: { state: StageState; detail?: string; report?: StageReport }) => void;
   output?: string;
   tracker?: ProgressTracker;
+  /** Started by the scheduler; until then the task only waits for its turn. */
+  running?: boolean;
 }
 
 /**
@@ -48,6 +50,8 @@ export function listrReporter(mount: Mount = ownView): Reporter {
     task: async (_ctx: unknown, task: AnyTask) => {
       const slot = slots.get(stage.name)!;
       slot.task = task;
+      // listr2 spins every pending task alike: the title tells waiting stages from running ones.
+      if (!slot.running) task.title = `${label} · waiting`;
       if (slot.output) task.output = slot.output;
       const { state, detail, report } = await slot.done;
       const took = report?.durationMs !== undefined ? ` (${formatDuration(report.durationMs)})` : '';
@@ -90,8 +94,12 @@ export function listrReporter(mount: Mount = ownView): Reporter {
       const slot = slots.get(name);
       if (!slot) return;
       if (state === 'running') {
+        slot.running = true;
         slot.output = `running${detail ? ` (${detail})` : ''}`;
-        if (slot.task) slot.task.output = slot.output;
+        if (slot.task) {
+          slot.task.title = name;
+          slot.task.output = slot.output;
+        }
         return;
       }
       slot.settle({ state, detail, report });

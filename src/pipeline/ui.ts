@@ -44,6 +44,7 @@ export function plainReporter(write: (line: string) => void = (l) => process.std
       else if (state === 'skipped') write(`- ${name}: skipped (${detail ?? report?.message ?? ''})`);
       else if (state === 'running') write(`▶ ${name}: running${detail ? ` (${detail})` : ''}`);
       else if (state === 'would run') write(`• ${name}: would run (${detail})`);
+      else if (state === 'would restore') write(`• ${name}: would restore from the run-cache (${detail})`);
       else if (state === 'done') write(`✔ ${name}: done${duration}`);
       else if (state === 'restored') write(`✔ ${name}: restored from run-cache`);
       else if (state === 'frozen') write(`❄ ${name}: frozen${detail ? ` (would run: ${detail})` : ''}`);

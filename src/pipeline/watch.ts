@@ -22,7 +22,7 @@
  */
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { GrowError } from './errors.ts';
-import { Project, type OpenOptions } from './project.ts';
+import { Project, runOverlays, type OpenOptions } from './project.ts';
 import { runPipeline, type RunSummary } from './scheduler.ts';
 import { canonicalJson } from './status.ts';
 import type { Stage } from './types.ts';
@@ -74,8 +74,9 @@ function takeSnapshot(project: Project, stages: Stage[]): Snapshot {
 const isInside = (path: string, dir: string) => dir === '.' || path === dir || path.startsWith(`${dir}/`);
 
 /** Files and directories to watch, project-relative. */
-export function watchedPaths(project: Project, stages: Stage[]): string[] {
-  const paths = new Set<string>([project.pipeline.file]);
+export function watchedPaths(project: Project, stages: Stage[], overlayFiles: string[] = []): string[] {
+  // `--params` overlay files are watched like params files: an edit re-runs the stages whose values it changes.
+  const paths = new Set<string>([project.pipeline.file, ...overlayFiles]);
   for (const s of stages) {
     for (const d of s.deps) if (!project.writtenByStages(d)) paths.add(d);
     for (const p of s.params) paths.add(p.file);
@@ -150,9 +151,10 @@ export async function watchPipeline(opts: WatchOptions): Promise<number> {
 
   let project = await open();
   const root = project.root;
+  const overlayFiles = runOverlays(root, { overlays: opts.overlays }).params;
   let stages = selectedStages(project, targets);
   let snapshot = takeSnapshot(project, stages);
-  let watched = new Set(watchedPaths(project, stages));
+  let watched = new Set(watchedPaths(project, stages, overlayFiles));
 
   // chokidar is loaded only when watching: other commands stay fast to start.
   const { watch } = await import('chokidar');
@@ -188,7 +190,7 @@ export async function watchPipeline(opts: WatchOptions): Promise<number> {
       project = next;
       stages = nextStages;
       outs = outsOf();
-      const paths = new Set(watchedPaths(project, stages));
+      const paths = new Set(watchedPaths(project, stages, overlayFiles));
       const added = [...paths].filter((p) => !watched.has(p));
       const removed = [...watched].filter((p) => !paths.has(p));
       if (added.length) watcher.add(added.map((p) => join(root, p)));

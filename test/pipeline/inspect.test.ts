@@ -51,7 +51,7 @@ test('status --json gives reasons per stage; --check exits 3 only when stale', a
   p.write('params.yaml', 'train:\n  lr: 0.2\n  epochs: 2\nname: x\n');
   r = await p.ok(['status', 'train', '--json'], 0);
   const train = (JSON.parse(r.stdout) as { name: string; reasons: string[] }[]).find((s) => s.name === 'train')!;
-  assert.deepEqual(train.reasons, ['param params.yaml:train.lr changed']);
+  assert.deepEqual(train.reasons, ['param params.yaml:train.lr changed: 0.1 → 0.2']);
 });
 
 test('explain shows each fingerprint component now vs lock and marks differences', async () => {

@@ -109,9 +109,11 @@ test('checkout restores the outs recorded in the lock', async () => {
 
 test('gc removes objects that neither the lock nor a kept run-cache entry references', async () => {
   const p = project();
-  await p.ok(['run']);
+  await p.ok(['run', '--name', 'lr1']);
   p.write('params.yaml', 'lr: 2\n');
   await p.ok(['run']);
+  // A recorded experiment keeps its objects too: drop the lr=1 one (its lock is not current).
+  await p.ok(['exp', 'remove', 'lr1']);
   const objects = p.path('.grow/cache/files/md5');
   const before = objectFiles(objects).length;
   // Default policy keeps the lr=1 run-cache entry, so its objects stay.

@@ -52,7 +52,7 @@ test('status: nothing changed → no reasons; each kind of change gives its reas
   assert.deepEqual(staleReasons(stage, entry, facts({ deps: new Map([['data', info(`${H('d')}.dir`)], ['train.py', info(H('b'))]]) })), ['dep data changed']);
   assert.deepEqual(staleReasons(stage, entry, facts({ deps: new Map([['data', info(`${H('a')}.dir`)]]) })), ['dep train.py removed']);
   assert.deepEqual(staleReasons(stage, entry, facts({ deps: new Map([['data', null], ['train.py', info(H('b'))]]) })), ['dep data missing']);
-  assert.deepEqual(staleReasons(stage, entry, facts({ params: { 'params.yaml': { lr: 0.2 } } })), ['param params.yaml:lr changed']);
+  assert.deepEqual(staleReasons(stage, entry, facts({ params: { 'params.yaml': { lr: 0.2 } } })), ['param params.yaml:lr changed: 0.1 → 0.2']);
   assert.deepEqual(staleReasons(stage, entry, facts({ params: { 'params.yaml': { lr: 0.1, wd: 0 } } })), ['param params.yaml:wd added']);
   assert.deepEqual(staleReasons(stage, entry, facts({ outs: new Map([['model', null]]) })), ['out model missing']);
   assert.deepEqual(staleReasons(stage, entry, facts({ outs: new Map([['model', info(H('e'))]]) })), ['out model modified']);
@@ -62,7 +62,10 @@ test('status: nothing changed → no reasons; each kind of change gives its reas
 test('status: params compare by value, whatever the key order of nested values', () => {
   const e = { ...entry, params: { 'params.yaml': { lr: { a: 1, b: [1, 2] } } } };
   assert.deepEqual(staleReasons(stage, e, facts({ params: { 'params.yaml': { lr: { b: [1, 2], a: 1 } } } })), []);
-  assert.deepEqual(staleReasons(stage, e, facts({ params: { 'params.yaml': { lr: { b: [2, 1], a: 1 } } } })), ['param params.yaml:lr changed']);
+  assert.deepEqual(staleReasons(stage, e, facts({ params: { 'params.yaml': { lr: { b: [2, 1], a: 1 } } } })), ['param params.yaml:lr.b changed: [1,2] → [2,1]']);
+  // Inside a listed mapping: each key that changed, added or removed, by its own dotted name.
+  assert.deepEqual(staleReasons(stage, e, facts({ params: { 'params.yaml': { lr: { a: 2, c: { d: 1 } } } } })),
+    ['param params.yaml:lr.a changed: 1 → 2', 'param params.yaml:lr.b changed: [1,2] → (none)', 'param params.yaml:lr.c changed: (none) → {"d":1}']);
 });
 
 test('::progress lines parse into current/total and values; other lines are ignored', () => {

@@ -32,7 +32,7 @@ interface WatchFlags {
  * iteration's stages); plain lines in CI and pipes (as `grow run`).
  */
 async function sessionView(): Promise<{ makeReporter: () => Reporter; say?: (line: string) => void; close: () => Promise<void> }> {
-  if (process.stdout.isTTY && !process.env.CI) return (await import('../ui-listr.ts')).listrWatchSession();
+  if (process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb') return (await import('../ui-listr.ts')).listrWatchSession();
   return { makeReporter: () => plainReporter(), close: async () => {} };
 }
 

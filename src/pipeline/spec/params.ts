@@ -21,6 +21,8 @@ export interface ParamsSource {
   stageValues(stage: Stage): ParamValues;
   /** file → deep patch, for GROW_PARAMS_OVERRIDES; {} when there are none. */
   overrides(): Record<string, unknown>;
+  /** The overlay (`--params` file or `--set k=v`) that gave a key its value; undefined: the file's own. */
+  origin?(file: string, dottedKey: string): string | undefined;
 }
 
 export type Tree = Record<string, unknown>;
@@ -114,6 +116,8 @@ export class FileParams implements ParamsSource {
   private readonly canonicalTrees = new Map<string, Tree>();
   private readonly patches = new Map<string, Tree>();
   private readonly sources: YamlSource[] = [];
+  /** Each overlay in order, so a value can be traced to the one that set it. */
+  private readonly layers: { label: string; file: string; patch: unknown }[] = [];
 
   constructor(
     readonly root: string,
@@ -129,6 +133,7 @@ export class FileParams implements ParamsSource {
       const tree = src.data ?? {};
       if (!isMapping(tree)) throw new ConfigError(src.file, 1, 1, 'a params overlay must be a mapping of keys at the top level');
       patch = deepMerge(patch ?? {}, tree);
+      this.layers.push({ label: src.file, file: defaultFile, patch: tree });
     }
     if (patch !== undefined) this.patches.set(defaultFile, patch as Tree);
     for (const assignment of opts.set ?? []) this.applySet(assignment);
@@ -167,9 +172,23 @@ export class FileParams implements ParamsSource {
     }
     let patch: unknown = value;
     for (let i = parts.length - 1; i >= 0; i--) patch = { [parts[i] as string]: patch };
+    this.layers.push({ label: `--set ${assignment}`, file, patch });
     this.patches.set(file, deepMerge(this.patches.get(file) ?? {}, patch) as Tree);
     this.effective.delete(file);
     this.canonicalTrees.delete(file);
+  }
+
+  origin(file: string, dottedKey: string): string | undefined {
+    const parts = dottedKey === '' ? [] : parseKey(dottedKey);
+    if (!parts) return undefined;
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const l = this.layers[i];
+      if (l.file !== file) continue;
+      // The layer set the key itself, something above it, or (a whole mapping listed) something inside it.
+      if (parts.some((_, n) => lookup(l.patch, parts.slice(0, n + 1)) !== MISSING && !isMapping(lookup(l.patch, parts.slice(0, n + 1)))) ||
+          lookup(l.patch, parts) !== MISSING) return l.label;
+    }
+    return undefined;
   }
 
   /** The file's own tree (no overrides). A missing or non-mapping file is a ConfigError. */

@@ -33,6 +33,7 @@ const outFlagProps = {
   push: flag('DVC `push: false` keeps an output out of remote storage; grow push/pull copy every cached output, so it is ignored (with a warning).'),
   remote: { type: 'string', description: 'DVC per-output remote; ignored (with a warning): grow push/pull use one cache location.' },
   checkpoint: flag('DVC 2 checkpoint output; read as `persist: true` (with a warning).'),
+  show: flag('true: a result a person runs the pipeline for; `grow run` ends by naming it. Default false.'),
 };
 
 const plotFlagProps = {
