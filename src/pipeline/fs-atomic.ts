@@ -3,7 +3,7 @@
  * same directory (same file system, so rename is atomic), then rename it over the target.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 
@@ -29,14 +29,42 @@ export function tempPathFor(path: string): string {
   return `${path}${tempMarker(process.pid)}${randomBytes(8).toString('hex')}`;
 }
 
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+/**
+ * Replaces `path` with `data` atomically. With `sync`, the data is flushed to the device before
+ * the rename and the rename itself after it, so a record written this way (pipeline.lock)
+ * survives a power loss once the call returns. A failure (a full disk) throws, leaves the old file
+ * untouched and removes the temp file.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, opts: { sync?: boolean } = {}): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   try {
-    writeFileSync(tmp, data);
+    if (opts.sync) {
+      const fd = openSync(tmp, 'w');
+      try {
+        writeFileSync(fd, data);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } else writeFileSync(tmp, data);
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
+  }
+  if (opts.sync) syncDir(dirname(path));
+}
+
+/** Makes a rename in `dir` durable; some file systems cannot sync a directory, which is not an error. */
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    /* e.g. EINVAL on file systems without directory sync */
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
