@@ -26,7 +26,14 @@ interface CacheEntry {
   keys: Record<string, [number, number]>;
 }
 
-const CACHE_VERSION = 'grow-yaml-3';
+const CACHE_VERSION = 'grow-yaml-4';
+
+function isValidCacheEntry(e: unknown): e is CacheEntry {
+  if (e === null || typeof e !== 'object' || Array.isArray(e) || !('data' in e)) return false;
+  const keys = (e as { keys?: unknown }).keys;
+  return keys !== null && typeof keys === 'object' && !Array.isArray(keys) &&
+    Object.values(keys).every((p) => Array.isArray(p) && p.length === 2 && p.every((n) => Number.isInteger(n)));
+}
 
 // merge: `<<: *defaults` merge keys, which DVC files use (YAML 1.1, still the common practice).
 // uniqueKeys is off because the yaml package checks it by comparing every key with every other
@@ -65,8 +72,14 @@ export class YamlSource {
     if (!cacheDir) return YamlSource.parse(text, display);
     const entryFile = path.join(cacheDir, createHash('sha1').update(CACHE_VERSION).update(text).digest('hex') + '.json');
     try {
-      const entry = JSON.parse(readFileSync(entryFile, 'utf8')) as CacheEntry;
-      return new YamlSource(display, text, entry.data, entry.keys);
+      // `<md5 of the JSON>\n<JSON>`: a damaged or hand-made entry is a miss, never a document.
+      const raw = readFileSync(entryFile, 'utf8');
+      const nl = raw.indexOf('\n');
+      const json = raw.slice(nl + 1);
+      if (nl === 32 && raw.slice(0, 32) === createHash('md5').update(json).digest('hex')) {
+        const entry = JSON.parse(json) as unknown;
+        if (isValidCacheEntry(entry)) return new YamlSource(display, text, entry.data, entry.keys);
+      }
     } catch {
       /* not cached yet (or unreadable): parse */
     }
@@ -127,7 +140,8 @@ export class YamlSource {
     try {
       mkdirSync(cacheDir, { recursive: true });
       const tmp = `${entryFile}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ data: this.data, keys } satisfies CacheEntry));
+      const json = JSON.stringify({ data: this.data, keys } satisfies CacheEntry);
+      writeFileSync(tmp, `${createHash('md5').update(json).digest('hex')}\n${json}`);
       renameSync(tmp, entryFile);
       const entries = readdirSync(cacheDir).filter((f) => f.endsWith('.json'));
       if (entries.length > CACHE_ENTRIES) {
