@@ -16,6 +16,7 @@ import { chmod, copyFile, mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { EXIT, GrowError } from './errors.ts';
 import { tempPathFor } from './fs-atomic.ts';
+import { rethrowIo } from './io-error.ts';
 import { hexOf, isDirHash, manifestText, md5OfFile, md5OfText, type HashInfo, type ManifestEntry } from './hash.ts';
 import { containedTarget, findBadLink, isHash, objectRelpath, parseManifest, resolvesInside } from './trust.ts';
 
@@ -106,10 +107,14 @@ export class Cache {
   /** Stores a workspace path (file or directory) whose hash was just computed. */
   async store(abs: string, info: HashInfo): Promise<void> {
     this.checkInside(abs, info);
-    if (!isDirHash(info.hash)) return this.putFile(abs, hexOf(info.hash));
-    for (const m of info.manifest ?? []) await this.putFile(join(abs, m.relpath), m.md5);
-    // The manifest goes last: a directory object only exists once all its files do.
-    this.putText(info.hash, manifestText(info.manifest ?? []));
+    try {
+      if (!isDirHash(info.hash)) return await this.putFile(abs, hexOf(info.hash));
+      for (const m of info.manifest ?? []) await this.putFile(join(abs, m.relpath), m.md5);
+      // The manifest goes last: a directory object only exists once all its files do.
+      this.putText(info.hash, manifestText(info.manifest ?? []));
+    } catch (e) {
+      rethrowIo(e, `store ${abs} in the cache ${this.dir}`);
+    }
   }
 
   /**

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { Document, isMap, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from './errors.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
+import { rethrowIo } from './io-error.ts';
 import { HASH_RE, isHash, isSafeRelpath, parseOutRecords, relpathProblem } from './trust.ts';
 
 export const LOCK_FILE = 'pipeline.lock';
@@ -311,7 +312,11 @@ export class LockStore {
       return fresh;
     });
     if (text !== this.text) {
-      writeFileAtomic(this.path, text, { sync: true });
+      try {
+        writeFileAtomic(this.path, text, { sync: true });
+      } catch (e) {
+        rethrowIo(e, `write ${this.path}`);
+      }
       this.text = text;
       this.parsedCacheStale = true;
     }

@@ -10,6 +10,7 @@
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './fs-atomic.ts';
+import { rethrowIo } from './io-error.ts';
 import { FINGERPRINT_SALT, md5OfText } from './hash.ts';
 import type { LockDep, LockOut } from './lock.ts';
 import { isSignature, parseRunRecord, RUN_NAME_RE, TEMP_INFIX } from './trust.ts';
@@ -72,7 +73,11 @@ export class RunCache {
   }
 
   put(signature: string, entry: RunCacheEntry): void {
-    writeFileAtomic(this.pathOf(signature), JSON.stringify(entry));
+    try {
+      writeFileAtomic(this.pathOf(signature), JSON.stringify(entry));
+    } catch (e) {
+      rethrowIo(e, `write the run-cache entry ${this.pathOf(signature)}`);
+    }
   }
 
   /**

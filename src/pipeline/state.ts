@@ -94,9 +94,17 @@ export class HashState {
     }
   }
 
+  /**
+   * Writes the state. It is only a cache of hashes: when it cannot be written (a full disk, a
+   * read-only .grow) the old file stays, which costs re-hashing next time, never a wrong answer.
+   */
   save(): void {
     if (!this.dirty) return;
-    writeFileAtomic(this.file, JSON.stringify({ version: STATE_VERSION, entries: Object.fromEntries(this.entries) }));
-    this.dirty = false;
+    try {
+      writeFileAtomic(this.file, JSON.stringify({ version: STATE_VERSION, entries: Object.fromEntries(this.entries) }));
+      this.dirty = false;
+    } catch {
+      /* see above */
+    }
   }
 }
