@@ -12,8 +12,8 @@
  * restore writes only below the out it was asked for, inside the project.
  */
 import { chmodSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { chmod, copyFile, mkdir, rename, rm } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { chmod, copyFile, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
 import { EXIT, GrowError } from './errors.ts';
 import { tempPathFor } from './fs-atomic.ts';
 import { rethrowIo } from './io-error.ts';
@@ -165,6 +165,7 @@ export class Cache {
   async restoreOut(rel: string, hash: string): Promise<void> {
     if (!this.root) throw new Error('restoreOut needs the project root');
     const abs = containedTarget(this.root, rel, [this.dir]);
+    await removeStaleTemps(abs);
     await this.restore(abs, hash);
   }
 
@@ -193,6 +194,23 @@ export class Cache {
     if (!isHash(hash)) return [];
     if (!isDirHash(hash)) return [hash];
     return [hash, ...(this.readManifest(hash) ?? []).map((m) => `md5:${m.md5}`)];
+  }
+}
+
+/**
+ * Removes what a killed restore left beside `abs` (`<name>.tmp-<host>-<pid>-<random>`, see
+ * fs-atomic.ts). Restores run under the project's process lock, so no live writer owns one.
+ */
+async function removeStaleTemps(abs: string): Promise<void> {
+  const prefix = `${basename(abs)}.tmp-`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(abs));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith(prefix) && /-\d+-[0-9a-f]{16}$/.test(name)) await rm(join(dirname(abs), name), { recursive: true, force: true });
   }
 }
 
