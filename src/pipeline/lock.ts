@@ -24,7 +24,7 @@ import { Document, isMap, isSeq, LineCounter, parseDocument, type Node, type YAM
 import { ConfigError } from './errors.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
 import { rethrowIo } from './io-error.ts';
-import { HASH_RE, isHash, isSafeRelpath, parseOutRecords, relpathProblem } from './trust.ts';
+import { HASH_RE, isHash, isSafeDepPath, isSafeRelpath, parseOutRecords, relpathProblem } from './trust.ts';
 
 export const LOCK_FILE = 'pipeline.lock';
 export const LOCK_SCHEMA = 1;
@@ -159,7 +159,7 @@ export function parseLock(text: string, file = LOCK_FILE): Map<string, LockEntry
         const at = (k: string) => ((itemNode as YAMLMap).get(k, true) as Node | undefined) ?? (itemNode as Node);
         if (typeof item.path !== 'string' || !item.path) fail(at('path'), `stage \`${name}\`: \`${seqKey}\` item has no \`path\``, name);
         // Lock paths name files grow hashes, restores and deletes: they must stay in the project.
-        if (!isSafeRelpath(item.path)) {
+        if (seqKey === 'outs' ? !isSafeRelpath(item.path) : !isSafeDepPath(item.path)) {
           fail(at('path'), `stage \`${name}\`: path ${JSON.stringify(item.path)} ${relpathProblem(item.path)}; lock paths are normalised paths inside the project`, name);
         }
         if (seen.has(item.path as string)) fail(at('path'), `stage \`${name}\`: \`${item.path}\` is listed twice in \`${seqKey}\``, name);
@@ -213,7 +213,7 @@ function validCachedEntry(x: unknown): LockEntry | null {
   const depPaths = new Set<string>();
   for (const d of deps as unknown[]) {
     const { path, hash, files } = (d ?? {}) as Record<string, unknown>;
-    if (!isSafeRelpath(path) || !isHash(hash) || depPaths.has(path)) return null;
+    if (!isSafeDepPath(path) || !isHash(hash) || depPaths.has(path)) return null;
     if (files !== undefined && !(Number.isInteger(files) && (files as number) >= 0)) return null;
     depPaths.add(path);
   }

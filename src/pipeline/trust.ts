@@ -43,6 +43,11 @@ export function isSafeRelpath(x: unknown): x is string {
   return !x.split('/').some((seg) => seg === '..' || seg === '.' || seg === '');
 }
 
+/** A dep may also be the whole project (`.`): deps are only read, never written or deleted. */
+export function isSafeDepPath(x: unknown): x is string {
+  return x === '.' || isSafeRelpath(x);
+}
+
 /** Why `x` is not a safe relative path, for messages; undefined when it is one. */
 export function relpathProblem(x: unknown): string | undefined {
   if (typeof x !== 'string' || x === '') return 'is empty';
