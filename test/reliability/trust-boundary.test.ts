@@ -233,10 +233,15 @@ test('corrupt .grow/lock.json entries of the right md5 are a miss: status and ru
 test('corrupt .grow/state.json entries are ignored: status is right and run keeps the out', async () => {
   const { proj } = project();
   assert.equal((await runGrow(proj, ['run'])).code, 0);
+  // A second look records what the run found racily new (see state.ts).
+  assert.equal((await runGrow(proj, ['status', '--check'])).code, 0);
   const statePath = join(proj, '.grow', 'state.json');
-  const s = JSON.parse(readFileSync(statePath, 'utf8')) as { version: number; entries: Record<string, unknown> };
-  for (const k of Object.keys(s.entries)) s.entries[k] = k === 'in.txt' ? [5, { x: 1 }] : 'garbage';
-  s.entries['out/a.txt'] = ['1:2:3:4', md5('nope')];
+  const s = JSON.parse(readFileSync(statePath, 'utf8')) as { version: number; entries: Record<string, [string, unknown]> };
+  // The right stat keys (so the entries would be used) with md5s of the wrong shape.
+  const bad: unknown[] = [5, { x: 1 }, 'not-an-md5', md5('nope').toUpperCase()];
+  const keys = Object.keys(s.entries);
+  assert.ok(keys.includes('in.txt'), 'the state remembers the dep');
+  keys.forEach((k, i) => (s.entries[k] = [s.entries[k][0], bad[i % bad.length]]));
   writeFileSync(statePath, JSON.stringify(s));
   const status = await runGrow(proj, ['status', '--check']);
   assert.equal(status.code, 0, status.output);
