@@ -4,7 +4,7 @@
  * looked up only when an error needs one, by walking the document along the same path.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../errors.ts';
@@ -137,9 +137,9 @@ export class YamlSource {
         }
       }
     }
+    const tmp = `${entryFile}.${process.pid}.tmp`;
     try {
       mkdirSync(cacheDir, { recursive: true });
-      const tmp = `${entryFile}.${process.pid}.tmp`;
       const json = JSON.stringify({ data: this.data, keys } satisfies CacheEntry);
       writeFileSync(tmp, `${createHash('md5').update(json).digest('hex')}\n${json}`);
       renameSync(tmp, entryFile);
@@ -149,7 +149,8 @@ export class YamlSource {
         for (const { f } of byAge.slice(0, entries.length - CACHE_ENTRIES)) unlinkSync(path.join(cacheDir, f));
       }
     } catch {
-      /* caching is an optimisation only */
+      // Caching is an optimisation only; a write that failed (a full disk) leaves no temp file.
+      rmSync(tmp, { force: true });
     }
   }
 
