@@ -31,9 +31,12 @@ export function tempPathFor(path: string): string {
 
 /**
  * Replaces `path` with `data` atomically. With `sync`, the data is flushed to the device before
- * the rename and the rename itself after it, so a record written this way (pipeline.lock)
- * survives a power loss once the call returns. A failure (a full disk) throws, leaves the old file
- * untouched and removes the temp file.
+ * the rename, so after a power loss the file is the old version or the new one, never an empty or
+ * partial one (file systems may otherwise commit the rename before the data). The directory is
+ * not synced: losing the rename itself loses only the newest record, which is the safe direction
+ * (a stage recorded as not run re-runs or is restored from the run-cache), and syncing it cost
+ * ~10 ms per stage on ext4 (docs/BENCHMARKS.md). A failure (a full disk) throws, leaves the old
+ * file untouched and removes the temp file.
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, opts: { sync?: boolean } = {}): void {
   mkdirSync(dirname(path), { recursive: true });
@@ -52,19 +55,5 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: {
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
-  }
-  if (opts.sync) syncDir(dirname(path));
-}
-
-/** Makes a rename in `dir` durable; some file systems cannot sync a directory, which is not an error. */
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    /* e.g. EINVAL on file systems without directory sync */
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }

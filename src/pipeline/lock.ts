@@ -290,7 +290,7 @@ export class LockStore {
   }
 
   /**
-   * Records `entry` for stage `name`: the file is written (atomically, synced) first, and only then
+   * Records `entry` for stage `name`: the file is written (atomically, its data synced) first, and only then
    * does the in-memory lock change. A failed write (a full disk) throws and leaves both the file
    * and this store as they were, so nothing can report as recorded what is not in pipeline.lock.
    */
