@@ -101,3 +101,14 @@ test('a dep directory holding a link to outside is hashed (followed) but never c
   const st = await runGrow(proj, ['status', '--check']);
   assert.equal(st.code, 3, `a change behind the link makes the stage stale: ${st.output}`);
 });
+
+test('a link inside an out back to one of its ancestors (a loop) fails the stage with a message, no stack overflow', async () => {
+  const { proj } = project(() => `    cmd: mkdir -p out && cp in.txt out/a.txt && ln -s .. out/up
+    deps: [in.txt]
+    outs: [out]
+`);
+  const r = await runGrow(proj, ['run']);
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, /out\/up is a symbolic link to .*, which contains the link itself \(a loop\)/);
+  assert.doesNotMatch(r.output, /Maximum call stack|\n\s+at /);
+});
