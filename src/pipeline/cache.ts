@@ -16,12 +16,13 @@ import { chmod, copyFile, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { EXIT, GrowError } from './errors.ts';
 import { tempPathFor } from './fs-atomic.ts';
-import { rethrowIo } from './io-error.ts';
+import { outsideCacheError, rethrowIo } from './io-error.ts';
 import { hexOf, isDirHash, manifestText, md5OfFile, md5OfText, type HashInfo, type ManifestEntry } from './hash.ts';
-import { containedTarget, findBadLink, isHash, objectRelpath, parseManifest, resolvesInside } from './trust.ts';
+import { ContainedDirs, containedTarget, findBadLink, isHash, objectRelpath, parseManifest, resolvesInside } from './trust.ts';
 
 export class Cache {
   readonly objectsDir: string;
+  private readonly contained: ContainedDirs;
 
   constructor(
     readonly dir: string,
@@ -29,6 +30,13 @@ export class Cache {
     readonly root?: string,
   ) {
     this.objectsDir = join(dir, 'files', 'md5');
+    this.contained = new ContainedDirs(dir);
+  }
+
+  /** Creates the fan-out directory of `dest` and makes sure it is inside the cache (see ContainedDirs). */
+  private prepareDir(dest: string): void {
+    mkdirSync(dirname(dest), { recursive: true });
+    if (!this.contained.holds(dirname(dest))) throw outsideCacheError(dirname(dest), this.dir);
   }
 
   /** Path of the object for a lock hash (`md5:<hex>` or `md5:<hex>.dir`); throws for anything else. */
@@ -41,7 +49,7 @@ export class Cache {
   private async putFile(srcAbs: string, md5: string): Promise<void> {
     const dest = this.objectPath(`md5:${md5}`);
     if (existsSync(dest)) return;
-    await mkdir(dirname(dest), { recursive: true });
+    this.prepareDir(dest);
     const tmp = tempPathFor(dest);
     try {
       await copyFile(srcAbs, tmp, constants.COPYFILE_FICLONE);
@@ -65,7 +73,7 @@ export class Cache {
   private putText(hash: string, text: string): void {
     const dest = this.objectPath(hash);
     if (existsSync(dest)) return;
-    mkdirSync(dirname(dest), { recursive: true });
+    this.prepareDir(dest);
     const tmp = tempPathFor(dest);
     try {
       // writeFileSync's mode is subject to umask; chmod makes read-only explicit.

@@ -48,3 +48,9 @@ export function rethrowIo(e: unknown, action: string, exitCode: number = EXIT.st
   if (!known) throw e;
   throw new GrowError(`cannot ${action}: ${known.what} (${err!.code})`, exitCode, known.hint);
 }
+
+/** A cache or remote directory that leads elsewhere through a link: grow will not write there. */
+export function outsideCacheError(dir: string, root: string): GrowError {
+  return new GrowError(`${dir} leads outside ${root} through a symbolic link; refusing to write there`, EXIT.stageFailed,
+    `remove the link from ${root} (whoever can write it can redirect writes), then run the command again`);
+}

@@ -7,13 +7,13 @@
  * Entries may come from other clones or a remote: each is validated (trust.ts) when read, and a
  * malformed one is a miss, never an error and never a path.
  */
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './fs-atomic.ts';
-import { rethrowIo } from './io-error.ts';
+import { outsideCacheError, rethrowIo } from './io-error.ts';
 import { FINGERPRINT_SALT, md5OfText } from './hash.ts';
 import type { LockDep, LockOut } from './lock.ts';
-import { isSignature, parseRunRecord, RUN_NAME_RE, TEMP_INFIX } from './trust.ts';
+import { ContainedDirs, isSignature, parseRunRecord, RUN_NAME_RE, TEMP_INFIX } from './trust.ts';
 import type { ParamValues } from './types.ts';
 
 export interface RunCacheEntry {
@@ -41,8 +41,11 @@ export interface RunListing {
 export class RunCache {
   readonly dir: string;
 
+  private readonly contained: ContainedDirs;
+
   constructor(cacheDir: string) {
     this.dir = join(cacheDir, 'runs');
+    this.contained = new ContainedDirs(cacheDir);
   }
 
   private pathOf(signature: string): string {
@@ -73,8 +76,11 @@ export class RunCache {
   }
 
   put(signature: string, entry: RunCacheEntry): void {
+    const path = this.pathOf(signature);
     try {
-      writeFileAtomic(this.pathOf(signature), JSON.stringify(entry));
+      mkdirSync(dirname(path), { recursive: true });
+      if (!this.contained.holds(dirname(path))) throw outsideCacheError(dirname(path), this.dir);
+      writeFileAtomic(path, JSON.stringify(entry));
     } catch (e) {
       rethrowIo(e, `write the run-cache entry ${this.pathOf(signature)}`);
     }

@@ -26,8 +26,8 @@ import { dirname, join } from 'node:path';
 // Temp names carry host, pid and random bytes: unique across machines sharing the destination.
 import { tempPathFor } from './fs-atomic.ts';
 import { isDirHash, md5OfFile } from './hash.ts';
-import { rethrowIo } from './io-error.ts';
-import { hashOfObjectName, isHash, objectRelpath, OBJECT_NAME_RE, OBJECT_SUBDIR_RE, parseManifest, parseRunRecord, RUN_NAME_RE, TEMP_INFIX } from './trust.ts';
+import { outsideCacheError, rethrowIo } from './io-error.ts';
+import { hashOfObjectName, isHash, objectRelpath, OBJECT_NAME_RE, OBJECT_SUBDIR_RE, parseManifest, parseRunRecord, RUN_NAME_RE, TEMP_INFIX, ContainedDirs } from './trust.ts';
 
 export interface TransferReport {
   /** Objects copied, and their bytes. */
@@ -70,11 +70,11 @@ function listFanout(dir: string, nameRe: RegExp): string[] {
  * Removes temp files an interrupted transfer (kill -9, a crash) left in a fan-out directory, once
  * they are an hour old: no live transfer takes that long over one file's copy.
  */
-function sweepStaleTemps(dir: string, nameRe: RegExp): void {
+function sweepStaleTemps(dir: string, nameRe: RegExp, inside: DestGuard): void {
   if (!existsSync(dir)) return;
   const hourAgo = Date.now() - 3600e3;
   for (const sub of readdirSync(dir)) {
-    if (!OBJECT_SUBDIR_RE.test(sub)) continue;
+    if (!OBJECT_SUBDIR_RE.test(sub) || !inside.holds(join(dir, sub))) continue;
     let names: string[];
     try {
       names = readdirSync(join(dir, sub));
@@ -100,10 +100,11 @@ const objectRel = objectRelpath;
  * Copies `src` to `dest` through a temp file; `verify` checks the temp copy before it becomes
  * visible. Returns false (and leaves nothing behind) when verification fails.
  */
-async function copyAtomic(src: string, dest: string, verify: (tmp: string) => Promise<boolean>, mode?: number): Promise<boolean> {
+async function copyAtomic(src: string, dest: string, verify: (tmp: string) => Promise<boolean>, mode?: number, inside?: DestGuard): Promise<boolean> {
   const tmp = tempPathFor(dest);
   try {
     mkdirSync(dirname(dest), { recursive: true });
+    inside?.check(dirname(dest));
     copyFileSync(src, tmp, constants.COPYFILE_FICLONE);
     if (!(await verify(tmp))) return false;
     if (mode !== undefined) chmodSync(tmp, mode);
@@ -113,6 +114,24 @@ async function copyAtomic(src: string, dest: string, verify: (tmp: string) => Pr
     return rethrowIo(e, `copy ${src} to ${dest}`);
   } finally {
     rmSync(tmp, { force: true });
+  }
+}
+
+/** Keeps every write of a transfer (and its temp sweeping) inside the destination directory. */
+class DestGuard {
+  private readonly dirs: ContainedDirs;
+
+  constructor(private readonly root: string) {
+    mkdirSync(root, { recursive: true });
+    this.dirs = new ContainedDirs(root);
+  }
+
+  holds(dir: string): boolean {
+    return this.dirs.holds(dir);
+  }
+
+  check(dir: string): void {
+    if (!this.holds(dir)) throw outsideCacheError(dir, this.root);
   }
 }
 
@@ -154,8 +173,9 @@ export async function transferCache(fromDir: string, toDir: string): Promise<Tra
   const fromObjects = join(fromDir, 'files', 'md5');
   const toObjects = join(toDir, 'files', 'md5');
 
-  sweepStaleTemps(toObjects, OBJECT_NAME_RE);
-  sweepStaleTemps(join(toDir, 'runs'), RUN_NAME_RE);
+  const inside = new DestGuard(toDir);
+  sweepStaleTemps(toObjects, OBJECT_NAME_RE, inside);
+  sweepStaleTemps(join(toDir, 'runs'), RUN_NAME_RE, inside);
   const objects: ObjectJob[] = listFanout(fromObjects, OBJECT_NAME_RE).map((rel) => ({ rel, hash: hashOfObjectName(rel.slice(0, 2), rel.slice(3))! }));
   const copyObject = async ({ rel, hash }: ObjectJob) => {
     const dest = join(toObjects, rel);
@@ -168,7 +188,7 @@ export async function transferCache(fromDir: string, toDir: string): Promise<Tra
     // A directory manifest's name is the md5 of its bytes too (cache.ts), so one check fits both;
     // a manifest must also name only safe paths, or it is as unusable as a corrupt object.
     const ok = await copyAtomic(src, dest, async (tmp) =>
-      (await md5Of(tmp)) === expected && (!isDirHash(hash) || parseManifest(readFileSync(tmp)) !== null), 0o444);
+      (await md5Of(tmp)) === expected && (!isDirHash(hash) || parseManifest(readFileSync(tmp)) !== null), 0o444, inside);
     if (!ok) {
       report.corrupt.push(hash);
       return;
@@ -217,7 +237,7 @@ export async function transferCache(fromDir: string, toDir: string): Promise<Tra
       continue;
     }
     // Entries are small JSON written atomically by the run-cache; parsing it above is the check.
-    await copyAtomic(join(fromRuns, rel), dest, async () => true);
+    await copyAtomic(join(fromRuns, rel), dest, async () => true, undefined, inside);
     report.runs++;
   }
   return report;

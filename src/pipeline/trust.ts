@@ -255,3 +255,24 @@ export function findBadLink(realRoot: string, abs: string): { link: string; targ
   }
   return null;
 }
+
+/**
+ * Directories checked to resolve inside `root` (a cache directory), each checked once. Whoever can
+ * write a shared cache or a remote could replace a fan-out directory (`files/md5/ab`) by a link to
+ * anywhere, redirecting the writes of everyone who uses it.
+ */
+export class ContainedDirs {
+  private real: string | undefined;
+  private readonly ok = new Set<string>();
+
+  constructor(readonly root: string) {}
+
+  /** True when the existing directory `dir` resolves inside the root. */
+  holds(dir: string): boolean {
+    if (this.ok.has(dir)) return true;
+    this.real ??= realpathSync(this.root);
+    if (!resolvesInside(this.real, dir)) return false;
+    this.ok.add(dir);
+    return true;
+  }
+}

@@ -3,7 +3,7 @@
 // user with a damaged lock) against the real CLI; the project lives at <tmp>/a/proj, so the paths
 // aimed outside it (<tmp>/a/x, <tmp>/a/victim) stay inside the test's own temp directory.
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { removeProject, runGrow } from './rig.ts';
@@ -260,4 +260,33 @@ test('a copied project (cpSync) keeps working: containment follows the real root
   const r = await runGrow(copy, ['checkout']);
   assert.equal(r.code, 0, r.output);
   assert.equal(readFileSync(join(copy, 'out', 'a.txt'), 'utf8'), 'v1\n');
+});
+
+test('push into a remote whose fan-out directories are links to elsewhere writes nothing there', async () => {
+  const { base, proj } = project();
+  assert.equal((await runGrow(proj, ['run'])).code, 0);
+  const remote = join(base, 'remote');
+  const victimDir = join(base, 'a', 'victim-dir');
+  mkdirSync(victimDir, { recursive: true });
+  mkdirSync(join(remote, 'files', 'md5'), { recursive: true });
+  for (const sub of readdirSync(join(proj, '.grow', 'cache', 'files', 'md5'))) symlinkSync(victimDir, join(remote, 'files', 'md5', sub));
+  const r = await runGrow(proj, ['push', '--to', remote]);
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.stderr, /leads outside .*remote through a symbolic link; refusing to write there/);
+  assert.doesNotMatch(r.output, /\n\s+at /, 'no stack trace');
+  assert.deepEqual(readdirSync(victimDir), []);
+});
+
+test('a shared cache whose fan-out directory is a link to elsewhere: the stage fails, nothing is written there', async () => {
+  const { base, proj } = project();
+  const shared = join(base, 'shared');
+  const victimDir = join(base, 'a', 'victim-dir');
+  mkdirSync(victimDir, { recursive: true });
+  mkdirSync(join(shared, 'files', 'md5'), { recursive: true });
+  // The object of out/a.txt ('v1\n') would go to <shared>/files/md5/<first two hex>.
+  symlinkSync(victimDir, join(shared, 'files', 'md5', md5('v1\n').slice(0, 2)));
+  const r = await runGrow(proj, ['run'], { GROW_CACHE_DIR: shared });
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.output, /leads outside .*shared through a symbolic link; refusing to write there/);
+  assert.deepEqual(readdirSync(victimDir), []);
 });
