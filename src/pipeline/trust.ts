@@ -188,6 +188,9 @@ export function containedTarget(root: string, rel: string, protectedDirs: string
       parent = realpathSync(parent);
       break;
     } catch {
+      // Something that exists but does not resolve is a dangling link (or a loop): it could be
+      // made to point anywhere before the write, so it is refused rather than created through.
+      if (lstatOrNull(parent)) throw new OutsideProjectError(`\`${rel}\`: ${parent} is a symbolic link that does not resolve`);
       missing.unshift(basename(parent));
       const up = dirname(parent);
       if (up === parent) break;
