@@ -102,6 +102,38 @@ test('a pipeline.lock write that fails (disk full) records nothing: the lock and
   assert.equal((await runGrow(p.proj, ['status', '--check'])).code, 0);
 });
 
+test('a pipeline.lock write refused by permissions (EACCES, non-root) records nothing either', async (t) => {
+  if (isRoot()) return t.skip('root ignores permission bits: the tmpfs test above covers this as root');
+  const n = nestedProject({
+    'in1.txt': 'a1\n',
+    'in2.txt': 'b1\n',
+    'pipeline.yaml': `stages:
+  one:
+    cmd: cp in1.txt o1.txt
+    deps: [in1.txt]
+    outs: [o1.txt]
+  two:
+    cmd: cp in2.txt o2.txt && if [ -e ../lock-now ]; then chmod a-w "$GROW_ROOT"; fi
+    deps: [in2.txt, o1.txt]
+    outs: [o2.txt]
+`,
+  });
+  nests.push(n);
+  assert.equal((await runGrow(n.proj, ['run'])).code, 0);
+  writeFileSync(join(n.proj, 'in1.txt'), 'a2\n');
+  writeFileSync(join(n.proj, 'in2.txt'), 'b2\n');
+  writeFileSync(join(n.base, 'a', 'lock-now'), '');
+  const r = await runGrow(n.proj, ['run']);
+  execFileSync('chmod', ['u+w', n.proj]);
+  assert.equal(r.code, 1, r.output);
+  // The lock write fails first; removing the failed stage's outs then fails the same way.
+  assert.match(r.output, /^grow: cannot \w+ .*: permission denied \(EACCES\)$/m);
+  assert.doesNotMatch(r.output, /\n\s+at /, 'no stack trace');
+  rmSync(join(n.base, 'a', 'lock-now'));
+  const st = await runGrow(n.proj, ['status', '--check']);
+  assert.equal(st.code, 3, `stage two's result was never recorded, so it is stale: ${st.output}`);
+});
+
 test('checkout into a full disk: one line, exit 1, the old out kept, no temp left; it works once there is room', async (t) => {
   const p = projectOnTmpfs({
     'in.txt': 'v1\n',
