@@ -6,25 +6,42 @@
  * read-only. Restoring always copies (reflink when the file system can), never links, so a later
  * write in the workspace can never corrupt the cache; every object is verified before it is
  * restored, and a corrupt one is deleted and reported missing.
+ *
+ * The cache may be shared with other clones or filled from a remote, so nothing read from it is
+ * trusted (see trust.ts): hashes and manifests are validated before they name a file, and a
+ * restore writes only below the out it was asked for, inside the project.
  */
-import { chmodSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { chmod, copyFile, mkdir, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmodSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmod, copyFile, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
 import { EXIT, GrowError } from './errors.ts';
 import { tempPathFor } from './fs-atomic.ts';
+import { outsideCacheError, rethrowIo } from './io-error.ts';
 import { hexOf, isDirHash, manifestText, md5OfFile, md5OfText, type HashInfo, type ManifestEntry } from './hash.ts';
+import { ContainedDirs, containedTarget, findBadLink, isHash, objectRelpath, parseManifest, resolvesInside } from './trust.ts';
 
 export class Cache {
   readonly objectsDir: string;
+  private readonly contained: ContainedDirs;
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    /** The project: stored content must come from inside it, restores must land inside it. */
+    readonly root?: string,
+  ) {
     this.objectsDir = join(dir, 'files', 'md5');
+    this.contained = new ContainedDirs(dir);
   }
 
-  /** Path of the object for a lock hash (`md5:<hex>` or `md5:<hex>.dir`). */
+  /** Creates the fan-out directory of `dest` and makes sure it is inside the cache (see ContainedDirs). */
+  private prepareDir(dest: string): void {
+    mkdirSync(dirname(dest), { recursive: true });
+    if (!this.contained.holds(dirname(dest))) throw outsideCacheError(dirname(dest), this.dir);
+  }
+
+  /** Path of the object for a lock hash (`md5:<hex>` or `md5:<hex>.dir`); throws for anything else. */
   objectPath(hash: string): string {
-    const hex = hexOf(hash);
-    return join(this.objectsDir, hex.slice(0, 2), hex.slice(2) + (isDirHash(hash) ? '.dir' : ''));
+    return join(this.objectsDir, objectRelpath(hash));
   }
 
   // Copies are asynchronous: copying a large out must not stall the event loop, which is
@@ -32,7 +49,7 @@ export class Cache {
   private async putFile(srcAbs: string, md5: string): Promise<void> {
     const dest = this.objectPath(`md5:${md5}`);
     if (existsSync(dest)) return;
-    await mkdir(dirname(dest), { recursive: true });
+    this.prepareDir(dest);
     const tmp = tempPathFor(dest);
     try {
       await copyFile(srcAbs, tmp, constants.COPYFILE_FICLONE);
@@ -56,7 +73,7 @@ export class Cache {
   private putText(hash: string, text: string): void {
     const dest = this.objectPath(hash);
     if (existsSync(dest)) return;
-    mkdirSync(dirname(dest), { recursive: true });
+    this.prepareDir(dest);
     const tmp = tempPathFor(dest);
     try {
       // writeFileSync's mode is subject to umask; chmod makes read-only explicit.
@@ -68,31 +85,70 @@ export class Cache {
     }
   }
 
+  /**
+   * Refuses an out whose content would come from outside the project: the out itself, or a file
+   * in it, reached through a symbolic link that leads out. Such content is not the stage's result
+   * and must never enter a cache that is pushed and shared.
+   */
+  private checkInside(abs: string, info: HashInfo): void {
+    if (!this.root) return;
+    const realRoot = realpathSync(this.root);
+    const rel = relative(this.root, abs);
+    const hint = 'make the stage write a copy of that content, or a link to a path inside the project (it is cached and restored as a copy)';
+    const bad = findBadLink(realRoot, abs);
+    if (bad) {
+      const where = relative(this.root, bad.link) || rel;
+      throw new GrowError(bad.dangling
+        ? `out \`${rel}\`: \`${where}\` is a symbolic link to ${bad.target}, which does not exist; an out cannot hold a dangling link`
+        : `out \`${rel}\`: \`${where}\` is a symbolic link to ${bad.target}, outside the project; grow never caches content from outside the project`,
+      EXIT.stageFailed, hint);
+    }
+    // Links inside the project may lead to further links: every file actually read must resolve inside.
+    const files = isDirHash(info.hash) ? (info.manifest ?? []).map((m) => join(abs, m.relpath)) : [abs];
+    for (const f of files) {
+      if (resolvesInside(realRoot, f)) continue;
+      throw new GrowError(`out \`${rel}\`: \`${relative(this.root, f)}\` resolves to a file outside the project through a symbolic link; grow never caches content from outside the project`,
+        EXIT.stageFailed, hint);
+    }
+  }
+
   /** Stores a workspace path (file or directory) whose hash was just computed. */
   async store(abs: string, info: HashInfo): Promise<void> {
-    if (!isDirHash(info.hash)) return this.putFile(abs, hexOf(info.hash));
-    for (const m of info.manifest ?? []) await this.putFile(join(abs, m.relpath), m.md5);
-    // The manifest goes last: a directory object only exists once all its files do.
-    this.putText(info.hash, manifestText(info.manifest ?? []));
+    this.checkInside(abs, info);
+    try {
+      if (!isDirHash(info.hash)) return await this.putFile(abs, hexOf(info.hash));
+      for (const m of info.manifest ?? []) await this.putFile(join(abs, m.relpath), m.md5);
+      // The manifest goes last: a directory object only exists once all its files do.
+      this.putText(info.hash, manifestText(info.manifest ?? []));
+    } catch (e) {
+      rethrowIo(e, `store ${abs} in the cache ${this.dir}`);
+    }
   }
 
   /**
    * Verifies an object and returns true when it is present and intact. A corrupt object is deleted,
-   * so it is stored afresh the next time the stage runs.
+   * so it is stored afresh the next time the stage runs. Only a valid hash names a path at all.
    */
   private async verifyObject(hash: string): Promise<boolean> {
+    if (!isHash(hash)) return false;
     const path = this.objectPath(hash);
     if (!existsSync(path)) return false;
-    const actual = isDirHash(hash) ? md5OfText(readFileSync(path)) : await md5OfFile(path);
+    let actual: string;
+    if (isDirHash(hash)) {
+      const bytes = readFileSync(path);
+      // A manifest that hashes right but names unsafe paths is as unusable as a corrupt one.
+      actual = parseManifest(bytes) ? md5OfText(bytes) : '';
+    } else actual = await md5OfFile(path);
     if (actual === hexOf(hash)) return true;
     rmSync(path, { force: true });
     return false;
   }
 
+  /** The validated manifest of a directory object, or null when it is missing or malformed. */
   private readManifest(hash: string): ManifestEntry[] | null {
+    if (!isHash(hash) || !isDirHash(hash)) return null;
     try {
-      const list = JSON.parse(readFileSync(this.objectPath(hash), 'utf8')) as ManifestEntry[];
-      return Array.isArray(list) ? list : null;
+      return parseManifest(readFileSync(this.objectPath(hash)));
     } catch {
       return null;
     }
@@ -109,21 +165,60 @@ export class Cache {
   }
 
   /**
-   * Restores `hash` at `abs`, replacing whatever is there. Call `has` first: this trusts the
-   * objects it copies.
+   * Restores `hash` at project path `rel` (a declared out), replacing whatever is there. The target
+   * is resolved and must lie inside the project (see containedTarget); the content is assembled
+   * beside it and renamed into place, so a failure (a full disk) leaves the old out as it was.
+   * Call `has` first: this trusts the objects it copies.
    */
+  async restoreOut(rel: string, hash: string): Promise<void> {
+    if (!this.root) throw new Error('restoreOut needs the project root');
+    const abs = containedTarget(this.root, rel, [this.dir]);
+    await removeStaleTemps(abs);
+    await this.restore(abs, hash);
+  }
+
+  /** Restores `hash` at the absolute path `abs` (already checked by the caller). */
   async restore(abs: string, hash: string): Promise<void> {
-    await rm(abs, { recursive: true, force: true });
-    if (!isDirHash(hash)) return copyOut(this.objectPath(hash), abs);
-    const manifest = this.readManifest(hash) ?? [];
-    await mkdir(abs, { recursive: true });
-    for (const m of manifest) await copyOut(this.objectPath(`md5:${m.md5}`), join(abs, m.relpath));
+    if (!isHash(hash)) throw new Error(`refusing to restore malformed hash ${JSON.stringify(hash)}`);
+    await mkdir(dirname(abs), { recursive: true });
+    const tmp = tempPathFor(abs);
+    try {
+      if (!isDirHash(hash)) await copyOut(this.objectPath(hash), tmp);
+      else {
+        const manifest = this.readManifest(hash);
+        if (!manifest) throw new GrowError(`the cache's manifest for ${hash} is missing or malformed`, EXIT.stageFailed, 'run the stage again (`grow run`)');
+        await mkdir(tmp);
+        for (const m of manifest) await copyOut(this.objectPath(`md5:${m.md5}`), join(tmp, m.relpath));
+      }
+      await rm(abs, { recursive: true, force: true });
+      await rename(tmp, abs);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   }
 
   /** Every object hash referenced by `hash` (the object itself and, for a directory, its files). */
   referenced(hash: string): string[] {
+    if (!isHash(hash)) return [];
     if (!isDirHash(hash)) return [hash];
     return [hash, ...(this.readManifest(hash) ?? []).map((m) => `md5:${m.md5}`)];
+  }
+}
+
+/**
+ * Removes what a killed restore left beside `abs` (`<name>.tmp-<host>-<pid>-<random>`, see
+ * fs-atomic.ts). Restores run under the project's process lock, so no live writer owns one.
+ */
+async function removeStaleTemps(abs: string): Promise<void> {
+  const prefix = `${basename(abs)}.tmp-`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(abs));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith(prefix) && /-\d+-[0-9a-f]{16}$/.test(name)) await rm(join(dirname(abs), name), { recursive: true, force: true });
   }
 }
 

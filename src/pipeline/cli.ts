@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { checkout } from './checkout.ts';
+import { ioGrowError } from './io-error.ts';
 import { renderDag, type DagFormat } from './dag.ts';
 import { diffJson, formatDiff, formatShow, metricsDiff, metricsShow, paramsDiff, showJson } from './diff.ts';
 import { explainStage, formatExplanation } from './explain.ts';
@@ -410,10 +411,12 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
       return;
     }
-    if (e instanceof GrowError) {
-      err(`grow: ${e.message}`);
-      if (e.hint) err(`hint: ${e.hint}`);
-      process.exitCode = e.exitCode;
+    // A full disk or a permission problem anywhere is the user's to fix: one line, no stack.
+    const g = e instanceof GrowError ? e : ioGrowError(e);
+    if (g) {
+      err(`grow: ${g.message}`);
+      if (g.hint) err(`hint: ${g.hint}`);
+      process.exitCode = g.exitCode;
       return;
     }
     throw e;

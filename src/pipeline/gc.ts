@@ -5,13 +5,17 @@
  *  2. `maxSize`: while objects exceed it, drop further run-cache entries, least recently used first;
  *  3. objects: delete every object referenced neither by pipeline.lock nor by a kept run-cache
  *     entry. Objects the lock references are never deleted, whatever the size limit.
- * Leftover temp files from interrupted stores (older than an hour) are removed too.
+ * Leftover temp files from interrupted stores (older than an hour) and damaged run-cache entries
+ * are removed too. Only names of the cache's own shape (`<2 hex>/<30 hex>[.dir]`, see trust.ts)
+ * are ever considered, so a cache directory that also holds other files (`cache.dir: .`) loses
+ * none of them; `dry` removes nothing at all.
  */
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cache } from './cache.ts';
 import type { LockEntry } from './lock.ts';
 import type { RunCache } from './run-cache.ts';
+import { hashOfObjectName, OBJECT_NAME_RE, OBJECT_SUBDIR_RE, TEMP_INFIX } from './trust.ts';
 
 export interface GcOptions {
   keepRuns?: number;
@@ -46,37 +50,47 @@ export function parseAge(text: string): number | null {
   return Number(m[1]) * unit;
 }
 
-function listObjects(dir: string): Map<string, { path: string; size: number }> {
+/** The cache's objects by hash, and its stale temp files (interrupted stores). */
+function listObjects(dir: string): { objects: Map<string, { path: string; size: number }>; staleTemps: string[] } {
   const objects = new Map<string, { path: string; size: number }>();
+  const staleTemps: string[] = [];
   let subs: string[];
   try {
     subs = readdirSync(dir);
   } catch {
-    return objects;
+    return { objects, staleTemps };
   }
   const hourAgo = Date.now() - 3600e3;
   for (const sub of subs) {
-    for (const f of readdirSync(join(dir, sub))) {
+    if (!OBJECT_SUBDIR_RE.test(sub)) continue;
+    let names: string[];
+    try {
+      names = readdirSync(join(dir, sub));
+    } catch {
+      continue; // not a directory
+    }
+    for (const f of names) {
       const path = join(dir, sub, f);
-      const st = statSync(path);
-      if (f.includes('.tmp-')) {
-        if (st.mtimeMs < hourAgo) rmSync(path, { force: true });
+      const tmpAt = f.indexOf(TEMP_INFIX);
+      if (tmpAt !== -1) {
+        if (OBJECT_NAME_RE.test(f.slice(0, tmpAt)) && statSync(path).mtimeMs < hourAgo) staleTemps.push(path);
         continue;
       }
-      const hash = `md5:${sub}${f}`;
-      objects.set(hash, { path, size: st.size });
+      const hash = hashOfObjectName(sub, f);
+      if (hash) objects.set(hash, { path, size: statSync(path).size });
     }
   }
-  return objects;
+  return { objects, staleTemps };
 }
 
 export function collectGarbage(cache: Cache, runCache: RunCache, lock: Iterable<LockEntry>, opts: GcOptions = {}): GcResult {
   const keepRuns = opts.keepRuns ?? DEFAULT_KEEP_RUNS;
-  const objects = listObjects(cache.objectsDir);
+  const { objects, staleTemps } = listObjects(cache.objectsDir);
   const refsOf = (hashes: string[]) => new Set(hashes.flatMap((h) => cache.referenced(h)));
 
   const pinned = refsOf([...lock].flatMap((e) => e.outs.map((o) => o.hash)));
-  const runs = runCache.list().sort((a, b) => b.mtimeMs - a.mtimeMs); // most recently used first
+  const listing = runCache.list();
+  const runs = listing.entries.sort((a, b) => b.mtimeMs - a.mtimeMs); // most recently used first
   const perStage = new Map<string, number>();
   const kept: typeof runs = [];
   const dropped: typeof runs = [];
@@ -114,6 +128,9 @@ export function collectGarbage(cache: Cache, runCache: RunCache, lock: Iterable<
     result.removedBytes += obj.size;
     if (!opts.dry) rmSync(obj.path, { force: true });
   }
-  if (!opts.dry) for (const r of dropped) rmSync(r.path, { force: true });
+  if (!opts.dry) {
+    for (const r of dropped) rmSync(r.path, { force: true });
+    for (const p of [...staleTemps, ...listing.damaged]) rmSync(p, { force: true });
+  }
   return result;
 }

@@ -4,9 +4,10 @@
  * (relative path, file md5) with a `.dir` suffix, as in DVC, and carries its file count and size.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, statSync, type Stats } from 'node:fs';
+import { readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { hashFile } from 'hasha';
+import { EXIT, GrowError } from './errors.ts';
 import type { HashState } from './state.ts';
 
 /** Bumping this re-runs every stage once: it is part of every stage fingerprint. */
@@ -59,17 +60,29 @@ function statOrNull(abs: string): Stats | null {
   }
 }
 
-/** Every regular file below `abs`, as sorted POSIX relative paths. */
-function listFiles(abs: string, prefix = ''): string[] {
+/**
+ * Every regular file below `abs`, as sorted POSIX relative paths. Links are followed (see
+ * docs/reliability.md, "Symbolic links"); `followed` holds the real paths of the linked
+ * directories on the way down, so a link back to an ancestor is reported instead of recursing
+ * until the stack overflows.
+ */
+function listFiles(abs: string, prefix = '', followed: string[] = []): string[] {
   const out: string[] = [];
   for (const d of readdirSync(abs, { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${d.name}` : d.name;
-    if (d.isDirectory()) for (const f of listFiles(join(abs, d.name), rel)) out.push(f);
+    if (d.isDirectory()) for (const f of listFiles(join(abs, d.name), rel, followed)) out.push(f);
     else if (d.isFile()) out.push(rel);
     else if (d.isSymbolicLink()) {
       const st = statOrNull(join(abs, d.name));
-      if (st?.isDirectory()) for (const f of listFiles(join(abs, d.name), rel)) out.push(f);
-      else if (st?.isFile()) out.push(rel);
+      if (st?.isDirectory()) {
+        const target = realpathSync(join(abs, d.name));
+        const here = realpathSync(abs);
+        if (followed.includes(target) || here === target || here.startsWith(`${target}/`)) {
+          throw new GrowError(`${join(abs, d.name)} is a symbolic link to ${target}, which contains the link itself (a loop)`, EXIT.stageFailed,
+            'replace the link by a copy, or point it somewhere that does not contain it');
+        }
+        for (const f of listFiles(join(abs, d.name), rel, [...followed, target])) out.push(f);
+      } else if (st?.isFile()) out.push(rel);
     }
   }
   return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));

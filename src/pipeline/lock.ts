@@ -23,6 +23,8 @@ import { join } from 'node:path';
 import { Document, isMap, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from './errors.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
+import { rethrowIo } from './io-error.ts';
+import { HASH_RE, isHash, isSafeDepPath, isSafeRelpath, parseOutRecords, relpathProblem } from './trust.ts';
 
 export const LOCK_FILE = 'pipeline.lock';
 export const LOCK_SCHEMA = 1;
@@ -47,8 +49,6 @@ export interface LockEntry {
   params: Record<string, Record<string, unknown>>;
   outs: LockOut[];
 }
-
-const HASH_RE = /^md5:[0-9a-f]{32}(\.dir)?$/;
 
 const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
@@ -179,11 +179,18 @@ export function parseLock(text: string, file = LOCK_FILE): Map<string, LockEntry
       const seq = m.get(seqKey, true) as Node | undefined;
       if (seq === undefined || seq === null) return [];
       if (!isSeq(seq)) return fail(seq, `stage \`${name}\`: \`${seqKey}\` must be a list`, name);
+      const seen = new Set<string>();
       return seq.items.map((itemNode) => {
         const item = (itemNode as Node).toJSON() as Record<string, unknown> | null;
         if (!isMap(itemNode) || !item) return fail(itemNode as Node, `stage \`${name}\`: each of \`${seqKey}\` must be {path, hash, ...}`, name);
         const at = (k: string) => ((itemNode as YAMLMap).get(k, true) as Node | undefined) ?? (itemNode as Node);
         if (typeof item.path !== 'string' || !item.path) fail(at('path'), `stage \`${name}\`: \`${seqKey}\` item has no \`path\``, name);
+        // Lock paths name files grow hashes, restores and deletes: they must stay in the project.
+        if (seqKey === 'outs' ? !isSafeRelpath(item.path) : !isSafeDepPath(item.path)) {
+          fail(at('path'), `stage \`${name}\`: path ${JSON.stringify(item.path)} ${relpathProblem(item.path)}; lock paths are normalised paths inside the project`, name);
+        }
+        if (seen.has(item.path as string)) fail(at('path'), `stage \`${name}\`: \`${item.path}\` is listed twice in \`${seqKey}\``, name);
+        seen.add(item.path as string);
         if (typeof item.hash !== 'string' || !HASH_RE.test(item.hash)) {
           fail(at('hash'), `stage \`${name}\`: \`${item.path}\` has a malformed hash ${JSON.stringify(item.hash)} (expected md5:<32 hex>[.dir])`, name);
         }
@@ -223,10 +230,40 @@ const PARSED_CACHE = join('.grow', 'lock.json');
 
 const md5 = (text: string) => createHash('md5').update(text).digest('hex');
 
+/** A lock entry read back from `.grow/lock.json`, or null when it is not of the shape parseLock makes. */
+function validCachedEntry(x: unknown): LockEntry | null {
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) return null;
+  const { cmd, deps, params, outs } = x as Record<string, unknown>;
+  if (!Array.isArray(cmd) || !cmd.every((c) => typeof c === 'string')) return null;
+  const outList = parseOutRecords(outs);
+  if (!outList || !Array.isArray(deps) || params === null || typeof params !== 'object' || Array.isArray(params)) return null;
+  const depPaths = new Set<string>();
+  for (const d of deps as unknown[]) {
+    const { path, hash, files } = (d ?? {}) as Record<string, unknown>;
+    if (!isSafeDepPath(path) || !isHash(hash) || depPaths.has(path)) return null;
+    if (files !== undefined && !(Number.isInteger(files) && (files as number) >= 0)) return null;
+    depPaths.add(path);
+  }
+  for (const v of Object.values(params)) if (v === null || typeof v !== 'object' || Array.isArray(v)) return null;
+  return { cmd, deps: deps as LockDep[], params: params as LockEntry['params'], outs: outList };
+}
+
+/**
+ * The parsed lock from `.grow/lock.json` when it was made from exactly this text and every entry
+ * has the right shape; anything else is a miss (the YAML is parsed and validated again).
+ */
 function readParsedCache(path: string, textMd5: string): Map<string, LockEntry> | undefined {
   try {
-    const c = JSON.parse(readFileSync(path, 'utf8')) as { md5?: string; stages?: [string, LockEntry][] };
-    return c.md5 === textMd5 && Array.isArray(c.stages) ? new Map(c.stages) : undefined;
+    const c = JSON.parse(readFileSync(path, 'utf8')) as { md5?: unknown; stages?: unknown };
+    if (c?.md5 !== textMd5 || !Array.isArray(c.stages)) return undefined;
+    const stages = new Map<string, LockEntry>();
+    for (const pair of c.stages as unknown[]) {
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || stages.has(pair[0])) return undefined;
+      const entry = validCachedEntry(pair[1]);
+      if (!entry) return undefined;
+      stages.set(pair[0], entry);
+    }
+    return stages;
   } catch {
     return undefined;
   }
@@ -286,15 +323,21 @@ export class LockStore {
     return this.stages;
   }
 
+  /**
+   * Records `entry` for stage `name`: the file is written (atomically, its data synced) first, and only then
+   * does the in-memory lock change. A failed write (a full disk) throws and leaves both the file
+   * and this store as they were, so nothing can report as recorded what is not in pipeline.lock.
+   */
   set(name: string, entry: LockEntry): void {
-    this.stages.set(name, canonicalEntry(entry));
+    const next = new Map(this.stages);
+    next.set(name, canonicalEntry(entry));
     const rank = new Map(this.order.map((n, i) => [n, i]));
     // As DVC: entries of stages no longer in the pipeline (renamed, a foreach item removed) go.
-    const names = [...this.stages.keys()].filter((n) => this.order.length === 0 || rank.has(n));
+    const names = [...next.keys()].filter((n) => this.order.length === 0 || rank.has(n));
     const pos = new Map(names.map((n, i) => [n, i]));
     names.sort((a, b) => (rank.get(a) ?? this.order.length + pos.get(a)!) - (rank.get(b) ?? this.order.length + pos.get(b)!));
-    this.stages = new Map(names.map((n) => [n, this.stages.get(n)!]));
-    const text = serializeLock(this.stages, (n, e) => {
+    const stages = new Map(names.map((n) => [n, next.get(n)!]));
+    const text = serializeLock(stages, (n, e) => {
       const key = JSON.stringify(e);
       const hit = this.fragments.get(n);
       if (hit?.key === key) return hit.text;
@@ -303,10 +346,15 @@ export class LockStore {
       return fresh;
     }, this.runOverlays);
     if (text !== this.text) {
-      writeFileAtomic(this.path, text);
+      try {
+        writeFileAtomic(this.path, text, { sync: true });
+      } catch (e) {
+        rethrowIo(e, `write ${this.path}`);
+      }
       this.text = text;
       this.parsedCacheStale = true;
     }
+    this.stages = stages;
   }
 
   /** Refreshes the parsed-lock cache once at the end of a run rather than after every stage. */

@@ -198,7 +198,8 @@ export function removeTempFilesOf(root: string, pid: number, host: string = host
     } catch {
       continue;
     }
-    for (const name of names) if (name.includes(marker)) rmSync(join(dir, name), { force: true });
+    // recursive: a directory out being restored is assembled in a temp directory beside it.
+    for (const name of names) if (name.includes(marker)) rmSync(join(dir, name), { recursive: true, force: true });
   }
 }
 

@@ -96,7 +96,7 @@ export class Project {
     const config = loadConfig(root);
     const lock = new LockStore(root, pipeline.stages.map((s) => s.name), opts.readOnly, runOverlays(root, opts));
     return new Project(root, pipeline, graph, config, lock, new Hasher(root, new HashState(root)),
-      new Cache(config.cacheDir), new RunCache(config.cacheDir));
+      new Cache(config.cacheDir, root), new RunCache(config.cacheDir));
   }
 
   stage(name: string): Stage {

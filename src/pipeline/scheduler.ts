@@ -198,7 +198,7 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
             mkdirSync(join(project.root, o.path), { recursive: true });
             outs.push(lockOut(o.path, (await project.hasher.hash(o.path))!));
           } else {
-            await project.cache.restore(join(project.root, o.path), o.hash);
+            await project.cache.restoreOut(o.path, o.hash);
             outs.push(o);
           }
         }

@@ -13,7 +13,12 @@
  *   only when every object it refers to is present at the destination: nobody can see a manifest
  *   or run entry whose objects are still missing;
  * - what the destination already has is skipped without being read, so a repeated transfer costs
- *   one directory listing and copies nothing (idempotent).
+ *   one directory listing and copies nothing (idempotent);
+ * - nothing from the source is trusted (trust.ts): only names of the cache's own shape are listed,
+ *   a manifest must name safe paths and a run-cache entry must be well-formed to be copied;
+ * - a failed copy (a full destination) leaves no temp file, and the other copies in flight finish
+ *   or fail cleanly before the error is reported; temp files that a killed transfer left at the
+ *   destination are removed by the next transfer once they are an hour old.
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -21,6 +26,8 @@ import { dirname, join } from 'node:path';
 // Temp names carry host, pid and random bytes: unique across machines sharing the destination.
 import { tempPathFor } from './fs-atomic.ts';
 import { isDirHash, md5OfFile } from './hash.ts';
+import { outsideCacheError, rethrowIo } from './io-error.ts';
+import { hashOfObjectName, isHash, objectRelpath, OBJECT_NAME_RE, OBJECT_SUBDIR_RE, parseManifest, parseRunRecord, RUN_NAME_RE, TEMP_INFIX, ContainedDirs } from './trust.ts';
 
 export interface TransferReport {
   /** Objects copied, and their bytes. */
@@ -34,47 +41,97 @@ export interface TransferReport {
   corrupt: string[];
   /** Run-cache entries not copied because an object they need is missing at both ends. */
   incompleteRuns: number;
+  /** Source run-cache entries that are not well-formed (left behind). */
+  malformedRuns: number;
 }
 
 
-const isTemp = (name: string) => name.includes('.tmp-');
-
-/** Relative paths (`ab/cdef….dir`) of the entries of a two-level fan-out directory. */
-function listFanout(dir: string): string[] {
+/**
+ * Relative paths (`ab/cdef….dir`) of the entries of a two-level fan-out directory whose names
+ * match `nameRe`; anything else there (temp files, foreign files) is never listed.
+ */
+function listFanout(dir: string, nameRe: RegExp): string[] {
   if (!existsSync(dir)) return [];
   const out: string[] = [];
   for (const sub of readdirSync(dir).sort()) {
-    if (!/^[0-9a-f]{2}$/.test(sub)) continue;
-    for (const name of readdirSync(join(dir, sub)).sort()) if (!isTemp(name)) out.push(`${sub}/${name}`);
+    if (!OBJECT_SUBDIR_RE.test(sub)) continue;
+    let names: string[];
+    try {
+      names = readdirSync(join(dir, sub));
+    } catch {
+      continue; // not a directory
+    }
+    for (const name of names.sort()) if (nameRe.test(name)) out.push(`${sub}/${name}`);
   }
   return out;
 }
 
-/** `ab/cdef…` (+ `.dir`) → the object's lock hash `md5:abcdef…[.dir]`. */
-function hashOfObject(rel: string): string {
-  return `md5:${rel.replace('/', '')}`;
+/**
+ * Removes temp files an interrupted transfer (kill -9, a crash) left in a fan-out directory, once
+ * they are an hour old: no live transfer takes that long over one file's copy.
+ */
+function sweepStaleTemps(dir: string, nameRe: RegExp, inside: DestGuard): void {
+  if (!existsSync(dir)) return;
+  const hourAgo = Date.now() - 3600e3;
+  for (const sub of readdirSync(dir)) {
+    if (!OBJECT_SUBDIR_RE.test(sub) || !inside.holds(join(dir, sub))) continue;
+    let names: string[];
+    try {
+      names = readdirSync(join(dir, sub));
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const at = name.indexOf(TEMP_INFIX);
+      if (at === -1 || !nameRe.test(name.slice(0, at))) continue;
+      const path = join(dir, sub, name);
+      try {
+        if (statSync(path).mtimeMs < hourAgo) rmSync(path, { force: true });
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+  }
 }
 
-function objectRel(hash: string): string {
-  const hex = hash.replace(/^md5:/, '').replace(/\.dir$/, '');
-  return `${hex.slice(0, 2)}/${hex.slice(2)}${isDirHash(hash) ? '.dir' : ''}`;
-}
+const objectRel = objectRelpath;
 
 /**
  * Copies `src` to `dest` through a temp file; `verify` checks the temp copy before it becomes
  * visible. Returns false (and leaves nothing behind) when verification fails.
  */
-async function copyAtomic(src: string, dest: string, verify: (tmp: string) => Promise<boolean>, mode?: number): Promise<boolean> {
-  mkdirSync(dirname(dest), { recursive: true });
+async function copyAtomic(src: string, dest: string, verify: (tmp: string) => Promise<boolean>, mode?: number, inside?: DestGuard): Promise<boolean> {
   const tmp = tempPathFor(dest);
   try {
+    mkdirSync(dirname(dest), { recursive: true });
+    inside?.check(dirname(dest));
     copyFileSync(src, tmp, constants.COPYFILE_FICLONE);
     if (!(await verify(tmp))) return false;
     if (mode !== undefined) chmodSync(tmp, mode);
     renameSync(tmp, dest);
     return true;
+  } catch (e) {
+    return rethrowIo(e, `copy ${src} to ${dest}`);
   } finally {
     rmSync(tmp, { force: true });
+  }
+}
+
+/** Keeps every write of a transfer (and its temp sweeping) inside the destination directory. */
+class DestGuard {
+  private readonly dirs: ContainedDirs;
+
+  constructor(private readonly root: string) {
+    mkdirSync(root, { recursive: true });
+    this.dirs = new ContainedDirs(root);
+  }
+
+  holds(dir: string): boolean {
+    return this.dirs.holds(dir);
+  }
+
+  check(dir: string): void {
+    if (!this.holds(dir)) throw outsideCacheError(dir, this.root);
   }
 }
 
@@ -95,18 +152,31 @@ interface ObjectJob {
 /** Runs `fn` over `items`, `limit` at a time: enough to overlap I/O on a network file system. */
 async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
+    // After the first failure no new copy starts; those in flight finish (and clean up their temp
+    // files) before the failure is reported: the process must not exit under them.
+    while (next < items.length && !failure) {
+      try {
+        await fn(items[next++]);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
 }
 
 export async function transferCache(fromDir: string, toDir: string): Promise<TransferReport> {
-  const report: TransferReport = { objects: 0, bytes: 0, runs: 0, present: 0, corrupt: [], incompleteRuns: 0 };
+  const report: TransferReport = { objects: 0, bytes: 0, runs: 0, present: 0, corrupt: [], incompleteRuns: 0, malformedRuns: 0 };
   const fromObjects = join(fromDir, 'files', 'md5');
   const toObjects = join(toDir, 'files', 'md5');
 
-  const objects: ObjectJob[] = listFanout(fromObjects).map((rel) => ({ rel, hash: hashOfObject(rel) }));
+  const inside = new DestGuard(toDir);
+  sweepStaleTemps(toObjects, OBJECT_NAME_RE, inside);
+  sweepStaleTemps(join(toDir, 'runs'), RUN_NAME_RE, inside);
+  const objects: ObjectJob[] = listFanout(fromObjects, OBJECT_NAME_RE).map((rel) => ({ rel, hash: hashOfObjectName(rel.slice(0, 2), rel.slice(3))! }));
   const copyObject = async ({ rel, hash }: ObjectJob) => {
     const dest = join(toObjects, rel);
     if (existsSync(dest)) {
@@ -115,8 +185,10 @@ export async function transferCache(fromDir: string, toDir: string): Promise<Tra
     }
     const src = join(fromObjects, rel);
     const expected = hash.replace(/^md5:/, '').replace(/\.dir$/, '');
-    // A directory manifest's name is the md5 of its bytes too (cache.ts), so one check fits both.
-    const ok = await copyAtomic(src, dest, async (tmp) => (await md5Of(tmp)) === expected, 0o444);
+    // A directory manifest's name is the md5 of its bytes too (cache.ts), so one check fits both;
+    // a manifest must also name only safe paths, or it is as unusable as a corrupt object.
+    const ok = await copyAtomic(src, dest, async (tmp) =>
+      (await md5Of(tmp)) === expected && (!isDirHash(hash) || parseManifest(readFileSync(tmp)) !== null), 0o444, inside);
     if (!ok) {
       report.corrupt.push(hash);
       return;
@@ -133,8 +205,8 @@ export async function transferCache(fromDir: string, toDir: string): Promise<Tra
     if (!hasObject(hash)) return false;
     if (!isDirHash(hash)) return true;
     try {
-      const manifest = JSON.parse(readFileSync(join(toObjects, objectRel(hash)), 'utf8')) as { md5: string }[];
-      return manifest.every((m) => hasObject(`md5:${m.md5}`));
+      const manifest = parseManifest(readFileSync(join(toObjects, objectRel(hash))));
+      return manifest !== null && manifest.every((m) => hasObject(`md5:${m.md5}`));
     } catch {
       return false;
     }
@@ -142,8 +214,8 @@ export async function transferCache(fromDir: string, toDir: string): Promise<Tra
 
   const fromRuns = join(fromDir, 'runs');
   const toRuns = join(toDir, 'runs');
-  for (const rel of listFanout(fromRuns)) {
-    if (!rel.endsWith('.json')) continue;
+  for (const rel of listFanout(fromRuns, RUN_NAME_RE)) {
+    if (!rel.slice(3).startsWith(rel.slice(0, 2))) continue; // not where the run-cache puts it
     const dest = join(toRuns, rel);
     if (existsSync(dest)) {
       report.present++;
@@ -151,17 +223,21 @@ export async function transferCache(fromDir: string, toDir: string): Promise<Tra
     }
     let outs: { hash: string }[];
     try {
-      outs = (JSON.parse(readFileSync(join(fromRuns, rel), 'utf8')) as { outs: { hash: string }[] }).outs;
-      if (!Array.isArray(outs)) continue; // damaged entry: the run-cache treats it as a miss too
+      const entry = parseRunRecord(readFileSync(join(fromRuns, rel), 'utf8'));
+      if (!entry) {
+        report.malformedRuns++; // the run-cache treats it as a miss too: never spread it
+        continue;
+      }
+      outs = entry.outs;
     } catch {
       continue;
     }
-    if (!outs.every((o) => typeof o.hash === 'string' && complete(o.hash))) {
+    if (!outs.every((o) => isHash(o.hash) && complete(o.hash))) {
       report.incompleteRuns++;
       continue;
     }
     // Entries are small JSON written atomically by the run-cache; parsing it above is the check.
-    await copyAtomic(join(fromRuns, rel), dest, async () => true);
+    await copyAtomic(join(fromRuns, rel), dest, async () => true, undefined, inside);
     report.runs++;
   }
   return report;
@@ -172,6 +248,7 @@ export function formatTransfer(verb: 'pushed' | 'pulled', where: string, r: Tran
   const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
   const lines = [`${verb} ${n(r.objects, 'object', 'objects')} (${mb(r.bytes)}) and ${n(r.runs, 'run-cache entry', 'run-cache entries')} ${verb === 'pushed' ? 'to' : 'from'} ${where}; ${r.present} already there`];
   if (r.corrupt.length) lines.push(`skipped ${n(r.corrupt.length, 'corrupt object', 'corrupt objects')} (content does not match the hash in its name): ${r.corrupt.slice(0, 5).join(', ')}${r.corrupt.length > 5 ? ', …' : ''}`);
+  if (r.malformedRuns) lines.push(`skipped ${n(r.malformedRuns, 'malformed run-cache entry', 'malformed run-cache entries')}`);
   if (r.incompleteRuns) lines.push(`skipped ${n(r.incompleteRuns, 'run-cache entry', 'run-cache entries')} whose outputs are no longer cached`);
   return lines.join('\n');
 }

@@ -150,12 +150,12 @@ test('hash state: remembers a file by (inode, mtime, size) unless it was racily 
     writeFileSync(join(root, 'f'), 'x');
     const st = statSync(join(root, 'f'));
     const state = new HashState(root);
-    state.record('f', st, 'aa', st.mtimeMs + 10); // looked at 10 ms after the last write: racy
+    state.record('f', st, 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', st.mtimeMs + 10); // looked at 10 ms after the last write: racy
     assert.equal(state.lookup('f', st), undefined);
-    state.record('f', st, 'aa', st.mtimeMs + 5000);
-    assert.equal(state.lookup('f', st), 'aa');
+    state.record('f', st, 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', st.mtimeMs + 5000);
+    assert.equal(state.lookup('f', st), 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
     state.save();
-    assert.equal(new HashState(root).lookup('f', st), 'aa');
+    assert.equal(new HashState(root).lookup('f', st), 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
     utimesSync(join(root, 'f'), new Date(), new Date(st.mtimeMs + 1));
     assert.equal(new HashState(root).lookup('f', statSync(join(root, 'f'))), undefined, 'a new mtime invalidates');
   } finally {
@@ -205,15 +205,15 @@ test('hash state: prune forgets paths this process never looked up', async () =>
     writeFileSync(join(root, 'b'), 'b');
     const [sa, sb] = [statSync(join(root, 'a')), statSync(join(root, 'b'))];
     const first = new HashState(root);
-    first.record('a', sa, '1', sa.mtimeMs + 5000);
-    first.record('b', sb, '2', sb.mtimeMs + 5000);
+    first.record('a', sa, '11111111111111111111111111111111', sa.mtimeMs + 5000);
+    first.record('b', sb, '22222222222222222222222222222222', sb.mtimeMs + 5000);
     first.save();
     const second = new HashState(root);
-    assert.equal(second.lookup('a', sa), '1');
+    assert.equal(second.lookup('a', sa), '11111111111111111111111111111111');
     second.prune();
     second.save();
     const third = new HashState(root);
-    assert.equal(third.lookup('a', sa), '1');
+    assert.equal(third.lookup('a', sa), '11111111111111111111111111111111');
     assert.equal(third.lookup('b', sb), undefined);
   } finally {
     rmSync(root, { recursive: true, force: true });

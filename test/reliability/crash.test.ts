@@ -136,12 +136,17 @@ test('kill -9 while outs are being restored from the cache: the next run restore
   rmSync(join(dir, 'big'), { recursive: true });
   // Restoring copies each file out of the cache (copy_file_range), here 0.4 s per file.
   const done = startWithDelayed(dir, 'copy_file_range,sendfile');
-  await waitFor('a half-restored big/', () => existsSync(join(dir, 'big')) && readdirSync(join(dir, 'big')).length >= 1);
+  // A directory out is assembled beside its place (`big.tmp-…`) and renamed in when complete.
+  const assembling = () => readdirSync(dir).find((n) => n.startsWith('big.tmp-'));
+  await waitFor('a half-restored big/', () => { const t = assembling(); return t !== undefined && readdirSync(join(dir, t)).length >= 1; });
   const holder = JSON.parse(readFileSync(join(dir, '.grow/runner.lock'), 'utf8')).pid as number;
   process.kill(holder, 'SIGKILL');
   await done;
-  assert.ok(readdirSync(join(dir, 'big')).length < 40, 'the kill came in the middle of the restore');
+  const half = assembling();
+  assert.ok(half && readdirSync(join(dir, half)).length < 40, 'the kill came in the middle of the restore');
+  assert.equal(existsSync(join(dir, 'big')), false, 'nothing half-restored under the out\'s own name');
   await assertRecovers(dir, t);
   assert.equal(readFileSync(join(dir, 'runs.log'), 'utf8'), 'ran\n', 'restored, never re-run');
   assert.equal(readFileSync(join(dir, 'pipeline.lock'), 'utf8'), lockBefore, 'the lock is byte-identical');
+  assert.equal(assembling(), undefined, 'the half-restored temp directory is gone');
 });

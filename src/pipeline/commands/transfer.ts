@@ -12,7 +12,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { CONFIG_FILES, loadConfig } from '../config.ts';
-import { ConfigError, GrowError } from '../errors.ts';
+import { ConfigError, EXIT, GrowError } from '../errors.ts';
 import { findRoot } from '../project.ts';
 import { formatTransfer, transferCache } from '../transfer.ts';
 
@@ -78,7 +78,10 @@ Examples:
         out(`nothing to push: the project's cache already is ${remote}`);
         return;
       }
-      out(formatTransfer('pushed', remote, await transferCache(local, remote)));
+      const r = await transferCache(local, remote);
+      out(formatTransfer('pushed', remote, r));
+      // Corrupt local objects were not pushed: say so through the exit status too.
+      if (r.corrupt.length) process.exitCode = EXIT.stageFailed;
     });
 
   program
@@ -100,6 +103,10 @@ Examples:
         out(`nothing to pull: the project's cache already is ${remote}`);
         return;
       }
-      out(formatTransfer('pulled', remote, await transferCache(remote, local)));
+      const r = await transferCache(remote, local);
+      out(formatTransfer('pulled', remote, r));
+      // Something the remote offered could not be brought over intact: a script running
+      // `grow pull && grow checkout` must not carry on as if everything arrived.
+      if (r.corrupt.length || r.incompleteRuns || r.malformedRuns) process.exitCode = EXIT.stageFailed;
     });
 }

@@ -70,7 +70,9 @@ export class Interpolator {
     const out: string[] = [];
     const walk = (t: Tree, prefix: string) => {
       for (const [k, v] of Object.entries(t)) {
-        const flag = `--${prefix}${k}`;
+        // The key is quoted like a value: params come from files anyone may edit, and a key
+        // such as `$(rm -rf ~)` must reach the command as text, never run in the shell.
+        const flag = shellWord(`--${prefix}${k}`);
         if (isMapping(v)) walk(v, `${prefix}${k}.`);
         else if (v === true) out.push(flag);
         else if (v === false) continue;

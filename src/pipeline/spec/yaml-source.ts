@@ -4,7 +4,7 @@
  * looked up only when an error needs one, by walking the document along the same path.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../errors.ts';
@@ -29,7 +29,15 @@ interface CacheEntry {
   floats: FloatPath[];
 }
 
-const CACHE_VERSION = 'grow-yaml-4';
+const CACHE_VERSION = 'grow-yaml-5';
+
+function isValidCacheEntry(e: unknown): e is CacheEntry {
+  if (e === null || typeof e !== 'object' || Array.isArray(e) || !('data' in e)) return false;
+  const keys = (e as { keys?: unknown }).keys;
+  return keys !== null && typeof keys === 'object' && !Array.isArray(keys) &&
+    Object.values(keys).every((p) => Array.isArray(p) && p.length === 2 && p.every((n) => Number.isInteger(n))) &&
+    Array.isArray((e as { floats?: unknown }).floats);
+}
 
 // merge: `<<: *defaults` merge keys, which DVC files use (YAML 1.1, still the common practice).
 // uniqueKeys is off because the yaml package checks it by comparing every key with every other
@@ -73,8 +81,14 @@ export class YamlSource {
     if (!cacheDir) return YamlSource.parse(text, display);
     const entryFile = path.join(cacheDir, createHash('sha1').update(CACHE_VERSION).update(text).digest('hex') + '.json');
     try {
-      const entry = JSON.parse(readFileSync(entryFile, 'utf8')) as CacheEntry;
-      return new YamlSource(display, text, entry.data, entry.keys, undefined, entry.floats ?? []);
+      // `<md5 of the JSON>\n<JSON>`: a damaged or hand-made entry is a miss, never a document.
+      const raw = readFileSync(entryFile, 'utf8');
+      const nl = raw.indexOf('\n');
+      const json = raw.slice(nl + 1);
+      if (nl === 32 && raw.slice(0, 32) === createHash('md5').update(json).digest('hex')) {
+        const entry = JSON.parse(json) as unknown;
+        if (isValidCacheEntry(entry)) return new YamlSource(display, text, entry.data, entry.keys);
+      }
     } catch {
       /* not cached yet (or unreadable): parse */
     }
@@ -132,10 +146,11 @@ export class YamlSource {
         }
       }
     }
+    const tmp = `${entryFile}.${process.pid}.tmp`;
     try {
       mkdirSync(cacheDir, { recursive: true });
-      const tmp = `${entryFile}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ data: this.data, keys, floats: this.floats } satisfies CacheEntry));
+      const json = JSON.stringify({ data: this.data, keys, floats: this.floats } satisfies CacheEntry);
+      writeFileSync(tmp, `${createHash('md5').update(json).digest('hex')}\n${json}`);
       renameSync(tmp, entryFile);
       const entries = readdirSync(cacheDir).filter((f) => f.endsWith('.json'));
       if (entries.length > CACHE_ENTRIES) {
@@ -143,7 +158,8 @@ export class YamlSource {
         for (const { f } of byAge.slice(0, entries.length - CACHE_ENTRIES)) unlinkSync(path.join(cacheDir, f));
       }
     } catch {
-      /* caching is an optimisation only */
+      // Caching is an optimisation only; a write that failed (a full disk) leaves no temp file.
+      rmSync(tmp, { force: true });
     }
   }
 
