@@ -8,6 +8,7 @@
  * test/ml/wasm-kernels.test.ts.
  */
 import * as tf from '../tf.ts';
+import { loadGemm, parseGemmChoice } from './gemm.ts';
 import { wasmBackend } from './wasm-internals.ts';
 import { gatherRowsKernel, oneHotKernel, shareKernel, sliceKernel, splitKernel, sumKernel, transposeKernel, unsortedSegmentSumKernel } from './wasm-layout.ts';
 import { WasmMatMul } from './wasm-matmul.ts';
@@ -18,6 +19,8 @@ export interface WasmFixReport {
   kernels: string[];
   /** Why nothing was installed, when installed is false. */
   reason?: string;
+  /** Which GEMM the matrix products run: growline's own ('relaxed-simd' / 'simd') or 'xnnpack', and why. */
+  gemm?: { kernel: 'relaxed-simd' | 'simd' | 'xnnpack'; why?: string };
 }
 
 /** Kernel names this module replaces or adds on the wasm backend. */
@@ -61,7 +64,10 @@ export function installWasmFixes(versions: { core: string; wasm: string }, pinne
     if (!k) throw new Error(`wasm backend has no ${name} kernel to wrap`);
     return k.kernelFunc;
   };
-  const matmul = new WasmMatMul(be, stock('BatchMatMul'), stock('_FusedMatMul'));
+  const choice = parseGemmChoice();
+  const loaded = opts.speed === false ? ({ ok: false, why: 'GROW_WASM_FIXES=0' } as const) : loadGemm({ memory: be.wasm.asm.memory, malloc: be.wasm._malloc, free: be.wasm._free }, choice);
+  const gemm: WasmFixReport['gemm'] = loaded.ok ? { kernel: loaded.gemm.isa } : { kernel: 'xnnpack', why: loaded.why };
+  const matmul = new WasmMatMul(be, stock('BatchMatMul'), stock('_FusedMatMul'), loaded.ok ? loaded.gemm : null);
   const stockSum = stock('Sum');
   const stockGather = stock('GatherV2');
   const [stockIdentity, stockCast, stockSlice, stockTranspose] = ['Identity', 'Cast', 'Slice', 'Transpose'].map(stock);
@@ -132,7 +138,7 @@ export function installWasmFixes(versions: { core: string; wasm: string }, pinne
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
   }
-  installedReport = { installed: true, kernels: Object.keys(kernels) };
+  installedReport = { installed: true, kernels: Object.keys(kernels), gemm };
   return installedReport;
 }
 
