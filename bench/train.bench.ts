@@ -13,6 +13,7 @@
  *   GROW_BENCH_CONFIGS=large npm run bench:train
  *   GROW_BENCH_STEPS=5 GROW_WASM_FIXES=0 npm run bench:train   # stock wasm kernels, fewer steps
  *   GROW_BENCH_TORCH=0 npm run bench:train                      # skip the PyTorch reference
+ *   GROW_GEMM=xnnpack npm run bench:train     # tfjs's XNNPACK GEMM instead of growline's own
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -121,6 +122,8 @@ for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
     config: name,
     backend: backend.name,
     wasm_fixed_kernels: backend.wasmFixes ? backend.wasmFixes.kernels.length : undefined,
+    // Which GEMM the matrix products ran on (GROW_GEMM): the own relaxed-simd / simd, or xnnpack.
+    gemm: backend.wasmFixes?.gemm?.kernel,
     xnnpack_threads: backend.threads,
     // The step as the trainer runs it with train.micro_batches = threads: one micro-batch per thread.
     threads: parallel.threads,

@@ -65,7 +65,14 @@ export function installWasmFixes(versions: { core: string; wasm: string }, pinne
     return k.kernelFunc;
   };
   const choice = parseGemmChoice();
-  const loaded = opts.speed === false ? ({ ok: false, why: 'GROW_WASM_FIXES=0' } as const) : loadGemm({ memory: be.wasm.asm.memory, malloc: be.wasm._malloc, free: be.wasm._free }, choice);
+  // The threaded build (GROW_WASM_THREADS) imports a shared memory and does not export it.
+  const memory = be.wasm.asm?.memory;
+  const loaded =
+    opts.speed === false
+      ? ({ ok: false, why: 'GROW_WASM_FIXES=0' } as const)
+      : !memory
+        ? ({ ok: false, why: "XNNPACK's thread pool is on; the own GEMM needs the single-threaded build's memory" } as const)
+        : loadGemm({ memory, malloc: be.wasm._malloc, free: be.wasm._free }, choice);
   const gemm: WasmFixReport['gemm'] = loaded.ok ? { kernel: loaded.gemm.isa } : { kernel: 'xnnpack', why: loaded.why };
   const matmul = new WasmMatMul(be, stock('BatchMatMul'), stock('_FusedMatMul'), loaded.ok ? loaded.gemm : null);
   const stockSum = stock('Sum');
