@@ -198,17 +198,22 @@ function packA(A: usize, M: i32, K: i32, trans: bool, i0: i32, mr: i32, dst: usi
   }
 }
 
-/** Bytes of scratch `gemm` needs for these dimensions (plus 16 for alignment). */
-export function scratchBytes(K: i32, N: i32): usize {
+/**
+ * Bytes of scratch `gemm` needs for these dimensions (plus 16 for alignment): the packed B panels,
+ * the packed A (every row block when A is transposed, packed once per batch entry rather than once
+ * per block of B panels; else only the last, partial row block), a tile and the padded bias.
+ */
+export function scratchBytes(M: i32, K: i32, N: i32, transA: i32): usize {
   const np = <usize>((N + NR - 1) / NR);
-  return np * <usize>K * (NR * 4) + <usize>K * (MR * 4) + MR * NR * 4 + np * NR * 4 + 16;
+  const blocksA: usize = transA ? <usize>((M + MR - 1) / MR) : 1;
+  return np * <usize>K * (NR * 4) + blocksA * <usize>K * (MR * 4) + MR * NR * 4 + np * NR * 4 + 16;
 }
 
 /**
  * C[b] = op(A[b])·op(B[b]) (+ bias) for b < batch, all row-major f32; op(A) is [M, K], op(B) is
  * [K, N], C[b] is [M, N] at C + b·M·N·4. strideA/strideB: bytes between batch entries of A and B
  * (0 broadcasts one matrix to every entry). bias: 0, or N floats added to every row (it starts
- * the accumulators). scratch: scratchBytes(K, N) bytes.
+ * the accumulators). scratch: scratchBytes(M, K, N, transA) bytes.
  */
 export function gemm(
   A: usize, B: usize, C: usize, bias: usize,
@@ -218,9 +223,10 @@ export function gemm(
   const np = (N + NR - 1) / NR;
   const base = (scratch + 15) & ~(<usize>15);
   const packedB = base;
-  const packedA = packedB + <usize>np * <usize>K * (NR * 4);
-  const tile = packedA + <usize>K * (MR * 4);
+  const tile = packedB + <usize>np * <usize>K * (NR * 4);
   const biasPad = tile + MR * NR * 4;
+  const packedA = biasPad + <usize>np * (NR * 4);
+  const blockA = <usize>K * (MR * 4);
   if (bias) {
     for (let j = 0; j < np * NR; j++) store<f32>(biasPad + <usize>j * 4, j < N ? load<f32>(bias + <usize>j * 4) : 0);
   }
@@ -228,16 +234,23 @@ export function gemm(
   const perBlock = max(1, <i32>(<usize>BLOCK_BYTES / max<usize>(panelBytes, 1)));
   const lda = <usize>K * 4;
   const ldc = <usize>N * 4;
+  const tail = M % MR;
   for (let b = 0; b < batch; b++) {
     const a = A + <usize>b * strideA;
     const c = C + <usize>b * <usize>M * ldc;
     if (b == 0 || strideB != 0) packB(B + <usize>b * strideB, K, N, transB != 0, packedB);
+    // Packed row blocks: all of them for a transposed A, else only the partial last one (slot 0).
+    if (transA != 0) {
+      for (let i = 0; i < M; i += MR) packA(a, M, K, true, i, min(MR, M - i), packedA + <usize>(i / MR) * blockA);
+    } else if (tail != 0) {
+      packA(a, M, K, false, M - tail, tail, packedA);
+    }
     for (let j0 = 0; j0 < np; j0 += perBlock) {
       const j1 = min(np, j0 + perBlock);
       for (let i = 0; i < M; i += MR) {
         const mr = min(MR, M - i);
         const packed = transA != 0 || mr < MR;
-        if (packed) packA(a, M, K, transA != 0, i, mr, packedA);
+        const ap = packedA + (transA != 0 ? <usize>(i / MR) * blockA : 0);
         for (let j = j0; j < j1; j++) {
           const col = j * NR;
           const full = mr == MR && col + NR <= N;
@@ -245,7 +258,7 @@ export function gemm(
           const ld: usize = full ? ldc : NR * 4;
           const bp = packedB + <usize>j * panelBytes;
           const bb: usize = bias ? biasPad + <usize>col * 4 : 0;
-          if (packed) tilePacked(packedA, bp, bb, dst, ld, K);
+          if (packed) tilePacked(ap, bp, bb, dst, ld, K);
           else tileRows(a + <usize>i * lda, lda, bp, bb, dst, ld, K);
           if (!full) {
             const w = min(NR, N - col);

@@ -22,33 +22,42 @@ const info = await initBackend('wasm', { quiet: true });
 if (info.name !== 'wasm' || !info.wasmFixes?.installed) throw new Error('bench:gemm needs the wasm backend with its kernel fixes');
 const be = wasmBackend();
 const xnnpack = tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc;
-const stockFused = tf.getKernel('_FusedMatMul', 'wasm')!.kernelFunc;
+const xnnpackFused = tf.getKernel('_FusedMatMul', 'wasm')!.kernelFunc;
 const host = { memory: be.wasm.asm!.memory!, malloc: be.wasm._malloc, free: be.wasm._free };
-const variants: [string, tf.KernelFunc][] = [['xnnpack', xnnpack]];
+const variants: [string, { batch: tf.KernelFunc; fused: tf.KernelFunc }][] = [['xnnpack', { batch: xnnpack, fused: xnnpackFused }]];
 for (const choice of ['simd', 'relaxed'] as const) {
   const r = loadGemm(host, choice);
-  if (r.ok) variants.push([r.gemm.isa, new WasmMatMul(be, xnnpack, stockFused, r.gemm).batchMatMul]);
-  else process.stderr.write(`gemm ${choice}: ${r.why}\n`);
+  if (!r.ok) {
+    process.stderr.write(`gemm ${choice}: ${r.why}\n`);
+    continue;
+  }
+  const m = new WasmMatMul(be, xnnpack, xnnpackFused, r.gemm);
+  variants.push([r.gemm.isa, { batch: m.batchMatMul, fused: m.fusedMatMul }]);
 }
 
-// [name, batch, M, K, N, transA, transB, occurrences per step]
-type Shape = [string, number, number, number, number, boolean, boolean, number];
+// Every product of the step as the model issues it (logged from a real step), per step:
+// [name, batch, M, K, N, transA, transB, bias (a fused matMul), occurrences per step]
+type Shape = [string, number, number, number, number, boolean, boolean, boolean, number];
 const L = 4;
 const SHAPES: Shape[] = [
-  ['qkv', 1, 1024, 128, 384, false, false, L],
-  ['qkv dx', 1, 1024, 384, 128, false, true, L],
-  ['qkv dW', 1, 128, 1024, 384, true, false, L],
-  ['attn proj / dx', 1, 1024, 128, 128, false, false, 2 * L],
-  ['attn proj dW', 1, 128, 1024, 128, true, false, L],
-  ['fc / fc-proj dx', 1, 1024, 128, 512, false, false, 2 * L],
-  ['fc dx / fc-proj', 1, 1024, 512, 128, false, true, 2 * L],
-  ['fc dW / fc-proj dW', 1, 128, 1024, 512, true, false, 2 * L],
-  ['scores q·kᵀ', 64, 64, 32, 64, false, true, L],
-  ['att·v, dq, dk, dv', 64, 64, 64, 32, false, false, 4 * L],
-  ['d att', 64, 64, 32, 64, false, true, L],
-  ['logits h·wteᵀ', 1, 1024, 128, 2048, false, true, 1],
-  ['dh = dZ·wte', 1, 1024, 2048, 128, false, false, 1],
-  ['d wte = dZᵀ·h', 1, 2048, 1024, 128, true, false, 1],
+  ['qkv', 1, 1024, 128, 384, false, false, true, L],
+  ['attn proj', 1, 1024, 128, 128, false, false, true, L],
+  ['fc', 1, 1024, 128, 512, false, false, true, L],
+  ['fc proj', 1, 1024, 512, 128, false, false, true, L],
+  ['q·kᵀ, d att = dy·vᵀ', 64, 64, 32, 64, false, true, false, 2 * L],
+  ['att·v, dq = dS·k', 64, 64, 64, 32, false, false, false, 2 * L],
+  ['dk = dSᵀ·q, dv = attᵀ·dy', 64, 64, 64, 32, true, false, false, 2 * L],
+  ['qkv dx', 1, 1024, 384, 128, false, true, false, L],
+  ['qkv dW', 1, 128, 1024, 384, true, false, false, L],
+  ['attn proj dx', 1, 1024, 128, 128, false, true, false, L],
+  ['attn proj dW', 1, 128, 1024, 128, true, false, false, L],
+  ['fc dx', 1, 1024, 512, 128, false, true, false, L],
+  ['fc dW', 1, 128, 1024, 512, true, false, false, L],
+  ['fc proj dx', 1, 1024, 128, 512, false, true, false, L],
+  ['fc proj dW', 1, 512, 1024, 128, true, false, false, L],
+  ['logits h·wteᵀ', 1, 1024, 128, 2048, false, true, false, 1],
+  ['dh = dZ·wte', 1, 1024, 2048, 128, false, false, false, 1],
+  ['d wte = dZᵀ·h', 1, 2048, 1024, 128, true, false, false, 1],
 ];
 
 const reps = Number(process.env.GROW_BENCH_REPS ?? 7);
@@ -72,20 +81,22 @@ function timeMs(run: () => void): number {
 
 const stepMs: Record<string, number> = Object.fromEntries(variants.map(([v]) => [v, 0]));
 const load0 = loadavg()[0];
-for (const [name, batch, M, K, N, ta, tb, count] of SHAPES) {
+for (const [name, batch, M, K, N, ta, tb, withBias, count] of SHAPES) {
   const lead = batch > 1 ? [batch] : [];
   const a = rnd([...lead, ...(ta ? [K, M] : [M, K])]);
   const b = rnd([...lead, ...(tb ? [N, K] : [K, N])]);
-  const line: Record<string, unknown> = { shape: name, batch, M, K, N, transA: ta, transB: tb, per_step: count };
-  for (const [v, kernelFunc] of variants) {
-    tf.unregisterKernel('BatchMatMul', 'wasm');
-    tf.registerKernel({ kernelName: 'BatchMatMul', backendName: 'wasm', kernelFunc });
-    const ms = timeMs(() => tf.matMul(a, b, ta, tb).dispose());
+  const bias = withBias ? rnd([N]) : null;
+  const line: Record<string, unknown> = { shape: name, batch, M, K, N, transA: ta, transB: tb, bias: withBias, per_step: count };
+  for (const [v, k] of variants) {
+    for (const [kernelName, kernelFunc] of [['BatchMatMul', k.batch], ['_FusedMatMul', k.fused]] as const) {
+      tf.unregisterKernel(kernelName, 'wasm');
+      tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+    }
+    const ms = timeMs(() => (bias ? tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias }) : tf.matMul(a, b, ta, tb)).dispose());
     line[`${v}_gflops`] = Number(((2 * batch * M * K * N) / ms / 1e6).toFixed(1));
     stepMs[v] += count * ms;
   }
-  a.dispose();
-  b.dispose();
+  tf.dispose([a, b, ...(bias ? [bias] : [])]);
   process.stdout.write(JSON.stringify(line) + '\n');
 }
 process.stdout.write(

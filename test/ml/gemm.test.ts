@@ -88,7 +88,7 @@ function run(host: Host, p: Problem, A: Float32Array, B: Float32Array, bias: Flo
   const pa = host.put(A);
   const pb = host.put(B);
   const pbias = bias ? host.put(bias) : 0;
-  host.gemm.reserve(p.K, p.N);
+  host.gemm.reserve(p.M, p.K, p.N, p.transA);
   const pc = host.put(new Float32Array(p.batch * p.M * p.N).fill(NaN)); // every element must be written
   host.gemm.run({
     a: pa, b: pb, c: pc, bias: pbias, batch: p.batch, M: p.M, K: p.K, N: p.N,
@@ -185,7 +185,7 @@ for (const isa of ISAS) {
       const f = new Float32Array(memory.buffer);
       const put = (x, at) => { f.set(x, at / 4); return at; };
       const a = put(d.A, 65536), b = put(d.B, 65536 + 4 * d.A.length), bias = put(d.bias, b + 4 * d.B.length);
-      const c = bias + 4 * d.bias.length, scratch = c + 4 * d.n;
+      const c = bias + 4 * d.bias.length, scratch = c + 4 * d.n; // scratch: the rest of the memory
       inst.exports.gemm(a, b, c, bias, d.batch, d.M, d.K, d.N, 4 * d.M * d.K, 4 * d.K * d.N, 1, 1, scratch);
       parentPort.postMessage(f.slice(c / 4, c / 4 + d.n));
     `;

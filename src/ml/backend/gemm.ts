@@ -28,7 +28,7 @@ interface GemmExports {
     batch: number, M: number, K: number, N: number,
     strideA: number, strideB: number, transA: number, transB: number, scratch: number,
   ): void;
-  scratchBytes(K: number, N: number): number;
+  scratchBytes(M: number, K: number, N: number, transA: number): number;
   relaxed(): number;
 }
 
@@ -156,8 +156,8 @@ export class Gemm {
   ) {}
 
   /** Scratch offset for a product of these dimensions. Call before taking heap views: malloc may grow the heap. */
-  reserve(K: number, N: number): number {
-    const need = this.exports.scratchBytes(K, N);
+  reserve(M: number, K: number, N: number, transA: boolean): number {
+    const need = this.exports.scratchBytes(M, K, N, transA ? 1 : 0);
     if (need > this.scratchSize) {
       if (this.scratch) this.host.free(this.scratch);
       this.scratch = this.host.malloc(need);
@@ -168,7 +168,7 @@ export class Gemm {
   }
 
   run(p: GemmCall): void {
-    const scratch = this.reserve(p.K, p.N);
+    const scratch = this.reserve(p.M, p.K, p.N, p.transA);
     if (p.M === 0 || p.N === 0 || p.batch === 0) return;
     this.exports.gemm(p.a, p.b, p.c, p.bias, p.batch, p.M, p.K, p.N, p.strideA, p.strideB, p.transA ? 1 : 0, p.transB ? 1 : 0, scratch);
   }

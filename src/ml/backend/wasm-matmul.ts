@@ -62,7 +62,7 @@ export class WasmMatMul {
     const batchA = sizeOf(outerA);
     const batchB = sizeOf(outerB);
     const be = this.backend;
-    own.reserve(K, N); // may grow the heap: before any offset is used
+    own.reserve(batch * M, K, N, ta); // may grow the heap: before any offset is used
     const out = be.makeOutput([...outer, M, N], 'float32');
     const pa = heapOffset(be, a);
     const pb = heapOffset(be, b);
