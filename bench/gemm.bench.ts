@@ -5,6 +5,8 @@
  * XNNPACK (with growline's JS transposes, the path before the own GEMM), and the own GEMM's plain
  * SIMD and relaxed SIMD builds. One JSON line per shape (GFLOP/s per kernel), then one summary line:
  * the matmul milliseconds of a whole step per kernel (shape time × times it occurs in a step).
+ * Each figure three ways: median wall time, fastest batch, median CPU time (`*_cpu`: the one that
+ * means something while other jobs share the cores).
  *
  *   npm run bench:gemm
  *   GROW_BENCH_REPS=11 npm run bench:gemm    # timed batches per shape (median), default 7
@@ -64,24 +66,33 @@ const reps = Number(process.env.GROW_BENCH_REPS ?? 7);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rnd = (shape: number[]) => tf.randomUniform(shape, -0.5, 0.5);
 
-/** Median and fastest time (ms) of one call, over `reps` timed batches. */
-function timeMs(run: () => void): { median: number; min: number } {
+/**
+ * Median and fastest wall time (ms) of one call over `reps` timed batches, and the median CPU
+ * time (user + system of this process, which runs one compute thread): on a machine shared with
+ * other jobs the wall time also counts the time spent waiting for a core, the CPU time does not.
+ */
+function timeMs(run: () => void): { median: number; min: number; cpu: number } {
   const t0 = performance.now();
   run();
   const once = performance.now() - t0;
   const inner = Math.max(1, Math.round(20 / Math.max(once, 0.01)));
   for (let i = 0; i < 3 * inner; i++) run(); // past V8's baseline tier (the first calls of a wasm function)
   const ts: number[] = [];
+  const cpu: number[] = [];
   for (let r = 0; r < reps; r++) {
+    const c = process.cpuUsage();
     const s = performance.now();
     for (let i = 0; i < inner; i++) run();
     ts.push((performance.now() - s) / inner);
+    const d = process.cpuUsage(c);
+    cpu.push((d.user + d.system) / 1000 / inner);
   }
-  return { median: median(ts), min: Math.min(...ts) };
+  return { median: median(ts), min: Math.min(...ts), cpu: median(cpu) };
 }
 
 const stepMs: Record<string, number> = Object.fromEntries(variants.map(([v]) => [v, 0]));
 const stepMinMs: Record<string, number> = Object.fromEntries(variants.map(([v]) => [v, 0]));
+const stepCpuMs: Record<string, number> = Object.fromEntries(variants.map(([v]) => [v, 0]));
 const load0 = loadavg()[0];
 for (const [name, batch, M, K, N, ta, tb, withBias, count] of SHAPES) {
   const lead = batch > 1 ? [batch] : [];
@@ -99,8 +110,10 @@ for (const [name, batch, M, K, N, ta, tb, withBias, count] of SHAPES) {
     line[`${v}_gflops`] = gflops(t.median);
     // The fastest batch: least disturbed by other processes on a shared machine.
     line[`${v}_gflops_best`] = gflops(t.min);
+    line[`${v}_gflops_cpu`] = gflops(t.cpu);
     stepMs[v] += count * t.median;
     stepMinMs[v] += count * t.min;
+    stepCpuMs[v] += count * t.cpu;
   }
   tf.dispose([a, b, ...(bias ? [bias] : [])]);
   process.stdout.write(JSON.stringify(line) + '\n');
@@ -110,6 +123,7 @@ process.stdout.write(
     summary: 'matmul ms per large training step, one thread',
     ...Object.fromEntries(Object.entries(stepMs).map(([v, ms]) => [`${v}_ms`, Number(ms.toFixed(1))])),
     ...Object.fromEntries(Object.entries(stepMinMs).map(([v, ms]) => [`${v}_ms_best`, Number(ms.toFixed(1))])),
+    ...Object.fromEntries(Object.entries(stepCpuMs).map(([v, ms]) => [`${v}_ms_cpu`, Number(ms.toFixed(1))])),
     node: process.version,
     load_avg_1m: [Number(load0.toFixed(2)), Number(loadavg()[0].toFixed(2))],
   }) + '\n',
