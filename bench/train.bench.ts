@@ -13,6 +13,7 @@
  *   GROW_BENCH_CONFIGS=large npm run bench:train
  *   GROW_BENCH_STEPS=5 GROW_WASM_FIXES=0 npm run bench:train   # stock wasm kernels, fewer steps
  *   GROW_BENCH_TORCH=0 npm run bench:train                      # skip the PyTorch reference
+ *   GROW_GEMM=xnnpack npm run bench:train     # tfjs's XNNPACK GEMM instead of growline's own
  *
  * When the main backend is not webgpu and a GPU adapter exists, one more line per config measures
  * the plain step on webgpu (`backend: "webgpu"`, the adapter, and `speedup` over the main backend's
@@ -87,7 +88,7 @@ const backend = await initBackend();
 const only = process.env.GROW_BENCH_CONFIGS?.split(',');
 
 /** Step times (ms) of `steps` steps after WARMUP, and the stepper's thread count. */
-async function measure(cfg: ModelConfig, steps: number, microBatches: number, profile: boolean): Promise<{ times: number[]; threads: number }> {
+async function measure(cfg: ModelConfig, steps: number, microBatches: number, profile: boolean): Promise<{ times: number[]; cpu: number[]; threads: number }> {
   const opt = new AdamW(cfg, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1 }, initWeights(cfg, 1));
   const stepper = await createStepper(cfg, opt, { microBatches, workers: microBatches });
   const rng = new Rng(7);
@@ -99,14 +100,20 @@ async function measure(cfg: ModelConfig, steps: number, microBatches: number, pr
   try {
     for (let i = 0; i < WARMUP; i++) await stepper.step(batch(), 1e-3);
     const times: number[] = [];
+    // CPU time of the whole process (all its threads): on a shared machine, the step's cost
+    // without the wait for a core; comparable with PyTorch's for one thread.
+    const cpu: number[] = [];
     for (let i = 0; i < steps; i++) {
       const b = batch();
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       await stepper.step(b, 1e-3);
       times.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000);
     }
     if (profile) await profileStep(() => stepper.step(batch(), 1e-3));
-    return { times, threads: stepper.threads };
+    return { times, cpu, threads: stepper.threads };
   } finally {
     stepper.dispose();
   }
@@ -129,6 +136,8 @@ for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
     config: name,
     backend: backend.name,
     wasm_fixed_kernels: backend.wasmFixes ? backend.wasmFixes.kernels.length : undefined,
+    // Which GEMM the matrix products ran on (GROW_GEMM): the own relaxed-simd / simd, or xnnpack.
+    gemm: backend.wasmFixes?.gemm?.kernel,
     xnnpack_threads: backend.threads,
     // The step as the trainer runs it with train.micro_batches = threads: one micro-batch per thread.
     threads: parallel.threads,
@@ -144,6 +153,7 @@ for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
     // The plain full-batch step on one thread.
     ms_per_step_1thread: round(ms1),
     gflops_per_s_1thread: round(flops / ms1 / 1e6),
+    cpu_ms_per_step_1thread: round(median(single.cpu)),
     // Other processes share this machine; the load average says how much.
     load_avg_1m: round(loadavg()[0]),
     cpus: cpus().length,
@@ -162,6 +172,11 @@ for (const [name, { cfg, steps: defaultSteps }] of Object.entries(CONFIGS)) {
       if ('torch_ms_per_step' in t1) {
         line.torch_1thread_ms_per_step = round(t1.torch_ms_per_step);
         line.ratio_1thread = round(ms1 / t1.torch_ms_per_step);
+        const torchCpu = (t1 as { torch_cpu_ms_per_step?: number }).torch_cpu_ms_per_step;
+        if (torchCpu) {
+          line.torch_1thread_cpu_ms_per_step = round(torchCpu);
+          line.ratio_1thread_cpu = round(median(single.cpu) / torchCpu);
+        }
       }
     }
   }

@@ -161,7 +161,7 @@ export async function initBackend(choice?: BackendChoice, opts: { quiet?: boolea
     const r = await CANDIDATES[name](c === 'auto');
     if (r.ok) {
       const fx = r.info.wasmFixes;
-      const fixNote = !fx ? '' : !fx.installed || fx.reason ? `; ${fx.reason}` : '; kernel fixes installed';
+      const fixNote = !fx ? '' : !fx.installed || fx.reason ? `; ${fx.reason}` : `; kernel fixes installed${fx.gemm ? `, GEMM: ${fx.gemm.kernel}${fx.gemm.why ? ` (${fx.gemm.why})` : ''}` : ''}`;
       const threadNote = r.info.threads && r.info.threads > 1 ? `; ${r.info.threads} XNNPACK threads` : '';
       const adapterNote = r.info.adapter ? `; adapter ${describeAdapter(r.info.adapter)}` : '';
       const reason = (c === 'auto' ? `auto${skipped.length ? `: ${skipped.join('; ')}` : ''}` : `requested`) + fixNote + threadNote + adapterNote;

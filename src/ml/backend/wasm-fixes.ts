@@ -8,6 +8,7 @@
  * test/ml/wasm-kernels.test.ts.
  */
 import * as tf from '../tf.ts';
+import { loadGemm, parseGemmChoice } from './gemm.ts';
 import { wasmBackend } from './wasm-internals.ts';
 import { gatherRowsKernel, oneHotKernel, shareKernel, sliceKernel, splitKernel, sumKernel, transposeKernel, unsortedSegmentSumKernel } from './wasm-layout.ts';
 import { WasmMatMul } from './wasm-matmul.ts';
@@ -18,6 +19,8 @@ export interface WasmFixReport {
   kernels: string[];
   /** Why nothing was installed, when installed is false. */
   reason?: string;
+  /** Which GEMM the matrix products run: growline's own ('relaxed-simd' / 'simd') or 'xnnpack', and why. */
+  gemm?: { kernel: 'relaxed-simd' | 'simd' | 'xnnpack'; why?: string };
 }
 
 /** Kernel names this module replaces or adds on the wasm backend. */
@@ -61,7 +64,17 @@ export function installWasmFixes(versions: { core: string; wasm: string }, pinne
     if (!k) throw new Error(`wasm backend has no ${name} kernel to wrap`);
     return k.kernelFunc;
   };
-  const matmul = new WasmMatMul(be, stock('BatchMatMul'), stock('_FusedMatMul'));
+  const choice = parseGemmChoice();
+  // The threaded build (GROW_WASM_THREADS) imports a shared memory and does not export it.
+  const memory = be.wasm.asm?.memory;
+  const loaded =
+    opts.speed === false
+      ? ({ ok: false, why: 'GROW_WASM_FIXES=0' } as const)
+      : !memory
+        ? ({ ok: false, why: "XNNPACK's thread pool is on; the own GEMM needs the single-threaded build's memory" } as const)
+        : loadGemm({ memory, malloc: be.wasm._malloc, free: be.wasm._free }, choice);
+  const gemm: WasmFixReport['gemm'] = loaded.ok ? { kernel: loaded.gemm.isa } : { kernel: 'xnnpack', why: loaded.why };
+  const matmul = new WasmMatMul(be, stock('BatchMatMul'), stock('_FusedMatMul'), loaded.ok ? loaded.gemm : null);
   const stockSum = stock('Sum');
   const stockGather = stock('GatherV2');
   const [stockIdentity, stockCast, stockSlice, stockTranspose] = ['Identity', 'Cast', 'Slice', 'Transpose'].map(stock);
@@ -132,7 +145,7 @@ export function installWasmFixes(versions: { core: string; wasm: string }, pinne
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
   }
-  installedReport = { installed: true, kernels: Object.keys(kernels) };
+  installedReport = { installed: true, kernels: Object.keys(kernels), gemm };
   return installedReport;
 }
 

@@ -7,6 +7,10 @@ import * as tf from '../tf.ts';
 
 export interface WasmModule {
   HEAPU8: Uint8Array;
+  /** The module's exports; `memory` is the heap every tensor lives in (absent in the threaded build, whose memory is imported). */
+  asm?: { memory?: WebAssembly.Memory };
+  _malloc(bytes: number): number;
+  _free(ptr: number): void;
   cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
   tfjs: {
     registerTensor(id: number, size: number, memoryOffset: number): void;

@@ -1,5 +1,9 @@
 /**
- * Matrix products for the wasm backend that always reach XNNPACK's GEMM. The stock C++
+ * Matrix products for the wasm backend. With growline's own GEMM loaded (./gemm.ts, the default),
+ * every float32 product — transposed operands, batched, broadcast, fused bias — is one call into it:
+ * transposes and batches are handled in its packing, so nothing is copied first. Without it (or
+ * for what it does not cover: a fused activation other than linear, a bias that is not one row),
+ * the products below always reach XNNPACK's GEMM. The stock C++
  * BatchMatMul/_FusedMatMul use XNNPACK only for an untransposed, batch-1 product and otherwise fall
  * to a scalar triple loop (0.4–2 GFLOP/s instead of ~25). So: materialise transposes with the fast
  * JS transpose, fold a broadcast right-hand side's batch into the rows of the left one (one GEMM),
@@ -8,8 +12,9 @@
 import * as tf from '../tf.ts';
 import { cppId, dropView, heapOffset, heapView, shapeBytes, sizeOf, type WasmBackend } from './wasm-internals.ts';
 import { transposeKernel } from './wasm-layout.ts';
+import type { Gemm } from './gemm.ts';
 
-type Gemm = (aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array, bRank: number, ta: number, tb: number, outId: number) => void;
+type XnnGemm = (aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array, bRank: number, ta: number, tb: number, outId: number) => void;
 
 interface Prepared {
   A: tf.TensorInfo; // [batchA, M, K], row-major
@@ -24,14 +29,76 @@ interface Prepared {
 }
 
 export class WasmMatMul {
-  private readonly gemm: Gemm;
+  private readonly gemm: XnnGemm;
 
   constructor(
     private readonly backend: WasmBackend,
     private readonly stockBatchMatMul: tf.KernelFunc,
     private readonly stockFusedMatMul: tf.KernelFunc,
+    /** growline's own GEMM, or null to use XNNPACK's. */
+    private readonly own: Gemm | null = null,
   ) {
-    this.gemm = backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']) as Gemm;
+    this.gemm = backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']) as XnnGemm;
+  }
+
+  /**
+   * op(a)·op(b) (+ bias, N floats) with the own GEMM; null where it does not apply (then the
+   * caller takes the XNNPACK path). Batch axes broadcast as in tf.matMul.
+   */
+  private ownProduct(a: tf.TensorInfo, b: tf.TensorInfo, ta: boolean, tb: boolean, bias: tf.TensorInfo | null): tf.TensorInfo | null {
+    const own = this.own;
+    if (!own) return null;
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    const M = ta ? a.shape[ra - 1] : a.shape[ra - 2];
+    const K = ta ? a.shape[ra - 2] : a.shape[ra - 1];
+    const Kb = tb ? b.shape[rb - 1] : b.shape[rb - 2];
+    const N = tb ? b.shape[rb - 2] : b.shape[rb - 1];
+    if (K !== Kb) throw new Error(`matMul: inner dimensions ${K} and ${Kb} of shapes [${a.shape}] and [${b.shape}] differ`);
+    const outerA = a.shape.slice(0, -2);
+    const outerB = b.shape.slice(0, -2);
+    const outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
+    const batch = sizeOf(outer);
+    const batchA = sizeOf(outerA);
+    const batchB = sizeOf(outerB);
+    const be = this.backend;
+    own.reserve(batch * M, K, N, ta); // may grow the heap: before any offset is used
+    const out = be.makeOutput([...outer, M, N], 'float32');
+    const pa = heapOffset(be, a);
+    const pb = heapOffset(be, b);
+    const pc = heapOffset(be, out);
+    const pbias = bias ? heapOffset(be, bias) : 0;
+    const call = { bias: pbias, K, N, transA: ta, transB: tb };
+    if (batchA === batch && (batchB === batch || batchB === 1)) {
+      if (batchB === 1 && !ta) {
+        // A broadcast right operand: the batch folds into the rows (same bits, one call).
+        own.run({ ...call, a: pa, b: pb, c: pc, batch: 1, M: batch * M, strideA: 0, strideB: 0 });
+      } else {
+        own.run({ ...call, a: pa, b: pb, c: pc, batch, M, strideA: 4 * M * K, strideB: batchB === 1 ? 0 : 4 * K * N });
+      }
+    } else if (batchA === 1 && batchB === batch) {
+      own.run({ ...call, a: pa, b: pb, c: pc, batch, M, strideA: 0, strideB: 4 * K * N });
+    } else {
+      // Partial broadcast (e.g. [2,1]·[1,3]): one call per output entry.
+      // Flat index of operand `shape`'s batch entry for output batch entry `flat` (shapes right-aligned).
+      const index = (shape: number[], flat: number) => {
+        let idx = 0;
+        let mul = 1;
+        let rest = flat;
+        for (let o = outer.length - 1, d = shape.length - 1; o >= 0; o--, d--) {
+          const coord = rest % outer[o];
+          rest = Math.floor(rest / outer[o]);
+          if (d < 0) continue;
+          idx += (shape[d] === 1 ? 0 : coord) * mul;
+          mul *= shape[d];
+        }
+        return idx;
+      };
+      for (let i = 0; i < batch; i++) {
+        own.run({ ...call, a: pa + 4 * M * K * index(outerA, i), b: pb + 4 * K * N * index(outerB, i), c: pc + 4 * M * N * i, batch: 1, M, strideA: 0, strideB: 0 });
+      }
+    }
+    return out;
   }
 
   /** Rank-3 row-major view of x's last two axes (transposed in memory if needed). */
@@ -68,6 +135,8 @@ export class WasmMatMul {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
     if (a.dtype !== 'float32' || b.dtype !== 'float32') return this.stockBatchMatMul(args);
+    const mine = this.ownProduct(a, b, transposeA, transposeB, null);
+    if (mine) return mine;
     if ((transposeA || transposeB) && a.shape.length === 2 && b.shape.length === 2 && this.swapIsCheaper(a, b, transposeA, transposeB)) {
       return this.viaTransposedProduct(a, b, transposeA, transposeB);
     }
@@ -140,6 +209,12 @@ export class WasmMatMul {
     const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo>;
     const attrs = args.attrs as unknown as tf._FusedMatMulAttrs;
     if (a.dtype !== 'float32' || b.dtype !== 'float32') return this.stockFusedMatMul(args);
+    const act = attrs.activation ?? 'linear';
+    const N = attrs.transposeB ? b.shape[b.shape.length - 2] : b.shape[b.shape.length - 1];
+    if (act === 'linear' && !preluActivationWeights && (!bias || (bias.dtype === 'float32' && sizeOf(bias.shape) === N))) {
+      const mine = this.ownProduct(a, b, attrs.transposeA, attrs.transposeB, bias ?? null);
+      if (mine) return mine;
+    }
     const p = this.prepare(a, b, attrs.transposeA, attrs.transposeB);
     if (!p || p.batchB !== 1) {
       if (p) for (const t of p.temps) this.backend.disposeData(t.dataId);
