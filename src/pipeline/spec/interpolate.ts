@@ -72,7 +72,7 @@ export class Interpolator {
       for (const [k, v] of Object.entries(t)) {
         // The key is quoted like a value: params come from files anyone may edit, and a key
         // such as `$(rm -rf ~)` must reach the command as text, never run in the shell.
-        const flag = shellWord(`--${prefix}${k}`);
+        const flag = shellQuote(`--${prefix}${k}`);
         if (isMapping(v)) walk(v, `${prefix}${k}.`);
         else if (v === true) out.push(flag);
         else if (v === false) continue;
@@ -119,6 +119,9 @@ export class Interpolator {
 /** A value as one shell word: as is when safe, else single-quoted (like Python's shlex.quote). */
 function shellWord(v: unknown, container: unknown, key: string | number): string {
   const text = scalarText(v, container, key);
-  if (typeof v !== 'string') return text;
+  return typeof v === 'string' ? shellQuote(text) : text;
+}
+
+function shellQuote(text: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
