@@ -185,7 +185,8 @@ test('names are checked; damaged records are ignored by show and refused by name
   assert.match(r.stderr, /grow: warning: ignoring \.grow\/exps\/wrong\.json: its name "other" does not match the file name/);
   assert.match((await p.ok(['exp', 'apply', 'broken'], 2)).stderr, /^grow: \.grow\/exps\/broken\.json: cannot be read .*\nhint: remove it with `grow exp remove broken`/m);
   assert.match((await p.ok(['exp', 'apply', 'garbled'], 2)).stderr, /experiment `garbled`: its recorded pipeline\.lock is invalid/);
-  await p.ok(['exp', 'apply', 'evil']);
+  // The lock is read through the trust boundary: a path leaving the project refuses the record.
+  assert.match((await p.ok(['exp', 'apply', 'evil'], 2)).stderr, /experiment `evil`: its recorded pipeline\.lock is invalid .*leaves the project/);
   assert.equal(p.exists('../outside.txt'), false);
   assert.ok(!readdirSync(p.path('..')).includes('outside.txt'));
   // gc reads the records too, and is not stopped by the damaged ones.

@@ -2,7 +2,7 @@
 // that are not its own, a garbage parse-cache entry is a miss, the hash state notices an edit
 // whose mtime was put back (ctime), and keys unpacked into flags are quoted like values.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { removeProject, runGrow, snapshotTree, tempProject } from './rig.ts';
@@ -30,6 +30,8 @@ test('gc --dry removes nothing: not stale temps, not damaged run-cache entries, 
   assert.equal((await runGrow(dir, ['run'])).code, 0);
   writeFileSync(join(dir, 'in.txt'), 'v2\n');
   assert.equal((await runGrow(dir, ['run'])).code, 0);
+  // Recorded experiments keep the objects they need; without the records, v1's objects are unreferenced.
+  rmSync(join(dir, '.grow', 'exps'), { recursive: true });
   const cache = join(dir, '.grow', 'cache');
   mkdirSync(join(cache, 'files', 'md5', 'ab'), { recursive: true });
   const temp = join(cache, 'files', 'md5', 'ab', `${HEX30}.tmp-host-1-0011`);

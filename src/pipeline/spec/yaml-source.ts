@@ -87,7 +87,7 @@ export class YamlSource {
       const json = raw.slice(nl + 1);
       if (nl === 32 && raw.slice(0, 32) === createHash('md5').update(json).digest('hex')) {
         const entry = JSON.parse(json) as unknown;
-        if (isValidCacheEntry(entry)) return new YamlSource(display, text, entry.data, entry.keys);
+        if (isValidCacheEntry(entry)) return new YamlSource(display, text, entry.data, entry.keys, undefined, entry.floats);
       }
     } catch {
       /* not cached yet (or unreadable): parse */
