@@ -39,6 +39,8 @@ export interface OutVerdict {
   got: string | null;
   reproduced: boolean;
   skipped?: boolean;
+  /** Why it was not compared: declared `verify: false` in the pipeline, or named by `--skip-out`. */
+  skippedBy?: 'declaration' | 'flag';
 }
 
 export interface VerifyResult {
@@ -130,6 +132,8 @@ export async function verifyPipeline(opts: VerifyOptions = {}): Promise<VerifyRe
       reporter: opts.reporter,
       signal: opts.signal,
     });
+    // Outs the pipeline itself declares as varying (`verify: false`): never compared, whoever runs verify.
+    const undeclared = new Set(original.pipeline.stages.flatMap((s) => s.outs.filter((o) => o.verify === false).map((o) => `${s.name}\0${o.path}`)));
     const fresh = new LockStore(workDir);
     const outs: OutVerdict[] = [];
     const unlocked: string[] = [];
@@ -143,8 +147,13 @@ export async function verifyPipeline(opts: VerifyOptions = {}): Promise<VerifyRe
       const got = new Map((fresh.get(name)?.outs ?? []).map((o) => [o.path, o.hash]));
       for (const o of expected.outs) {
         const now = got.get(o.path) ?? null;
-        const skipped = (opts.skipOuts ?? []).some((p) => o.path === p || o.path.startsWith(`${p}/`));
-        outs.push({ stage: name, path: o.path, expected: o.hash, got: now, reproduced: skipped || now === o.hash, skipped });
+        const declared = undeclared.has(`${name}\0${o.path}`);
+        const flagged = (opts.skipOuts ?? []).some((p) => o.path === p || o.path.startsWith(`${p}/`));
+        const skipped = declared || flagged;
+        outs.push({
+          stage: name, path: o.path, expected: o.hash, got: now, reproduced: skipped || now === o.hash, skipped,
+          ...(skipped ? { skippedBy: declared ? 'declaration' as const : 'flag' as const } : {}),
+        });
       }
     }
     let exitCode: number = EXIT.ok;
@@ -172,8 +181,13 @@ export function formatVerify(r: VerifyResult): string {
   const compared = r.outs.filter((o) => !o.skipped);
   const bad = compared.filter((o) => !o.reproduced).length;
   const stages = new Set(r.outs.map((o) => o.stage)).size;
-  const skipped = r.outs.length - compared.length;
-  const skipNote = skipped ? ` (${skipped} skipped by --skip-out)` : '';
+  const byDeclaration = r.outs.filter((o) => o.skippedBy === 'declaration').length;
+  const byFlag = r.outs.filter((o) => o.skippedBy === 'flag').length;
+  const notes = [
+    ...(byDeclaration ? [`${byDeclaration} not compared: declared \`verify: false\``] : []),
+    ...(byFlag ? [`${byFlag} skipped by --skip-out`] : []),
+  ];
+  const skipNote = notes.length ? ` (${notes.join('; ')})` : '';
   if (r.exitCode === EXIT.ok) lines.push(`verify: all ${compared.length} outputs of ${stages} stages reproduced${skipNote}`);
   else if (r.exitCode === EXIT.interrupted) lines.push('verify: interrupted');
   else {
