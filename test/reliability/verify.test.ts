@@ -86,6 +86,22 @@ test('an out declared `verify: false` is never compared, without any flag; the o
   assert.match(bad.stdout, /1 of 2 outputs did not reproduce \(1 not compared: declared `verify: false`\)/);
 });
 
+test('a lock older than the committed inputs fails even when every out still reproduces: the dep is named', async () => {
+  const dir = tempProject({ 'pipeline.yaml': PIPELINE.replace('tr a-z A-Z < in.txt > upper.txt', 'sh up.sh').replace('deps: [in.txt]', 'deps: [in.txt, up.sh]'), 'in.txt': 'hello\n', 'up.sh': 'tr a-z A-Z < in.txt > upper.txt\n' });
+  dirs.push(dir);
+  assert.equal((await runGrow(dir, ['run'])).code, 0);
+  assert.equal((await runGrow(dir, ['verify'])).code, 0);
+  // A comment changes the script's hash but not what it writes: the outs reproduce, the lock is stale.
+  writeFile(dir, 'up.sh', '# upper-case the input\ntr a-z A-Z < in.txt > upper.txt\n');
+  const r = await runGrow(dir, ['verify']);
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.stdout, /✖ prepare: pipeline\.lock records another dep up\.sh than the committed project has\n\s+expected md5:[0-9a-f]{32} \(pipeline\.lock\)\n\s+got\s+md5:[0-9a-f]{32}/);
+  assert.doesNotMatch(r.stdout, /did not reproduce\n/);
+  assert.match(r.stdout, /lock entries are out of date: run `grow run` and commit pipeline\.lock/);
+  assert.equal((await runGrow(dir, ['run'])).code, 0);
+  assert.equal((await runGrow(dir, ['verify'])).code, 0);
+});
+
 test('`verify` on an out takes only a boolean: a string is one clear line naming the place', async () => {
   const dir = tempProject({ 'pipeline.yaml': PIPELINE.replace('outs: [count.txt]', 'outs: [count.txt: {verify: "no"}]'), 'in.txt': 'hello\n' });
   dirs.push(dir);
