@@ -145,7 +145,9 @@ export async function verifyPipeline(opts: VerifyOptions = {}): Promise<VerifyRe
     });
     // Outs the pipeline itself declares as varying (`verify: false`): never compared, whoever runs verify.
     const undeclared = new Set(original.pipeline.stages.flatMap((s) => s.outs.filter((o) => o.verify === false).map((o) => `${s.name}\0${o.path}`)));
-    const varying = original.pipeline.stages.flatMap((s) => s.outs.filter((o) => o.verify === false).map((o) => o.path));
+    // Deps inside (or holding) some stage's out are that stage's results, judged by its own out
+    // verdict; only the project's own inputs (code, data, params) are compared as deps.
+    const producedPaths = original.pipeline.stages.flatMap((s) => s.outs.map((o) => o.path));
     const fresh = new LockStore(workDir);
     const outs: OutVerdict[] = [];
     const staleInputs: StaleInput[] = [];
@@ -158,7 +160,7 @@ export async function verifyPipeline(opts: VerifyOptions = {}): Promise<VerifyRe
       }
       // The copy has no lock, so an entry here was written by this forced run.
       const now = fresh.get(name);
-      if (now) staleInputs.push(...inputDifferences(name, expected, now, varying));
+      if (now) staleInputs.push(...inputDifferences(name, expected, now, producedPaths));
       const got = new Map((now?.outs ?? []).map((o) => [o.path, o.hash]));
       for (const o of expected.outs) {
         const now = got.get(o.path) ?? null;
@@ -187,10 +189,11 @@ const overlaps = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b
 /**
  * What the committed lock records as a stage's inputs that the committed project does not have:
  * a lock written before the last code or params change reproduces its outs only by luck, so the
- * numbers it vouches for would not provably come from this code. Deps that overlap an out
- * declared `verify: false` are not compared (their hash is a timing's).
+ * numbers it vouches for would not provably come from this code. Deps that overlap a stage's out
+ * are not compared here: whether an out reproduced is its own verdict (and a `verify: false`
+ * out's hash is a timing's).
  */
-function inputDifferences(stage: string, expected: LockEntry, now: LockEntry, varying: string[]): StaleInput[] {
+function inputDifferences(stage: string, expected: LockEntry, now: LockEntry, produced: string[]): StaleInput[] {
   const out: StaleInput[] = [];
   if (JSON.stringify(expected.cmd) !== JSON.stringify(now.cmd)) out.push({ stage, what: 'cmd', expected: expected.cmd.join(' && '), got: now.cmd.join(' && ') });
   const files = new Set([...Object.keys(expected.params), ...Object.keys(now.params)]);
@@ -202,7 +205,7 @@ function inputDifferences(stage: string, expected: LockEntry, now: LockEntry, va
   const gotDeps = new Map(now.deps.map((d) => [d.path, d.hash]));
   const expDeps = new Map(expected.deps.map((d) => [d.path, d.hash]));
   for (const path of new Set([...expDeps.keys(), ...gotDeps.keys()])) {
-    if (varying.some((v) => overlaps(path, v))) continue;
+    if (produced.some((v) => overlaps(path, v))) continue;
     const a = expDeps.get(path) ?? 'not a dep';
     const b = gotDeps.get(path) ?? 'not a dep';
     if (a !== b) out.push({ stage, what: `dep ${path}`, expected: a, got: b });
