@@ -22,8 +22,18 @@ if [ ! -f "$work/pipeline.lock" ]; then
   echo "ci-experiment-check: pipeline.lock is not committed; run \`grow run report\` and commit it" >&2
   exit 2
 fi
+# The own wasm GEMM (asm/build, made by `npm ci` / `npm run build`) is a declared dep of the
+# computing stages but a build output, so git ignores it: the snapshot commits it so that verify's
+# copy has it, exactly as built from the committed asm/gemm.ts.
+if [ ! -f "$repo/asm/build/gemm-simd.wasm" ]; then
+  echo "ci-experiment-check: asm/build is missing; run \`npm run build\` first" >&2
+  exit 2
+fi
+mkdir -p "$work/asm"
+cp -r "$repo/asm/build" "$work/asm/build"
 git -C "$work" init -q
 git -C "$work" add -A
+git -C "$work" add -f asm/build
 git -C "$work" -c user.name=ci -c user.email=ci@localhost commit -q -m "ci-experiment-check snapshot"
 # Packages are the environment, not inputs.
 ln -s "$repo/node_modules" "$work/node_modules"

@@ -62,7 +62,7 @@ function mdRow(md: string, label: string, seed: number): string[] {
 
 function project(): string {
   const dir = mkdtempSync(join(tmpdir(), 'growline-e2e-'));
-  for (const p of ['pipeline.yaml', 'params', 'stages', 'src', 'package.json', 'tsconfig.json']) {
+  for (const p of ['pipeline.yaml', 'params', 'stages', 'src', 'asm', 'package.json', 'tsconfig.json']) {
     cpSync(join(REPO, p), join(dir, p), { recursive: true });
   }
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir');
