@@ -22,6 +22,7 @@ import { type CombineOptions, type TokenSource, runCombine } from '../src/ml/gro
 import { GrowthError } from '../src/ml/growth/weights.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
 import { reportProgress } from './lib/progress.ts';
+import { splitJsonFile } from '../src/experiment/timings.ts';
 
 /** Small-model directories under `dir` (numbered subdirectories in numeric order) or a list. */
 export function sourceDirs(spec: string): string[] {
@@ -94,6 +95,8 @@ async function main(): Promise<void> {
     tokens: tokenSources(args.tokens ?? 'artifacts/tokens'),
     onProgress: (phase, current, total, values) => reportProgress(current, total, { phase, ...values }),
   });
+  // Its wall time goes to artifacts/timings/… (declared `verify: false`); growth.json keeps the rest.
+  splitJsonFile(join(resolve(args.out), 'growth.json'));
   const fmt = (t: Record<string, number>) => t.combined.toFixed(4);
   process.stdout.write(
     `combine ${json.method}: ${json.steps.join(' | ')}; val loss ${fmt(json.val_loss)} (sources ${json.sources_val_loss.map(fmt).join(', ')}` +

@@ -13,6 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { profileTrainingStep } from '../src/experiment/kernels.ts';
 import { type KernelTime, buildProfile, loadRuns } from '../src/experiment/profile.ts';
+import { splitJsonFile } from '../src/experiment/timings.ts';
 import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
 import { fmtSaving, fmtTflops } from '../src/report/format.ts';
 import { experimentRefs } from './lib/experiment.ts';
@@ -48,6 +49,9 @@ async function main(): Promise<void> {
   const profile = buildProfile(runs, kernels, root);
   mkdirSync(join(root, 'artifacts/profile'), { recursive: true });
   writeFileSync(join(root, PROFILE_FILE), JSON.stringify(profile, null, 2) + '\n');
+  // Wall times, TFLOP/s, RSS and kernel milliseconds to artifacts/timings/profile/profile.json
+  // (declared `verify: false`): profile.json keeps FLOPs and savings, which reproduce exactly.
+  splitJsonFile(join(root, PROFILE_FILE), root);
   for (const s of profile.savings) {
     console.log(
       `profile: ${s.model}: ${s.reached ? `reached M0's ${s.target_val_loss.toFixed(4)} after ${fmtTflops(s.refine_flops_to_target)} / ${fmtTflops(s.m0_flops)} TFLOPs, saving ${fmtSaving(s.saving_refine_only)} refine-only, ${fmtSaving(s.saving_with_small)} with small models` : `did not reach M0's ${s.target_val_loss.toFixed(4)} (final ${s.m1_final_val_loss.toFixed(4)})`}`,

@@ -13,11 +13,11 @@
  * carries a banner when it is not a result (src/report/provenance.ts).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readEvalMetrics } from '../src/experiment/eval-metrics.ts';
 import type { ProfileReport } from '../src/experiment/profile.ts';
+import { readJsonWithTimings } from '../src/experiment/timings.ts';
 import { assembleReport } from '../src/report/assemble.ts';
 import { writeReport } from '../src/report/index.ts';
 import { RUN_KINDS, type RunKind, bannerFor, describeParams } from '../src/report/provenance.ts';
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   const params = loadParams(args.params);
   const root = resolve(process.env.GROW_ROOT ?? '.');
   const evalMetrics = readEvalMetrics(join(root, 'artifacts/eval/metrics.json'));
-  const profile = JSON.parse(readFileSync(join(root, 'artifacts/profile/profile.json'), 'utf8')) as ProfileReport;
+  const profile = readJsonWithTimings(join(root, 'artifacts/profile/profile.json'), root) as ProfileReport;
   const kind = params.opt<string>('report.kind', 'quick');
   if (!(RUN_KINDS as readonly string[]).includes(kind)) throw new Error(`${params.file}: report.kind must be one of ${RUN_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
   const seeds = params.get<number[]>('seeds');

@@ -30,6 +30,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import { splitJsonFile, splitJsonlFile } from '../src/experiment/timings.ts';
 import { CONTINUE_METHOD, ckptDir, derivedSeeds, modelRef, type ModelRef } from '../src/experiment/layout.ts';
 import { stepFlops } from '../src/ml/flops.ts';
 import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
@@ -210,6 +211,10 @@ async function main(): Promise<void> {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   for (const f of MODEL_FILES) if (existsSync(join(work, f))) renameSync(join(work, f), join(out, f));
+  // Wall time, ms/step and RSS go to artifacts/timings/… (an out declared `verify: false`), so the
+  // model's out holds only what the same code and inputs reproduce bit for bit.
+  splitJsonFile(join(out, 'train.json'), root);
+  splitJsonlFile(join(out, 'metrics.jsonl'), root);
   console.log(
     `${ref.id}: ${summary.steps} steps, ${(summary.flops / 1e12).toFixed(4)} TFLOPs in ${summary.wall_s.toFixed(1)} s ` +
       `(${summary.ms_per_step} ms/step, ${summary.backend}); final val loss ${summary.final_val_loss.toFixed(4)}`,

@@ -6,6 +6,7 @@
  * every N steps.
  */
 import { readFileSync } from 'node:fs';
+import { mergeTimings, readJsonlTimings } from './timings.ts';
 
 /** One line of a training stage's metrics.jsonl (src/ml/train.ts writes these). */
 export interface MetricsRow {
@@ -55,7 +56,9 @@ export function readMetrics(file: string): MetricsRow[] {
     }
     rows.push(r as MetricsRow);
   });
-  return rows;
+  // Per-row wall times live in the timings mirror (artifacts/timings/…), one line per line.
+  const timings = readJsonlTimings(file);
+  return timings.length ? rows.map((r, i) => mergeTimings(r, timings[i]) as MetricsRow) : rows;
 }
 
 /** The rows that carry a validation loss, in step order. */

@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type CurvePoint, evalCurve, readMetrics } from './curves.ts';
+import { readJsonWithTimings } from './timings.ts';
 import { CONTINUE_METHOD, type ModelRef, modelRef } from './layout.ts';
 import { type MethodSummary, type Saving, computeSaving, summariseByMethod } from './savings.ts';
 
@@ -83,7 +84,9 @@ function num(o: Record<string, unknown>, file: string, ...keys: string[]): numbe
 /** Reads a training run's train.json. */
 export function readTrainSummary(dir: string): TrainSummary {
   const file = join(dir, 'train.json');
-  const o = readJson(file);
+  readJson(file); // a clear error for a missing or broken file
+  // Its wall time and RSS live in the timings mirror (artifacts/timings/…); merged back here.
+  const o = readJsonWithTimings(file) as Record<string, unknown>;
   // src/ml/train.ts records peak RSS in MB; accept bytes too.
   const rss = typeof o.peak_rss_mb === 'number' ? o.peak_rss_mb * 2 ** 20 : o.peak_rss_bytes;
   return {

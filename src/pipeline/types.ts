@@ -21,6 +21,8 @@ export interface OutSpec {
   kind: 'out' | 'metrics' | 'plots';
   /** `show: true`: named at the end of `grow run` as a result to look at (absent: false). */
   show?: boolean;
+  /** `verify: false`: `grow verify` leaves it out of the comparison (timings and the like; absent: true). */
+  verify?: false;
 }
 
 /** `params:` entry resolved to one file. `keys === null` means the whole file. */

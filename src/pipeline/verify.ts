@@ -39,10 +39,23 @@ export interface OutVerdict {
   got: string | null;
   reproduced: boolean;
   skipped?: boolean;
+  /** Why it was not compared: declared `verify: false` in the pipeline, or named by `--skip-out`. */
+  skippedBy?: 'declaration' | 'flag';
+}
+
+/** A lock entry whose recorded inputs are not those of the committed project (the lock is out of date). */
+export interface StaleInput {
+  stage: string;
+  /** What differs: `cmd`, `params <file>`, or `dep <path>`. */
+  what: string;
+  expected: string;
+  got: string;
 }
 
 export interface VerifyResult {
   outs: OutVerdict[];
+  /** Inputs (command, params, deps) the lock records differently from the committed project. */
+  staleInputs: StaleInput[];
   /** Selected stages with no entry in pipeline.lock: nothing to compare them with. */
   unlocked: string[];
   run: RunSummary;
@@ -130,8 +143,14 @@ export async function verifyPipeline(opts: VerifyOptions = {}): Promise<VerifyRe
       reporter: opts.reporter,
       signal: opts.signal,
     });
+    // Outs the pipeline itself declares as varying (`verify: false`): never compared, whoever runs verify.
+    const undeclared = new Set(original.pipeline.stages.flatMap((s) => s.outs.filter((o) => o.verify === false).map((o) => `${s.name}\0${o.path}`)));
+    // Deps inside (or holding) some stage's out are that stage's results, judged by its own out
+    // verdict; only the project's own inputs (code, data, params) are compared as deps.
+    const producedPaths = original.pipeline.stages.flatMap((s) => s.outs.map((o) => o.path));
     const fresh = new LockStore(workDir);
     const outs: OutVerdict[] = [];
+    const staleInputs: StaleInput[] = [];
     const unlocked: string[] = [];
     for (const { name } of run.stages) {
       const expected: LockEntry | undefined = lock.get(name);
@@ -140,22 +159,58 @@ export async function verifyPipeline(opts: VerifyOptions = {}): Promise<VerifyRe
         continue;
       }
       // The copy has no lock, so an entry here was written by this forced run.
-      const got = new Map((fresh.get(name)?.outs ?? []).map((o) => [o.path, o.hash]));
+      const now = fresh.get(name);
+      if (now) staleInputs.push(...inputDifferences(name, expected, now, producedPaths));
+      const got = new Map((now?.outs ?? []).map((o) => [o.path, o.hash]));
       for (const o of expected.outs) {
         const now = got.get(o.path) ?? null;
-        const skipped = (opts.skipOuts ?? []).some((p) => o.path === p || o.path.startsWith(`${p}/`));
-        outs.push({ stage: name, path: o.path, expected: o.hash, got: now, reproduced: skipped || now === o.hash, skipped });
+        const declared = undeclared.has(`${name}\0${o.path}`);
+        const flagged = (opts.skipOuts ?? []).some((p) => o.path === p || o.path.startsWith(`${p}/`));
+        const skipped = declared || flagged;
+        outs.push({
+          stage: name, path: o.path, expected: o.hash, got: now, reproduced: skipped || now === o.hash, skipped,
+          ...(skipped ? { skippedBy: declared ? 'declaration' as const : 'flag' as const } : {}),
+        });
       }
     }
     let exitCode: number = EXIT.ok;
     if (run.exitCode === EXIT.interrupted) exitCode = EXIT.interrupted;
-    else if (run.exitCode !== EXIT.ok || unlocked.length || outs.some((o) => !o.reproduced)) exitCode = EXIT.stageFailed;
-    return { outs, unlocked, run, workDir, exitCode };
+    else if (run.exitCode !== EXIT.ok || unlocked.length || staleInputs.length || outs.some((o) => !o.reproduced)) exitCode = EXIT.stageFailed;
+    return { outs, staleInputs, unlocked, run, workDir, exitCode };
   } finally {
     if (savedCacheEnv === undefined) delete process.env.GROW_CACHE_DIR;
     else process.env.GROW_CACHE_DIR = savedCacheEnv;
     if (!opts.keep) rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+const overlaps = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+
+/**
+ * What the committed lock records as a stage's inputs that the committed project does not have:
+ * a lock written before the last code or params change reproduces its outs only by luck, so the
+ * numbers it vouches for would not provably come from this code. Deps that overlap a stage's out
+ * are not compared here: whether an out reproduced is its own verdict (and a `verify: false`
+ * out's hash is a timing's).
+ */
+function inputDifferences(stage: string, expected: LockEntry, now: LockEntry, produced: string[]): StaleInput[] {
+  const out: StaleInput[] = [];
+  if (JSON.stringify(expected.cmd) !== JSON.stringify(now.cmd)) out.push({ stage, what: 'cmd', expected: expected.cmd.join(' && '), got: now.cmd.join(' && ') });
+  const files = new Set([...Object.keys(expected.params), ...Object.keys(now.params)]);
+  for (const f of files) {
+    const a = JSON.stringify(expected.params[f] ?? null);
+    const b = JSON.stringify(now.params[f] ?? null);
+    if (a !== b) out.push({ stage, what: `params ${f}`, expected: a, got: b });
+  }
+  const gotDeps = new Map(now.deps.map((d) => [d.path, d.hash]));
+  const expDeps = new Map(expected.deps.map((d) => [d.path, d.hash]));
+  for (const path of new Set([...expDeps.keys(), ...gotDeps.keys()])) {
+    if (produced.some((v) => overlaps(path, v))) continue;
+    const a = expDeps.get(path) ?? 'not a dep';
+    const b = gotDeps.get(path) ?? 'not a dep';
+    if (a !== b) out.push({ stage, what: `dep ${path}`, expected: a, got: b });
+  }
+  return out;
 }
 
 /** The report: one block per output that did not reproduce, then a one-line verdict. */
@@ -167,17 +222,29 @@ export function formatVerify(r: VerifyResult): string {
     lines.push(`    expected ${o.expected} (${LOCK_FILE})`);
     lines.push(`    got      ${o.got ?? 'nothing (the stage did not complete)'}`);
   }
+  for (const d of r.staleInputs) {
+    lines.push(`✖ ${d.stage}: ${LOCK_FILE} records another ${d.what} than the committed project has`);
+    lines.push(`    expected ${d.expected} (${LOCK_FILE})`);
+    lines.push(`    got      ${d.got}`);
+  }
   for (const name of r.unlocked) lines.push(`✖ ${name}: no entry in ${LOCK_FILE} to compare with (run \`grow run\` and commit the lock)`);
   for (const s of r.run.stages) if (s.outcome === 'failed') lines.push(`✖ ${s.name}: failed in the isolated run: ${s.message ?? ''}`);
   const compared = r.outs.filter((o) => !o.skipped);
   const bad = compared.filter((o) => !o.reproduced).length;
   const stages = new Set(r.outs.map((o) => o.stage)).size;
-  const skipped = r.outs.length - compared.length;
-  const skipNote = skipped ? ` (${skipped} skipped by --skip-out)` : '';
+  const byDeclaration = r.outs.filter((o) => o.skippedBy === 'declaration').length;
+  const byFlag = r.outs.filter((o) => o.skippedBy === 'flag').length;
+  const notes = [
+    ...(byDeclaration ? [`${byDeclaration} not compared: declared \`verify: false\``] : []),
+    ...(byFlag ? [`${byFlag} skipped by --skip-out`] : []),
+  ];
+  const skipNote = notes.length ? ` (${notes.join('; ')})` : '';
   if (r.exitCode === EXIT.ok) lines.push(`verify: all ${compared.length} outputs of ${stages} stages reproduced${skipNote}`);
   else if (r.exitCode === EXIT.interrupted) lines.push('verify: interrupted');
   else {
-    lines.push(`verify: ${bad} of ${compared.length} outputs did not reproduce${skipNote}`);
+    if (bad || !r.staleInputs.length) lines.push(`verify: ${bad} of ${compared.length} outputs did not reproduce${skipNote}`);
+    else lines.push(`verify: all ${compared.length} outputs reproduced${skipNote}`);
+    if (r.staleInputs.length) lines.push(`verify: ${new Set(r.staleInputs.map((d) => d.stage)).size} stages' lock entries are out of date: run \`grow run\` and commit ${LOCK_FILE}`);
     if (bad) lines.push(`hint: if pipeline.lock is simply out of date, \`grow status --check\` says so; otherwise the stage is not deterministic (seeds, timestamps, thread order) or reads something it does not declare`);
   }
   return lines.join('\n');

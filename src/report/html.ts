@@ -33,8 +33,12 @@ th[scope=row], thead th:first-child { text-align: left; }
 th.group { text-align: center; border-bottom: 1px solid #999; }
 thead th { background: #f6f6f6; }
 figure { margin: 1rem 0; } figcaption { font-size: 13px; color: #555; }
+/* Charts scale down with the page; below 700 px the narrow rendering (legend below) replaces the wide one. */
+figure.chart svg { max-width: 100%; height: auto; }
+figure.chart .narrow { display: none; }
+@media (max-width: 700px) { figure.chart .wide { display: none; } figure.chart .narrow { display: block; } body { margin: 1rem auto; } .facts dt { float: none; width: auto; } .facts dd { margin-left: 1rem; } }
 .facts { color: #555; font-size: 14px; } .facts dt { font-weight: 600; float: left; clear: left; width: 11rem; }
-.facts dd { margin-left: 11.5rem; }
+.facts dd { margin-left: 11.5rem; overflow-wrap: anywhere; }
 .scroll { overflow-x: auto; }
 .banner { background: #fff3cd; border: 2px solid #c0392b; padding: 0.5rem 1rem; font-weight: 600; }
 `;
@@ -43,7 +47,7 @@ export function renderHtml(input: ReportInput, charts: Chart[]): string {
   const facts = Object.entries(input.facts).map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
   const heads = headlines(input).map((h) => `<li>${escapeHtml(h)}</li>`).join('') || '<li>no grown model in this run</li>';
   const figures = charts
-    .map((c) => `<figure id="chart-${c.name}" class="chart">${inlineSvg(c.svg)}<figcaption>${escapeHtml(c.title)}</figcaption></figure>`)
+    .map((c) => `<figure id="chart-${c.name}" class="chart"><div class="wide">${inlineSvg(c.svg)}</div><div class="narrow">${inlineSvg(c.narrowSvg)}</div><figcaption>${escapeHtml(c.title)}</figcaption></figure>`)
     .join('\n');
   const sections = [
     `<h1>${escapeHtml(input.title)}</h1>`,
@@ -57,10 +61,10 @@ export function renderHtml(input: ReportInput, charts: Chart[]): string {
     sections.push(
       '<h2>Validation loss at equal compute</h2>',
       "<p>M0's validation loss interpolated at the FLOPs M1 spent (refine only, and with the small models' and operator's cost added), beside M1's final validation loss. “–”: M0 never trained that long.</p>",
-      htmlTable(equalFlopsTable(input), 'equal-flops'),
+      `<div class="scroll">${htmlTable(equalFlopsTable(input), 'equal-flops')}</div>`,
     );
   }
-  if (input.byMethod.length > 0) sections.push('<h2>Growth methods over seeds</h2>', htmlTable(methodTable(input), 'methods'));
+  if (input.byMethod.length > 0) sections.push('<h2>Growth methods over seeds</h2>', `<div class="scroll">${htmlTable(methodTable(input), 'methods')}</div>`);
   sections.push('<h2>Charts</h2>', figures);
   if (input.profile.length > 0) sections.push('<h2>Profile</h2>', `<div class="scroll">${htmlTable(profileTable(input), 'profile')}</div>`);
   return `<!doctype html>

@@ -20,6 +20,7 @@ import { evalCurve, readMetrics } from '../../src/experiment/curves.ts';
 import type { EvalMetrics } from '../../src/experiment/eval-metrics.ts';
 import { CONTINUE_METHOD, experimentModels } from '../../src/experiment/layout.ts';
 import type { ProfileReport } from '../../src/experiment/profile.ts';
+import { readJsonWithTimings } from '../../src/experiment/timings.ts';
 import { fmtAcc, fmtLoss, fmtPpl, fmtSaving, fmtTflops } from '../../src/report/format.ts';
 
 const run = promisify(execFile);
@@ -61,7 +62,7 @@ function mdRow(md: string, label: string, seed: number): string[] {
 
 function project(): string {
   const dir = mkdtempSync(join(tmpdir(), 'growline-e2e-'));
-  for (const p of ['pipeline.yaml', 'params', 'stages', 'src', 'package.json', 'tsconfig.json']) {
+  for (const p of ['pipeline.yaml', 'params', 'stages', 'src', 'asm', 'package.json', 'tsconfig.json']) {
     cpSync(join(REPO, p), join(dir, p), { recursive: true });
   }
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir');
@@ -108,7 +109,13 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
     }
   }
   const evalMetrics = json<EvalMetrics>(a('eval/metrics.json'));
-  const profile = json<ProfileReport>(a('profile/profile.json'));
+  // Timings live apart (artifacts/timings/…, declared `verify: false`), so the results' files hold none.
+  assert.doesNotMatch(readFileSync(a('profile/profile.json'), 'utf8'), /wall_s|tflops_per_s|peak_rss|"kernels"/);
+  assert.doesNotMatch(readFileSync(a('models/s1/m0/train.json'), 'utf8'), /wall_s|ms_per_step|peak_rss/);
+  assert.doesNotMatch(readFileSync(a('models/s1/m0/metrics.jsonl'), 'utf8'), /wall_s/);
+  assert.ok(json<{ wall_s: number }>(a('timings/models/s1/m0/train.json')).wall_s > 0, 'M0 wall time in its timings mirror');
+  const profile = readJsonWithTimings(a('profile/profile.json'), dir) as ProfileReport;
+  assert.ok(profile.stages.every((s) => s.wall_s > 0), 'wall times merged back from artifacts/timings/profile/profile.json');
   assert.deepEqual(evalMetrics.models.map((m) => m.id).sort(), refs.map((r) => r.id).sort());
   assert.ok(profile.kernels.small.length > 0 && profile.kernels.large.length > 0, 'profiled kernels');
   // Each competitor is charged for exactly the small models it used: merge both, the fpi variants

@@ -64,6 +64,53 @@ test('an output that does not reproduce is named with stage, path, expected and 
   assert.equal(skipped.code, 0, skipped.output);
 });
 
+test('an out declared `verify: false` is never compared, without any flag; the others still are', async () => {
+  const varying = 'wc -c < upper.txt > count.txt && date +%s%N > time.txt';
+  const dir = tempProject({
+    'pipeline.yaml': PIPELINE.replace('wc -c < upper.txt > count.txt', varying).replace('outs: [count.txt]', 'outs: [count.txt, time.txt: {verify: false}]'),
+    'in.txt': 'hello\n',
+  });
+  dirs.push(dir);
+  assert.equal((await runGrow(dir, ['run'])).code, 0);
+  assert.match(readFileSync(join(dir, 'pipeline.lock'), 'utf8'), /path: time\.txt, hash: md5:/, 'a verify: false out is still hashed and locked');
+  const r = await runGrow(dir, ['verify']);
+  assert.equal(r.code, 0, r.output);
+  assert.match(r.stdout, /all 2 outputs of 2 stages reproduced \(1 not compared: declared `verify: false`\)/);
+  // The declaration covers only that out: a varying out it does not name still fails.
+  writeFile(dir, 'pipeline.yaml', PIPELINE.replace('wc -c < upper.txt > count.txt', `${varying} && date +%s%N >> count.txt`).replace('outs: [count.txt]', 'outs: [count.txt, time.txt: {verify: false}]'));
+  assert.equal((await runGrow(dir, ['run'])).code, 0);
+  const bad = await runGrow(dir, ['verify']);
+  assert.equal(bad.code, 1, bad.output);
+  assert.match(bad.stdout, /✖ count: count\.txt did not reproduce/);
+  assert.doesNotMatch(bad.stdout, /time\.txt did not reproduce/);
+  assert.match(bad.stdout, /1 of 2 outputs did not reproduce \(1 not compared: declared `verify: false`\)/);
+});
+
+test('a lock older than the committed inputs fails even when every out still reproduces: the dep is named', async () => {
+  const dir = tempProject({ 'pipeline.yaml': PIPELINE.replace('tr a-z A-Z < in.txt > upper.txt', 'sh up.sh').replace('deps: [in.txt]', 'deps: [in.txt, up.sh]'), 'in.txt': 'hello\n', 'up.sh': 'tr a-z A-Z < in.txt > upper.txt\n' });
+  dirs.push(dir);
+  assert.equal((await runGrow(dir, ['run'])).code, 0);
+  assert.equal((await runGrow(dir, ['verify'])).code, 0);
+  // A comment changes the script's hash but not what it writes: the outs reproduce, the lock is stale.
+  writeFile(dir, 'up.sh', '# upper-case the input\ntr a-z A-Z < in.txt > upper.txt\n');
+  const r = await runGrow(dir, ['verify']);
+  assert.equal(r.code, 1, r.output);
+  assert.match(r.stdout, /✖ prepare: pipeline\.lock records another dep up\.sh than the committed project has\n\s+expected md5:[0-9a-f]{32} \(pipeline\.lock\)\n\s+got\s+md5:[0-9a-f]{32}/);
+  assert.doesNotMatch(r.stdout, /did not reproduce\n/);
+  assert.match(r.stdout, /lock entries are out of date: run `grow run` and commit pipeline\.lock/);
+  assert.equal((await runGrow(dir, ['run'])).code, 0);
+  assert.equal((await runGrow(dir, ['verify'])).code, 0);
+});
+
+test('`verify` on an out takes only a boolean: a string is one clear line naming the place', async () => {
+  const dir = tempProject({ 'pipeline.yaml': PIPELINE.replace('outs: [count.txt]', 'outs: [count.txt: {verify: "no"}]'), 'in.txt': 'hello\n' });
+  dirs.push(dir);
+  const r = await runGrow(dir, ['status']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.output, /pipeline\.yaml:\d+/);
+  assert.doesNotMatch(r.output, /\n\s+at /, 'no stack trace');
+});
+
 test('only git-tracked files are copied: a stage reading an untracked file fails there (exit 1)', async () => {
   const dir = tempProject({
     'pipeline.yaml': PIPELINE.replace('tr a-z A-Z < in.txt', 'cat secret.txt > /dev/null && tr a-z A-Z < in.txt'),

@@ -66,7 +66,8 @@ test('writeReport writes a self-contained page, Markdown and LaTeX with the metr
     const html = readFileSync(join(out, 'index.html'), 'utf8');
     const md = readFileSync(join(out, 'report.md'), 'utf8');
     const tex = readFileSync(join(out, 'table.tex'), 'utf8');
-    assert.equal((html.match(/<svg/g) ?? []).length, 3);
+    // Each chart twice: wide and narrow (the page shows the one that fits the screen).
+    assert.equal((html.match(/<svg/g) ?? []).length, 6);
     assert.doesNotMatch(html, /<script|<link|src="http|url\(http|@import/);
     for (const m of evalMetrics.models.filter((x) => x.role !== 'm1p')) {
       for (const d of DATASETS) {

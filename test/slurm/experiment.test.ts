@@ -14,7 +14,7 @@ const run = promisify(execFile);
 
 function project(): string {
   const dir = mkdtempSync(join(tmpdir(), 'growline-slurm-exp-'));
-  for (const p of ['pipeline.yaml', 'params', 'stages', 'src', 'package.json', 'tsconfig.json']) cpSync(join(REPO, p), join(dir, p), { recursive: true });
+  for (const p of ['pipeline.yaml', 'params', 'stages', 'src', 'asm', 'package.json', 'tsconfig.json']) cpSync(join(REPO, p), join(dir, p), { recursive: true });
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir');
   return dir;
 }

@@ -26,13 +26,15 @@ export function registerVerify(program: Command): void {
     .description('re-run the selected stages from scratch in an isolated copy and compare every out with pipeline.lock (exit 1 when any did not reproduce)')
     .argument('[targets...]', 'stage or group names (default: all)')
     .option('-j, --jobs <n>', 'stages to run in parallel', positiveInt)
-    .option('--skip-out <path>', 'do not compare this out (repeatable; for outputs known to vary, like timings)', collect)
+    .option('--skip-out <path>', 'do not compare this out, this time (repeatable); an out that always varies, like timings, is better declared `verify: false` in pipeline.yaml', collect)
     .option('--keep', 'keep the isolated copy and print where it is')
     .option('-q, --quiet', 'print only the verdict and what did not reproduce')
     .addHelpText('after', `
 Copies the git-tracked files (without git: everything except outs, .grow/ and node_modules/) to a
 temp directory, runs the stages there with --force, no run-cache and an empty private cache, and
-names each output whose hash differs from pipeline.lock: stage, path, expected and got.
+names each output whose hash differs from pipeline.lock: stage, path, expected and got. Outs
+declared \`verify: false\` are not compared. It also fails when the lock records another command,
+params value or source dep hash than the committed project has (the lock is out of date).
 
 Examples:
   grow status --check && grow verify      # CI: the lock is current, and it is reproducible

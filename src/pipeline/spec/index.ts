@@ -334,7 +334,7 @@ class Loader {
         if (flags?.[key] !== undefined) this.warn(key, [...where, key], `\`${key}\` on outputs is a DVC remote setting that grow does not use (grow push/pull copy every cached output); ignored`);
       }
       if (flags?.checkpoint === true) this.warn('checkpoint', [...where, 'checkpoint'], '`checkpoint: true` (DVC 2) is read as `persist: true`: the output is kept between runs');
-      return { path: resolved, cache: flags?.cache !== false, persist: flags?.persist === true || flags?.checkpoint === true, kind, ...(flags?.show === true ? { show: true } : {}) };
+      return { path: resolved, cache: flags?.cache !== false, persist: flags?.persist === true || flags?.checkpoint === true, kind, ...(flags?.show === true ? { show: true } : {}), ...(flags?.verify === false ? { verify: false as const } : {}) };
     });
   }
 

@@ -34,6 +34,7 @@ const outFlagProps = {
   remote: { type: 'string', description: 'DVC per-output remote; ignored (with a warning): grow push/pull use one cache location.' },
   checkpoint: flag('DVC 2 checkpoint output; read as `persist: true` (with a warning).'),
   show: flag('true: a result a person runs the pipeline for; `grow run` ends by naming it. Default false.'),
+  verify: flag('false: `grow verify` does not compare this output (it is still hashed, cached and locked): for outputs that legitimately vary between runs, like wall times. Default true.'),
 };
 
 const plotFlagProps = {
