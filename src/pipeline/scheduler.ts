@@ -265,9 +265,9 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
       }
       const outs: LockOut[] = [];
       for (const o of stage.outs) {
-        const info: HashInfo | null = await project.hasher.hash(o.path);
+        // A cached out is hashed while it is copied into the cache: each new file is read once.
+        const info: HashInfo | null = o.cache ? await project.hasher.hashAndStore(o.path, project.cache) : await project.hasher.hash(o.path);
         if (!info) return fail(stage, reasons, `out \`${o.path}\` was not produced by the command; fix the command or the outs in ${project.pipeline.file}`, started, signature);
-        if (o.cache) await project.cache.store(join(project.root, o.path), info);
         outs.push(lockOut(o.path, info));
       }
       if (cacheable) {
