@@ -80,9 +80,10 @@ export class Cache {
    * name in the cache while being hashed, then renamed to the object that hash names (or dropped
    * when that object already exists). `st` is the file's stat as the caller listed it; if the
    * file is not that file any more, or changes while it is copied, nothing is stored (the stage
-   * fails as for putFile), so the md5 returned is that of the file the caller saw.
+   * fails as for putFile), so the md5 returned is that of the file the caller saw. `seenAt`: the
+   * time just before the copy's first stat, for HashState.record.
    */
-  async ingestFile(srcAbs: string, st: Stats): Promise<string> {
+  async ingestFile(srcAbs: string, st: Stats): Promise<{ md5: string; seenAt: number }> {
     if (!this.incomingReady) {
       mkdirSync(this.objectsDir, { recursive: true });
       if (!this.contained.holds(this.objectsDir)) throw outsideCacheError(this.objectsDir, this.dir);
@@ -92,7 +93,7 @@ export class Cache {
     // run leaves `incoming.tmp-…` there, which gc removes once it is an hour old.
     const tmp = tempPathFor(join(this.objectsDir, INCOMING));
     try {
-      const { md5, before, after } = await copyHashing(srcAbs, tmp);
+      const { md5, before, after, seenAt } = await copyHashing(srcAbs, tmp);
       if (statKey(before) !== statKey(st) || statKey(after) !== statKey(before)) {
         throw new GrowError(`\`${srcAbs}\` changed while it was being stored in the cache; nothing was stored`,
           EXIT.stageFailed, 'make sure nothing writes the stage\'s outs after its command ends, then run it again');
@@ -102,7 +103,7 @@ export class Cache {
         this.prepareDir(dest);
         await rename(tmp, dest);
       }
-      return md5;
+      return { md5, seenAt };
     } finally {
       await rm(tmp, { force: true });
     }
@@ -288,9 +289,11 @@ const COPY_CHUNK = 1 << 20;
  * the md5 of exactly the bytes written, with the source's stat before and after the copy: one
  * read and one write, instead of a copy plus a hash of either side.
  */
-export async function copyHashing(src: string, dest: string): Promise<{ md5: string; before: Stats; after: Stats }> {
+export async function copyHashing(src: string, dest: string): Promise<{ md5: string; before: Stats; after: Stats; seenAt: number }> {
   const input = await open(src, 'r');
   try {
+    // Taken before the stat, so every byte read was read after it (the hash state's racy check).
+    const seenAt = Date.now();
     const before = await input.stat();
     // 0o444 at creation (umask can only remove bits) and chmod again below so a umask never
     // makes an object unreadable for the others sharing the cache. Writing through the fd we
@@ -307,7 +310,7 @@ export async function copyHashing(src: string, dest: string): Promise<{ md5: str
         for (let off = 0; off < bytesRead;) off += (await output.write(chunk, off, bytesRead - off)).bytesWritten;
       }
       await output.chmod(0o444);
-      return { md5: hash.digest('hex'), before, after: await input.stat() };
+      return { md5: hash.digest('hex'), before, after: await input.stat(), seenAt };
     } finally {
       await output.close();
     }

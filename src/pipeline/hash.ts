@@ -109,7 +109,11 @@ export class Hasher {
 
   /** The hash of a project-relative path, or null when it does not exist. */
   async hash(rel: string): Promise<HashInfo | null> {
-    return this.hashWith(rel, (key, st) => md5OfFile(join(this.root, key)).then((md5) => ({ md5, st })));
+    return this.hashWith(rel, async (key, st) => {
+      // The read begins after this instant (the worker opens the file later still).
+      const seenAt = Date.now();
+      return { md5: await md5OfFile(join(this.root, key)), st, seenAt };
+    });
   }
 
   /**
@@ -127,7 +131,10 @@ export class Hasher {
     const files = st.isDirectory() ? listFiles(abs) : null;
     cache.checkInside(abs, files ? { hash: 'md5:.dir', manifest: files.map((relpath) => ({ relpath, md5: '' })) } : { hash: 'md5:' });
     try {
-      const info = await this.hashWith(rel, async (key, fst) => ({ md5: await cache.ingestFile(join(this.root, key), fst), st: fst }), files ?? undefined);
+      const info = await this.hashWith(rel, async (key, fst) => {
+        const { md5, seenAt } = await cache.ingestFile(join(this.root, key), fst);
+        return { md5, st: fst, seenAt };
+      }, files ?? undefined);
       if (!info) return null;
       // Files the state already knew were not read: store any whose object is missing (the
       // cache was emptied or gc'd), verifying the copy against the remembered md5.
@@ -144,10 +151,12 @@ export class Hasher {
 
   /**
    * The hash of `rel`, reading each file the state does not know through `read` (which returns
-   * its md5 and the stat that md5 belongs to). `files`: the directory's listing, when the caller
-   * already made it.
+   * its md5, the stat that md5 belongs to and, optionally, a time taken before the read began
+   * that is later than `statAt`: a file written just before the command ended is then still
+   * remembered when its own read started late enough, see HashState.record). `files`: the
+   * directory's listing, when the caller already made it.
    */
-  private async hashWith(rel: string, read: (key: string, st: Stats) => Promise<{ md5: string; st: Stats }>, files?: string[]): Promise<HashInfo | null> {
+  private async hashWith(rel: string, read: (key: string, st: Stats) => Promise<{ md5: string; st: Stats; seenAt?: number }>, files?: string[]): Promise<HashInfo | null> {
     const abs = join(this.root, rel);
     const statAt = Date.now();
     const st = statOrNull(abs);
@@ -156,7 +165,7 @@ export class Hasher {
       const known = this.state.lookup(rel, st);
       if (known) return { hash: `md5:${known}`, size: Number(st.size) };
       const r = await read(rel, st);
-      this.state.record(rel, r.st, r.md5, statAt);
+      this.state.record(rel, r.st, r.md5, r.seenAt ?? statAt);
       return { hash: `md5:${r.md5}`, size: Number(st.size) };
     }
     files ??= listFiles(abs);
@@ -178,7 +187,7 @@ export class Hasher {
       while (next < misses.length) {
         const m = misses[next++];
         const r = await read(m.key, m.st);
-        this.state.record(m.key, r.st, r.md5, statAt);
+        this.state.record(m.key, r.st, r.md5, r.seenAt ?? statAt);
         manifest[m.i].md5 = r.md5;
       }
     };

@@ -24,7 +24,7 @@ test('ingestFile stores a read-only object named by the md5 of its bytes, and le
   const cache = new Cache(join(root, 'cache-a'));
   const file = join(root, 'a.txt');
   writeFileSync(file, 'hello\n');
-  const md5 = await cache.ingestFile(file, statSync(file));
+  const { md5 } = await cache.ingestFile(file, statSync(file));
   assert.equal(md5, md5OfText('hello\n'));
   const object = cache.objectPath(`md5:${md5}`);
   assert.equal(readFileSync(object, 'utf8'), 'hello\n');
@@ -32,7 +32,7 @@ test('ingestFile stores a read-only object named by the md5 of its bytes, and le
   // The same content again: the existing object is kept and the new copy dropped.
   const file2 = join(root, 'a2.txt');
   writeFileSync(file2, 'hello\n');
-  assert.equal(await cache.ingestFile(file2, statSync(file2)), md5);
+  assert.equal((await cache.ingestFile(file2, statSync(file2))).md5, md5);
   assert.deepEqual(filesIn(cache.objectsDir).filter((f) => f.includes('.tmp-')), []);
   assert.equal(await cache.has(`md5:${md5}`), true);
 });
