@@ -81,9 +81,10 @@ export class Cache {
    * when that object already exists). `st` is the file's stat as the caller listed it; if the
    * file is not that file any more, or changes while it is copied, nothing is stored (the stage
    * fails as for putFile), so the md5 returned is that of the file the caller saw. `seenAt`: the
-   * time just before the copy's first stat, for HashState.record.
+   * time just before the copy's first stat, for HashState.record. `scratch`: a buffer the caller
+   * owns for the duration of the call (one per concurrent copy), to spare an allocation per file.
    */
-  async ingestFile(srcAbs: string, st: Stats): Promise<{ md5: string; seenAt: number }> {
+  async ingestFile(srcAbs: string, st: Stats, scratch?: Buffer): Promise<{ md5: string; seenAt: number }> {
     if (!this.incomingReady) {
       mkdirSync(this.objectsDir, { recursive: true });
       if (!this.contained.holds(this.objectsDir)) throw outsideCacheError(this.objectsDir, this.dir);
@@ -92,8 +93,9 @@ export class Cache {
     // Directly in files/md5 (same file system as the objects, so the rename is atomic); a killed
     // run leaves `incoming.tmp-…` there, which gc removes once it is an hour old.
     const tmp = tempPathFor(join(this.objectsDir, INCOMING));
+    let stored = false;
     try {
-      const { md5, before, after, seenAt } = await copyHashing(srcAbs, tmp);
+      const { md5, before, after, seenAt } = await copyHashing(srcAbs, tmp, scratch);
       if (statKey(before) !== statKey(st) || statKey(after) !== statKey(before)) {
         throw new GrowError(`\`${srcAbs}\` changed while it was being stored in the cache; nothing was stored`,
           EXIT.stageFailed, 'make sure nothing writes the stage\'s outs after its command ends, then run it again');
@@ -102,10 +104,11 @@ export class Cache {
       if (!existsSync(dest)) {
         this.prepareDir(dest);
         await rename(tmp, dest);
+        stored = true;
       }
       return { md5, seenAt };
     } finally {
-      await rm(tmp, { force: true });
+      if (!stored) await rm(tmp, { force: true });
     }
   }
 
@@ -144,7 +147,8 @@ export class Cache {
     const realRoot = realpathSync(this.root);
     const rel = relative(this.root, abs);
     const hint = 'make the stage write a copy of that content, or a link to a path inside the project (it is cached and restored as a copy)';
-    const bad = findBadLink(realRoot, abs);
+    const seen = { links: 0 };
+    const bad = findBadLink(realRoot, abs, seen);
     if (bad) {
       const where = relative(this.root, bad.link) || rel;
       throw new GrowError(bad.dangling
@@ -152,8 +156,10 @@ export class Cache {
         : `out \`${rel}\`: \`${where}\` is a symbolic link to ${bad.target}, outside the project; grow never caches content from outside the project`,
       EXIT.stageFailed, hint);
     }
-    // Links inside the project may lead to further links: every file actually read must resolve inside.
-    const files = isDirHash(info.hash) ? (info.manifest ?? []).map((m) => join(abs, m.relpath)) : [abs];
+    // Links inside the project may lead to further links: every file actually read must resolve
+    // inside. Without any link below the out, a file resolves to the out's own real path plus its
+    // relative path, so resolving the out itself (links in its parents) is enough.
+    const files = isDirHash(info.hash) && seen.links > 0 ? (info.manifest ?? []).map((m) => join(abs, m.relpath)) : [abs];
     for (const f of files) {
       if (resolvesInside(realRoot, f)) continue;
       throw new GrowError(`out \`${rel}\`: \`${relative(this.root, f)}\` resolves to a file outside the project through a symbolic link; grow never caches content from outside the project`,
@@ -282,14 +288,14 @@ async function copyOut(object: string, dest: string): Promise<void> {
 export const INCOMING = 'incoming';
 
 /** Chunk of a hashing copy: few syscalls, and the md5 of one chunk holds the event loop ~2 ms. */
-const COPY_CHUNK = 1 << 20;
+export const COPY_CHUNK = 1 << 20;
 
 /**
  * Copies `src` to the new file `dest` (created exclusively, read-only: a cache object) and returns
  * the md5 of exactly the bytes written, with the source's stat before and after the copy: one
  * read and one write, instead of a copy plus a hash of either side.
  */
-export async function copyHashing(src: string, dest: string): Promise<{ md5: string; before: Stats; after: Stats; seenAt: number }> {
+export async function copyHashing(src: string, dest: string, scratch?: Buffer): Promise<{ md5: string; before: Stats; after: Stats; seenAt: number }> {
   const input = await open(src, 'r');
   try {
     // Taken before the stat, so every byte read was read after it (the hash state's racy check).
@@ -301,15 +307,19 @@ export async function copyHashing(src: string, dest: string): Promise<{ md5: str
     const output = await open(dest, 'wx', 0o444);
     try {
       const hash = createHash('md5');
-      const buf = Buffer.allocUnsafe(Math.max(1, Math.min(COPY_CHUNK, Number(before.size) + 1)));
+      // One byte more than the file holds: a whole small file comes in one read, and the short
+      // read ends the loop without another (a file still growing shows in `after`).
+      const want = Math.max(1, Math.min(COPY_CHUNK, Number(before.size) + 1));
+      const buf = scratch && scratch.length >= want ? scratch : Buffer.allocUnsafe(want);
       for (;;) {
-        const { bytesRead } = await input.read(buf, 0, buf.length, null);
+        const { bytesRead } = await input.read(buf, 0, want, null);
         if (bytesRead === 0) break;
         const chunk = buf.subarray(0, bytesRead);
         hash.update(chunk);
         for (let off = 0; off < bytesRead;) off += (await output.write(chunk, off, bytesRead - off)).bytesWritten;
+        if (bytesRead < want) break;
       }
-      await output.chmod(0o444);
+      if (umaskHidesObjectBits()) await output.chmod(0o444);
       return { md5: hash.digest('hex'), before, after: await input.stat(), seenAt };
     } finally {
       await output.close();
@@ -317,4 +327,12 @@ export async function copyHashing(src: string, dest: string): Promise<{ md5: str
   } finally {
     await input.close();
   }
+}
+
+let umaskHides: boolean | undefined;
+/** Whether the process umask removes any of 0o444, so objects need an explicit chmod. */
+function umaskHidesObjectBits(): boolean {
+  // Read once: the umask of a runner does not change while it runs.
+  umaskHides ??= (process.umask() & 0o444) !== 0;
+  return umaskHides;
 }

@@ -8,7 +8,7 @@ import { readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { hashFile } from 'hasha';
 import { EXIT, GrowError } from './errors.ts';
-import type { Cache } from './cache.ts';
+import { COPY_CHUNK, type Cache } from './cache.ts';
 import { rethrowIo } from './io-error.ts';
 import type { HashState } from './state.ts';
 
@@ -131,9 +131,16 @@ export class Hasher {
     const files = st.isDirectory() ? listFiles(abs) : null;
     cache.checkInside(abs, files ? { hash: 'md5:.dir', manifest: files.map((relpath) => ({ relpath, md5: '' })) } : { hash: 'md5:' });
     try {
+      // One copy buffer per copy in flight, reused from file to file.
+      const buffers: Buffer[] = [];
       const info = await this.hashWith(rel, async (key, fst) => {
-        const { md5, seenAt } = await cache.ingestFile(join(this.root, key), fst);
-        return { md5, st: fst, seenAt };
+        const buf = buffers.pop() ?? Buffer.allocUnsafe(COPY_CHUNK);
+        try {
+          const { md5, seenAt } = await cache.ingestFile(join(this.root, key), fst, buf);
+          return { md5, st: fst, seenAt };
+        } finally {
+          buffers.push(buf);
+        }
       }, files ?? undefined);
       if (!info) return null;
       // Files the state already knew were not read: store any whose object is missing (the
