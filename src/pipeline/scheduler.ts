@@ -11,6 +11,7 @@
  * moment it is considered.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { EXIT, GrowError } from './errors.ts';
@@ -229,7 +230,9 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
       if (stopAfter) return finish({ name: stage.name, outcome: 'skipped', reasons, message: `the run stopped after \`${stopAfter}\` failed` });
       // DVC behaviour: outs are removed before the command runs, so a stale out can never pass
       // for a fresh one; `persist: true` outs stay (a stage may resume from its own checkpoints).
-      for (const o of stage.outs) if (!o.persist) rmSync(join(project.root, o.path), { recursive: true, force: true });
+      // Asynchronous: removing thousands of files must not stall the event loop, which is storing
+      // the outs of the other stages meanwhile.
+      await Promise.all(stage.outs.filter((o) => !o.persist).map((o) => rm(join(project.root, o.path), { recursive: true, force: true })));
       reporter.update(stage.name, 'running', reasons.join(', '));
       const tracker = new ProgressTracker();
       const logFile = logFileFor(project.root, stage.name);
