@@ -99,14 +99,6 @@ export class Hasher {
     private readonly state: HashState,
   ) {}
 
-  private async fileMd5(rel: string, st: Stats, statAt: number): Promise<string> {
-    const known = this.state.lookup(rel, st);
-    if (known) return known;
-    const md5 = await md5OfFile(join(this.root, rel));
-    this.state.record(rel, st, md5, statAt);
-    return md5;
-  }
-
   /** The hash of a project-relative path, or null when it does not exist. */
   async hash(rel: string): Promise<HashInfo | null> {
     return this.hashWith(rel, async (key, st) => {
