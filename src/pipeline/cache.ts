@@ -3,7 +3,8 @@
  * `<cache>/files/md5/ab/12…`; a directory is a manifest object `<cache>/files/md5/ab/12….dir` (JSON
  * list of {md5, relpath}) plus one object per file. Objects are written to a temp file inside the
  * cache and renamed into place (a crash never leaves a half object under a real name) and made
- * read-only. Restoring always copies (reflink when the file system can), never links, so a later
+ * read-only. A new out is hashed from the very bytes copied into the cache (ingestFile: one read,
+ * one write), so an object always holds what its name says. Restoring always copies (reflink when the file system can), never links, so a later
  * write in the workspace can never corrupt the cache; every object is verified before it is
  * restored, and a corrupt one is deleted and reported missing.
  *
