@@ -12,7 +12,7 @@
  */
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Cache } from './cache.ts';
+import { INCOMING, type Cache } from './cache.ts';
 import type { LockEntry } from './lock.ts';
 import type { RunCache } from './run-cache.ts';
 import { hashOfObjectName, OBJECT_NAME_RE, OBJECT_SUBDIR_RE, TEMP_INFIX } from './trust.ts';
@@ -62,6 +62,15 @@ function listObjects(dir: string): { objects: Map<string, { path: string; size: 
   }
   const hourAgo = Date.now() - 3600e3;
   for (const sub of subs) {
+    // A store killed before it knew the file's hash (Cache.ingestFile).
+    if (sub.startsWith(`${INCOMING}${TEMP_INFIX}`)) {
+      try {
+        if (statSync(join(dir, sub)).mtimeMs < hourAgo) staleTemps.push(join(dir, sub));
+      } catch {
+        /* gone meanwhile */
+      }
+      continue;
+    }
     if (!OBJECT_SUBDIR_RE.test(sub)) continue;
     let names: string[];
     try {

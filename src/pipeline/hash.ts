@@ -8,6 +8,8 @@ import { readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { hashFile } from 'hasha';
 import { EXIT, GrowError } from './errors.ts';
+import { COPY_CHUNK, type Cache } from './cache.ts';
+import { rethrowIo } from './io-error.ts';
 import type { HashState } from './state.ts';
 
 /** Bumping this re-runs every stage once: it is part of every stage fingerprint. */
@@ -97,22 +99,75 @@ export class Hasher {
     private readonly state: HashState,
   ) {}
 
-  private async fileMd5(rel: string, st: Stats, statAt: number): Promise<string> {
-    const known = this.state.lookup(rel, st);
-    if (known) return known;
-    const md5 = await md5OfFile(join(this.root, rel));
-    this.state.record(rel, st, md5, statAt);
-    return md5;
-  }
-
   /** The hash of a project-relative path, or null when it does not exist. */
   async hash(rel: string): Promise<HashInfo | null> {
+    return this.hashWith(rel, async (key, st) => {
+      // The read begins after this instant (the worker opens the file later still).
+      const seenAt = Date.now();
+      return { md5: await md5OfFile(join(this.root, key)), st, seenAt };
+    });
+  }
+
+  /**
+   * Hashes a just-produced out and stores it in `cache` in the same pass: every file not known to
+   * the hash state is read once, copied into the cache while it is hashed (Cache.ingestFile),
+   * instead of being hashed, copied and hashed again. Known files are stored from their remembered
+   * md5 when their object is missing. Nothing is read before the out is checked for links that
+   * lead outside the project (Cache.checkInside); the manifest object goes last, so a directory
+   * object only exists once all its files do. Returns null when the out does not exist.
+   */
+  async hashAndStore(rel: string, cache: Cache): Promise<HashInfo | null> {
+    const abs = join(this.root, rel);
+    const st = statOrNull(abs);
+    if (!st) return null;
+    const files = st.isDirectory() ? listFiles(abs) : null;
+    cache.checkInside(abs, files ? { hash: 'md5:.dir', manifest: files.map((relpath) => ({ relpath, md5: '' })) } : { hash: 'md5:' });
+    try {
+      // One copy buffer per copy in flight, reused from file to file.
+      const buffers: Buffer[] = [];
+      const info = await this.hashWith(rel, async (key, fst) => {
+        const buf = buffers.pop() ?? Buffer.allocUnsafe(COPY_CHUNK);
+        try {
+          const { md5, seenAt } = await cache.ingestFile(join(this.root, key), fst, buf);
+          return { md5, st: fst, seenAt };
+        } finally {
+          buffers.push(buf);
+        }
+      }, files ?? undefined);
+      if (!info) return null;
+      // Files the state already knew were not read: store any whose object is missing (the
+      // cache was emptied or gc'd), verifying the copy against the remembered md5.
+      const known = info.manifest ?? [{ relpath: '', md5: hexOf(info.hash) }];
+      for (const m of known) {
+        if (!cache.hasFileObject(m.md5)) await cache.store(m.relpath ? join(abs, m.relpath) : abs, { hash: `md5:${m.md5}`, size: 0 });
+      }
+      if (info.manifest) cache.putManifest(info.hash, info.manifest);
+      return info;
+    } catch (e) {
+      rethrowIo(e, `store ${abs} in the cache ${cache.dir}`);
+    }
+  }
+
+  /**
+   * The hash of `rel`, reading each file the state does not know through `read` (which returns
+   * its md5, the stat that md5 belongs to and, optionally, a time taken before the read began
+   * that is later than `statAt`: a file written just before the command ended is then still
+   * remembered when its own read started late enough, see HashState.record). `files`: the
+   * directory's listing, when the caller already made it.
+   */
+  private async hashWith(rel: string, read: (key: string, st: Stats) => Promise<{ md5: string; st: Stats; seenAt?: number }>, files?: string[]): Promise<HashInfo | null> {
     const abs = join(this.root, rel);
     const statAt = Date.now();
     const st = statOrNull(abs);
     if (!st) return null;
-    if (!st.isDirectory()) return { hash: `md5:${await this.fileMd5(rel, st, statAt)}`, size: Number(st.size) };
-    const files = listFiles(abs);
+    if (!st.isDirectory()) {
+      const known = this.state.lookup(rel, st);
+      if (known) return { hash: `md5:${known}`, size: Number(st.size) };
+      const r = await read(rel, st);
+      this.state.record(rel, r.st, r.md5, r.seenAt ?? statAt);
+      return { hash: `md5:${r.md5}`, size: Number(st.size) };
+    }
+    files ??= listFiles(abs);
     let size = 0;
     // Synchronous stat + state lookup for every file (the common, no-op case: no promise per
     // file); only files whose stat changed are read, a few at a time.
@@ -130,9 +185,9 @@ export class Hasher {
     const worker = async () => {
       while (next < misses.length) {
         const m = misses[next++];
-        const md5 = await md5OfFile(join(this.root, m.key));
-        this.state.record(m.key, m.st, md5, statAt);
-        manifest[m.i].md5 = md5;
+        const r = await read(m.key, m.st);
+        this.state.record(m.key, r.st, r.md5, r.seenAt ?? statAt);
+        manifest[m.i].md5 = r.md5;
       }
     };
     await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, misses.length) }, worker));

@@ -11,6 +11,7 @@
  * moment it is considered.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { EXIT, GrowError } from './errors.ts';
@@ -229,7 +230,9 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
       if (stopAfter) return finish({ name: stage.name, outcome: 'skipped', reasons, message: `the run stopped after \`${stopAfter}\` failed` });
       // DVC behaviour: outs are removed before the command runs, so a stale out can never pass
       // for a fresh one; `persist: true` outs stay (a stage may resume from its own checkpoints).
-      for (const o of stage.outs) if (!o.persist) rmSync(join(project.root, o.path), { recursive: true, force: true });
+      // Asynchronous: removing thousands of files must not stall the event loop, which is storing
+      // the outs of the other stages meanwhile.
+      await Promise.all(stage.outs.filter((o) => !o.persist).map((o) => rm(join(project.root, o.path), { recursive: true, force: true })));
       reporter.update(stage.name, 'running', reasons.join(', '));
       const tracker = new ProgressTracker();
       const logFile = logFileFor(project.root, stage.name);
@@ -265,9 +268,9 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
       }
       const outs: LockOut[] = [];
       for (const o of stage.outs) {
-        const info: HashInfo | null = await project.hasher.hash(o.path);
+        // A cached out is hashed while it is copied into the cache: each new file is read once.
+        const info: HashInfo | null = o.cache ? await project.hasher.hashAndStore(o.path, project.cache) : await project.hasher.hash(o.path);
         if (!info) return fail(stage, reasons, `out \`${o.path}\` was not produced by the command; fix the command or the outs in ${project.pipeline.file}`, started, signature);
-        if (o.cache) await project.cache.store(join(project.root, o.path), info);
         outs.push(lockOut(o.path, info));
       }
       if (cacheable) {

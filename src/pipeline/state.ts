@@ -63,7 +63,9 @@ export class HashState {
   }
 
   /**
-   * Remembers `md5` for the file as it was when `statAt` (ms, taken before the stat) saw it.
+   * Remembers `md5` for the file as it was when `statAt` saw it: a time taken before the read
+   * that produced `md5` began (the read, not the stat, is what must come after the tick of the
+   * last write; `st` is the file's stat at that read, or one the read was checked against).
    * "Racily clean" files (git's term) are not remembered: one modified within a timestamp tick of
    * our stat could be written again later in that same tick, keeping inode, size and mtime, and we
    * would never see the change. Linux file systems stamp files from a clock with 1–10 ms ticks, so

@@ -235,12 +235,13 @@ export function lstatOrNull(abs: string): ReturnType<typeof lstatSync> | null {
 /**
  * The first symbolic link at or below `abs` (links are not followed while walking) that an out
  * cannot hold: one whose target does not exist, or lies outside the project. `realRoot` is the
- * project root with its own links resolved.
+ * project root with its own links resolved. `seen.links` counts the links met on the way.
  */
-export function findBadLink(realRoot: string, abs: string): { link: string; target: string; dangling: boolean } | null {
+export function findBadLink(realRoot: string, abs: string, seen?: { links: number }): { link: string; target: string; dangling: boolean } | null {
   const st = lstatOrNull(abs);
   if (!st) return null;
   if (st.isSymbolicLink()) {
+    if (seen) seen.links++;
     let real: string | null = null;
     try {
       real = realpathSync(abs);
@@ -253,7 +254,7 @@ export function findBadLink(realRoot: string, abs: string): { link: string; targ
   }
   if (!st.isDirectory()) return null;
   for (const name of readdirSync(abs)) {
-    const bad = findBadLink(realRoot, join(abs, name));
+    const bad = findBadLink(realRoot, join(abs, name), seen);
     if (bad) return bad;
   }
   return null;

@@ -130,6 +130,11 @@ export function auditCache(cacheDir: string): { bad: string[]; temps: string[]; 
   let objects = 0;
   if (!existsSync(objectsDir)) return { bad, temps, objects };
   for (const sub of readdirSync(objectsDir)) {
+    // A store killed before it knew its file's hash leaves `incoming.tmp-…` beside the fan-out dirs.
+    if (sub.includes('.tmp')) {
+      temps.push(sub);
+      continue;
+    }
     for (const name of readdirSync(join(objectsDir, sub))) {
       const rel = `${sub}/${name}`;
       if (name.includes('.tmp')) {
