@@ -188,3 +188,23 @@ export function selectTargets(p: Pipeline, g: Graph, targets: string[], opts: { 
   }
   return all.filter((n) => chosen.has(n));
 }
+
+/**
+ * Cuts `names` (a `selectTargets` result for `targets` with their upstream stages) at frozen
+ * stages, as `dvc repro C` and `dvc status C` do: a frozen stage is kept, the stages above it
+ * only where a target still reaches them through a stage that is not frozen. No targets means
+ * the whole pipeline, which is left as it is.
+ */
+export function withoutAboveFrozen(p: Pipeline, g: Graph, targets: string[], names: string[]): string[] {
+  if (targets.length === 0) return names;
+  const frozen = new Set(p.stages.filter((s) => s.frozen).map((s) => s.name));
+  const keep = new Set<string>();
+  const todo = selectTargets(p, g, targets, { singleItem: true });
+  while (todo.length) {
+    const n = todo.pop()!;
+    if (keep.has(n)) continue;
+    keep.add(n);
+    if (!frozen.has(n)) todo.push(...g.upstream(n));
+  }
+  return names.filter((n) => keep.has(n));
+}

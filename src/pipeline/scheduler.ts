@@ -22,7 +22,7 @@ import { detectGpus, GpuPool, Tokens } from './resources.ts';
 import { lockEntryFrom, lockOut, Project, type OpenOptions } from './project.ts';
 import { runSignature } from './run-cache.ts';
 import { staleReasons } from './status.ts';
-import { selectTargets } from './graph.ts';
+import { selectTargets, withoutAboveFrozen } from './graph.ts';
 import type { LockOut } from './lock.ts';
 import { lockDeps } from './project.ts';
 import type { OutSpec, Stage } from './types.ts';
@@ -108,10 +108,13 @@ function tail(file: string, n: number): string {
 export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
   const project = opts.project ?? (await Project.open(opts));
   const reporter = opts.reporter ?? silentReporter;
-  const names = withoutAboveFrozen(project, opts, selectTargets(project.pipeline, project.graph, opts.targets ?? [], {
+  const targets = opts.targets ?? [];
+  const picked = selectTargets(project.pipeline, project.graph, targets, {
     downstream: opts.downstream ?? false,
     singleItem: opts.singleItem ?? false,
-  }));
+  });
+  // `--downstream`/`--single-item` never walk upstream, so there is nothing above a frozen stage to cut.
+  const names = opts.downstream || opts.singleItem ? picked : withoutAboveFrozen(project.pipeline, project.graph, targets, picked);
   const selected = new Set(names);
   const stages = names.map((n) => project.stage(n));
 
@@ -320,26 +323,6 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
     ? EXIT.interrupted
     : list.some((r) => r.outcome === 'failed') ? EXIT.stageFailed : EXIT.ok;
   return { stages: list, exitCode };
-}
-
-/**
- * As `dvc repro <target>`: a frozen stage cuts the graph above it, so the stages it depends on are
- * not run for the target's sake (the frozen stage's outs are taken as they are). With no targets
- * every stage is selected anyway, and `--downstream`/`--single-item` never walk upstream.
- */
-function withoutAboveFrozen(project: Project, opts: RunOptions, names: string[]): string[] {
-  const targets = opts.targets ?? [];
-  if (targets.length === 0 || opts.downstream || opts.singleItem) return names;
-  const own = new Set(selectTargets(project.pipeline, project.graph, targets, { singleItem: true }));
-  const keep = new Set<string>();
-  const todo = [...own];
-  while (todo.length) {
-    const n = todo.pop()!;
-    if (keep.has(n)) continue;
-    keep.add(n);
-    if (!project.stage(n).frozen) todo.push(...project.upstream(n));
-  }
-  return names.filter((n) => keep.has(n));
 }
 
 /**

@@ -3,7 +3,7 @@
  * A stage downstream of a stale one is reported with `upstream <stage> will re-run` — a planning
  * hint: at run time early cut-off may still find it up to date.
  */
-import { selectTargets } from './graph.ts';
+import { selectTargets, withoutAboveFrozen } from './graph.ts';
 import type { Project } from './project.ts';
 import { staleReasons } from './status.ts';
 
@@ -14,7 +14,9 @@ export interface StageStatus {
 }
 
 export async function pipelineStatus(project: Project, targets: string[] = []): Promise<StageStatus[]> {
-  const names = selectTargets(project.pipeline, project.graph, targets, { downstream: false, singleItem: false });
+  // Like `grow run C`: the stages above a frozen upstream stage of a target are not looked at.
+  const names = withoutAboveFrozen(project.pipeline, project.graph, targets,
+    selectTargets(project.pipeline, project.graph, targets, { downstream: false, singleItem: false }));
   const byName = new Map<string, StageStatus>();
   for (const name of names) {
     const stage = project.stage(name);

@@ -142,6 +142,38 @@ test('grow run C with an upstream stage B frozen does not run the stages above B
   assert.deepEqual(p.calls(), ['A']);
 });
 
+test('grow status C with an upstream stage B frozen does not look at the stages above B, as grow run C', async () => {
+  const p = project({
+    'src.txt': '1\n',
+    'pipeline.yaml': `stages:
+  A:
+    cmd: cp src.txt a.txt
+    deps: [src.txt]
+    outs: [a.txt]
+  B:
+    cmd: cp a.txt b.txt
+    deps: [a.txt]
+    outs: [b.txt]
+  C:
+    cmd: cp b.txt c.txt
+    deps: [b.txt]
+    outs: [c.txt]
+`,
+  });
+  await p.ok(['run']);
+  p.write('pipeline.yaml', p.read('pipeline.yaml').replace('  B:\n', '  B:\n    frozen: true\n'));
+  p.write('src.txt', '2\n');
+  const st = await p.ok(['status', 'C']);
+  assert.doesNotMatch(st.stdout, /\bA:/);
+  assert.match(st.stdout, /B: frozen/);
+  assert.match(st.stdout, /C: up to date/);
+  assert.match(st.stdout, /all 2 stages up to date/);
+  await p.ok(['status', 'C', '--check']);
+  // With no targets every stage is looked at: A is stale.
+  const all = await p.ok(['status']);
+  assert.match(all.stdout, /A: stale/);
+});
+
 test('--force-downstream runs every stage below one that ran, despite identical outs', async () => {
   const p = project({
     'src.txt': 'same\n',
