@@ -10,7 +10,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { checkout } from './checkout.ts';
 import { ioGrowError } from './io-error.ts';
 import { renderDag, type DagFormat } from './dag.ts';
-import { diffJson, formatDiff, formatShow, metricsDiff, metricsShow, paramsDiff, showJson } from './diff.ts';
+import { diffJson, diffJsonText, formatDiff, formatShow, metricsDiff, metricsShow, paramsDiff, showJson } from './diff.ts';
 import { explainStage, formatExplanation } from './explain.ts';
 import { EXIT, GrowError } from './errors.ts';
 import { collectGarbage, DEFAULT_KEEP_RUNS, parseAge, parseSize } from './gc.ts';
@@ -261,7 +261,7 @@ Examples:
     .action(async (rev: string | undefined, flags: { json?: boolean; all?: boolean; set?: string[]; params?: string[] }) => {
       const project = await Project.open({ overlays: flags.params, set: flags.set });
       const rows = paramsDiff(project, rev, flags.all);
-      out(flags.json ? JSON.stringify(diffJson(rows), null, 2) : formatDiff(rows, rev ?? 'lock'));
+      out(flags.json ? diffJsonText(rows) : formatDiff(rows, rev ?? 'lock'));
       if (rev === undefined) noteOverlays(project, flags, 'params diff');
     });
 

@@ -10,9 +10,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, parseDocument } from 'yaml';
 import { GrowError } from './errors.ts';
 import type { Project } from './project.ts';
+import { floatPaths, pythonFloat } from './spec/number-text.ts';
 import { isMissing, lookup, parseKey } from './spec/params.ts';
 import { canonicalJson } from './status.ts';
 import { cell, formatTable } from './table.ts';
@@ -24,6 +25,35 @@ export interface DiffRow {
   new: unknown;
   /** new − old for numbers, else absent. */
   change?: number;
+  /** Which sides were written as YAML floats, so they print as DVC prints them (`1.0`, not `1`). */
+  oldFloat?: boolean;
+  newFloat?: boolean;
+}
+
+/**
+ * The dotted keys of a YAML params file whose value is a float that JavaScript would print
+ * differently (`1.0`), with that value. Values inside lists are left out: lists print whole.
+ */
+function floatKeys(text: string | undefined, file: string): Map<string, number> {
+  const out = new Map<string, number>();
+  if (text === undefined || file.endsWith('.json')) return out;
+  try {
+    const doc = parseDocument(text);
+    const tree = doc.toJS() as unknown;
+    for (const p of floatPaths(doc)) {
+      if (p.some((k) => typeof k !== 'string')) continue;
+      const v = lookup(tree, p as string[]);
+      if (typeof v === 'number') out.set(p.join('.'), v);
+    }
+  } catch {
+    // An unreadable file is reported where its values are read.
+  }
+  return out;
+}
+
+/** A value read from `file` is a float there when the file holds that same number at that key as one. */
+function isFloatIn(floats: Map<string, number>, key: string, v: unknown): boolean {
+  return typeof v === 'number' && floats.get(key) === v;
 }
 
 /** A file's text at a git revision; undefined when the file did not exist there. */
@@ -106,12 +136,19 @@ export function paramsDiff(project: Project, rev?: string, all = false): DiffRow
     for (const [file, values] of Object.entries(project.pipeline.params.stageValues(s))) now.set(file, { ...now.get(file), ...values });
   }
   const old = new Map<string, Record<string, unknown>>();
+  const oldFloats = new Map<string, Map<string, number>>();
+  const newFloats = new Map<string, Map<string, number>>();
+  for (const file of now.keys()) {
+    const path = join(project.root, file);
+    newFloats.set(file, floatKeys(existsSync(path) ? readFileSync(path, 'utf8') : undefined, file));
+  }
   if (rev === undefined) {
     for (const e of project.lock.entries().values()) for (const [file, values] of Object.entries(e.params)) old.set(file, { ...old.get(file), ...values });
   } else {
     for (const [file, values] of now) {
       const text = gitShow(project.root, rev, file);
       const tree = text === undefined ? undefined : parseStructured(text, file);
+      oldFloats.set(file, floatKeys(text, file));
       const atRev: Record<string, unknown> = {};
       for (const key of Object.keys(values)) {
         const v = key === '' ? tree : tree === undefined ? undefined : lookup(tree, parseKey(key) ?? []);
@@ -126,7 +163,10 @@ export function paramsDiff(project: Project, rev?: string, all = false): DiffRow
     const b = paramLeaves(now.get(file) ?? {});
     for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
       if (!all && canonicalJson(a[key]) === canonicalJson(b[key])) continue;
-      rows.push(row(file, key, a[key], b[key]));
+      const r = row(file, key, a[key], b[key]);
+      if (isFloatIn(oldFloats.get(file) ?? new Map(), key, r.old)) r.oldFloat = true;
+      if (isFloatIn(newFloats.get(file) ?? new Map(), key, r.new)) r.newFloat = true;
+      rows.push(r);
     }
   }
   return rows;
@@ -186,8 +226,12 @@ export function metricsDiff(project: Project, rev = 'HEAD', all = false): DiffRo
 
 export function formatDiff(rows: DiffRow[], oldLabel: string): string {
   if (rows.length === 0) return 'no differences';
-  const change = (r: DiffRow) => (r.change === undefined ? (r.old === undefined ? 'added' : r.new === undefined ? 'removed' : 'changed') : `${r.change > 0 ? '+' : ''}${r.change}`);
-  return formatTable(['file', 'key', oldLabel, 'new', 'change'], rows.map((r) => [r.file, r.key || '(whole file)', cell(r.old), cell(r.new), change(r)]));
+  const text = (v: unknown, float?: boolean) => (float && typeof v === 'number' ? pythonFloat(v) : cell(v));
+  const change = (r: DiffRow) => {
+    if (r.change === undefined) return r.old === undefined ? 'added' : r.new === undefined ? 'removed' : 'changed';
+    return `${r.change > 0 ? '+' : ''}${text(r.change, r.oldFloat || r.newFloat)}`;
+  };
+  return formatTable(['file', 'key', oldLabel, 'new', 'change'], rows.map((r) => [r.file, r.key || '(whole file)', text(r.old, r.oldFloat), text(r.new, r.newFloat), change(r)]));
 }
 
 export function formatShow(rows: DiffRow[]): string {
@@ -200,6 +244,22 @@ export function diffJson(rows: DiffRow[]): Record<string, Record<string, { old: 
   const out: Record<string, Record<string, { old: unknown; new: unknown; change?: number }>> = {};
   for (const r of rows) (out[r.file] ??= {})[r.key] = { old: r.old ?? null, new: r.new ?? null, ...(r.change !== undefined ? { change: r.change } : {}) };
   return out;
+}
+
+/**
+ * `diffJson` as JSON text, with float values written as DVC (Python's json) writes them: `1.0`
+ * stays `1.0`. JSON.stringify has no way to say that, so marked floats go in as placeholders.
+ */
+export function diffJsonText(rows: DiffRow[]): string {
+  const mark = '\u0001grow-float\u0001';
+  const float = (v: unknown, is?: boolean) => (is && typeof v === 'number' && Number.isFinite(v) ? `${mark}${pythonFloat(v)}` : v);
+  const marked = rows.map((r) => ({
+    ...r,
+    old: float(r.old, r.oldFloat),
+    new: float(r.new, r.newFloat),
+    change: float(r.change, r.oldFloat || r.newFloat) as number | undefined,
+  }));
+  return JSON.stringify(diffJson(marked), null, 2).replace(/"\\u0001grow-float\\u0001([^"]*)"/g, '$1');
 }
 
 export function showJson(rows: DiffRow[]): Record<string, Record<string, unknown>> {

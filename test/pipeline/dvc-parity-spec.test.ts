@@ -4,6 +4,7 @@
  * by leaf, bare-number metrics and the messages DVC users run into. All through the real CLI.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, test } from 'node:test';
 import { TestProject } from '../helpers/grow-project.ts';
 
@@ -174,6 +175,35 @@ test('params diff on nested keys reports each leaf, in every output format', asy
   assert.deepEqual(json['other.yaml'], { 'k.x': { old: 1, new: 2, change: 1 } });
   const all = JSON.parse((await p.ok(['params', 'diff', '--all', '--json'])).stdout);
   assert.deepEqual(Object.keys(all['params.yaml']).sort(), ['foo.bar', 'foo.same']);
+});
+
+test('params diff prints floats as DVC does (1.0 stays 1.0), in the table and in --json', async () => {
+  const p = project({
+    'params.yaml': 'lr: 1.0\nepochs: 3\nname: a\n',
+    'pipeline.yaml': `stages:
+  s:
+    cmd: echo x > x.txt
+    params: [lr, epochs, name]
+    outs: [x.txt]
+`,
+  });
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], { cwd: p.dir, stdio: 'pipe' });
+  git('init', '-q');
+  git('add', '-A');
+  git('commit', '-qm', 'one');
+  p.write('params.yaml', 'lr: 2.0\nepochs: 4\nname: a\n');
+  const text = await p.ok(['params', 'diff', 'HEAD']);
+  assert.match(text.stdout, /params\.yaml\s+lr\s+1\.0\s+2\.0\s+\+1\.0\n/);
+  assert.match(text.stdout, /params\.yaml\s+epochs\s+3\s+4\s+\+1\n/);
+  const json = (await p.ok(['params', 'diff', 'HEAD', '--json'])).stdout;
+  assert.match(json, /"lr": \{\s*"old": 1\.0,\s*"new": 2\.0,\s*"change": 1\.0\s*\}/);
+  assert.match(json, /"epochs": \{\s*"old": 3,\s*"new": 4,\s*"change": 1\s*\}/);
+  assert.deepEqual(JSON.parse(json)['params.yaml'].lr, { old: 1, new: 2, change: 1 });
+  // Against the lock: the new side is the workspace file's float.
+  await p.ok(['run']);
+  p.write('params.yaml', 'lr: 3.0\nepochs: 4\nname: a\n');
+  assert.match((await p.ok(['params', 'diff'])).stdout, /params\.yaml\s+lr\s+\S+\s+3\.0\s/);
 });
 
 test('metrics show reads a file holding a bare number', async () => {
