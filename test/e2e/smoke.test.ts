@@ -21,11 +21,11 @@ import type { EvalMetrics } from '../../src/experiment/eval-metrics.ts';
 import { CONTINUE_METHOD, experimentModels } from '../../src/experiment/layout.ts';
 import type { ProfileReport } from '../../src/experiment/profile.ts';
 import { readJsonWithTimings } from '../../src/experiment/timings.ts';
+import { CHROMIUM, launchChromium, pageErrors } from '../helpers/chromium.ts';
 import { fmtAcc, fmtLoss, fmtPpl, fmtSaving, fmtTflops } from '../../src/report/format.ts';
 
 const run = promisify(execFile);
 const REPO = resolve(import.meta.dirname, '../..');
-const CHROMIUM = '/usr/bin/chromium';
 
 interface GrowRun {
   stdout: string;
@@ -202,23 +202,10 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
     t.diagnostic(`SKIPPED browser check: ${CHROMIUM} is absent (apt-get install -y chromium)`);
     return;
   }
-  const { chromium } = await import('playwright-core');
-  const profileDir = mkdtempSync(join(tmpdir(), 'growline-chromium-'));
-  t.after(() => rmSync(profileDir, { recursive: true, force: true }));
-  // A fresh profile directory (playwright's persistent context passes it as --user-data-dir).
-  const browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium(t);
   try {
     const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') errors.push(msg.text());
-    });
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
+    const errors = pageErrors(page);
     await page.goto(pathToFileURL(a('report/index.html')).href, { waitUntil: 'load' });
     const charts = await page.$$eval('figure.chart', (figs) =>
       figs.map((f) => ({

@@ -4,14 +4,12 @@
  * overwritten since still plots), nothing fetched from the network, nothing wider than a phone.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { after, test } from 'node:test';
+import { CHROMIUM, launchChromium, pageErrors } from '../helpers/chromium.ts';
 import { TestProject } from '../helpers/grow-project.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const projects: TestProject[] = [];
 after(() => projects.forEach((p) => p.cleanup()));
 
@@ -52,22 +50,10 @@ test('exp show --html writes one page: the table and overlaid curves, readable a
     t.diagnostic(`SKIPPED browser check: ${CHROMIUM} is absent (apt-get install -y chromium)`);
     return;
   }
-  const { chromium } = await import('playwright-core');
-  const profileDir = mkdtempSync(join(tmpdir(), 'growline-chromium-'));
-  t.after(() => rmSync(profileDir, { recursive: true, force: true }));
-  const browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium(t);
   try {
     const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') errors.push(msg.text());
-    });
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('requestfailed', (req) => errors.push(`request failed: ${req.url()}`));
+    const errors = pageErrors(page);
     for (const width of [1100, 390]) {
       await page.setViewportSize({ width, height: 800 });
       await page.goto(pathToFileURL(p.path('report/exps.html')).href, { waitUntil: 'load' });

@@ -12,8 +12,8 @@ import { assembleReport } from '../../src/report/assemble.ts';
 import { TARGET } from '../../src/report/charts.ts';
 import { writeReport } from '../../src/report/index.ts';
 import { writeSyntheticRun } from './fixtures.ts';
+import { CHROMIUM, launchChromium } from '../helpers/chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 test('the report page fits a 390 px phone and a desktop; variants and the target are in the legends', { timeout: 120_000 }, async (t) => {
   if (!existsSync(CHROMIUM)) {
@@ -26,14 +26,7 @@ test('the report page fits a 390 px phone and a desktop; variants and the target
   const profile = buildProfile(loadRuns(refs, root), { small: [], large: [] }, root);
   await writeReport(assembleReport({ root, refs, evalMetrics, profile }), join(root, 'report'));
 
-  const { chromium } = await import('playwright-core');
-  const profileDir = mkdtempSync(join(tmpdir(), 'growline-chromium-'));
-  t.after(() => rmSync(profileDir, { recursive: true, force: true }));
-  const browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium(t);
   try {
     for (const width of [390, 1280]) {
       const page = await browser.newPage();
