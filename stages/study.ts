@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { readCurve, readGrowthCharge, readTrainSummary } from '../src/experiment/profile.ts';
 import { CONTINUE_METHOD, modelRef } from '../src/experiment/layout.ts';
-import { type StudyCell, type StudyRun, type TuneRun, selectHyper, summariseStudy } from '../src/experiment/study.ts';
+import { type StudyCell, type StudyRun, type TuneRun, endLossOf, selectHyper, summariseStudy } from '../src/experiment/study.ts';
 import type { Spread } from '../src/experiment/savings.ts';
 import { renderSvg } from '../src/report/charts.ts';
 import { bannerFor, describeParams } from '../src/report/provenance.ts';
@@ -49,7 +49,7 @@ function select(p: Params, root: string): void {
     for (const lr of list<number>(p, 'study.lrs')) {
       for (const warmup of list<number>(p, 'study.warmups')) {
         const t = readTrainSummary(join(root, tuneDir(method, lr, warmup)));
-        runs.push({ method, lr, warmup, final_val_loss: t.final_val_loss ?? Number.NaN });
+        runs.push({ method, lr, warmup, final_val_loss: t.full_val_loss ?? t.final_val_loss ?? Number.NaN });
       }
     }
   }
@@ -77,7 +77,7 @@ function studyRun(p: Params, root: string, method: string, budget: number, seed:
     charged = g.operator_flops;
   }
   charged += sources.reduce((a, s) => a + smallFlops(root, s), 0);
-  return { method, budget, seed, curve: readCurve(dir), flops: t.flops, wall_s: t.wall_s, charged_flops: charged, charged_sources: sources };
+  return { method, budget, seed, curve: readCurve(dir), val_loss: t.full_val_loss, flops: t.flops, wall_s: t.wall_s, charged_flops: charged, charged_sources: sources };
 }
 
 const pct = (x: number | null) => (x === null ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)} %`);
@@ -129,6 +129,7 @@ async function report(p: Params, root: string): Promise<void> {
     for (const seed of seeds) for (const method of list<string>(p, 'study.methods')) runs.push(studyRun(p, root, method, budget, seed));
   }
   const cells = summariseStudy(runs);
+  const endLoss = endLossOf(runs);
   const selected = JSON.parse(readFileSync(join(root, SELECTED_FILE), 'utf8'));
   const commit = git(root, 'rev-parse', 'HEAD');
   const status = commit === null ? null : git(root, 'status', '--porcelain', '--untracked-files=no', '--', '.', ':!pipeline.lock');
@@ -136,7 +137,7 @@ async function report(p: Params, root: string): Promise<void> {
   const banner = bannerFor({ kind: kind === 'smoke' ? 'smoke' : 'study', seeds, commit, dirty: status === null ? null : status !== '' });
   const out = join(root, STUDY_REPORT_DIR);
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'study.json'), JSON.stringify({ schema: 1, selected, cells, runs: runs.map(({ curve, ...r }) => ({ ...r, final_val_loss: curve.at(-1)?.val_loss ?? null })) }, null, 2) + '\n');
+  writeFileSync(join(out, 'study.json'), JSON.stringify({ schema: 1, selected, cells, loss_split: endLoss.split, runs: runs.map(({ curve, ...r }) => ({ ...r, sample_val_loss: curve.at(-1)?.val_loss ?? null })) }, null, 2) + '\n');
   writeFileSync(join(out, 'loss-vs-compute.svg'), await renderSvg(figureSpec(cells)));
   const lines = [
     `# Study: ${p.opt<string>('report.title', 'growing a large GPT from small ones')}`,
@@ -147,7 +148,9 @@ async function report(p: Params, root: string): Promise<void> {
     `- **commit**: ${commit ?? 'unknown (not a git checkout)'}${status ? ' + uncommitted changes' : ''}`,
     `- **tuning seed**: ${p.num('study.tune_seed')}; **reporting seeds**: ${seeds.join(', ')}`,
     `- **backend**: ${p.opt<string>('backend', 'auto')}; **machine**: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
-    '- **split**: every loss here is the trainer\'s validation set (D1 + D2 val stream, train.eval_batches batches per evaluation)',
+    endLoss.split === 'full'
+      ? '- **split**: final losses, their differences and the selection are on the whole validation split (D1 + D2); the saving\'s reach point is read on the curves\' periodic sample (train.eval_batches batches), M0\'s target included'
+      : '- **split**: every loss here is on the curves\' periodic validation sample (train.eval_batches batches of D1 + D2 val), not the whole split',
     '',
     '## Protocol: hyper-parameters selected on the tuning seed',
     '',
@@ -170,7 +173,10 @@ async function report(p: Params, root: string): Promise<void> {
     `| Budget | Seed | ${list<string>(p, 'study.methods').join(' | ')} |`,
     `| --- | --- | ${list<string>(p, 'study.methods').map(() => '---').join(' | ')} |`,
     ...list<number>(p, 'study.budgets').flatMap((b) =>
-      seeds.map((seed) => `| ${b} | ${seed} | ${list<string>(p, 'study.methods').map((m) => runs.find((r) => r.method === m && r.budget === b && r.seed === seed)?.curve.at(-1)?.val_loss.toFixed(4) ?? '–').join(' | ')} |`),
+      seeds.map((seed) => `| ${b} | ${seed} | ${list<string>(p, 'study.methods').map((m) => {
+        const r = runs.find((x) => x.method === m && x.budget === b && x.seed === seed);
+        return r ? endLoss.loss(r).toFixed(4) : '–';
+      }).join(' | ')} |`),
     ),
     '',
     '![Final validation loss vs total compute](loss-vs-compute.svg)',

@@ -10,6 +10,7 @@
  *
  * The study (stages/study.ts, pipeline stages study_*) trains the same runs under other names:
  *   --method <m> alone picks the role from the name (m0, small_cont, or a growth method);
+ *   --full-val also scores the final model on the whole validation split (train.json `full_val`);
  *   --lr / --warmup override the role's peak lr and warmup; --select FILE reads them from the
  *   study_select stage's selected.json instead; --budget <b> multiplies the role's step count
  *   (for small_cont: the M0 budget its total compute is matched to); --out / --work put the
@@ -27,7 +28,7 @@
  * refine.{steps, lr, warmup} | continue.{source, lr, warmup} + m0.steps + small.steps + model.small +
  * model.large (the continued small model's step count is derived: see continueSteps).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { splitJsonFile, splitJsonlFile } from '../src/experiment/timings.ts';
@@ -36,6 +37,9 @@ import { stepFlops } from '../src/ml/flops.ts';
 import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
 import { loadModel, readMoments } from '../src/ml/checkpoint.ts';
 import type { HostWeights, ModelConfig } from '../src/ml/config.ts';
+import { evaluateStream } from '../src/ml/eval.ts';
+import { toTensors } from '../src/ml/model.ts';
+import * as tf from '../src/ml/tf.ts';
 import { train } from '../src/ml/train.ts';
 import { runMain } from './lib/main.ts';
 import { modelConfigFromParams } from './lib/models.ts';
@@ -138,6 +142,18 @@ function hyperOverrides(args: Record<string, string>, method: string): { lr?: nu
   return out;
 }
 
+/** Loss and accuracy of the model in `dir` on every window of `tokens`. */
+async function scoreFullSplit(dir: string, tokens: Uint16Array, batch: number): Promise<{ loss: number; accuracy: number; tokens: number }> {
+  const { config, weights } = loadModel(dir);
+  const tensors = toTensors(weights);
+  try {
+    const r = await evaluateStream(config, tensors, tokens, { seq: config.blockSize, batch });
+    return { loss: r.loss, accuracy: r.accuracy, tokens: r.tokens };
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseArgs();
   const params = loadParams(args.params);
@@ -213,6 +229,15 @@ async function main(): Promise<void> {
   for (const f of MODEL_FILES) if (existsSync(join(work, f))) renameSync(join(work, f), join(out, f));
   // Wall time, ms/step and RSS go to artifacts/timings/… (an out declared `verify: false`), so the
   // model's out holds only what the same code and inputs reproduce bit for bit.
+  // The periodic evaluations read train.eval_batches batches (a few thousand tokens) to keep the
+  // curves cheap; --full-val scores the final model once on the whole validation split, so that
+  // the study selects and reports on the full split rather than on that sample.
+  if (args['full-val'] === 'true') {
+    const full = await scoreFullSplit(out, valTokens, params.num('eval.batch_size'));
+    const file = join(out, 'train.json');
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), full_val: full }, null, 2) + '\n');
+    console.log(`${ref.id}: full validation split: loss ${full.loss.toFixed(4)} on ${full.tokens} tokens`);
+  }
   splitJsonFile(join(out, 'train.json'), root);
   splitJsonlFile(join(out, 'metrics.jsonl'), root);
   console.log(

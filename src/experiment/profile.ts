@@ -25,6 +25,8 @@ export interface TrainSummary {
   wall_s: number;
   peak_rss_bytes: number | null;
   final_val_loss: number | null;
+  /** Loss of the final model on the whole validation split (null when not scored). */
+  full_val_loss: number | null;
 }
 
 export interface KernelTime {
@@ -81,6 +83,14 @@ function num(o: Record<string, unknown>, file: string, ...keys: string[]): numbe
   throw new ArtifactError(`${file}: needs a numeric "${keys[0]}"`);
 }
 
+/** train.json's `full_val.loss` (stages/train.ts --full-val), or null when the run has none. */
+function fullValLoss(o: Record<string, unknown>, file: string): number | null {
+  if (o.full_val === undefined) return null;
+  const f = o.full_val as Record<string, unknown> | null;
+  if (f === null || typeof f !== 'object' || typeof f.loss !== 'number') throw new ArtifactError(`${file}: "full_val" must be an object with a numeric "loss"`);
+  return f.loss;
+}
+
 /** Reads a training run's train.json. */
 export function readTrainSummary(dir: string): TrainSummary {
   const file = join(dir, 'train.json');
@@ -99,6 +109,7 @@ export function readTrainSummary(dir: string): TrainSummary {
     wall_s: num(o, file, 'wall_s'),
     peak_rss_bytes: typeof rss === 'number' ? rss : null,
     final_val_loss: typeof o.final_val_loss === 'number' ? o.final_val_loss : null,
+    full_val_loss: fullValLoss(o, file),
   };
 }
 

@@ -52,6 +52,8 @@ export interface StudyRun {
   budget: number;
   seed: number;
   curve: CurvePoint[];
+  /** Final model's loss on the whole validation split (null: only the curve's sample exists). */
+  val_loss: number | null;
   /** The run's own training FLOPs (for an M1: refinement only). */
   flops: number;
   wall_s: number;
@@ -75,8 +77,19 @@ export interface StudyCell {
   charged_sources: string[];
 }
 
+/**
+ * Which loss a run ends at: the whole validation split when every run was scored on it (the study
+ * passes --full-val), else the last point of the curves' periodic sample, never a mix of the two.
+ * The saving's reach point is always read on the curves (the sample), M0's target included.
+ */
+export function endLossOf(runs: StudyRun[]): { split: 'full' | 'sample'; loss: (r: StudyRun) => number } {
+  if (runs.length > 0 && runs.every((r) => r.val_loss !== null)) return { split: 'full', loss: (r) => r.val_loss as number };
+  return { split: 'sample', loss: (r) => finalLoss(r.curve) };
+}
+
 export function summariseStudy(runs: StudyRun[]): StudyCell[] {
   const cells: StudyCell[] = [];
+  const end = endLossOf(runs).loss;
   const budgets = [...new Set(runs.map((r) => r.budget))].sort((a, b) => a - b);
   const methods = [...new Set(runs.map((r) => r.method))];
   for (const budget of budgets) {
@@ -88,7 +101,7 @@ export function summariseStudy(runs: StudyRun[]): StudyCell[] {
       for (const r of rows) {
         const m0 = runs.find((x) => x.method === 'm0' && x.budget === budget && x.seed === r.seed);
         if (!m0) throw new Error(`no M0 run for budget ${budget}, seed ${r.seed}: ${method} has nothing to be compared with`);
-        deltas.push(finalLoss(r.curve) - finalLoss(m0.curve));
+        deltas.push(end(r) - end(m0));
         if (method === 'm0') continue;
         const s = computeSaving(
           { name: 'm0', curve: m0.curve, flops: m0.flops, wall_s: m0.wall_s },
@@ -101,7 +114,7 @@ export function summariseStudy(runs: StudyRun[]): StudyCell[] {
         budget,
         seeds: rows.map((r) => r.seed),
         total_flops: rows.reduce((a, r) => a + r.flops + r.charged_flops, 0) / rows.length,
-        final_val_loss: spread(rows.map((r) => finalLoss(r.curve))),
+        final_val_loss: spread(rows.map(end)),
         delta_vs_m0: spread(deltas),
         saving_with_small: spread(savings),
         reached: savings.filter((s) => s !== null).length,

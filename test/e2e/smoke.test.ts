@@ -186,7 +186,12 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
   const so = parse(readFileSync(join(dir, 'params/study-smoke.yaml'), 'utf8'));
   assert.deepEqual(Object.keys(sel.selected).sort(), [...so.study.methods].sort());
   for (const s of Object.values(sel.selected)) assert.ok(so.study.lrs.includes(s.lr), `selected lr ${s.lr} is from the grid`);
-  const cells = json<{ cells: { method: string; budget: number; seeds: number[]; final_val_loss: { n: number; ci95: unknown } }[] }>(a('study/report/study.json')).cells;
+  const studyJson = json<{ loss_split: string; cells: { method: string; budget: number; seeds: number[]; final_val_loss: { n: number; ci95: unknown } }[] }>(a('study/report/study.json'));
+  // Every run scored its final model on the whole validation split (--full-val), so the study reports that.
+  assert.equal(studyJson.loss_split, 'full');
+  const fullVal = json<{ full_val: { loss: number; tokens: number } }>(a(`study/run/b1/s${so.study.seeds[0]}/m0/train.json`)).full_val;
+  assert.ok(fullVal.loss > 0 && fullVal.tokens > 0, JSON.stringify(fullVal));
+  const cells = studyJson.cells;
   assert.equal(cells.length, so.study.methods.length * so.study.budgets.length);
   for (const c of cells) {
     assert.deepEqual(c.seeds, so.study.seeds, `${c.method} at budget ${c.budget}`);
