@@ -11,6 +11,7 @@
  * limitation stands (docs/reliability.md).
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { groupAlive, signalGroup } from './process-group.ts';
 
 export interface OrphanStage {
   /** The process group (its leader's pid): what gets signalled. */
@@ -92,35 +93,7 @@ export function ownStageGroups(): number[] {
 
 /** SIGKILL the given process groups (and any stage group this process leads now). */
 export function killStageGroups(known: number[] = []): void {
-  for (const pgid of new Set([...known, ...ownStageGroups()])) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-}
-
-/**
- * True while a process of the group is alive. `kill(-pgid, 0)` would also count zombies, which
- * linger where pid 1 does not reap (some containers), and make us wait out the whole grace period.
- */
-function groupAlive(pgid: number): boolean {
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
-  } catch {
-    return false;
-  }
-  for (const pid of pids) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return false;
+  for (const pgid of new Set([...known, ...ownStageGroups()])) signalGroup(pgid, 'SIGKILL');
 }
 
 const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -133,15 +106,8 @@ const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuf
 export function stopOrphanStages(orphans: OrphanStage[], notice: (line: string) => void, graceMs = 5000): void {
   if (orphans.length === 0) return;
   notice(`grow: stopping ${orphans.length} stage${orphans.length === 1 ? '' : 's'} left running by that runner: ${orphans.map((o) => `${o.stage} (process group ${o.pgid})`).join(', ')}`);
-  const signal = (pgid: number, sig: NodeJS.Signals) => {
-    try {
-      process.kill(-pgid, sig);
-    } catch {
-      /* already gone */
-    }
-  };
-  for (const o of orphans) signal(o.pgid, 'SIGTERM');
+  for (const o of orphans) signalGroup(o.pgid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline && orphans.some((o) => groupAlive(o.pgid))) sleepSync(20);
-  for (const o of orphans) if (groupAlive(o.pgid)) signal(o.pgid, 'SIGKILL');
+  for (const o of orphans) if (groupAlive(o.pgid)) signalGroup(o.pgid, 'SIGKILL');
 }

@@ -8,19 +8,11 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { execa } from 'execa';
 import type { ExecRequest, ExecResult, Executor } from '../types.ts';
+import { groupAlive, signalGroup } from '../process-group.ts';
 import { commandsOf } from './commands.ts';
 
 /** How long a cancelled stage gets to exit cleanly after SIGTERM before SIGKILL. */
 export const KILL_GRACE_MS = 5000;
-
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * After a cancel the shell may be gone while a child that ignores SIGTERM lives on in its group:
@@ -34,12 +26,7 @@ async function reapGroup(pid: number | undefined): Promise<void> {
 }
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    /* the group is already gone */
-  }
+  if (pid !== undefined) signalGroup(pid, signal);
 }
 
 /** Splits a byte stream into lines for onLine, keeping an unterminated tail for the next chunk. */
