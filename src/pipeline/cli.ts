@@ -21,11 +21,12 @@ import { registerWatch } from './commands/watch.ts';
 // issue 7 (shared cache): `grow push` / `grow pull` to a second cache directory
 import { registerTransferCommands } from './commands/transfer.ts';
 import { registerExp } from './commands/exp.ts';
+import { chooseReporter, collect, err, nonNegativeInt, out, positiveInt } from './commands/options.ts';
 import { checkName, checkNewName, experimentLockEntries, recordExperiment } from './experiments.ts';
 import { overlayNote } from './overlay-note.ts';
 import { filterMetrics } from './metrics-view.ts';
 import { Project, runOverlays } from './project.ts';
-import { DEFAULT_SLURM_JOBS, runPipeline, type RunSummary } from './scheduler.ts';
+import { DEFAULT_SLURM_JOBS, runPipeline, type RunOptions, type RunSummary } from './scheduler.ts';
 import { handleInterrupts } from './signals.ts';
 import { formatStatus, pipelineStatus } from './status-report.ts';
 import { plainReporter, type Reporter } from './ui.ts';
@@ -39,39 +40,19 @@ function version(): string {
   }
 }
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
-
-interface RunFlags {
-  force?: boolean;
-  forceDownstream?: boolean;
-  downstream?: boolean;
-  singleItem?: boolean;
-  dry?: boolean;
-  jobs?: number;
-  slurmJobs?: number;
-  keepGoing?: boolean;
+/**
+ * `grow run`'s options as commander parses them: the run options whose flag has the same name,
+ * plus the ones the command itself handles (params overlays open the project; quiet and name are
+ * about output and recording).
+ */
+type RunFlags = Pick<RunOptions, 'force' | 'forceDownstream' | 'downstream' | 'singleItem' | 'dry' | 'jobs' | 'slurmJobs' | 'keepGoing' | 'executor'> & {
+  /** commander's `--no-run-cache`: always set. */
   runCache: boolean;
   set?: string[];
   params?: string[];
-  executor?: 'local' | 'slurm';
   quiet?: boolean;
   name?: string;
-}
-
-async function chooseReporter(quiet: boolean | undefined): Promise<Reporter> {
-  // listr2 is only loaded for the live terminal view; a dumb terminal cannot redraw lines.
-  if (!quiet && process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb') return (await import('./ui-listr.ts')).listrReporter();
-  return plainReporter(undefined, quiet);
-}
+};
 
 function summarize(summary: RunSummary, quiet = false, project?: Project): void {
   const counts = new Map<string, number>();
@@ -95,19 +76,11 @@ async function runCommand(targets: string[], flags: RunFlags): Promise<void> {
   const lock = flags.dry ? undefined : acquireProcessLock(project.root);
   const interrupts = flags.dry ? undefined : handleInterrupts();
   try {
+    // The flags named as RunOptions pass through; the project is already open with the overlays.
     const summary = await runPipeline({
+      ...flags,
       project,
       targets,
-      force: flags.force,
-      forceDownstream: flags.forceDownstream,
-      downstream: flags.downstream,
-      singleItem: flags.singleItem,
-      dry: flags.dry,
-      jobs: flags.jobs,
-      slurmJobs: flags.slurmJobs,
-      keepGoing: flags.keepGoing,
-      runCache: flags.runCache,
-      executor: flags.executor,
       signal: interrupts?.signal,
       reporter: flags.dry ? plainReporter() : await chooseReporter(flags.quiet),
     });
@@ -324,11 +297,7 @@ Examples:
   program
     .command('gc')
     .description('remove cache objects that neither pipeline.lock, an experiment nor a kept run-cache entry references')
-    .option('--keep-runs <n>', `run-cache entries kept per stage, most recently used first (default ${DEFAULT_KEEP_RUNS})`, (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-      return n;
-    })
+    .option('--keep-runs <n>', `run-cache entries kept per stage, most recently used first (default ${DEFAULT_KEEP_RUNS})`, nonNegativeInt())
     .option('--older-than <age>', 'also drop run-cache entries unused for this long: 30d, 12h, 2w, 90m', (v) => {
       const ms = parseAge(v);
       if (ms === null) throw new InvalidArgumentError('expected an age such as 30d, 12h, 2w or 90m');

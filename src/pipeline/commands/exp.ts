@@ -25,9 +25,7 @@ import { globToRegExp } from '../metrics-view.ts';
 import { canonicalJson } from '../status.ts';
 import { formatTable } from '../table.ts';
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-const warn = (text: string) => process.stderr.write(`grow: warning: ${text}\n`);
+import { chooseReporter, collect, out, positiveInt, warn } from './options.ts';
 
 function precisionArg(v: string): number {
   const n = Number(v);
@@ -210,12 +208,6 @@ function loadAll(root: string): Experiment[] {
   return experiments;
 }
 
-function positiveIntArg(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-
 interface SweepFlags {
   sweep?: string[];
   name?: string;
@@ -226,11 +218,6 @@ interface SweepFlags {
   runCache: boolean;
   quiet?: boolean;
   parallel?: number;
-}
-
-async function reporterFor(quiet: boolean | undefined): Promise<Reporter> {
-  if (!quiet && process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb') return (await import('../ui-listr.ts')).listrReporter();
-  return plainReporter(undefined, quiet);
 }
 
 /** Runs every point of the grid in turn, recording each as an experiment `<base>-<n>`. */
@@ -272,7 +259,7 @@ async function sweepCommand(targets: string[], flags: SweepFlags): Promise<void>
     for (let i = 0; i < (parallel > 1 ? 1 : points.length); i++) {
       if (interrupts.signal.aborted) break;
       announce(i);
-      await runPoint(i, root, await reporterFor(flags.quiet));
+      await runPoint(i, root, await chooseReporter(flags.quiet));
     }
     if (parallel > 1 && !interrupts.signal.aborted) {
       // The other points in isolated copies, `parallel` at a time, sharing this project's cache.
@@ -317,8 +304,8 @@ export function registerExp(program: Command): void {
     .argument('[targets...]', 'stage or group names, as for `grow run` (default: all)')
     .option('--sweep <key=v1,v2,…>', 'one axis of the grid (repeatable; every combination runs)', collect)
     .option('-n, --name <base>', 'points are named <base>-1, <base>-2, … (default: a generated base)')
-    .option('-j, --jobs <n>', 'local stages in parallel within a point, as for run', positiveIntArg)
-    .option('-P, --parallel <n>', 'points at once, each after the first in an isolated copy of the project (default 1: one after another here)', positiveIntArg)
+    .option('-j, --jobs <n>', 'local stages in parallel within a point, as for run', positiveInt)
+    .option('-P, --parallel <n>', 'points at once, each after the first in an isolated copy of the project (default 1: one after another here)', positiveInt)
     .addOption(new Option('--executor <name>', 'where stages without their own `executor` run').choices(['local', 'slurm']))
     .option('--set <key=value>', 'an override for every point (repeatable)', collect)
     .option('--params <file>', 'an overlay for every point (repeatable)', collect)

@@ -1,17 +1,10 @@
 /** `grow verify [targets…]`: the CI reproducibility check (see ../verify.ts). */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { EXIT } from '../errors.ts';
 import { handleInterrupts } from '../signals.ts';
 import { plainReporter } from '../ui.ts';
 import { formatVerify, verifyPipeline } from '../verify.ts';
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
+import { collect, positiveInt } from './options.ts';
 
 interface VerifyFlags {
   jobs?: number;
