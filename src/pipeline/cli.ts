@@ -26,10 +26,11 @@ import { checkName, checkNewName, experimentLockEntries, recordExperiment } from
 import { overlayNote } from './overlay-note.ts';
 import { filterMetrics } from './metrics-view.ts';
 import { Project, runOverlays } from './project.ts';
-import { DEFAULT_SLURM_JOBS, runPipeline, type RunOptions, type RunSummary } from './scheduler.ts';
+import type { RunSummary } from './events.ts';
+import { DEFAULT_SLURM_JOBS, runPipeline, type RunOptions } from './scheduler.ts';
 import { handleInterrupts } from './signals.ts';
 import { formatStatus, pipelineStatus } from './status-report.ts';
-import { plainReporter, type Reporter } from './ui.ts';
+import { plainReporter } from './ui.ts';
 
 function version(): string {
   try {

@@ -26,7 +26,7 @@ import { selectTargets, withoutAboveFrozen } from './graph.ts';
 import type { LockOut } from './lock.ts';
 import { lockDeps } from './project.ts';
 import type { OutSpec, Stage } from './types.ts';
-import { silentReporter, type Reporter } from './ui.ts';
+import { silentReporter, type Reporter, type RunSummary, type StageReport } from './events.ts';
 
 export interface RunOptions extends OpenOptions {
   targets?: string[];
@@ -63,26 +63,6 @@ export interface RunOptions extends OpenOptions {
    * uses it to not retry a failed stage whose inputs (`signature`) are those it failed with.
    */
   shouldSkip?: (stage: Stage, inputs: { signature: string; reasons: string[] }) => string | undefined;
-}
-
-export type Outcome = 'up to date' | 'restored' | 'done' | 'failed' | 'skipped' | 'frozen' | 'would run' | 'would restore' | 'cancelled';
-
-export interface StageReport {
-  name: string;
-  outcome: Outcome;
-  reasons: string[];
-  /** Why it failed or was skipped. */
-  message?: string;
-  durationMs?: number;
-  /** For `skipped`: the upstream stage that failed, was skipped or was cancelled. */
-  blockedBy?: string;
-  /** The input signature (cmd, dep hashes, params values, out paths) it ran or failed with. */
-  signature?: string;
-}
-
-export interface RunSummary {
-  stages: StageReport[];
-  exitCode: number;
 }
 
 const LOG_TAIL_LINES = 20;

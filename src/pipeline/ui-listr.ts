@@ -5,9 +5,8 @@
  */
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import { formatDuration, type ProgressTracker } from './progress.ts';
-import type { StageReport } from './scheduler.ts';
 import type { Stage } from './types.ts';
-import type { Reporter, StageState } from './ui.ts';
+import type { Reporter, StageReport, StageState } from './events.ts';
 
 type AnyTask = ListrTaskWrapper<unknown, never, never>;
 

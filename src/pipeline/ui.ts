@@ -2,28 +2,8 @@
  * How a run is shown. `plainReporter` prints one line per state change (and throttled progress
  * lines) — what CI logs and tests see; `listrReporter` (ui-listr.ts) draws a live task list on a TTY.
  */
-import type { ProgressTracker } from './progress.ts';
 import { formatDuration } from './progress.ts';
-import type { Outcome, StageReport } from './scheduler.ts';
-import type { Stage } from './types.ts';
-
-export type StageState = Outcome | 'running';
-
-export interface Reporter {
-  start(stages: Stage[]): void;
-  update(name: string, state: StageState, detail?: string, report?: StageReport): void;
-  progress(name: string, tracker: ProgressTracker): void;
-  /** A line the stage printed (not a ::progress line); views may show the latest one. */
-  output?(name: string, line: string): void;
-  finish(): Promise<void>;
-}
-
-export const silentReporter: Reporter = {
-  start() {},
-  update() {},
-  progress() {},
-  async finish() {},
-};
+import type { Reporter } from './events.ts';
 
 const PROGRESS_EVERY_MS = 2000;
 

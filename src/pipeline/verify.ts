@@ -15,8 +15,8 @@ import { dirname, join } from 'node:path';
 import { EXIT, GrowError } from './errors.ts';
 import { LOCK_FILE, LockStore, type LockEntry } from './lock.ts';
 import { findRoot, Project } from './project.ts';
-import { runPipeline, type RunSummary } from './scheduler.ts';
-import type { Reporter } from './ui.ts';
+import type { Reporter, RunSummary } from './events.ts';
+import { runPipeline } from './scheduler.ts';
 
 export interface VerifyOptions {
   /** Where to find the project (default: the current directory). */

@@ -23,10 +23,10 @@
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { GrowError } from './errors.ts';
 import { Project, runOverlays, type OpenOptions } from './project.ts';
-import { runPipeline, type RunSummary } from './scheduler.ts';
+import { runPipeline } from './scheduler.ts';
 import { canonicalJson } from './status.ts';
 import type { Stage } from './types.ts';
-import type { Reporter } from './ui.ts';
+import type { Reporter, RunSummary } from './events.ts';
 import { selectTargets } from './graph.ts';
 
 export interface WatchOptions extends OpenOptions {

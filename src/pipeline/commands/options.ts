@@ -4,7 +4,8 @@
  * rejects a bad `-j` or `--set` with the same words.
  */
 import { InvalidArgumentError } from 'commander';
-import { plainReporter, type Reporter } from '../ui.ts';
+import type { Reporter } from '../events.ts';
+import { plainReporter } from '../ui.ts';
 
 /** For repeatable options (`--set a=1 --set b=2`): each occurrence is appended. */
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];

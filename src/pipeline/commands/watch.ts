@@ -4,7 +4,8 @@ import { EXIT } from '../errors.ts';
 import { acquireProcessLock } from '../process-lock.ts';
 import { findRoot } from '../project.ts';
 import { handleInterrupts } from '../signals.ts';
-import { plainReporter, type Reporter } from '../ui.ts';
+import type { Reporter } from '../events.ts';
+import { plainReporter } from '../ui.ts';
 import { collect, liveTerminal, nonNegativeInt, positiveInt } from './options.ts';
 
 interface WatchFlags {
