@@ -21,7 +21,7 @@ import { ProgressTracker, parseProgressLine } from './progress.ts';
 import { detectGpus, GpuPool, Tokens } from './resources.ts';
 import { lockEntryFrom, lockOut, Project, type OpenOptions } from './project.ts';
 import { runSignature } from './run-cache.ts';
-import { staleReasons } from './status.ts';
+import { staleReasons, type StageFacts } from './status.ts';
 import { selectTargets, withoutAboveFrozen } from './graph.ts';
 import type { LockOut } from './lock.ts';
 import { lockDeps } from './project.ts';
@@ -87,7 +87,14 @@ function tail(file: string, n: number): string {
 
 export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
   const project = opts.project ?? (await Project.open(opts));
-  const reporter = opts.reporter ?? silentReporter;
+  const stages = selectStages(project, opts);
+  preflight(project, stages);
+  const run = new Run(project, stages, opts);
+  return run.all();
+}
+
+/** The stages the targets and flags select, in dependency order. */
+function selectStages(project: Project, opts: RunOptions): Stage[] {
   const targets = opts.targets ?? [];
   const picked = selectTargets(project.pipeline, project.graph, targets, {
     downstream: opts.downstream ?? false,
@@ -95,11 +102,14 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
   });
   // `--downstream`/`--single-item` never walk upstream, so there is nothing above a frozen stage to cut.
   const names = opts.downstream || opts.singleItem ? picked : withoutAboveFrozen(project.pipeline, project.graph, targets, picked);
-  const selected = new Set(names);
-  const stages = names.map((n) => project.stage(n));
+  return names.map((n) => project.stage(n));
+}
 
-  // Problems a user must fix before anything runs: params (spec throws naming file and key) and
-  // deps that exist nowhere and that no stage produces.
+/**
+ * Problems a user must fix before anything runs: params (spec throws naming file and key) and
+ * deps that exist nowhere and that no stage produces.
+ */
+function preflight(project: Project, stages: Stage[]): void {
   for (const s of stages) {
     project.pipeline.params.stageValues(s);
     for (const d of s.deps) {
@@ -109,200 +119,319 @@ export async function runPipeline(opts: RunOptions = {}): Promise<RunSummary> {
       }
     }
   }
+}
 
-  reporter.start(stages);
-  const reports = new Map<string, StageReport>();
-  const settled = new Map<string, Promise<StageReport>>();
+/** A stale stage that is to be restored or run: what `decide` found out about it. */
+interface Stale {
+  facts: StageFacts;
+  reasons: string[];
+  /** --force, or --force-downstream below a stage that ran: run it, never restore it. */
+  forced: boolean;
+  /** The run-cache key of its inputs. */
+  signature: string;
+  started: number;
+}
+
+/** The slots a stage holds while it runs (given back when it ends). */
+interface Slots {
+  jobs: Tokens;
+  cpus: number;
+  /** GPU tokens taken, and the device ids they gave (none on a machine without GPUs). */
+  gpus: number;
+  gpuIds: string[];
+}
+
+/**
+ * One `grow run`. Each selected stage goes through the same named steps, in order, and the first
+ * step that settles it ends its visit:
+ *
+ *   wait      for its upstream stages (skipped or cancelled when one of them did not succeed)
+ *   decide    up to date, frozen, a dry-run plan, or stale — with its reasons and signature
+ *   restore   its outs from the run-cache, when these exact inputs ran before
+ *   execute   its command, holding job, cpu and GPU slots
+ *   record    its outs into the cache, the run-cache and the lock
+ */
+class Run {
+  private readonly reporter: Reporter;
+  private readonly reports = new Map<string, StageReport>();
+  private readonly settled = new Map<string, Promise<StageReport>>();
+  private readonly selected: Set<string>;
   // Two pools of job slots: local stages share this machine, Slurm stages only a queue.
-  const localJobs = new Tokens(Math.max(1, opts.jobs ?? project.config.jobs ?? availableParallelism()));
-  const slurmJobs = new Tokens(Math.max(1, opts.slurmJobs ?? opts.jobs ?? DEFAULT_SLURM_JOBS));
-  const cpus = new Tokens(availableParallelism());
-  const gpus = new GpuPool(detectGpus());
-  const executors = new ExecutorPool(project.root, opts.executor, project.config.executor);
-  const overrides = project.pipeline.params.overrides();
-  let stopAfter: string | undefined; // first failure, when not --keep-going
-  const aborted = () => opts.signal?.aborted ?? false;
+  private readonly localJobs: Tokens;
+  private readonly slurmJobs: Tokens;
+  private readonly cpus = new Tokens(availableParallelism());
+  private readonly gpus = new GpuPool(detectGpus());
+  private readonly executors: ExecutorPool;
+  private readonly overrides: Record<string, unknown>;
+  /** The first failure, when not --keep-going: no stage starts after it. */
+  private stopAfter: string | undefined;
 
-  const finish = (r: StageReport): StageReport => {
-    reports.set(r.name, r);
-    const detail = r.outcome === 'failed' || (r.outcome === 'skipped' && r.message) ? r.message : r.reasons.join(', ') || undefined;
-    reporter.update(r.name, r.outcome, detail, r);
-    return r;
-  };
+  constructor(private readonly project: Project, private readonly stages: Stage[], private readonly opts: RunOptions) {
+    this.reporter = opts.reporter ?? silentReporter;
+    this.selected = new Set(stages.map((s) => s.name));
+    this.localJobs = new Tokens(Math.max(1, opts.jobs ?? project.config.jobs ?? availableParallelism()));
+    this.slurmJobs = new Tokens(Math.max(1, opts.slurmJobs ?? opts.jobs ?? DEFAULT_SLURM_JOBS));
+    this.executors = new ExecutorPool(project.root, opts.executor, project.config.executor);
+    this.overrides = project.pipeline.params.overrides();
+  }
 
-  const visit = async (stage: Stage): Promise<StageReport> => {
-    const ups = project.upstream(stage.name).filter((u) => selected.has(u));
-    const upReports = await Promise.all(ups.map((u) => settled.get(u)!));
-    const blocked = upReports.find((r) => ['failed', 'skipped', 'cancelled'].includes(r.outcome));
-    if (blocked) return finish({ name: stage.name, outcome: 'skipped', reasons: [], message: `upstream \`${blocked.name}\` ${blocked.outcome}`, blockedBy: blocked.name });
-    if (aborted()) return finish({ name: stage.name, outcome: 'cancelled', reasons: [] });
-    if (stopAfter) return finish({ name: stage.name, outcome: 'skipped', reasons: [], message: `the run stopped after \`${stopAfter}\` failed` });
-
-    const facts = await project.facts(stage);
-    const entry = project.lock.get(stage.name);
-    const reasons = staleReasons(stage, entry, facts);
-    if (opts.dry) {
-      // Planning only: an upstream that would run makes this stage run too (at run time early
-      // cut-off may still spare it).
-      const up = upReports.find((r) => r.outcome === 'would run' || r.outcome === 'would restore');
-      if (up && reasons[0] !== 'never run') reasons.push(`upstream ${up.name} will re-run`);
-    }
-    if (stage.frozen) return finish({ name: stage.name, outcome: 'frozen', reasons });
-    if (opts.force) reasons.unshift('forced');
-    // --force-downstream: below a stage that ran, run (not restore) even when nothing changed.
-    const ranAbove = opts.forceDownstream ? upReports.find((r) => r.outcome === 'done' || r.outcome === 'restored' || r.outcome === 'would run') : undefined;
-    if (ranAbove && !opts.force) reasons.unshift(`forced: upstream ${ranAbove.name} ${ranAbove.outcome === 'would run' ? 'will run' : 'ran'}`);
-    const forced = opts.force === true || ranAbove !== undefined;
-    if (reasons.length === 0) return finish({ name: stage.name, outcome: 'up to date', reasons });
-    if (opts.dry) {
-      const restore = !opts.force && opts.runCache !== false && !reasons.some((r) => r.startsWith('upstream ')) && wouldRestore(project, stage, facts);
-      return finish({ name: stage.name, outcome: restore ? 'would restore' : 'would run', reasons });
-    }
-
-    const started = Date.now();
-    const outPaths = stage.outs.map((o) => o.path);
-    const signature = runSignature({ cmd: stage.cmd, deps: lockDeps(facts), params: facts.params, outPaths });
-    const skipWhy = forced ? undefined : opts.shouldSkip?.(stage, { signature, reasons });
-    if (skipWhy) return finish({ name: stage.name, outcome: 'skipped', reasons, message: skipWhy, signature });
-    // As DVC's run-cache: only a stage with inputs (deps or params) and outs can be restored — a
-    // stage without outs is run for its effect, one without inputs has no signature. Uncached
-    // metrics and plots are kept with the run-cache entry, as DVC keeps them (keptWithRun).
-    // Unlike DVC, a stage's scratch outs (resume checkpoints: `persist: true, cache: false`) do not
-    // prevent it: they are working state, not results, so a training stage can still be restored.
-    const cacheable = runCacheable(stage);
-    // -f and --no-run-cache bypass restoring; the run's result is still recorded for next time.
-    const mayRestore = cacheable && !forced && opts.runCache !== false;
-    if (mayRestore && [...facts.deps.values()].every((d) => d !== null)) {
-      const hit = project.runCache.get(signature);
-      if (hit && (await restorable(project, hit.outs, stage.outs))) {
-        const outs: LockOut[] = [];
-        for (const o of hit.outs) {
-          if (isScratch(stage.outs.find((x) => x.path === o.path)!)) {
-            // Recorded as it is now (restorable() made sure a missing one was an empty directory).
-            mkdirSync(join(project.root, o.path), { recursive: true });
-            outs.push(lockOut(o.path, (await project.hasher.hash(o.path))!));
-          } else {
-            await project.cache.restoreOut(o.path, o.hash);
-            outs.push(o);
-          }
-        }
-        project.runCache.touch(signature);
-        project.lock.set(stage.name, lockEntryFrom(facts, outs));
-        return finish({ name: stage.name, outcome: 'restored', reasons, durationMs: Date.now() - started });
-      }
-    }
-
-    const missingDep = [...facts.deps].find(([, info]) => info === null);
-    if (missingDep) {
-      return fail(stage, reasons, `dep \`${missingDep[0]}\` is missing`, started, signature);
-    }
-
-    const executor = await executors.for(stage);
-    // Local stages share this machine's cores and GPUs; a Slurm stage only takes a Slurm job slot.
-    const local = executor.name === 'local';
-    const jobs = local ? localJobs : slurmJobs;
-    const cpuNeed = local ? Math.max(1, stage.resources?.cpus ?? 1) : 0;
-    const gpuNeed = local ? Math.max(0, stage.resources?.gpus ?? 0) : 0;
-    await jobs.acquire(1);
-    if (cpuNeed) await cpus.acquire(cpuNeed);
-    const gpuIds = gpuNeed ? await gpus.acquire(gpuNeed) : [];
+  /** Visits every stage at once (each waits for its own upstream), then saves the caches. */
+  async all(): Promise<RunSummary> {
+    this.reporter.start(this.stages);
+    for (const s of this.stages) this.settled.set(s.name, this.visitSafely(s));
     try {
-      const own = opts.stageSignal?.(stage);
-      const signal = own && opts.signal ? AbortSignal.any([opts.signal, own]) : own ?? opts.signal ?? new AbortController().signal;
-      if (aborted() || own?.aborted) return finish({ name: stage.name, outcome: 'cancelled', reasons });
-      if (stopAfter) return finish({ name: stage.name, outcome: 'skipped', reasons, message: `the run stopped after \`${stopAfter}\` failed` });
-      // DVC behaviour: outs are removed before the command runs, so a stale out can never pass
-      // for a fresh one; `persist: true` outs stay (a stage may resume from its own checkpoints).
-      // Asynchronous: removing thousands of files must not stall the event loop, which is storing
-      // the outs of the other stages meanwhile.
-      await Promise.all(stage.outs.filter((o) => !o.persist).map((o) => rm(join(project.root, o.path), { recursive: true, force: true })));
-      reporter.update(stage.name, 'running', reasons.join(', '));
-      const tracker = new ProgressTracker();
-      const logFile = logFileFor(project.root, stage.name);
-      // DVC_ROOT/DVC_STAGE too, as `dvc repro` sets them, so a DVC project's scripts run unchanged.
-      const env: Record<string, string> = { GROW_STAGE: stage.name, GROW_ROOT: project.root, DVC_ROOT: project.root, DVC_STAGE: stage.name };
-      if (Object.keys(overrides).length) env.GROW_PARAMS_OVERRIDES = JSON.stringify(overrides);
-      if (gpuIds.length) env.CUDA_VISIBLE_DEVICES = gpuIds.join(',');
-      // How many cores this stage may use (what it took from the pool), so a program can size its
-      // thread count to it; a Slurm job has SLURM_CPUS_PER_TASK instead.
-      if (cpuNeed) env.GROW_CPUS = String(Math.min(cpuNeed, cpus.capacity));
-      const result = await executor.run({
-        stage,
-        cwd: join(project.root, stage.wdir),
-        env,
-        logFile,
-        signal,
-        onLine: (line, stream) => {
-          const p = stream === 'stdout' ? parseProgressLine(line) : null;
-          if (p) {
-            tracker.update(p);
-            reporter.progress(stage.name, tracker);
-          } else if (line.trim()) reporter.output?.(stage.name, line);
-        },
-      });
-      if (result.state === 'cancelled' || aborted() || own?.aborted) {
-        removePartialOuts(project, stage);
-        return finish({ name: stage.name, outcome: 'cancelled', reasons, message: result.message });
-      }
-      if (result.state !== 'ok') {
-        const logTail = tail(logFile, LOG_TAIL_LINES);
-        const rel = relative(project.root, logFile);
-        return fail(stage, reasons, `${result.message ?? result.state}${logTail ? `\n--- last lines of ${rel} ---\n${logTail}` : ` (no output; log: ${rel})`}`, started, signature);
-      }
-      const outs: LockOut[] = [];
-      for (const o of stage.outs) {
-        // A cached out is hashed while it is copied into the cache: each new file is read once.
-        const info: HashInfo | null = o.cache ? await project.hasher.hashAndStore(o.path, project.cache) : await project.hasher.hash(o.path);
-        if (!info) return fail(stage, reasons, `out \`${o.path}\` was not produced by the command; fix the command or the outs in ${project.pipeline.file}`, started, signature);
-        outs.push(lockOut(o.path, info));
-      }
-      if (cacheable) {
-        await keepReportsWithRun(project, stage, outs);
-        project.runCache.put(signature, { stage: stage.name, outs });
-      }
-      project.lock.set(stage.name, lockEntryFrom(facts, outs));
-      return finish({ name: stage.name, outcome: 'done', reasons, durationMs: Date.now() - started, signature });
+      await Promise.all(this.settled.values());
     } finally {
-      jobs.release(1);
-      if (cpuNeed) cpus.release(cpuNeed);
-      if (gpuNeed) gpus.release(gpuNeed, gpuIds);
+      this.saveCaches();
+      await this.reporter.finish();
     }
-  };
+    const list = this.stages.map((s) => this.reports.get(s.name)!);
+    const exitCode = list.some((r) => r.outcome === 'cancelled') || this.aborted()
+      ? EXIT.interrupted
+      : list.some((r) => r.outcome === 'failed') ? EXIT.stageFailed : EXIT.ok;
+    return { stages: list, exitCode };
+  }
 
-  const fail = (stage: Stage, reasons: string[], message: string, started: number, signature?: string): StageReport => {
-    removePartialOuts(project, stage);
-    if (!opts.keepGoing) stopAfter ??= stage.name;
-    return finish({ name: stage.name, outcome: 'failed', reasons, message, durationMs: Date.now() - started, signature });
-  };
+  private async visit(stage: Stage): Promise<StageReport> {
+    const ups = await this.waitForUpstream(stage);
+    const ended = this.stopped(stage, ups);
+    if (ended) return this.finish(ended);
+    const decision = await this.decide(stage, ups);
+    if ('outcome' in decision) return this.finish(decision);
+    const restored = await this.restore(stage, decision);
+    if (restored) return this.finish(restored);
+    return this.execute(stage, decision);
+  }
 
   // An unexpected error in one stage (a file that cannot be read, an executor that cannot load)
   // fails that stage like a failing command would, instead of abandoning stages still running.
-  const visitSafely = (s: Stage): Promise<StageReport> =>
-    visit(s).catch((e: unknown) => {
+  private visitSafely(stage: Stage): Promise<StageReport> {
+    return this.visit(stage).catch((e: unknown) => {
       const hint = e instanceof GrowError && e.hint ? `\nhint: ${e.hint}` : '';
-      return fail(s, [], `${(e as Error).message}${hint}`, Date.now());
+      return this.fail(stage, [], `${(e as Error).message}${hint}`, Date.now());
     });
-  for (const s of stages) settled.set(s.name, visitSafely(s));
-  try {
-    await Promise.all(settled.values());
-  } finally {
-    // The hash state and the parsed-lock cache are only caches: saved once per run, not per stage
-    // (each atomic write costs a rename; the lock itself is still written after every stage).
-    if (!opts.dry) {
-      // A complete, successful run of the whole pipeline looked at every dep and out.
-      const complete = (opts.targets ?? []).length === 0 && !opts.downstream &&
-        [...reports.values()].every((r) => ['up to date', 'restored', 'done', 'frozen'].includes(r.outcome)) &&
-        reports.size === stages.length;
-      project.hasher.save(complete);
-      project.lock.flush();
-    }
-    await reporter.finish();
   }
-  const list = names.map((n) => reports.get(n)!);
-  const exitCode = list.some((r) => r.outcome === 'cancelled') || aborted()
-    ? EXIT.interrupted
-    : list.some((r) => r.outcome === 'failed') ? EXIT.stageFailed : EXIT.ok;
-  return { stages: list, exitCode };
+
+  /** wait: the reports of the selected stages upstream, once all of them settled. */
+  private waitForUpstream(stage: Stage): Promise<StageReport[]> {
+    const ups = this.project.upstream(stage.name).filter((u) => this.selected.has(u));
+    return Promise.all(ups.map((u) => this.settled.get(u)!));
+  }
+
+  /** Why the stage must not go on at all: an upstream stage did not succeed, or the run is stopping. */
+  private stopped(stage: Stage, ups: StageReport[]): StageReport | undefined {
+    const blocked = ups.find((r) => ['failed', 'skipped', 'cancelled'].includes(r.outcome));
+    if (blocked) return { name: stage.name, outcome: 'skipped', reasons: [], message: `upstream \`${blocked.name}\` ${blocked.outcome}`, blockedBy: blocked.name };
+    if (this.aborted()) return { name: stage.name, outcome: 'cancelled', reasons: [] };
+    if (this.stopAfter) return { name: stage.name, outcome: 'skipped', reasons: [], message: `the run stopped after \`${this.stopAfter}\` failed` };
+    return undefined;
+  }
+
+  /**
+   * decide: settled here (up to date, frozen, a dry-run plan, vetoed by `shouldSkip`), or stale
+   * with the reasons and the signature of its inputs. Runs after everything upstream settled, so
+   * the dep hashes are the real ones (early cut-off).
+   */
+  private async decide(stage: Stage, ups: StageReport[]): Promise<StageReport | Stale> {
+    const { project, opts } = this;
+    const facts = await project.facts(stage);
+    const reasons = staleReasons(stage, project.lock.get(stage.name), facts);
+    if (opts.dry) {
+      // Planning only: an upstream that would run makes this stage run too (at run time early
+      // cut-off may still spare it).
+      const up = ups.find((r) => r.outcome === 'would run' || r.outcome === 'would restore');
+      if (up && reasons[0] !== 'never run') reasons.push(`upstream ${up.name} will re-run`);
+    }
+    if (stage.frozen) return { name: stage.name, outcome: 'frozen', reasons };
+    if (opts.force) reasons.unshift('forced');
+    // --force-downstream: below a stage that ran, run (not restore) even when nothing changed.
+    const ranAbove = opts.forceDownstream ? ups.find((r) => r.outcome === 'done' || r.outcome === 'restored' || r.outcome === 'would run') : undefined;
+    if (ranAbove && !opts.force) reasons.unshift(`forced: upstream ${ranAbove.name} ${ranAbove.outcome === 'would run' ? 'will run' : 'ran'}`);
+    const forced = opts.force === true || ranAbove !== undefined;
+    if (reasons.length === 0) return { name: stage.name, outcome: 'up to date', reasons };
+    if (opts.dry) {
+      const restore = !opts.force && opts.runCache !== false && !reasons.some((r) => r.startsWith('upstream ')) && wouldRestore(project, stage, facts);
+      return { name: stage.name, outcome: restore ? 'would restore' : 'would run', reasons };
+    }
+    const started = Date.now();
+    const signature = signatureOf(stage, facts);
+    const skipWhy = forced ? undefined : opts.shouldSkip?.(stage, { signature, reasons });
+    if (skipWhy) return { name: stage.name, outcome: 'skipped', reasons, message: skipWhy, signature };
+    return { facts, reasons, forced, signature, started };
+  }
+
+  /**
+   * restore: the outs of an earlier run with exactly these inputs, from the run-cache. As DVC's
+   * run-cache: only a stage with inputs (deps or params) and outs can be restored — a stage
+   * without outs is run for its effect, one without inputs has no signature. -f and
+   * --no-run-cache bypass restoring; the run's result is still recorded for next time.
+   */
+  private async restore(stage: Stage, s: Stale): Promise<StageReport | undefined> {
+    const { project } = this;
+    const mayRestore = runCacheable(stage) && !s.forced && this.opts.runCache !== false;
+    if (!mayRestore || [...s.facts.deps.values()].some((d) => d === null)) return undefined;
+    const hit = project.runCache.get(s.signature);
+    if (!hit || !(await restorable(project, hit.outs, stage.outs))) return undefined;
+    const outs: LockOut[] = [];
+    for (const o of hit.outs) {
+      if (isScratch(stage.outs.find((x) => x.path === o.path)!)) {
+        // Recorded as it is now (restorable() made sure a missing one was an empty directory).
+        mkdirSync(join(project.root, o.path), { recursive: true });
+        outs.push(lockOut(o.path, (await project.hasher.hash(o.path))!));
+      } else {
+        await project.cache.restoreOut(o.path, o.hash);
+        outs.push(o);
+      }
+    }
+    project.runCache.touch(s.signature);
+    project.lock.set(stage.name, lockEntryFrom(s.facts, outs));
+    return { name: stage.name, outcome: 'restored', reasons: s.reasons, durationMs: Date.now() - s.started };
+  }
+
+  /** execute: runs the stage's command on its executor, holding its slots, then records it. */
+  private async execute(stage: Stage, s: Stale): Promise<StageReport> {
+    const missingDep = [...s.facts.deps].find(([, info]) => info === null);
+    if (missingDep) return this.fail(stage, s.reasons, `dep \`${missingDep[0]}\` is missing`, s.started, s.signature);
+    const executor = await this.executors.for(stage);
+    const slots = await this.acquire(stage, executor.name);
+    try {
+      const own = this.opts.stageSignal?.(stage);
+      const signal = own && this.opts.signal ? AbortSignal.any([this.opts.signal, own]) : own ?? this.opts.signal ?? new AbortController().signal;
+      if (this.aborted() || own?.aborted) return this.finish({ name: stage.name, outcome: 'cancelled', reasons: s.reasons });
+      if (this.stopAfter) return this.finish({ name: stage.name, outcome: 'skipped', reasons: s.reasons, message: `the run stopped after \`${this.stopAfter}\` failed` });
+      await this.clearOuts(stage);
+      this.reporter.update(stage.name, 'running', s.reasons.join(', '));
+      const logFile = logFileFor(this.project.root, stage.name);
+      const result = await executor.run({
+        stage,
+        cwd: join(this.project.root, stage.wdir),
+        env: this.environment(stage, slots),
+        logFile,
+        signal,
+        onLine: this.lineHandler(stage),
+      });
+      if (result.state === 'cancelled' || this.aborted() || own?.aborted) {
+        removePartialOuts(this.project, stage);
+        return this.finish({ name: stage.name, outcome: 'cancelled', reasons: s.reasons, message: result.message });
+      }
+      if (result.state !== 'ok') {
+        const logTail = tail(logFile, LOG_TAIL_LINES);
+        const rel = relative(this.project.root, logFile);
+        return this.fail(stage, s.reasons, `${result.message ?? result.state}${logTail ? `\n--- last lines of ${rel} ---\n${logTail}` : ` (no output; log: ${rel})`}`, s.started, s.signature);
+      }
+      return await this.record(stage, s);
+    } finally {
+      this.releaseSlots(slots);
+    }
+  }
+
+  /**
+   * record: hashes the outs (a cached out is hashed while it is copied into the cache: each new
+   * file is read once), keeps the run in the run-cache, and writes the lock entry.
+   */
+  private async record(stage: Stage, s: Stale): Promise<StageReport> {
+    const { project } = this;
+    const outs: LockOut[] = [];
+    for (const o of stage.outs) {
+      const info: HashInfo | null = o.cache ? await project.hasher.hashAndStore(o.path, project.cache) : await project.hasher.hash(o.path);
+      if (!info) return this.fail(stage, s.reasons, `out \`${o.path}\` was not produced by the command; fix the command or the outs in ${project.pipeline.file}`, s.started, s.signature);
+      outs.push(lockOut(o.path, info));
+    }
+    if (runCacheable(stage)) {
+      await keepReportsWithRun(project, stage, outs);
+      project.runCache.put(s.signature, { stage: stage.name, outs });
+    }
+    project.lock.set(stage.name, lockEntryFrom(s.facts, outs));
+    return this.finish({ name: stage.name, outcome: 'done', reasons: s.reasons, durationMs: Date.now() - s.started, signature: s.signature });
+  }
+
+  /** Local stages share this machine's cores and GPUs; a Slurm stage only takes a Slurm job slot. */
+  private async acquire(stage: Stage, executor: string): Promise<Slots> {
+    const local = executor === 'local';
+    const jobs = local ? this.localJobs : this.slurmJobs;
+    const cpus = local ? Math.max(1, stage.resources?.cpus ?? 1) : 0;
+    const gpus = local ? Math.max(0, stage.resources?.gpus ?? 0) : 0;
+    await jobs.acquire(1);
+    if (cpus) await this.cpus.acquire(cpus);
+    const gpuIds = gpus ? await this.gpus.acquire(gpus) : [];
+    return { jobs, cpus, gpus, gpuIds };
+  }
+
+  private releaseSlots(slots: Slots): void {
+    slots.jobs.release(1);
+    if (slots.cpus) this.cpus.release(slots.cpus);
+    if (slots.gpus) this.gpus.release(slots.gpus, slots.gpuIds);
+  }
+
+  /**
+   * DVC behaviour: outs are removed before the command runs, so a stale out can never pass for a
+   * fresh one; `persist: true` outs stay (a stage may resume from its own checkpoints).
+   * Asynchronous: removing thousands of files must not stall the event loop, which is storing
+   * the outs of the other stages meanwhile.
+   */
+  private async clearOuts(stage: Stage): Promise<void> {
+    await Promise.all(stage.outs.filter((o) => !o.persist).map((o) => rm(join(this.project.root, o.path), { recursive: true, force: true })));
+  }
+
+  /** The runner/stage contract (docs/ARCHITECTURE.md): what a stage's command finds in its environment. */
+  private environment(stage: Stage, slots: Slots): Record<string, string> {
+    const root = this.project.root;
+    // DVC_ROOT/DVC_STAGE too, as `dvc repro` sets them, so a DVC project's scripts run unchanged.
+    const env: Record<string, string> = { GROW_STAGE: stage.name, GROW_ROOT: root, DVC_ROOT: root, DVC_STAGE: stage.name };
+    if (Object.keys(this.overrides).length) env.GROW_PARAMS_OVERRIDES = JSON.stringify(this.overrides);
+    if (slots.gpuIds.length) env.CUDA_VISIBLE_DEVICES = slots.gpuIds.join(',');
+    // How many cores this stage may use (what it took from the pool), so a program can size its
+    // thread count to it; a Slurm job has SLURM_CPUS_PER_TASK instead.
+    if (slots.cpus) env.GROW_CPUS = String(Math.min(slots.cpus, this.cpus.capacity));
+    return env;
+  }
+
+  /** `::progress` lines on stdout feed the progress view; other lines are the stage's output. */
+  private lineHandler(stage: Stage): (line: string, stream: 'stdout' | 'stderr') => void {
+    const tracker = new ProgressTracker();
+    return (line, stream) => {
+      const p = stream === 'stdout' ? parseProgressLine(line) : null;
+      if (p) {
+        tracker.update(p);
+        this.reporter.progress(stage.name, tracker);
+      } else if (line.trim()) this.reporter.output?.(stage.name, line);
+    };
+  }
+
+  private finish(r: StageReport): StageReport {
+    this.reports.set(r.name, r);
+    const detail = r.outcome === 'failed' || (r.outcome === 'skipped' && r.message) ? r.message : r.reasons.join(', ') || undefined;
+    this.reporter.update(r.name, r.outcome, detail, r);
+    return r;
+  }
+
+  private fail(stage: Stage, reasons: string[], message: string, started: number, signature?: string): StageReport {
+    removePartialOuts(this.project, stage);
+    if (!this.opts.keepGoing) this.stopAfter ??= stage.name;
+    return this.finish({ name: stage.name, outcome: 'failed', reasons, message, durationMs: Date.now() - started, signature });
+  }
+
+  private aborted(): boolean {
+    return this.opts.signal?.aborted ?? false;
+  }
+
+  /**
+   * The hash state and the parsed-lock cache are only caches: saved once per run, not per stage
+   * (each atomic write costs a rename; the lock itself is still written after every stage).
+   */
+  private saveCaches(): void {
+    if (this.opts.dry) return;
+    // A complete, successful run of the whole pipeline looked at every dep and out.
+    const complete = (this.opts.targets ?? []).length === 0 && !this.opts.downstream &&
+      [...this.reports.values()].every((r) => ['up to date', 'restored', 'done', 'frozen'].includes(r.outcome)) &&
+      this.reports.size === this.stages.length;
+    this.project.hasher.save(complete);
+    this.project.lock.flush();
+  }
+}
+
+function signatureOf(stage: Stage, facts: StageFacts): string {
+  return runSignature({ cmd: stage.cmd, deps: lockDeps(facts), params: facts.params, outPaths: stage.outs.map((o) => o.path) });
 }
 
 /**
@@ -335,10 +464,9 @@ function runCacheable(stage: Stage): boolean {
  * For --dry: whether a run would restore the stage from the run-cache. A plan, read-only: the
  * objects are looked for, not verified (verifying would read them all and delete corrupt ones).
  */
-function wouldRestore(project: Project, stage: Stage, facts: Awaited<ReturnType<Project['facts']>>): boolean {
+function wouldRestore(project: Project, stage: Stage, facts: StageFacts): boolean {
   if (!runCacheable(stage) || [...facts.deps.values()].some((d) => d === null)) return false;
-  const signature = runSignature({ cmd: stage.cmd, deps: lockDeps(facts), params: facts.params, outPaths: stage.outs.map((o) => o.path) });
-  const hit = project.runCache.get(signature);
+  const hit = project.runCache.get(signatureOf(stage, facts));
   if (!hit || hit.outs.length !== stage.outs.length) return false;
   return hit.outs.every((o) => {
     const spec = stage.outs.find((d) => d.path === o.path);
