@@ -1,10 +1,12 @@
 /**
- * What the commands share: argument parsers for commander options, the output helpers, and the
- * choice between the live terminal view and plain lines. Parsed once here so every command
- * rejects a bad `-j` or `--set` with the same words.
+ * What the commands share: argument parsers for commander options, the output helpers, the
+ * choice between the live terminal view and plain lines, and the note about params overlays.
+ * Parsed once here so every command rejects a bad `-j` with the same words.
  */
 import { InvalidArgumentError } from 'commander';
 import type { Reporter } from '../events.ts';
+import { overlayNote } from '../overlay-note.ts';
+import type { Project } from '../project.ts';
 import { plainReporter } from '../ui.ts';
 
 /** For repeatable options (`--set a=1 --set b=2`): each occurrence is appended. */
@@ -44,4 +46,10 @@ export async function chooseReporter(quiet: boolean | undefined): Promise<Report
   // listr2 is only loaded for the live terminal view.
   if (!quiet && liveTerminal()) return (await import('../ui-listr.ts')).listrReporter();
   return plainReporter(undefined, quiet);
+}
+
+/** Prints the overlay note for a comparing command: after the text, or on stderr beside JSON. */
+export function noteOverlays(project: Project, flags: { params?: string[]; set?: string[]; json?: boolean }, command: string): void {
+  const note = overlayNote(project, { overlays: flags.params, set: flags.set }, command);
+  if (note) (flags.json ? err : out)(note);
 }
