@@ -27,6 +27,7 @@ import { runPipeline } from './scheduler.ts';
 import { canonicalJson } from './status.ts';
 import type { Stage } from './types.ts';
 import type { Reporter, RunSummary } from './events.ts';
+import type { FSWatcher } from 'chokidar';
 import { selectTargets } from './graph.ts';
 
 export interface WatchOptions extends OpenOptions {
@@ -143,214 +144,333 @@ function describeSummary(s: RunSummary): string {
   return [...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'nothing ran';
 }
 
-export async function watchPipeline(opts: WatchOptions): Promise<number> {
-  const say = opts.say ?? ((l: string) => process.stdout.write(`${l}\n`));
-  const debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
-  const targets = opts.targets ?? [];
-  const open = () => Project.open({ cwd: opts.cwd, overlays: opts.overlays, set: opts.set });
+/** A run the session has under way. */
+interface Iteration {
+  controller: AbortController;
+  /** Stages running now: what an interruption could stop. */
+  running: Set<string>;
+  /** Per-stage cancellation of the interruptible stages that started. */
+  stopStage: Map<string, AbortController>;
+  done: Promise<void>;
+}
 
-  let project = await open();
-  const root = project.root;
-  const overlayFiles = runOverlays(root, { overlays: opts.overlays }).params;
-  let stages = selectedStages(project, targets);
-  let snapshot = takeSnapshot(project, stages);
-  let watched = new Set(watchedPaths(project, stages, overlayFiles));
+/**
+ * The session's states. Changes collect in `pending` whatever the state; a quiet debounce
+ * period ends with a `settled` event, which the state decides what to do with.
+ *
+ *   starting  waiting for the file watcher to be ready
+ *   planning  reloading the project and mapping the pending changes to stages
+ *   running   an iteration is running; settled changes are queued (and may interrupt stages)
+ *   idle      watching; nothing to do until a change settles
+ *   broken    watching, but the pipeline does not load; the changes wait for a fix
+ *   stopped   Ctrl-C (or a fatal error): nothing happens any more
+ */
+type State =
+  | { name: 'starting' }
+  | { name: 'planning' }
+  | { name: 'running'; iteration: Iteration }
+  | { name: 'idle' }
+  | { name: 'broken' }
+  | { name: 'stopped' };
 
-  // chokidar is loaded only when watching: other commands stay fast to start.
-  const { watch } = await import('chokidar');
-  const outsOf = () => project.pipeline.stages.flatMap((s) => s.outs.map((o) => o.path));
-  let outs = outsOf();
-  const toRel = (abs: string) => (isAbsolute(abs) ? relative(root, abs) : abs).split(sep).join('/');
-  const watcher = watch([...watched].map((p) => join(root, p)), {
-    ignoreInitial: true,
-    ignored: (abs: string) => {
-      const rel = toRel(abs);
-      if (rel === '' || rel.startsWith('..')) return false;
-      return isInside(rel, '.grow') || rel.split('/').includes('node_modules') || outs.some((o) => isInside(rel, o));
-    },
-  });
+type Event =
+  | { type: 'ready' }
+  | { type: 'settled' }
+  /** Planning ended: with a plan to run, nothing to run, or a pipeline that does not load. */
+  | { type: 'planned'; label: string; plan: Plan }
+  | { type: 'unchanged'; label: string }
+  | { type: 'unloadable' }
+  | { type: 'finished' }
+  | { type: 'stop' };
 
-  const pending = new Set<string>();
-  const rescheduled = new Map<string, string[]>();
-  let timer: NodeJS.Timeout | undefined;
-  let iteration = 0;
-  let stopping = false;
-  let current: { controller: AbortController; running: Set<string>; stopStage: Map<string, AbortController>; done: Promise<void> } | undefined;
+class WatchSession {
+  private state: State = { name: 'starting' };
+  /** Changed paths not yet planned. */
+  private readonly pending = new Set<string>();
+  /** Stages an interruption stopped (and those they held back): they run in the next iteration. */
+  private readonly rescheduled = new Map<string, string[]>();
   /** Stages whose last run failed → the input signature they failed with. */
-  const failedWith = new Map<string, string>();
+  private readonly failedWith = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private iteration = 0;
+  private stages: Stage[];
+  private snapshot: Snapshot;
+  private watched: Set<string>;
+  private outs: string[];
+  private readonly root: string;
+  private readonly targets: string[];
+  private readonly debounceMs: number;
+  private readonly say: (line: string) => void;
+  private readonly overlayFiles: string[];
+  private watcher!: FSWatcher;
+  private settle!: (code: number) => void;
+  private reject!: (e: unknown) => void;
 
-  const watchingLine = () => `watch: watching ${watched.size} path${watched.size === 1 ? '' : 's'} for ${stages.length} stage${stages.length === 1 ? '' : 's'} (debounce ${debounceMs} ms; Ctrl-C to stop)`;
+  constructor(private project: Project, private readonly opts: WatchOptions) {
+    this.root = project.root;
+    this.targets = opts.targets ?? [];
+    this.debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+    this.say = opts.say ?? ((l: string) => process.stdout.write(`${l}\n`));
+    this.overlayFiles = runOverlays(this.root, { overlays: opts.overlays }).params;
+    this.stages = selectedStages(project, this.targets);
+    this.snapshot = takeSnapshot(project, this.stages);
+    this.watched = new Set(watchedPaths(project, this.stages, this.overlayFiles));
+    this.outs = this.outsOf();
+  }
 
-  /** Reloads the project; a broken edit is reported and waited out, never fatal. */
-  const reload = async (): Promise<boolean> => {
-    try {
-      const next = await open();
-      const nextStages = selectedStages(next, targets);
-      nextStages.forEach((s) => next.pipeline.params.stageValues(s)); // surfaces a missing params key now
-      project = next;
-      stages = nextStages;
-      outs = outsOf();
-      const paths = new Set(watchedPaths(project, stages, overlayFiles));
-      const added = [...paths].filter((p) => !watched.has(p));
-      const removed = [...watched].filter((p) => !paths.has(p));
-      if (added.length) watcher.add(added.map((p) => join(root, p)));
-      if (removed.length) watcher.unwatch(removed.map((p) => join(root, p)));
-      watched = paths;
-      return true;
-    } catch (e) {
-      if (!(e instanceof GrowError)) throw e;
-      say(`watch: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ''}`);
-      say('watch: waiting for a fix (nothing runs until the pipeline loads again)');
-      return false;
+  /** Watches until stopped; resolves with the exit code (130: stopped by the signal). */
+  async watch(): Promise<number> {
+    // chokidar is loaded only when watching: other commands stay fast to start.
+    const { watch } = await import('chokidar');
+    this.watcher = watch([...this.watched].map((p) => join(this.root, p)), {
+      ignoreInitial: true,
+      ignored: (abs: string) => {
+        const rel = this.toRel(abs);
+        if (rel === '' || rel.startsWith('..')) return false;
+        return isInside(rel, '.grow') || rel.split('/').includes('node_modules') || this.outs.some((o) => isInside(rel, o));
+      },
+    });
+    return new Promise<number>((resolve, reject) => {
+      this.settle = resolve;
+      this.reject = reject;
+      if (this.opts.signal.aborted) return this.dispatch({ type: 'stop' });
+      this.opts.signal.addEventListener('abort', () => this.dispatch({ type: 'stop' }), { once: true });
+      this.watcher.on('all', (_event, abs) => this.changed(abs));
+      this.watcher.on('error', (e) => this.say(`watch: file watcher error: ${(e as Error).message}`));
+      // Once: chokidar emits 'ready' again after later add() calls (a reload that watches new paths).
+      this.watcher.once('ready', () => this.dispatch({ type: 'ready' }));
+    });
+  }
+
+  /** Every transition of the session, in one place. */
+  private dispatch(event: Event): void {
+    const state = this.state;
+    if (state.name === 'stopped') return;
+    switch (event.type) {
+      case 'stop':
+        this.enter({ name: 'stopped' });
+        void this.shutdown(state).catch(this.reject);
+        return;
+      case 'ready':
+        // The first iteration brings everything selected up to date, as `grow run` would.
+        if (state.name === 'starting') this.startIteration('start', null);
+        return;
+      case 'settled':
+        if (state.name === 'idle' || state.name === 'broken') {
+          if (this.pending.size || this.rescheduled.size) this.startPlanning();
+        } else if (state.name === 'running') {
+          this.say(`watch: changed during the run: ${[...this.pending].sort().join(', ')} (queued)`);
+          void this.maybeInterrupt(state.iteration).catch(this.fatal);
+        }
+        // starting, planning: the changes stay pending until that ends.
+        return;
+      case 'planned':
+        this.startIteration(event.label, event.plan);
+        return;
+      case 'unchanged':
+        this.say(`watch: ${event.label} → nothing to run (no listed dep or param value of a watched stage changed)`);
+        this.afterwards();
+        return;
+      case 'unloadable':
+        this.enter({ name: 'broken' });
+        return;
+      case 'finished':
+        this.afterwards();
+        return;
     }
-  };
+  }
 
-  const runIteration = async (label: string, plan: Plan | null) => {
-    iteration++;
-    const controller = new AbortController();
-    const running = new Set<string>();
-    const stopStage = new Map<string, AbortController>();
-    const reporter = await opts.makeReporter();
+  private enter(state: State): void {
+    this.state = state;
+  }
+
+  /**
+   * After an iteration (or a plan with nothing to run): changes that came meanwhile and are
+   * already debounced are planned now; a debounce still running will settle them itself.
+   */
+  private afterwards(): void {
+    if ((this.pending.size || this.rescheduled.size) && !this.timer) return this.startPlanning();
+    this.enter({ name: 'idle' });
+    this.say(this.watchingLine());
+  }
+
+  private changed(abs: string): void {
+    this.pending.add(this.toRel(abs));
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.dispatch({ type: 'settled' });
+    }, this.debounceMs);
+  }
+
+  private startPlanning(): void {
+    this.enter({ name: 'planning' });
+    void this.plan().then((e) => {
+      if (this.state.name === 'planning') this.dispatch(e);
+    }).catch(this.fatal);
+  }
+
+  /** planning: the pending changes, mapped to the stages they affect (with the rescheduled ones). */
+  private async plan(): Promise<Event> {
+    const changed = [...this.pending].sort();
+    this.pending.clear();
+    if (!(await this.reload())) {
+      // Keep what changed: once the pipeline loads again, those changes still need their runs.
+      for (const p of changed) this.pending.add(p);
+      return { type: 'unloadable' };
+    }
+    const plan = planFor(this.project, this.stages, this.snapshot, changed);
+    for (const [n, r] of this.rescheduled) if (this.stages.some((s) => s.name === n)) plan.set(n, [...(plan.get(n) ?? []), ...r]);
+    this.rescheduled.clear();
+    this.snapshot = takeSnapshot(this.project, this.stages);
+    const ordered: Plan = new Map(this.stages.filter((s) => plan.has(s.name)).map((s) => [s.name, plan.get(s.name)!]));
+    const label = `changed: ${changed.join(', ') || '(rescheduled)'}`;
+    return ordered.size === 0 ? { type: 'unchanged', label } : { type: 'planned', label, plan: ordered };
+  }
+
+  private startIteration(label: string, plan: Plan | null): void {
+    let done!: () => void;
+    const iteration: Iteration = { controller: new AbortController(), running: new Set(), stopStage: new Map(), done: new Promise<void>((r) => (done = r)) };
+    this.enter({ name: 'running', iteration });
+    void this.runIteration(iteration, label, plan)
+      .finally(done)
+      .then(() => this.dispatch({ type: 'finished' }))
+      .catch(this.fatal);
+  }
+
+  /** running: one `runPipeline` over the planned stages (all selected ones at the start). */
+  private async runIteration(it: Iteration, label: string, plan: Plan | null): Promise<void> {
+    this.iteration++;
+    const n = this.iteration;
+    const reporter = await this.opts.makeReporter();
     // The view is the runner's; we only watch which stages are running, to know what an
     // interruption would stop.
     const tracking: Reporter = {
       start: (s) => reporter.start(s),
       update: (name, state, detail, report) => {
-        if (state === 'running') running.add(name);
-        else running.delete(name);
+        if (state === 'running') it.running.add(name);
+        else it.running.delete(name);
         reporter.update(name, state, detail, report);
       },
       progress: (name, t) => reporter.progress(name, t),
       finish: () => reporter.finish(),
     };
-    say(plan ? `watch: [#${iteration}] ${label} → ${describePlan(plan)}` : `watch: [#${iteration}] ${label}`);
-    let done!: () => void;
-    current = { controller, running, stopStage, done: new Promise<void>((r) => (done = r)) };
+    this.say(plan ? `watch: [#${n}] ${label} → ${describePlan(plan)}` : `watch: [#${n}] ${label}`);
     try {
       const summary = await runPipeline({
-        project,
-        targets: plan ? [...plan.keys()] : targets,
+        project: this.project,
+        targets: plan ? [...plan.keys()] : this.targets,
         singleItem: plan !== null,
-        jobs: opts.jobs,
-        signal: controller.signal,
+        jobs: this.opts.jobs,
+        signal: it.controller.signal,
         reporter: tracking,
         stageSignal: (stage) => {
           if (!stage.interruptible) return undefined;
           const c = new AbortController();
-          stopStage.set(stage.name, c);
+          it.stopStage.set(stage.name, c);
           return c.signal;
         },
         shouldSkip: (stage, { signature }) =>
-          failedWith.get(stage.name) === signature ? 'failed before with these same inputs; not retried until one of them changes' : undefined,
+          this.failedWith.get(stage.name) === signature ? 'failed before with these same inputs; not retried until one of them changes' : undefined,
       });
+      const stopping = this.state.name === 'stopped';
       const interrupted = new Set<string>();
       for (const r of summary.stages) {
-        if (r.outcome === 'failed' && r.signature) failedWith.set(r.name, r.signature);
-        else if (['done', 'restored', 'up to date'].includes(r.outcome)) failedWith.delete(r.name);
+        if (r.outcome === 'failed' && r.signature) this.failedWith.set(r.name, r.signature);
+        else if (['done', 'restored', 'up to date'].includes(r.outcome)) this.failedWith.delete(r.name);
         if (stopping) continue;
         // Stopped stages, and those they held back (reports come in dependency order), run next time.
         if (r.outcome === 'cancelled' || (r.outcome === 'skipped' && r.blockedBy && interrupted.has(r.blockedBy))) {
           interrupted.add(r.name);
-          rescheduled.set(r.name, ['rescheduled after interruption']);
+          this.rescheduled.set(r.name, ['rescheduled after interruption']);
         }
       }
-      say(`watch: [#${iteration}] ${describeSummary(summary)}`);
+      this.say(`watch: [#${n}] ${describeSummary(summary)}`);
     } catch (e) {
       if (!(e instanceof GrowError)) throw e;
-      say(`watch: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ''}`);
-    } finally {
-      current = undefined;
-      done();
+      this.say(`watch: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ''}`);
     }
-  };
+  }
 
-  const next = async () => {
-    if (current || stopping) return;
-    if (pending.size === 0 && rescheduled.size === 0) return;
-    const changed = [...pending].sort();
-    pending.clear();
-    if (!(await reload())) {
-      // Keep what changed: once the pipeline loads again, those changes still need their runs.
-      for (const p of changed) pending.add(p);
-      return;
-    }
-    const plan = planFor(project, stages, snapshot, changed);
-    for (const [n, r] of rescheduled) if (stages.some((s) => s.name === n)) plan.set(n, [...(plan.get(n) ?? []), ...r]);
-    rescheduled.clear();
-    snapshot = takeSnapshot(project, stages);
-    const ordered: Plan = new Map(stages.filter((s) => plan.has(s.name)).map((s) => [s.name, plan.get(s.name)!]));
-    const label = `changed: ${changed.join(', ') || '(rescheduled)'}`;
-    if (ordered.size === 0) say(`watch: ${label} → nothing to run (no listed dep or param value of a watched stage changed)`);
-    else await runIteration(label, ordered);
-    // Changes that came during the run and are already debounced start the next iteration now;
-    // a debounce still running will start it itself.
-    if (pending.size && !timer && !stopping) void next().catch(fatal);
-    else if (!stopping) say(watchingLine());
-  };
-
-  /** A change arrived while a run is going: stop the running interruptible stages it affects. */
-  const maybeInterrupt = async () => {
-    const run = current;
-    if (!run || run.controller.signal.aborted) return;
-    const candidates = [...run.running].filter((n) => run.stopStage.has(n) && !run.stopStage.get(n)!.signal.aborted);
+  /** A change settled while a run is going: stop the running interruptible stages it affects. */
+  private async maybeInterrupt(it: Iteration): Promise<void> {
+    if (it.controller.signal.aborted) return;
+    const candidates = [...it.running].filter((n) => it.stopStage.has(n) && !it.stopStage.get(n)!.signal.aborted);
     if (candidates.length === 0) return;
     let plan: Plan;
     try {
-      const fresh = await open();
-      plan = planFor(fresh, selectedStages(fresh, targets), snapshot, [...pending]);
+      const fresh = await this.open();
+      plan = planFor(fresh, selectedStages(fresh, this.targets), this.snapshot, [...this.pending]);
     } catch {
       return; // a broken edit interrupts nothing
     }
-    const hit = candidates.filter((n) => plan.has(n) && run.running.has(n));
-    if (hit.length === 0 || current !== run) return;
-    say(`watch: interrupting ${hit.join(', ')} (interruptible; its inputs changed) — it will run again`);
-    for (const n of hit) run.stopStage.get(n)!.abort();
+    const hit = candidates.filter((n) => plan.has(n) && it.running.has(n));
+    if (hit.length === 0 || this.state.name !== 'running' || this.state.iteration !== it) return;
+    this.say(`watch: interrupting ${hit.join(', ')} (interruptible; its inputs changed) — it will run again`);
+    for (const n of hit) it.stopStage.get(n)!.abort();
+  }
+
+  /** stopped: the running iteration is cancelled (finished stages recorded) and awaited. */
+  private async shutdown(from: State): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    await this.watcher.close();
+    if (from.name === 'running') {
+      from.iteration.controller.abort();
+      await from.iteration.done;
+    }
+    this.say('watch: stopped');
+    this.settle(130);
+  }
+
+  private readonly fatal = (e: unknown): void => {
+    this.enter({ name: 'stopped' });
+    void this.watcher.close();
+    this.reject(e);
   };
 
-  const onEvent = (_event: string, abs: string) => {
-    const rel = toRel(abs);
-    pending.add(rel);
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(() => {
-      timer = undefined;
-      if (current) {
-        say(`watch: changed during the run: ${[...pending].sort().join(', ')} (queued)`);
-        void maybeInterrupt();
-      } else void next().catch(fatal);
-    }, debounceMs);
-  };
-  let fatal: (e: unknown) => void = () => {};
+  /** Reloads the project; a broken edit is reported and waited out, never fatal. */
+  private async reload(): Promise<boolean> {
+    try {
+      const next = await this.open();
+      const nextStages = selectedStages(next, this.targets);
+      nextStages.forEach((s) => next.pipeline.params.stageValues(s)); // surfaces a missing params key now
+      this.project = next;
+      this.stages = nextStages;
+      this.outs = this.outsOf();
+      const paths = new Set(watchedPaths(this.project, this.stages, this.overlayFiles));
+      const added = [...paths].filter((p) => !this.watched.has(p));
+      const removed = [...this.watched].filter((p) => !paths.has(p));
+      if (added.length) this.watcher.add(added.map((p) => join(this.root, p)));
+      if (removed.length) this.watcher.unwatch(removed.map((p) => join(this.root, p)));
+      this.watched = paths;
+      return true;
+    } catch (e) {
+      if (!(e instanceof GrowError)) throw e;
+      this.say(`watch: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ''}`);
+      this.say('watch: waiting for a fix (nothing runs until the pipeline loads again)');
+      return false;
+    }
+  }
 
-  return await new Promise<number>((resolve, reject) => {
-    fatal = (e) => {
-      stopping = true;
-      void watcher.close();
-      reject(e);
-    };
-    const stop = async () => {
-      if (stopping) return;
-      stopping = true;
-      if (timer) clearTimeout(timer);
-      await watcher.close();
-      if (current) {
-        current.controller.abort();
-        await current.done;
-      }
-      say('watch: stopped');
-      resolve(130);
-    };
-    if (opts.signal.aborted) return void stop();
-    opts.signal.addEventListener('abort', () => void stop().catch(reject), { once: true });
-    watcher.on('all', onEvent);
-    watcher.on('error', (e) => say(`watch: file watcher error: ${(e as Error).message}`));
-    // Once: chokidar emits 'ready' again after later add() calls (a reload that watches new paths).
-    watcher.once('ready', () => {
-      // The first iteration brings everything selected up to date, as `grow run` would.
-      void (async () => {
-        await runIteration('start', null);
-        if ((pending.size || rescheduled.size) && !timer && !stopping) await next();
-        else if (!stopping) say(watchingLine());
-      })().catch(fatal);
-    });
-  });
+  private open(): Promise<Project> {
+    return Project.open({ cwd: this.opts.cwd, overlays: this.opts.overlays, set: this.opts.set });
+  }
+
+  private outsOf(): string[] {
+    return this.project.pipeline.stages.flatMap((s) => s.outs.map((o) => o.path));
+  }
+
+  private toRel(abs: string): string {
+    return (isAbsolute(abs) ? relative(this.root, abs) : abs).split(sep).join('/');
+  }
+
+  private watchingLine(): string {
+    const { watched, stages } = this;
+    return `watch: watching ${watched.size} path${watched.size === 1 ? '' : 's'} for ${stages.length} stage${stages.length === 1 ? '' : 's'} (debounce ${this.debounceMs} ms; Ctrl-C to stop)`;
+  }
+}
+
+export async function watchPipeline(opts: WatchOptions): Promise<number> {
+  const project = await Project.open({ cwd: opts.cwd, overlays: opts.overlays, set: opts.set });
+  return new WatchSession(project, opts).watch();
 }
