@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseAge, parseSize } from '../../src/pipeline/gc.ts';
-import type { HashInfo } from '../../src/pipeline/hash.ts';
-import { parseLock, serializeLock, type LockEntry } from '../../src/pipeline/lock.ts';
-import { parseProgressLine, ProgressTracker } from '../../src/pipeline/progress.ts';
-import { runSignature } from '../../src/pipeline/run-cache.ts';
-import { staleReasons, type StageFacts } from '../../src/pipeline/status.ts';
+import { parseAge, parseSize } from '../../src/pipeline/store/gc.ts';
+import type { HashInfo } from '../../src/pipeline/store/hash.ts';
+import { parseLock, serializeLock, type LockEntry } from '../../src/pipeline/store/lockfile.ts';
+import { parseProgressLine, ProgressTracker } from '../../src/pipeline/run/progress.ts';
+import { runSignature } from '../../src/pipeline/store/run-cache.ts';
+import { staleReasons, type StageFacts } from '../../src/pipeline/plan/stale-reasons.ts';
 import type { Stage } from '../../src/pipeline/types.ts';
 import { ConfigError } from '../../src/pipeline/errors.ts';
 
@@ -144,7 +144,7 @@ test('hash state: remembers a file by (inode, mtime, size) unless it was racily 
   const { mkdtempSync, writeFileSync, statSync, rmSync, utimesSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { HashState } = await import('../../src/pipeline/state.ts');
+  const { HashState } = await import('../../src/pipeline/store/hash-state.ts');
   const root = mkdtempSync(join(tmpdir(), 'grow-state-'));
   try {
     writeFileSync(join(root, 'f'), 'x');
@@ -167,7 +167,7 @@ test('config: .growrc.yaml, then .grow/config.yaml, then GROW_CACHE_DIR; bad val
   const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { loadConfig } = await import('../../src/pipeline/config.ts');
+  const { loadConfig } = await import('../../src/pipeline/project/config.ts');
   const root = mkdtempSync(join(tmpdir(), 'grow-config-'));
   try {
     assert.deepEqual(loadConfig(root, {}), { cacheDir: join(root, '.grow', 'cache'), executor: 'local' });
@@ -187,7 +187,7 @@ test('config: .growrc.yaml, then .grow/config.yaml, then GROW_CACHE_DIR; bad val
 });
 
 test('executor choice: the stage, else --executor, else the config', async () => {
-  const { ExecutorPool } = await import('../../src/pipeline/executors/index.ts');
+  const { ExecutorPool } = await import('../../src/pipeline/run/executors/index.ts');
   assert.equal(new ExecutorPool('/x', undefined, 'local').nameFor(stage), 'local');
   assert.equal(new ExecutorPool('/x', undefined, 'slurm').nameFor(stage), 'slurm');
   assert.equal(new ExecutorPool('/x', 'local', 'slurm').nameFor(stage), 'local');
@@ -198,7 +198,7 @@ test('hash state: prune forgets paths this process never looked up', async () =>
   const { mkdtempSync, writeFileSync, statSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { HashState } = await import('../../src/pipeline/state.ts');
+  const { HashState } = await import('../../src/pipeline/store/hash-state.ts');
   const root = mkdtempSync(join(tmpdir(), 'grow-state-'));
   try {
     writeFileSync(join(root, 'a'), 'a');

@@ -1,9 +1,9 @@
 /** `grow checkout [targets…]`: restore the outs pipeline.lock records from the cache. */
 import type { Command } from 'commander';
-import { checkout } from '../checkout.ts';
+import { checkout } from '../store/checkout.ts';
 import { EXIT } from '../errors.ts';
-import { acquireProcessLock } from '../process-lock.ts';
-import { Project } from '../project.ts';
+import { acquireProcessLock } from '../run/runner-mutex.ts';
+import { Project } from '../project/project.ts';
 import { err, out } from './options.ts';
 
 export function registerCheckout(program: Command): void {

@@ -1,7 +1,7 @@
 /** `grow dag`: the stage graph as ASCII, Mermaid or Graphviz dot. */
 import type { Command } from 'commander';
-import { renderDag, type DagFormat } from '../dag.ts';
-import { Project } from '../project.ts';
+import { renderDag, type DagFormat } from '../plan/dag.ts';
+import { Project } from '../project/project.ts';
 import { out } from './options.ts';
 
 export function registerDag(program: Command): void {

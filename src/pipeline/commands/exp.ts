@@ -1,4 +1,4 @@
-/** `grow exp show|diff|apply|remove`: list, compare and restore recorded runs (see ../experiments.ts). */
+/** `grow exp show|diff|apply|remove`: list, compare and restore recorded runs (see ../exp/experiments.ts). */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { EXIT, GrowError } from '../errors.ts';
 import {
@@ -11,20 +11,20 @@ import {
   listExperiments,
   removeExperiment,
   type Experiment,
-} from '../experiments.ts';
+} from '../exp/experiments.ts';
 import { rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { writeFileAtomic } from '../fs-atomic.ts';
-import { acquireProcessLock } from '../process-lock.ts';
-import { findRoot, Project, runOverlays } from '../project.ts';
-import { runPipeline } from '../scheduler.ts';
-import { handleInterrupts } from '../signals.ts';
-import { grid, isolatedCopy, parseSweep } from '../sweep.ts';
-import type { Reporter } from '../events.ts';
-import { plainReporter } from '../ui.ts';
-import { globToRegExp } from '../metrics-view.ts';
-import { canonicalJson } from '../status.ts';
-import { formatTable } from '../table.ts';
+import { writeFileAtomic } from '../store/fs-atomic.ts';
+import { acquireProcessLock } from '../run/runner-mutex.ts';
+import { findRoot, Project, runOverlays } from '../project/project.ts';
+import { runPipeline } from '../run/scheduler.ts';
+import { handleInterrupts } from '../run/signals.ts';
+import { grid, isolatedCopy, parseSweep } from '../exp/sweep.ts';
+import type { Reporter } from '../run/events.ts';
+import { plainReporter } from '../show/plain-reporter.ts';
+import { globToRegExp } from '../show/metrics-view.ts';
+import { canonicalJson } from '../plan/stale-reasons.ts';
+import { formatTable } from '../show/table.ts';
 
 import { chooseReporter, collect, out, positiveInt, warn } from './options.ts';
 
@@ -182,7 +182,7 @@ interface ShowFlags {
 
 /** The page for --html: the table as shown, and the curves of the plots files. */
 async function writeHtml(file: string, t: ShowTable, exps: Experiment[], flags: ShowFlags): Promise<void> {
-  const { chartSpecs, collectCurves, renderPage } = await import('../exp-html.ts');
+  const { chartSpecs, collectCurves, renderPage } = await import('../exp/html.ts');
   const project = await Project.open();
   const ys = (flags.plot ?? []).map(globToRegExp);
   const charts = chartSpecs(collectCurves(project, exps), (k) => ys.length === 0 || ys.some((re) => re.test(k)));

@@ -1,7 +1,7 @@
 /** `grow explain <stage>`: every component of a stage's fingerprint, now and in the lock. */
 import type { Command } from 'commander';
-import { explainStage, formatExplanation } from '../explain.ts';
-import { Project } from '../project.ts';
+import { explainStage, formatExplanation } from '../plan/explain.ts';
+import { Project } from '../project/project.ts';
 import { collect, noteOverlays, out } from './options.ts';
 
 export function registerExplain(program: Command): void {

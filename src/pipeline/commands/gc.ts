@@ -2,10 +2,10 @@
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { EXIT, GrowError } from '../errors.ts';
-import { experimentLockEntries } from '../experiments.ts';
-import { collectGarbage, DEFAULT_KEEP_RUNS, parseAge, parseSize } from '../gc.ts';
-import { acquireProcessLock } from '../process-lock.ts';
-import { Project } from '../project.ts';
+import { experimentLockEntries } from '../exp/experiments.ts';
+import { collectGarbage, DEFAULT_KEEP_RUNS, parseAge, parseSize } from '../store/gc.ts';
+import { acquireProcessLock } from '../run/runner-mutex.ts';
+import { Project } from '../project/project.ts';
 import { err, nonNegativeInt, out } from './options.ts';
 
 interface GcFlags {

@@ -1,8 +1,8 @@
 /** `grow metrics show` and `grow metrics diff`: the metrics files stages declare. */
 import type { Command } from 'commander';
-import { diffJson, formatDiff, formatShow, metricsDiff, metricsShow, showJson } from '../diff.ts';
-import { filterMetrics } from '../metrics-view.ts';
-import { Project } from '../project.ts';
+import { diffJson, formatDiff, formatShow, metricsDiff, metricsShow, showJson } from '../show/diff.ts';
+import { filterMetrics } from '../show/metrics-view.ts';
+import { Project } from '../project/project.ts';
 import { collect, out, positiveInt } from './options.ts';
 
 export function registerMetrics(program: Command): void {

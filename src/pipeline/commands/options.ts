@@ -4,10 +4,10 @@
  * Parsed once here so every command rejects a bad `-j` with the same words.
  */
 import { InvalidArgumentError } from 'commander';
-import type { Reporter } from '../events.ts';
-import { overlayNote } from '../overlay-note.ts';
-import type { Project } from '../project.ts';
-import { plainReporter } from '../ui.ts';
+import type { Reporter } from '../run/events.ts';
+import { overlayNote } from '../show/overlay-note.ts';
+import type { Project } from '../project/project.ts';
+import { plainReporter } from '../show/plain-reporter.ts';
 
 /** For repeatable options (`--set a=1 --set b=2`): each occurrence is appended. */
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -44,7 +44,7 @@ export function liveTerminal(): boolean {
 
 export async function chooseReporter(quiet: boolean | undefined): Promise<Reporter> {
   // listr2 is only loaded for the live terminal view.
-  if (!quiet && liveTerminal()) return (await import('../ui-listr.ts')).listrReporter();
+  if (!quiet && liveTerminal()) return (await import('../show/live-reporter.ts')).listrReporter();
   return plainReporter(undefined, quiet);
 }
 

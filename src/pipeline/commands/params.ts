@@ -1,7 +1,7 @@
 /** `grow params diff [rev]`: the params values the stages list, then and now. */
 import type { Command } from 'commander';
-import { diffJsonText, formatDiff, paramsDiff } from '../diff.ts';
-import { Project } from '../project.ts';
+import { diffJsonText, formatDiff, paramsDiff } from '../show/diff.ts';
+import { Project } from '../project/project.ts';
 import { collect, noteOverlays, out } from './options.ts';
 
 export function registerParams(program: Command): void {

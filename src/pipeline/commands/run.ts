@@ -2,14 +2,14 @@
 import { availableParallelism } from 'node:os';
 import { Option, type Command } from 'commander';
 import { EXIT } from '../errors.ts';
-import type { RunSummary } from '../events.ts';
-import { checkName, checkNewName, recordExperiment } from '../experiments.ts';
-import { overlayNote } from '../overlay-note.ts';
-import { acquireProcessLock } from '../process-lock.ts';
-import { Project, runOverlays } from '../project.ts';
-import { DEFAULT_SLURM_JOBS, runPipeline, type RunOptions } from '../scheduler.ts';
-import { handleInterrupts } from '../signals.ts';
-import { plainReporter } from '../ui.ts';
+import type { RunSummary } from '../run/events.ts';
+import { checkName, checkNewName, recordExperiment } from '../exp/experiments.ts';
+import { overlayNote } from '../show/overlay-note.ts';
+import { acquireProcessLock } from '../run/runner-mutex.ts';
+import { Project, runOverlays } from '../project/project.ts';
+import { DEFAULT_SLURM_JOBS, runPipeline, type RunOptions } from '../run/scheduler.ts';
+import { handleInterrupts } from '../run/signals.ts';
+import { plainReporter } from '../show/plain-reporter.ts';
 import { chooseReporter, collect, err, out, positiveInt } from './options.ts';
 
 /**

@@ -1,8 +1,8 @@
 /** `grow status [targets…]`: which stages are stale and why (runs nothing). */
 import type { Command } from 'commander';
 import { EXIT } from '../errors.ts';
-import { Project } from '../project.ts';
-import { formatStatus, pipelineStatus } from '../status-report.ts';
+import { Project } from '../project/project.ts';
+import { formatStatus, pipelineStatus } from '../plan/status.ts';
 import { collect, noteOverlays, out } from './options.ts';
 
 export function registerStatus(program: Command): void {

@@ -1,9 +1,9 @@
-/** `grow verify [targets…]`: the CI reproducibility check (see ../verify.ts). */
+/** `grow verify [targets…]`: the CI reproducibility check (see ../run/verify.ts). */
 import type { Command } from 'commander';
 import { EXIT } from '../errors.ts';
-import { handleInterrupts } from '../signals.ts';
-import { plainReporter } from '../ui.ts';
-import { formatVerify, verifyPipeline } from '../verify.ts';
+import { handleInterrupts } from '../run/signals.ts';
+import { plainReporter } from '../show/plain-reporter.ts';
+import { formatVerify, verifyPipeline } from '../run/verify.ts';
 import { collect, positiveInt } from './options.ts';
 
 interface VerifyFlags {

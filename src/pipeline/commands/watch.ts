@@ -1,11 +1,11 @@
-/** `grow watch [targets…]`: re-run what each change affects until Ctrl-C (see ../watch.ts). */
+/** `grow watch [targets…]`: re-run what each change affects until Ctrl-C (see ../run/watch.ts). */
 import type { Command } from 'commander';
 import { EXIT } from '../errors.ts';
-import { acquireProcessLock } from '../process-lock.ts';
-import { findRoot } from '../project.ts';
-import { handleInterrupts } from '../signals.ts';
-import type { Reporter } from '../events.ts';
-import { plainReporter } from '../ui.ts';
+import { acquireProcessLock } from '../run/runner-mutex.ts';
+import { findRoot } from '../project/project.ts';
+import { handleInterrupts } from '../run/signals.ts';
+import type { Reporter } from '../run/events.ts';
+import { plainReporter } from '../show/plain-reporter.ts';
 import { collect, liveTerminal, nonNegativeInt, positiveInt } from './options.ts';
 
 interface WatchFlags {
@@ -20,7 +20,7 @@ interface WatchFlags {
  * iteration's stages); plain lines in CI and pipes (as `grow run`).
  */
 async function sessionView(): Promise<{ makeReporter: () => Reporter; say?: (line: string) => void; close: () => Promise<void> }> {
-  if (liveTerminal()) return (await import('../ui-listr.ts')).listrWatchSession();
+  if (liveTerminal()) return (await import('../show/live-reporter.ts')).listrWatchSession();
   return { makeReporter: () => plainReporter(), close: async () => {} };
 }
 
@@ -51,7 +51,7 @@ Examples:
       // recorded); a second Ctrl-C exits at once.
       const interrupts = handleInterrupts();
       try {
-        const { watchPipeline } = await import('../watch.ts');
+        const { watchPipeline } = await import('../run/watch.ts');
         const view = await sessionView();
         const code = await watchPipeline({
           cwd: root,
