@@ -10,7 +10,8 @@
  * calls, with two hooks: `stageSignal` stops single stages, `shouldSkip` vetoes a stage at the
  * moment it is considered.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
@@ -26,6 +27,7 @@ import { selectTargets, withoutAboveFrozen } from '../plan/graph.ts';
 import type { LockOut } from '../store/lockfile.ts';
 import { lockDeps } from '../project/project.ts';
 import type { OutSpec, Stage } from '../types.ts';
+import { PARAMS_FILE_ENV, paramsSnapshotText } from '../spec/params.ts';
 import { silentReporter, type Reporter, type RunSummary, type StageReport } from './events.ts';
 
 export interface RunOptions extends OpenOptions {
@@ -74,9 +76,13 @@ const LOG_TAIL_LINES = 20;
  */
 export const DEFAULT_SLURM_JOBS = 32;
 
-/** Stage names contain `@` (kept) and matrix keys may contain anything else (replaced). */
+/** A stage name as part of a file name: `@` is kept, and matrix keys may contain anything else (replaced). */
+function fileSafe(stage: string): string {
+  return stage.replace(/[^A-Za-z0-9._@=+-]/g, '_');
+}
+
 export function logFileFor(root: string, stage: string): string {
-  return join(root, '.grow', 'logs', `${stage.replace(/[^A-Za-z0-9._@=+-]/g, '_')}.log`);
+  return join(root, '.grow', 'logs', `${fileSafe(stage)}.log`);
 }
 
 function tail(file: string, n: number): string {
@@ -302,13 +308,16 @@ class Run {
       await this.clearOuts(stage);
       this.reporter.update(stage.name, 'running', s.reasons.join(', '));
       const logFile = logFileFor(this.project.root, stage.name);
+      const paramsFile = this.writeParamsSnapshot(stage);
       const result = await executor.run({
         stage,
         cwd: join(this.project.root, stage.wdir),
-        env: this.environment(stage, slots),
+        env: this.environment(stage, slots, paramsFile),
         logFile,
         signal,
         onLine: this.lineHandler(stage),
+      }).finally(() => {
+        if (paramsFile) rmSync(paramsFile, { force: true });
       });
       if (result.state === 'cancelled' || this.aborted() || own?.aborted) {
         removePartialOuts(this.project, stage);
@@ -374,16 +383,35 @@ class Run {
   }
 
   /** The runner/stage contract (docs/ARCHITECTURE.md): what a stage's command finds in its environment. */
-  private environment(stage: Stage, slots: Slots): Record<string, string> {
+  private environment(stage: Stage, slots: Slots, paramsFile: string | undefined): Record<string, string> {
     const root = this.project.root;
     // DVC_ROOT/DVC_STAGE too, as `dvc repro` sets them, so a DVC project's scripts run unchanged.
     const env: Record<string, string> = { GROW_STAGE: stage.name, GROW_ROOT: root, DVC_ROOT: root, DVC_STAGE: stage.name };
+    if (paramsFile) env[PARAMS_FILE_ENV] = paramsFile;
     if (Object.keys(this.overrides).length) env.GROW_PARAMS_OVERRIDES = JSON.stringify(this.overrides);
     if (slots.gpuIds.length) env.CUDA_VISIBLE_DEVICES = slots.gpuIds.join(',');
     // How many cores this stage may use (what it took from the pool), so a program can size its
     // thread count to it; a Slurm job has SLURM_CPUS_PER_TASK instead.
     if (slots.cpus) env.GROW_CPUS = String(Math.min(slots.cpus, this.cpus.capacity));
     return env;
+  }
+
+  /**
+   * The params the stage must run with, as the runner read and hashed them (the lock and the
+   * run-cache record these values): a JSON snapshot of each params file the stage lists (and of
+   * those `--params`/`--set` change), overlays applied. A stage program reads this file instead of
+   * the YAML, so an edit to a params file while the run goes on cannot reach it. Removed when the
+   * command ends; undefined when the stage has no params.
+   */
+  private writeParamsSnapshot(stage: Stage): string | undefined {
+    const trees = this.project.pipeline.params.snapshot(stage.params.map((p) => p.file));
+    if (Object.keys(trees).length === 0) return undefined;
+    const text = paramsSnapshotText(trees);
+    const dir = join(this.project.root, '.grow', 'tmp');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `params-${fileSafe(stage.name)}-${process.pid}-${randomBytes(4).toString('hex')}.json`);
+    writeFileSync(file, text);
+    return file;
   }
 
   /** `::progress` lines on stdout feed the progress view; other lines are the stage's output. */
