@@ -6,10 +6,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { REPO, TestProject } from '../helpers/grow-project.ts';
-import { waitFor } from '../reliability/rig.ts';
+import { startGrow, waitFor, type GrowProcess } from '../reliability/rig.ts';
 
 const projects: TestProject[] = [];
-after(() => projects.forEach((p) => p.cleanup()));
+const runners: GrowProcess[] = [];
+after(() => {
+  for (const r of runners) if (r.child.exitCode === null) r.child.kill('SIGKILL');
+  projects.forEach((p) => p.cleanup());
+});
 const project = (files: Record<string, string>) => {
   const p = new TestProject(files);
   projects.push(p);
@@ -109,4 +113,34 @@ test('a stage without params gets no snapshot; a value JSON cannot carry fails t
   assert.match(r.stderr, /params key "train\.lr" in params\.yaml is Infinity/);
   assert.ok(!p.exists('ran.txt'), 'the stage did not run with a value it could not be handed');
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('the snapshots of a runner killed with SIGKILL are removed by the runner that takes over', async () => {
+  const p = project({
+    'params.yaml': 'train:\n  lr: 0.1\n  steps: 10\n',
+    'pipeline.yaml': waitingStage,
+    'read-params.mjs': readParams,
+  });
+  const first = startGrow(p.dir, ['run']);
+  runners.push(first);
+  await waitFor('the stage to start waiting', () => p.exists('waiting'));
+  const left = leftSnapshots(p);
+  assert.equal(left.length, 1, `one snapshot while the stage runs: ${left.join(', ')}`);
+  first.child.kill('SIGKILL');
+  await first.exit;
+  assert.deepEqual(leftSnapshots(p), left, 'SIGKILL leaves the snapshot behind');
+
+  p.remove('waiting');
+  const second = startGrow(p.dir, ['run']);
+  runners.push(second);
+  // By the time the stage waits again, the new runner took the lock over (and stopped the orphan).
+  await waitFor('the re-run stage to wait', () => p.exists('waiting'));
+  const now = leftSnapshots(p);
+  assert.equal(now.length, 1);
+  assert.ok(!now.includes(left[0]), 'the dead runner\'s snapshot is gone');
+  p.write('go', '');
+  const { code } = await second.exit;
+  assert.equal(code, 0, second.stdout() + second.stderr());
+  assert.equal((JSON.parse(p.read('seen.json')) as { lr: number }).lr, 0.1);
+  assert.deepEqual(leftSnapshots(p), []);
 });

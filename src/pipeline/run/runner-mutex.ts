@@ -187,11 +187,12 @@ export function acquireProcessLock(root: string, options: AcquireOptions = {}): 
  * see fs-atomic.ts) beside its target: in the project root that is `pipeline.lock.tmp-…`, which
  * would show up in `git status`. Only the dead holder's own temp files are removed — its host and
  * pid (a same-pid writer on another machine sharing the directory is not ours to touch) — in the
- * two places the runner writes project files (the cache, possibly shared, is left to `grow gc`).
+ * two places the runner writes project files, and in `.grow/tmp`, where the params snapshots it
+ * handed its stages lie (the cache, possibly shared, is left to `grow gc`).
  */
 export function removeTempFilesOf(root: string, pid: number, host: string = hostname()): void {
   const marker = tempMarker(pid, host);
-  for (const dir of [root, join(root, '.grow')]) {
+  for (const dir of [root, join(root, '.grow'), join(root, '.grow', 'tmp')]) {
     let names: string[];
     try {
       names = readdirSync(dir);

@@ -10,7 +10,6 @@
  * calls, with two hooks: `stageSignal` stops single stages, `shouldSkip` vetoes a stage at the
  * moment it is considered.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -28,6 +27,7 @@ import type { LockOut } from '../store/lockfile.ts';
 import { lockDeps } from '../project/project.ts';
 import type { OutSpec, Stage } from '../types.ts';
 import { PARAMS_FILE_ENV, paramsSnapshotText } from '../spec/params.ts';
+import { tempPathFor } from '../store/fs-atomic.ts';
 import { silentReporter, type Reporter, type RunSummary, type StageReport } from './events.ts';
 
 export interface RunOptions extends OpenOptions {
@@ -401,7 +401,8 @@ class Run {
    * run-cache record these values): a JSON snapshot of each params file the stage lists (and of
    * those `--params`/`--set` change), overlays applied. A stage program reads this file instead of
    * the YAML, so an edit to a params file while the run goes on cannot reach it. Removed when the
-   * command ends; undefined when the stage has no params.
+   * command ends (`.grow/tmp/params-<stage>.json.tmp-<host>-<pid>-<random>`); undefined when the
+   * stage has no params.
    */
   private writeParamsSnapshot(stage: Stage): string | undefined {
     const trees = this.project.pipeline.params.snapshot(stage.params.map((p) => p.file));
@@ -409,7 +410,9 @@ class Run {
     const text = paramsSnapshotText(trees);
     const dir = join(this.project.root, '.grow', 'tmp');
     mkdirSync(dir, { recursive: true });
-    const file = join(dir, `params-${fileSafe(stage.name)}-${process.pid}-${randomBytes(4).toString('hex')}.json`);
+    // A temp name of this process (host, pid): if the runner is killed, the next one to take
+    // over its process lock removes the snapshots it left (runner-mutex.ts).
+    const file = tempPathFor(join(dir, `params-${fileSafe(stage.name)}.json`));
     writeFileSync(file, text);
     return file;
   }
