@@ -1,6 +1,7 @@
 /**
  * Unit tests of the runner's pure pieces: status reasons, the ::progress protocol, the lock's
- * canonical serialization and validation, the run-cache signature, gc's size/age parsing.
+ * canonical serialization and validation, the run-cache signature, gc's size/age parsing, and
+ * when a stage's process group counts as alive.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -218,4 +219,27 @@ test('hash state: prune forgets paths this process never looked up', async () =>
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('process groups: a group whose processes all exited is not alive, even while one lingers as a zombie', { skip: process.platform !== 'linux' }, async () => {
+  const { spawn } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const { groupAlive } = await import('../../src/pipeline/run/process-group.ts');
+  // `true &` exits at once; sh then becomes `sleep`, which never reaps it: a zombie in the group.
+  const child = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+  const zombiePid = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+  const state = () => {
+    try {
+      return readFileSync(`/proc/${zombiePid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+    } catch {
+      return 'gone';
+    }
+  };
+  while (state() !== 'Z' && state() !== 'gone') await new Promise((r) => setTimeout(r, 10));
+  assert.equal(groupAlive(child.pid!), true, 'sleep still runs');
+  const exited = new Promise((r) => child.once('exit', r));
+  process.kill(-child.pid!, 'SIGKILL');
+  await exited;
+  // The zombie is reparented; where pid 1 does not reap it, it stays in the group for good.
+  assert.equal(groupAlive(child.pid!), false);
 });
