@@ -5,7 +5,7 @@
  *
  *  1. no-op `grow status` / `grow run` on 100 stages whose outs total 2 GB in 10,000 files:
  *     wall time and peak RSS (targets < 0.5 s, < 150 MB): nothing may be re-read.
- *  2. hashing a 1 GB file with hash.ts vs `md5sum` (target ≥ 80% of its throughput).
+ *  2. hashing a 1 GB file with store/hash.ts vs `md5sum` (target ≥ 80% of its throughput).
  *  3. 100 trivial stages (`true`) end to end vs a shell loop running `sh -c true` 100 times:
  *     runner overhead per stage (target ≤ 15 ms).
  *  4. `snake`: the same 100-stage pipeline (10,000 files, 2 GB) run by grow and by Snakemake, in
@@ -23,7 +23,7 @@ import * as os from 'node:os';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { md5OfFile } from '../src/pipeline/hash.ts';
+import { md5OfFile } from '../src/pipeline/store/hash.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 // GROW_BIN: another build's CLI (a baseline checkout), to compare two builds in the same run.
@@ -83,7 +83,7 @@ for (let i = 0; i < n; i++) writeFileSync(out + '/f' + i + '.bin', randomFillSyn
   const first = grow(['run', '-q'], dir);
   emit('noop.populate_run_wall', first.wall, 's');
   // Files hashed within 100 ms of being written are "racily clean" and not yet remembered by the
-  // hash state (see state.ts); one status records them, as any later command would.
+  // hash state (see store/hash-state.ts); one status records them, as any later command would.
   grow(['status'], dir);
   const status: { wall: number; cpu: number; rssMb: number }[] = [];
   const run: { wall: number; cpu: number; rssMb: number }[] = [];

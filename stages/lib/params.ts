@@ -1,51 +1,32 @@
 /**
- * How a stage program reads its params. The runner can lay `--params FILE` overlays and
- * `--set key=value` values over a params file without editing it (as `dvc exp run -S` does);
- * it hands them to stages as GROW_PARAMS_OVERRIDES, a JSON object mapping each project-relative
- * params file to a patch that is deep-merged over the file's contents.
+ * How a stage program reads its params. Under `grow run` the runner hands each stage the values
+ * it recorded in pipeline.lock and the run-cache: a JSON snapshot of the stage's params files
+ * (`--params` overlays and `--set` values applied) whose path is in GROW_PARAMS_FILE, so an edit
+ * to a params file while the run goes on never reaches a stage. Run by hand (no snapshot, or a
+ * file the snapshot does not hold), the program reads the YAML file and merges the patch from
+ * GROW_PARAMS_OVERRIDES over it, with the runner's own implementation of that format.
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { applyOverrides, isMapping, PARAMS_FILE_ENV, readParamsSnapshot, type Tree } from '../../src/pipeline/spec/params.ts';
 
 export const DEFAULT_PARAMS_FILE = 'params/experiment.yaml';
 
-export type Tree = Record<string, unknown>;
+export type { Tree };
 
-function isPlainObject(v: unknown): v is Tree {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Deep merge: objects merge key by key, anything else (lists included) is replaced. */
-export function deepMerge(base: unknown, patch: unknown): unknown {
-  if (!isPlainObject(base) || !isPlainObject(patch)) return patch;
-  const out: Tree = { ...base };
-  for (const [k, v] of Object.entries(patch)) out[k] = k in out ? deepMerge(out[k], v) : v;
-  return out;
-}
-
-function overridesFor(file: string): unknown {
-  const raw = process.env.GROW_PARAMS_OVERRIDES;
-  if (!raw) return undefined;
-  let all: unknown;
-  try {
-    all = JSON.parse(raw);
-  } catch {
-    throw new Error('GROW_PARAMS_OVERRIDES is not valid JSON; it is set by `grow run --set/--params`');
-  }
-  return isPlainObject(all) ? all[file] : undefined;
-}
-
-/** The params tree a stage sees: the file (project-relative) with the runner's overrides applied. */
+/** The params tree a stage sees: the file (project-relative) as the runner recorded it. */
 export function loadParams(file: string = DEFAULT_PARAMS_FILE): Params {
+  const snapshot = process.env[PARAMS_FILE_ENV];
+  const recorded = snapshot ? readParamsSnapshot(snapshot, file) : undefined;
+  if (recorded) return new Params(file, recorded);
   let tree: unknown;
   try {
     tree = parse(readFileSync(file, 'utf8')) ?? {};
   } catch (e) {
     throw new Error(`cannot read params file ${file}: ${(e as Error).message}`);
   }
-  const patch = overridesFor(file);
-  if (patch !== undefined) tree = deepMerge(tree, patch);
-  if (!isPlainObject(tree)) throw new Error(`${file}: the top level must be a mapping of keys`);
+  tree = applyOverrides(file, tree, process.env.GROW_PARAMS_OVERRIDES);
+  if (!isMapping(tree)) throw new Error(`${file}: the top level must be a mapping of keys`);
   return new Params(file, tree);
 }
 
@@ -61,7 +42,7 @@ export class Params {
     for (const part of key.split('.')) {
       const m = /^([^[\]]+)((?:\[\d+\])*)$/.exec(part);
       if (!m) throw new Error(`${this.file}: malformed params key "${key}"`);
-      cur = isPlainObject(cur) ? cur[m[1]] : undefined;
+      cur = isMapping(cur) ? cur[m[1]] : undefined;
       for (const idx of m[2].match(/\d+/g) ?? []) cur = Array.isArray(cur) ? cur[Number(idx)] : undefined;
       if (cur === undefined) {
         throw new Error(`${this.file}: missing params key "${key}"; add it to the file or fix the stage`);

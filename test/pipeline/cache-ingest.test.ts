@@ -7,8 +7,8 @@ import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { Cache, INCOMING } from '../../src/pipeline/cache.ts';
-import { md5OfText } from '../../src/pipeline/hash.ts';
+import { Cache, INCOMING } from '../../src/pipeline/store/cache.ts';
+import { md5OfText } from '../../src/pipeline/store/hash.ts';
 import { auditCache, removeProject, runGrow, tempProject } from '../reliability/rig.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'grow-cache-ingest-'));

@@ -6,8 +6,8 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { Cache } from '../../src/pipeline/cache.ts';
-import { md5OfText } from '../../src/pipeline/hash.ts';
+import { Cache } from '../../src/pipeline/store/cache.ts';
+import { md5OfText } from '../../src/pipeline/store/hash.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'grow-cache-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));

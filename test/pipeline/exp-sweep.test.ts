@@ -85,7 +85,7 @@ test('bad sweeps are one clear line, before anything runs', async () => {
 });
 
 test('list values with commas inside brackets are one value', async () => {
-  const { splitValues } = await import('../../src/pipeline/sweep.ts');
+  const { splitValues } = await import('../../src/pipeline/exp/sweep.ts');
   assert.deepEqual(splitValues('[1,2],[3,4], "a,b",c'), ['[1,2]', '[3,4]', '"a,b"', 'c']);
 });
 

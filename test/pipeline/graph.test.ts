@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildGraph, selectTargets } from '../../src/pipeline/graph.ts';
+import { buildGraph, selectTargets } from '../../src/pipeline/plan/graph.ts';
 import { loadPipeline } from '../../src/pipeline/spec/index.ts';
 import { errorOf, project, yaml } from './spec-helpers.ts';
 

@@ -1,15 +1,16 @@
 /**
  * Unit tests of the runner's pure pieces: status reasons, the ::progress protocol, the lock's
- * canonical serialization and validation, the run-cache signature, gc's size/age parsing.
+ * canonical serialization and validation, the run-cache signature, gc's size/age parsing, and
+ * when a stage's process group counts as alive.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseAge, parseSize } from '../../src/pipeline/gc.ts';
-import type { HashInfo } from '../../src/pipeline/hash.ts';
-import { parseLock, serializeLock, type LockEntry } from '../../src/pipeline/lock.ts';
-import { parseProgressLine, ProgressTracker } from '../../src/pipeline/progress.ts';
-import { runSignature } from '../../src/pipeline/run-cache.ts';
-import { staleReasons, type StageFacts } from '../../src/pipeline/status.ts';
+import { parseAge, parseSize } from '../../src/pipeline/store/gc.ts';
+import type { HashInfo } from '../../src/pipeline/store/hash.ts';
+import { parseLock, serializeLock, type LockEntry } from '../../src/pipeline/store/lockfile.ts';
+import { parseProgressLine, ProgressTracker } from '../../src/pipeline/run/progress.ts';
+import { runSignature } from '../../src/pipeline/store/run-cache.ts';
+import { staleReasons, type StageFacts } from '../../src/pipeline/plan/stale-reasons.ts';
 import type { Stage } from '../../src/pipeline/types.ts';
 import { ConfigError } from '../../src/pipeline/errors.ts';
 
@@ -144,7 +145,7 @@ test('hash state: remembers a file by (inode, mtime, size) unless it was racily 
   const { mkdtempSync, writeFileSync, statSync, rmSync, utimesSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { HashState } = await import('../../src/pipeline/state.ts');
+  const { HashState } = await import('../../src/pipeline/store/hash-state.ts');
   const root = mkdtempSync(join(tmpdir(), 'grow-state-'));
   try {
     writeFileSync(join(root, 'f'), 'x');
@@ -167,7 +168,7 @@ test('config: .growrc.yaml, then .grow/config.yaml, then GROW_CACHE_DIR; bad val
   const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { loadConfig } = await import('../../src/pipeline/config.ts');
+  const { loadConfig } = await import('../../src/pipeline/project/config.ts');
   const root = mkdtempSync(join(tmpdir(), 'grow-config-'));
   try {
     assert.deepEqual(loadConfig(root, {}), { cacheDir: join(root, '.grow', 'cache'), executor: 'local' });
@@ -187,7 +188,7 @@ test('config: .growrc.yaml, then .grow/config.yaml, then GROW_CACHE_DIR; bad val
 });
 
 test('executor choice: the stage, else --executor, else the config', async () => {
-  const { ExecutorPool } = await import('../../src/pipeline/executors/index.ts');
+  const { ExecutorPool } = await import('../../src/pipeline/run/executors/index.ts');
   assert.equal(new ExecutorPool('/x', undefined, 'local').nameFor(stage), 'local');
   assert.equal(new ExecutorPool('/x', undefined, 'slurm').nameFor(stage), 'slurm');
   assert.equal(new ExecutorPool('/x', 'local', 'slurm').nameFor(stage), 'local');
@@ -198,7 +199,7 @@ test('hash state: prune forgets paths this process never looked up', async () =>
   const { mkdtempSync, writeFileSync, statSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { HashState } = await import('../../src/pipeline/state.ts');
+  const { HashState } = await import('../../src/pipeline/store/hash-state.ts');
   const root = mkdtempSync(join(tmpdir(), 'grow-state-'));
   try {
     writeFileSync(join(root, 'a'), 'a');
@@ -218,4 +219,27 @@ test('hash state: prune forgets paths this process never looked up', async () =>
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('process groups: a group whose processes all exited is not alive, even while one lingers as a zombie', { skip: process.platform !== 'linux' }, async () => {
+  const { spawn } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const { groupAlive } = await import('../../src/pipeline/run/process-group.ts');
+  // `true &` exits at once; sh then becomes `sleep`, which never reaps it: a zombie in the group.
+  const child = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+  const zombiePid = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+  const state = () => {
+    try {
+      return readFileSync(`/proc/${zombiePid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+    } catch {
+      return 'gone';
+    }
+  };
+  while (state() !== 'Z' && state() !== 'gone') await new Promise((r) => setTimeout(r, 10));
+  assert.equal(groupAlive(child.pid!), true, 'sleep still runs');
+  const exited = new Promise((r) => child.once('exit', r));
+  process.kill(-child.pid!, 'SIGKILL');
+  await exited;
+  // The zombie is reparented; where pid 1 does not reap it, it stays in the group for good.
+  assert.equal(groupAlive(child.pid!), false);
 });

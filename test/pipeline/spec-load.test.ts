@@ -142,7 +142,7 @@ test('a missing pipeline file is a ConfigError naming it', async () => {
 
 test('a second load reuses the parse from .grow/spec and gives the same pipeline and the same error positions', async () => {
   const { existsSync, readdirSync, writeFileSync } = await import('node:fs');
-  const { buildGraph } = await import('../../src/pipeline/graph.ts');
+  const { buildGraph } = await import('../../src/pipeline/plan/graph.ts');
   const path = await import('node:path');
   const root = project({
     'params.yaml': 'lr: 0.1\nbig: .inf\n',

@@ -2,7 +2,7 @@
 // executor's words, on its own line — not only "cancelled"/"failed".
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { plainReporter } from '../../src/pipeline/ui.ts';
+import { plainReporter } from '../../src/pipeline/show/plain-reporter.ts';
 
 function lines() {
   const out: string[] = [];

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { findOrphanStages } from '../../src/pipeline/orphans.ts';
+import { findOrphanStages } from '../../src/pipeline/run/orphans.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'grow-orphans-'));
 const children: ChildProcess[] = [];

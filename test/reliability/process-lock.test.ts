@@ -7,8 +7,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { GrowError } from '../../src/pipeline/errors.ts';
-import { tempMarker, tempPathFor } from '../../src/pipeline/fs-atomic.ts';
-import { acquireProcessLock, PROCESS_LOCK_FILE } from '../../src/pipeline/process-lock.ts';
+import { tempMarker, tempPathFor } from '../../src/pipeline/store/fs-atomic.ts';
+import { acquireProcessLock, PROCESS_LOCK_FILE } from '../../src/pipeline/run/runner-mutex.ts';
 import { REPO, removeProject, tempProject, waitForFile } from './rig.ts';
 
 const dirs: string[] = [];

@@ -54,12 +54,21 @@ export function handshake(dir: string, name: string): string {
   return `echo $$ > ${started}.tmp && mv ${started}.tmp ${started} && while [ ! -e ${release} ]; do sleep 0.02; done`;
 }
 
+/**
+ * Whether the process still runs. A zombie does not: it has exited and only waits to be reaped,
+ * which where pid 1 does not reap (some containers) never happens to a stage's orphaned child.
+ * The runner judges its stages' process groups the same way (src/pipeline/run/process-group.ts).
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
+  } catch {
+    return !existsSync('/proc'); // no /proc: the signal check is all there is; else it just exited
   }
 }
 

@@ -233,7 +233,7 @@ test('corrupt .grow/lock.json entries of the right md5 are a miss: status and ru
 test('corrupt .grow/state.json entries are ignored: status is right and run keeps the out', async () => {
   const { proj } = project();
   assert.equal((await runGrow(proj, ['run'])).code, 0);
-  // A second look records what the run found racily new (see state.ts).
+  // A second look records what the run found racily new (see src/pipeline/store/hash-state.ts).
   assert.equal((await runGrow(proj, ['status', '--check'])).code, 0);
   const statePath = join(proj, '.grow', 'state.json');
   const s = JSON.parse(readFileSync(statePath, 'utf8')) as { version: number; entries: Record<string, [string, unknown]> };

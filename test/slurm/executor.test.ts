@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { createSlurmExecutor } from '../../src/pipeline/executors/slurm.ts';
+import { createSlurmExecutor } from '../../src/pipeline/run/executors/slurm.ts';
 import type { ExecRequest, Stage } from '../../src/pipeline/types.ts';
 import { jobIdsIn, jobState, queuedJobs, removeDir, REPO, slurmSkip, stage, tempDir, waitFor, waitForFile } from './cluster.ts';
 
@@ -102,7 +102,7 @@ describe('slurm executor', { concurrency: true }, () => {
   test('a job left running by a killed grow is cancelled before its stage is submitted again', { skip: slurmSkip }, async () => {
     const p = project();
     const program = `
-      import { createSlurmExecutor } from ${JSON.stringify(join(REPO, 'src/pipeline/executors/slurm.ts'))};
+      import { createSlurmExecutor } from ${JSON.stringify(join(REPO, 'src/pipeline/run/executors/slurm.ts'))};
       await createSlurmExecutor({ root: ${JSON.stringify(p.root)}, pollMs: 200 }).run({
         stage: { name: 'orphan', cmd: ['touch started; while :; do sleep 0.1; done'], wdir: '.', deps: [], params: [], outs: [], alwaysChanged: false, frozen: false, interruptible: false },
         cwd: ${JSON.stringify(p.root)}, env: {}, logFile: ${JSON.stringify(p.log('orphan'))},

@@ -3,9 +3,9 @@
 // scontrol output (Slurm 22.05), shortened.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FINAL_STATES, parseJobLine, resultOf, timeLimitMinutes } from '../../src/pipeline/executors/slurm/job-state.ts';
-import { resourceFlags, sbatchArgs } from '../../src/pipeline/executors/slurm/sbatch-args.ts';
-import { batchScript, shellQuote } from '../../src/pipeline/executors/slurm/script.ts';
+import { FINAL_STATES, parseJobLine, resultOf, timeLimitMinutes } from '../../src/pipeline/run/executors/slurm/job-state.ts';
+import { resourceFlags, sbatchArgs } from '../../src/pipeline/run/executors/slurm/sbatch-args.ts';
+import { batchScript, shellQuote } from '../../src/pipeline/run/executors/slurm/script.ts';
 import { spawnSync } from 'node:child_process';
 
 const line = (state: string, exit: string, extra = '') =>

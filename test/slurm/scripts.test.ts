@@ -32,7 +32,7 @@ test('without sbatch on PATH a Slurm stage fails with a message saying what to d
   const root = tempDir('grow-no-slurm-');
   dirs.push(root);
   const program = `
-    import { createSlurmExecutor } from ${JSON.stringify(join(REPO, 'src/pipeline/executors/slurm.ts'))};
+    import { createSlurmExecutor } from ${JSON.stringify(join(REPO, 'src/pipeline/run/executors/slurm.ts'))};
     const r = await createSlurmExecutor({ root: ${JSON.stringify(root)} }).run({
       stage: { name: 's', cmd: ['true'], wdir: '.', deps: [], params: [], outs: [], alwaysChanged: false, frozen: false, interruptible: false },
       cwd: ${JSON.stringify(root)}, env: {}, logFile: ${JSON.stringify(join(root, 's.log'))},

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { transferCache } from '../../src/pipeline/transfer.ts';
+import { transferCache } from '../../src/pipeline/store/transfer.ts';
 import { record, TestProject } from '../helpers/grow-project.ts';
 import { removeDir, tempDir } from './cluster.ts';
 

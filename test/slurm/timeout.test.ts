@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { createSlurmExecutor } from '../../src/pipeline/executors/slurm.ts';
+import { createSlurmExecutor } from '../../src/pipeline/run/executors/slurm.ts';
 import { TestProject } from '../helpers/grow-project.ts';
 import { jobIdsIn, jobState, removeDir, slurmSkip, stage, tempDir } from './cluster.ts';
 

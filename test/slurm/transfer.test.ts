@@ -6,12 +6,12 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSyn
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Command } from 'commander';
-import { Cache } from '../../src/pipeline/cache.ts';
+import { Cache } from '../../src/pipeline/store/cache.ts';
 import { registerTransferCommands } from '../../src/pipeline/commands/transfer.ts';
-import { Hasher } from '../../src/pipeline/hash.ts';
-import { HashState } from '../../src/pipeline/state.ts';
-import { RunCache } from '../../src/pipeline/run-cache.ts';
-import { transferCache } from '../../src/pipeline/transfer.ts';
+import { Hasher } from '../../src/pipeline/store/hash.ts';
+import { HashState } from '../../src/pipeline/store/hash-state.ts';
+import { RunCache } from '../../src/pipeline/store/run-cache.ts';
+import { transferCache } from '../../src/pipeline/store/transfer.ts';
 import { TestProject } from '../helpers/grow-project.ts';
 import { removeDir, tempDir } from './cluster.ts';
 

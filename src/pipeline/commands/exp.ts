@@ -1,4 +1,4 @@
-/** `grow exp show|diff|apply|remove`: list, compare and restore recorded runs (see ../experiments.ts). */
+/** `grow exp show|diff|apply|remove`: list, compare and restore recorded runs (see ../exp/experiments.ts). */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { EXIT, GrowError } from '../errors.ts';
 import {
@@ -11,23 +11,22 @@ import {
   listExperiments,
   removeExperiment,
   type Experiment,
-} from '../experiments.ts';
+} from '../exp/experiments.ts';
 import { rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { writeFileAtomic } from '../fs-atomic.ts';
-import { acquireProcessLock } from '../process-lock.ts';
-import { findRoot, Project, runOverlays } from '../project.ts';
-import { runPipeline } from '../scheduler.ts';
-import { handleInterrupts } from '../signals.ts';
-import { grid, isolatedCopy, parseSweep } from '../sweep.ts';
-import { plainReporter, type Reporter } from '../ui.ts';
-import { globToRegExp } from '../metrics-view.ts';
-import { canonicalJson } from '../status.ts';
-import { formatTable } from '../table.ts';
+import { writeFileAtomic } from '../store/fs-atomic.ts';
+import { acquireProcessLock } from '../run/runner-mutex.ts';
+import { findRoot, Project, runOverlays } from '../project/project.ts';
+import { runPipeline } from '../run/scheduler.ts';
+import { handleInterrupts } from '../run/signals.ts';
+import { grid, isolatedCopy, parseSweep } from '../exp/sweep.ts';
+import type { Reporter } from '../run/events.ts';
+import { plainReporter } from '../show/plain-reporter.ts';
+import { globToRegExp } from '../show/metrics-view.ts';
+import { canonicalJson } from '../plan/stale-reasons.ts';
+import { formatTable } from '../show/table.ts';
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-const warn = (text: string) => process.stderr.write(`grow: warning: ${text}\n`);
+import { chooseReporter, collect, out, positiveInt, warn } from './options.ts';
 
 function precisionArg(v: string): number {
   const n = Number(v);
@@ -183,7 +182,7 @@ interface ShowFlags {
 
 /** The page for --html: the table as shown, and the curves of the plots files. */
 async function writeHtml(file: string, t: ShowTable, exps: Experiment[], flags: ShowFlags): Promise<void> {
-  const { chartSpecs, collectCurves, renderPage } = await import('../exp-html.ts');
+  const { chartSpecs, collectCurves, renderPage } = await import('../exp/html.ts');
   const project = await Project.open();
   const ys = (flags.plot ?? []).map(globToRegExp);
   const charts = chartSpecs(collectCurves(project, exps), (k) => ys.length === 0 || ys.some((re) => re.test(k)));
@@ -210,12 +209,6 @@ function loadAll(root: string): Experiment[] {
   return experiments;
 }
 
-function positiveIntArg(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
-
 interface SweepFlags {
   sweep?: string[];
   name?: string;
@@ -226,11 +219,6 @@ interface SweepFlags {
   runCache: boolean;
   quiet?: boolean;
   parallel?: number;
-}
-
-async function reporterFor(quiet: boolean | undefined): Promise<Reporter> {
-  if (!quiet && process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb') return (await import('../ui-listr.ts')).listrReporter();
-  return plainReporter(undefined, quiet);
 }
 
 /** Runs every point of the grid in turn, recording each as an experiment `<base>-<n>`. */
@@ -272,7 +260,7 @@ async function sweepCommand(targets: string[], flags: SweepFlags): Promise<void>
     for (let i = 0; i < (parallel > 1 ? 1 : points.length); i++) {
       if (interrupts.signal.aborted) break;
       announce(i);
-      await runPoint(i, root, await reporterFor(flags.quiet));
+      await runPoint(i, root, await chooseReporter(flags.quiet));
     }
     if (parallel > 1 && !interrupts.signal.aborted) {
       // The other points in isolated copies, `parallel` at a time, sharing this project's cache.
@@ -317,8 +305,8 @@ export function registerExp(program: Command): void {
     .argument('[targets...]', 'stage or group names, as for `grow run` (default: all)')
     .option('--sweep <key=v1,v2,…>', 'one axis of the grid (repeatable; every combination runs)', collect)
     .option('-n, --name <base>', 'points are named <base>-1, <base>-2, … (default: a generated base)')
-    .option('-j, --jobs <n>', 'local stages in parallel within a point, as for run', positiveIntArg)
-    .option('-P, --parallel <n>', 'points at once, each after the first in an isolated copy of the project (default 1: one after another here)', positiveIntArg)
+    .option('-j, --jobs <n>', 'local stages in parallel within a point, as for run', positiveInt)
+    .option('-P, --parallel <n>', 'points at once, each after the first in an isolated copy of the project (default 1: one after another here)', positiveInt)
     .addOption(new Option('--executor <name>', 'where stages without their own `executor` run').choices(['local', 'slurm']))
     .option('--set <key=value>', 'an override for every point (repeatable)', collect)
     .option('--params <file>', 'an overlay for every point (repeatable)', collect)

@@ -1,6 +1,6 @@
 /**
  * `grow push [--to DIR]` and `grow pull [--from DIR]`: copy cache objects and run-cache entries
- * between this project's cache and a second cache directory (see ../transfer.ts). The second
+ * between this project's cache and a second cache directory (see ../store/transfer.ts). The second
  * directory is the flag; else env `GROW_REMOTE_DIR`; else `remote.dir` from `.grow/config.yaml`
  * (local), else from `.growrc.yaml` (committed) — the same precedence as `cache.dir`.
  *
@@ -11,10 +11,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
-import { CONFIG_FILES, loadConfig } from '../config.ts';
+import { CONFIG_FILES, loadConfig } from '../project/config.ts';
 import { ConfigError, EXIT, GrowError } from '../errors.ts';
-import { findRoot } from '../project.ts';
-import { formatTransfer, transferCache } from '../transfer.ts';
+import { findRoot } from '../project/project.ts';
+import { formatTransfer, transferCache } from '../store/transfer.ts';
 
 export interface TransferCommandContext {
   /** The project root (default: found from the current directory). */

@@ -1,17 +1,10 @@
-/** `grow verify [targets…]`: the CI reproducibility check (see ../verify.ts). */
-import { InvalidArgumentError, type Command } from 'commander';
+/** `grow verify [targets…]`: the CI reproducibility check (see ../run/verify.ts). */
+import type { Command } from 'commander';
 import { EXIT } from '../errors.ts';
-import { handleInterrupts } from '../signals.ts';
-import { plainReporter } from '../ui.ts';
-import { formatVerify, verifyPipeline } from '../verify.ts';
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
+import { handleInterrupts } from '../run/signals.ts';
+import { plainReporter } from '../show/plain-reporter.ts';
+import { formatVerify, verifyPipeline } from '../run/verify.ts';
+import { collect, positiveInt } from './options.ts';
 
 interface VerifyFlags {
   jobs?: number;

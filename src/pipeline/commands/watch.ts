@@ -1,24 +1,12 @@
-/** `grow watch [targets…]`: re-run what each change affects until Ctrl-C (see ../watch.ts). */
-import { InvalidArgumentError, type Command } from 'commander';
+/** `grow watch [targets…]`: re-run what each change affects until Ctrl-C (see ../run/watch.ts). */
+import type { Command } from 'commander';
 import { EXIT } from '../errors.ts';
-import { acquireProcessLock } from '../process-lock.ts';
-import { findRoot } from '../project.ts';
-import { handleInterrupts } from '../signals.ts';
-import { plainReporter, type Reporter } from '../ui.ts';
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number of milliseconds');
-  return n;
-}
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
+import { acquireProcessLock } from '../run/runner-mutex.ts';
+import { findRoot } from '../project/project.ts';
+import { handleInterrupts } from '../run/signals.ts';
+import type { Reporter } from '../run/events.ts';
+import { plainReporter } from '../show/plain-reporter.ts';
+import { collect, liveTerminal, nonNegativeInt, positiveInt } from './options.ts';
 
 interface WatchFlags {
   debounce?: number;
@@ -32,7 +20,7 @@ interface WatchFlags {
  * iteration's stages); plain lines in CI and pipes (as `grow run`).
  */
 async function sessionView(): Promise<{ makeReporter: () => Reporter; say?: (line: string) => void; close: () => Promise<void> }> {
-  if (process.stdout.isTTY && !process.env.CI && process.env.TERM !== 'dumb') return (await import('../ui-listr.ts')).listrWatchSession();
+  if (liveTerminal()) return (await import('../show/live-reporter.ts')).listrWatchSession();
   return { makeReporter: () => plainReporter(), close: async () => {} };
 }
 
@@ -41,7 +29,7 @@ export function registerWatch(program: Command): void {
     .command('watch')
     .description('run the stale stages, then watch their deps and params files and re-run exactly what each change affects (Ctrl-C to stop)')
     .argument('[targets...]', 'stage or group names (default: all)')
-    .option('--debounce <ms>', 'quiet time after the last change before running', nonNegativeInt, 200)
+    .option('--debounce <ms>', 'quiet time after the last change before running', nonNegativeInt('a whole number of milliseconds'), 200)
     .option('-j, --jobs <n>', 'stages to run in parallel', positiveInt)
     .option('--set <key=value>', 'as for run: override a params value for the whole session', collect)
     .option('--params <file>', 'as for run: lay a params file over the default one', collect)
@@ -63,7 +51,7 @@ Examples:
       // recorded); a second Ctrl-C exits at once.
       const interrupts = handleInterrupts();
       try {
-        const { watchPipeline } = await import('../watch.ts');
+        const { watchPipeline } = await import('../run/watch.ts');
         const view = await sessionView();
         const code = await watchPipeline({
           cwd: root,

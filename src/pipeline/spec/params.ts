@@ -1,10 +1,13 @@
 /**
  * Params files and the values a run sees in them. `grow run --params FILE` overlays and
  * `--set key=value` are laid over the default params file in memory (never written to disk, as
- * `dvc exp run -S` behaves for the user); the patch goes to stages as GROW_PARAMS_OVERRIDES.
+ * `dvc exp run -S` behaves for the user). A stage gets the effective values as the runner
+ * recorded them: a JSON snapshot of its params files whose path is in GROW_PARAMS_FILE (see
+ * `writeParamsSnapshot`); the patch alone also goes to stages as GROW_PARAMS_OVERRIDES.
  * Every value handed out is canonical (mapping keys sorted, recursively) so that key order in a
  * YAML file never changes a comparison or a hash downstream.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, GrowError } from '../errors.ts';
@@ -21,6 +24,11 @@ export interface ParamsSource {
   stageValues(stage: Stage): ParamValues;
   /** file → deep patch, for GROW_PARAMS_OVERRIDES; {} when there are none. */
   overrides(): Record<string, unknown>;
+  /**
+   * The effective trees (overrides applied, in each file's own key order) of the given params
+   * files and of the files the overrides touch: what a stage program is handed.
+   */
+  snapshot(files: string[]): Record<string, Tree>;
   /** The overlay (`--params` file or `--set k=v`) that gave a key its value; undefined: the file's own. */
   origin?(file: string, dottedKey: string): string | undefined;
 }
@@ -42,7 +50,7 @@ export function canonical(v: unknown): unknown {
   return v;
 }
 
-/** Deep merge: mappings merge key by key, anything else (lists included) is replaced (as stages/lib/params.ts). */
+/** Deep merge: mappings merge key by key, anything else (lists included) is replaced. */
 export function deepMerge(base: unknown, patch: unknown): unknown {
   if (!isMapping(base) || !isMapping(patch)) return patch;
   const out: Tree = { ...base };
@@ -270,6 +278,12 @@ export class FileParams implements ParamsSource {
     return canonical(out) as Record<string, unknown>;
   }
 
+  snapshot(files: string[]): Record<string, Tree> {
+    const out: Record<string, Tree> = {};
+    for (const file of [...new Set([...files, ...this.patches.keys()])].sort()) out[file] = this.ordered(file);
+    return out;
+  }
+
   /** Caches the parses of the params files read so far (after a successful load). */
   saveToCache(): void {
     for (const src of this.sources) src.saveToCache();
@@ -279,4 +293,71 @@ export class FileParams implements ParamsSource {
   overriddenFiles(): string[] {
     return [...this.patches.keys()];
   }
+}
+
+/** The environment variable that names a stage run's params snapshot (absolute path). */
+export const PARAMS_FILE_ENV = 'GROW_PARAMS_FILE';
+
+/**
+ * The snapshot as JSON: `{ "<project-relative params file>": <effective tree> }`. The runner
+ * hashes params values as JSON (canonicalJson), so JSON carries exactly what it recorded — except
+ * numbers JSON has no form for, which would reach the stage as null: those are refused here,
+ * naming the file and key.
+ */
+export function paramsSnapshotText(trees: Record<string, Tree>): string {
+  for (const [file, tree] of Object.entries(trees)) {
+    const bad = nonFinitePath(tree, []);
+    if (bad) {
+      throw new GrowError(`params key "${bad.join('.')}" in ${file} is ${String(lookup(tree, bad))}, which a stage cannot be handed as JSON`, 2,
+        `write a finite number, or the value as a string (e.g. "inf") that the stage program converts`);
+    }
+  }
+  return `${JSON.stringify(trees, null, 1)}\n`;
+}
+
+function nonFinitePath(v: unknown, at: Array<string | number>): Array<string | number> | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? undefined : at;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const p = nonFinitePath(v[i], [...at, i]);
+      if (p) return p;
+    }
+  } else if (isMapping(v)) {
+    for (const [k, x] of Object.entries(v)) {
+      const p = nonFinitePath(x, [...at, k]);
+      if (p) return p;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * For stage programs: the tree of `file` from the snapshot at `snapshotPath`, or undefined when
+ * the snapshot does not hold that file (a params file none of the stage's `params:` names).
+ */
+export function readParamsSnapshot(snapshotPath: string, file: string): Tree | undefined {
+  let all: unknown;
+  try {
+    all = JSON.parse(readFileSync(snapshotPath, 'utf8'));
+  } catch (e) {
+    throw new Error(`cannot read the params snapshot ${snapshotPath} (${PARAMS_FILE_ENV}, written by grow run): ${(e as Error).message}`);
+  }
+  const tree = isMapping(all) ? all[path.posix.normalize(file)] : undefined;
+  return isMapping(tree) ? tree : undefined;
+}
+
+/**
+ * For stage programs run without a snapshot: `tree` (the file as read) with its patch from
+ * GROW_PARAMS_OVERRIDES (`{ "<params file>": <patch> }`, see `overrides()`) merged over it.
+ */
+export function applyOverrides(file: string, tree: unknown, overridesJson: string | undefined): unknown {
+  if (!overridesJson) return tree;
+  let all: unknown;
+  try {
+    all = JSON.parse(overridesJson);
+  } catch {
+    throw new Error('GROW_PARAMS_OVERRIDES is not valid JSON; it is set by `grow run --set/--params`');
+  }
+  const patch = isMapping(all) ? all[path.posix.normalize(file)] : undefined;
+  return patch === undefined ? tree : deepMerge(tree, patch);
 }
