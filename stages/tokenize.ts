@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeDirAtomic } from '../src/data/atomic-dir.ts';
+import { writeDirAtomic } from '../src/util/atomic-write.ts';
 import { datasetPath, readManifest } from '../src/data/dataset.ts';
 import { DataError } from '../src/data/errors.ts';
 import { SPLITS, type SplitName } from '../src/data/split.ts';

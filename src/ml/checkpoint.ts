@@ -3,8 +3,9 @@
  * so `transformers.GPT2LMHeadModel.from_pretrained(dir)` loads them) — and the resume state of a
  * training run (weights, AdamW moments, step, sampler and RNG state, cumulative wall time).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write.ts';
 import { paramCount, weightShapes, type HostWeights, type ModelConfig } from './config.ts';
 import { readSafetensors, writeSafetensors, SafetensorsError } from './safetensors.ts';
 import type { RngState } from './rng.ts';
@@ -14,13 +15,6 @@ export class CheckpointError extends Error {
     super(message);
     this.name = 'CheckpointError';
   }
-}
-
-/** Writes `text` to `path` through a temp file and rename, so readers never see half a file. */
-export function writeFileAtomic(path: string, text: string | Buffer): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
 }
 
 /** HF GPT-2 config.json for a ModelConfig, plus our own config under `growline`. */
@@ -148,8 +142,9 @@ export function saveResume(dir: string, cfg: ModelConfig, params: HostWeights, m
   writeSafetensors(join(sub, 'model.safetensors'), order.map((n) => [n, params.get(n)!]));
   const inOrder = (w: HostWeights): HostWeights => new Map(order.map((n) => [n, w.get(n)!]));
   writeMoments(join(sub, 'optimizer.safetensors'), inOrder(m), inOrder(v));
-  writeFileAtomic(join(sub, 'state.json'), JSON.stringify(state) + '\n');
-  writeFileAtomic(join(dir, 'latest.json'), JSON.stringify({ checkpoint: name }) + '\n');
+  writeFileAtomic(join(sub, 'state.json'), JSON.stringify(state) + '\n', { sync: true });
+  // Synced so that after a power loss latest.json never points at a checkpoint still in flight.
+  writeFileAtomic(join(dir, 'latest.json'), JSON.stringify({ checkpoint: name }) + '\n', { sync: true });
   for (const entry of readdirSync(dir)) {
     if (entry.startsWith('step-') && entry !== name) rmSync(join(dir, entry), { recursive: true, force: true });
   }

@@ -17,7 +17,8 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { join } from 'node:path';
 import { paramCount, type HostWeights, type ModelConfig } from './config.ts';
 import { backendFields } from './backend/index.ts';
-import { checkAgainstConfig, loadResume, saveModel, saveResume, writeFileAtomic, writeMoments } from './checkpoint.ts';
+import { checkAgainstConfig, loadResume, saveModel, saveResume, writeMoments } from './checkpoint.ts';
+import { writeFileAtomic } from '../util/atomic-write.ts';
 import { evaluateBatches } from './eval.ts';
 import { stepFlops } from './flops.ts';
 import { initWeights } from './model.ts';

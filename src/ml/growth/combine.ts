@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeDirAtomic } from '../../data/atomic-dir.ts';
+import { writeDirAtomic } from '../../util/atomic-write.ts';
 import { backendFields } from '../backend/index.ts';
 import { loadModel, saveModel } from '../checkpoint.ts';
 import type { HostWeights, ModelConfig } from '../config.ts';
