@@ -1,6 +1,6 @@
 /**
  * Stage programs `train_small@<i>-<seed>`, `train_m0@<seed>` and `refine@<method>-<seed>`: one
- * training run of the experiment (src/ml/train.ts does the training).
+ * training run of the experiment (src/ml/core/train.ts does the training).
  *
  *   node --import tsx stages/train.ts --role small --index <i> --seed <s>   small model on role-"small" data (D1)
  *   node --import tsx stages/train.ts --role m0 --seed <s>                  large model from scratch on role-"large" data (D1+D2)
@@ -33,14 +33,14 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { splitJsonFile, splitJsonlFile } from '../src/experiment/timings.ts';
 import { CONTINUE_METHOD, ckptDir, derivedSeeds, modelRef, type ModelRef } from '../src/experiment/layout.ts';
-import { stepFlops } from '../src/ml/flops.ts';
+import { stepFlops } from '../src/ml/core/flops.ts';
 import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
-import { loadModel, readMoments } from '../src/ml/checkpoint.ts';
-import type { HostWeights, ModelConfig } from '../src/ml/config.ts';
-import { evaluateStream } from '../src/ml/eval.ts';
-import { toTensors } from '../src/ml/model.ts';
-import * as tf from '../src/ml/tf.ts';
-import { train } from '../src/ml/train.ts';
+import { loadModel, readMoments } from '../src/ml/core/checkpoint.ts';
+import type { HostWeights, ModelConfig } from '../src/ml/core/config.ts';
+import { evaluateStream } from '../src/ml/core/score.ts';
+import { toTensors } from '../src/ml/core/model.ts';
+import * as tf from '../src/ml/backend/tf.ts';
+import { train } from '../src/ml/core/train.ts';
 import { runMain } from './lib/main.ts';
 import { modelConfigFromParams } from './lib/models.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';

@@ -97,7 +97,7 @@ export function readTrainSummary(dir: string): TrainSummary {
   readJson(file); // a clear error for a missing or broken file
   // Its wall time and RSS live in the timings mirror (artifacts/timings/…); merged back here.
   const o = readJsonWithTimings(file) as Record<string, unknown>;
-  // src/ml/train.ts records peak RSS in MB; accept bytes too.
+  // src/ml/core/train.ts records peak RSS in MB; accept bytes too.
   const rss = typeof o.peak_rss_mb === 'number' ? o.peak_rss_mb * 2 ** 20 : o.peak_rss_bytes;
   return {
     backend: typeof o.backend === 'string' ? o.backend : 'unknown',

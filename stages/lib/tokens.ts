@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readTokens } from '../../src/ml/sampler.ts';
+import { readTokens } from '../../src/ml/core/sampler.ts';
 
 export const TOKENS_DIR = 'artifacts/tokens';
 

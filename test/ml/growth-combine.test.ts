@@ -9,10 +9,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { gptConfig } from '../../src/ml/config.ts';
-import { loadModel, saveModel } from '../../src/ml/checkpoint.ts';
+import { gptConfig } from '../../src/ml/core/config.ts';
+import { loadModel, saveModel } from '../../src/ml/core/checkpoint.ts';
 import { Rng } from '../../src/ml/growth/random.ts';
-import { readMoments, writeMoments } from '../../src/ml/growth/optimizer.ts';
+import { readMoments, writeMoments } from '../../src/ml/growth/moments.ts';
 import { randomModel } from './growth-reference.ts';
 
 const small = gptConfig({ vocabSize: 17, blockSize: 8, nLayer: 1, nHead: 2, nEmbd: 8, headSize: 4, nInner: 32 });
@@ -22,7 +22,7 @@ function project(): string {
   for (const i of [1, 2]) {
     const dir = join(root, 'small', String(i));
     saveModel(dir, small, randomModel(small, 40 + i));
-    // Stand-in AdamW moments, as src/ml/train.ts writes them beside the final weights.
+    // Stand-in AdamW moments, as src/ml/core/train.ts writes them beside the final weights.
     writeMoments(dir, { m: randomModel(small, 50 + i), v: randomModel(small, 60 + i) }, 30);
     // The training stage's record beside the weights: what charging a method for this source costs.
     if (i === 1) writeFileSync(join(dir, 'train.json'), JSON.stringify({ flops: 1000 + i, steps: 30 }));

@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import * as tf from '../tf.ts';
+import * as tf from './tf.ts';
 import { installWasmFixes, type WasmFixReport } from './wasm-fixes.ts';
 import { enableWasmThreads } from './wasm-threads.ts';
 import { describeAdapter, startWebgpu, type WebgpuAdapter } from './webgpu.ts';

@@ -7,7 +7,7 @@
  * Every kernel replaced here is compared with the cpu backend, value and gradient, in
  * test/ml/wasm-kernels.test.ts.
  */
-import * as tf from '../tf.ts';
+import * as tf from './tf.ts';
 import { loadGemm, parseGemmChoice } from './gemm.ts';
 import { wasmBackend } from './wasm-internals.ts';
 import { gatherRowsKernel, oneHotKernel, shareKernel, sliceKernel, splitKernel, sumKernel, transposeKernel, unsortedSegmentSumKernel } from './wasm-layout.ts';

@@ -4,7 +4,7 @@
  * slice, and Identity / same-dtype Cast copy buffers the engine only needs to share; these run at
  * memory speed instead (measurements in docs/ml.md).
  */
-import * as tf from '../tf.ts';
+import * as tf from './tf.ts';
 import { f32, sizeOf, type WasmBackend } from './wasm-internals.ts';
 
 type Arr = Float32Array | Int32Array | Uint8Array;

@@ -22,14 +22,14 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeDirAtomic } from '../../util/atomic-write.ts';
 import { backendFields } from '../backend/index.ts';
-import { loadModel, saveModel } from '../checkpoint.ts';
-import type { HostWeights, ModelConfig } from '../config.ts';
-import { gptConfig } from '../config.ts';
-import { type Batch, BatchSampler, fixedBatches, readTokens } from '../sampler.ts';
-import { ensembleGap, meanLoss } from './evaluate.ts';
+import { loadModel, saveModel } from '../core/checkpoint.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
+import { gptConfig } from '../core/config.ts';
+import { type Batch, BatchSampler, fixedBatches, readTokens } from '../core/sampler.ts';
+import { ensembleGap, meanLoss } from './ensemble-loss.ts';
 import { type GrowOptions, type SourceModel, growHost, parseMethod } from './index.ts';
 import { growLigo } from './ligo.ts';
-import { type AdamMoments, readMoments, writeMoments } from './optimizer.ts';
+import { type AdamMoments, readMoments, writeMoments } from './moments.ts';
 import { GrowthError } from './weights.ts';
 
 

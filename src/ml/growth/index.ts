@@ -9,14 +9,14 @@
  * fpi and lemon grow one model (sources[opts.sourceIndex ?? 0]); merge and ligo use all of them.
  * merge yields width n·d0; a wider target is reached by a lemon expansion of the merged model.
  */
-import type { HostWeights, ModelConfig } from '../config.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
 import { fpi } from './fpi.ts';
 import { lemon } from './lemon.ts';
 import { type MergeOptions, merge, mergedConfig } from './merge.ts';
 import { type StackOptions, stack } from './stack.ts';
 import { type WidthOptions, expandWidth } from './width.ts';
 import { GrowthError, checkWeights } from './weights.ts';
-import { type AdamMoments, carryMergeMoments, carryWidthMoments } from './optimizer.ts';
+import { type AdamMoments, carryMergeMoments, carryWidthMoments } from './moments.ts';
 
 export { GrowthError } from './weights.ts';
 export type { WidthOptions, Symmetry } from './width.ts';

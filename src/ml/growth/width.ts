@@ -12,7 +12,7 @@
  * `noise` adds independent zero-sum noise to every element (ε·std(W)·(z_jo − mean_j z_jo)), which
  * decorrelates the copies' rows in direction, not only in scale.
  */
-import type { HostWeights, ModelConfig } from '../config.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
 import { Rng } from './random.ts';
 import { MEAN, type UnitMap, headsToUnits, hiddenMap, residualMap } from './units.ts';
 import { GrowthError, LNF_B, LNF_W, type Tensor, WPE, WTE, get, layerNames, std, zeros } from './weights.ts';

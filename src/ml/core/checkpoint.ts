@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../util/atomic-write.ts';
+import { writeFileAtomic } from '../../util/atomic-write.ts';
 import { paramCount, weightShapes, type HostWeights, type ModelConfig } from './config.ts';
 import { readSafetensors, writeSafetensors, SafetensorsError } from './safetensors.ts';
 import type { RngState } from './rng.ts';

@@ -13,14 +13,14 @@
  * norm is summed per tensor and then in tensor order, and AdamW is elementwise — so 1 or 4 workers
  * give byte-identical weights. With one micro-batch the step is the plain full-batch step.
  */
-import * as tf from './tf.ts';
+import * as tf from '../backend/tf.ts';
 import type { ModelConfig } from './config.ts';
 import { loss, type Weights } from './model.ts';
-import { adamwSlot, reduceSlot, type AdamW, type Slot } from './optim.ts';
+import { adamwSlot, reduceSlot, type AdamW, type Slot } from './adamw.ts';
 import type { Batch } from './sampler.ts';
-import { GradWorkers, type WorkerJob } from './grad-workers.ts';
-import { wasmBackend } from './backend/wasm-internals.ts';
-import { asyncReadback } from './backend/webgpu.ts';
+import { GradWorkers, type WorkerJob } from './grad-pool.ts';
+import { wasmBackend } from '../backend/wasm-internals.ts';
+import { asyncReadback } from '../backend/webgpu.ts';
 
 export interface Stepper {
   /** Runs one step on `batch` with learning rate `lr`; resolves to the batch loss before the update. */

@@ -8,7 +8,7 @@
  * corrupt or hostile file could get wrong and says what, where.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { writeFileAtomic } from '../util/atomic-write.ts';
+import { writeFileAtomic } from '../../util/atomic-write.ts';
 
 export class SafetensorsError extends Error {
   constructor(

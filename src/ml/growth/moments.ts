@@ -10,8 +10,8 @@
  * source (LEMON's mean channels, fresh units, off-diagonal merge blocks) start at zero moments.
  */
 import { join } from 'node:path';
-import type { HostWeights, ModelConfig } from '../config.ts';
-import { readMoments as readMomentsFile, writeMoments as writeMomentsFile } from '../checkpoint.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
+import { readMoments as readMomentsFile, writeMoments as writeMomentsFile } from '../core/checkpoint.ts';
 import type { UnitMap } from './units.ts';
 import { planWidth } from './width.ts';
 import { GrowthError, LNF_B, LNF_W, type Tensor, WPE, WTE, get, layerNames, zeros } from './weights.ts';
@@ -141,7 +141,7 @@ function placeBlock(out: Tensor, t: Tensor, i: number, n: number, nSections: num
 export function readMoments(dir: string): AdamMoments & { step: number } {
   const file = join(dir, 'optimizer.safetensors');
   const { m, v, metadata } = readMomentsFile(file);
-  if (m.size === 0) throw new GrowthError(`${file}: no m.* tensors; was it written by src/ml/train.ts?`);
+  if (m.size === 0) throw new GrowthError(`${file}: no m.* tensors; was it written by src/ml/core/train.ts?`);
   return { m, v, step: Number(metadata.step ?? 0) };
 }
 
