@@ -37,7 +37,7 @@ export function sourceDirs(spec: string): string[] {
 }
 
 /** The tokenize stage's datasets with their split files (paths resolved against the tokens dir). */
-export function tokenSources(tokensDir: string): TokenSource[] {
+function tokenSources(tokensDir: string): TokenSource[] {
   const metaFile = join(tokensDir, 'meta.json');
   let meta: { sources: { name: string; roles: string[]; splits: Record<string, { file: string }> }[] };
   try {
@@ -53,7 +53,7 @@ export function tokenSources(tokensDir: string): TokenSource[] {
 }
 
 /** Options for one method name: growth-wide defaults, then growth.variants.<name> overrides. */
-export function combineOptions(p: Params, name: string): Pick<CombineOptions, 'name' | 'method' | 'options' | 'carryOptimizer' | 'ligo' | 'eval' | 'target'> {
+function combineOptions(p: Params, name: string): Pick<CombineOptions, 'name' | 'method' | 'options' | 'carryOptimizer' | 'ligo' | 'eval' | 'target'> {
   const variant = p.opt<Record<string, unknown> | null>(`growth.variants.${name}`, null) ?? {};
   const pick = <T>(key: string, fallback: T): T => (key in variant ? (variant[key] as T) : p.opt<T>(`growth.${key}`, fallback));
   const ligo = { ...p.opt<Record<string, unknown>>('growth.ligo', {}), ...((variant.ligo as Record<string, unknown>) ?? {}) };

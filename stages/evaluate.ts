@@ -22,7 +22,7 @@ import { loadParams, parseArgs } from './lib/params.ts';
 import { reportProgress } from './lib/progress.ts';
 import { readSplit, readTokensMeta } from './lib/tokens.ts';
 
-export const EVAL_FILE = 'artifacts/eval/metrics.json';
+const EVAL_FILE = 'artifacts/eval/metrics.json';
 
 async function main(): Promise<void> {
   const args = parseArgs();

@@ -22,7 +22,7 @@ import { modelConfigFromParams } from './lib/models.ts';
 import { loadParams, parseArgs } from './lib/params.ts';
 import { reportProgress } from './lib/progress.ts';
 
-export const PROFILE_FILE = 'artifacts/profile/profile.json';
+const PROFILE_FILE = 'artifacts/profile/profile.json';
 
 async function main(): Promise<void> {
   const args = parseArgs();

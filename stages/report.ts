@@ -25,7 +25,7 @@ import { experimentRefs } from './lib/experiment.ts';
 import { runMain } from './lib/main.ts';
 import { loadParams, parseArgs } from './lib/params.ts';
 
-export const REPORT_DIR = 'artifacts/report';
+const REPORT_DIR = 'artifacts/report';
 
 function git(root: string, ...args: string[]): string | null {
   try {

@@ -22,8 +22,8 @@ import { bannerFor, describeParams } from '../src/report/provenance.ts';
 import { runMain } from './lib/main.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
 
-export const SELECTED_FILE = 'artifacts/study/selected.json';
-export const STUDY_REPORT_DIR = 'artifacts/study/report';
+const SELECTED_FILE = 'artifacts/study/selected.json';
+const STUDY_REPORT_DIR = 'artifacts/study/report';
 
 const tuneDir = (method: string, lr: number, warmup: number) => `artifacts/study/tune/${method}/lr${lr}-w${warmup}`;
 const runDir = (method: string, budget: number, seed: number) => `artifacts/study/run/b${budget}/s${seed}/${method}`;

@@ -34,7 +34,7 @@ export const TOKENS_DIR = 'artifacts/tokens';
 /** The download stage's out (kept literal here so this stage does not depend on that program). */
 export const DATA_DIR = 'artifacts/data';
 
-export async function runTokenize(params: Params, root: string, log: (line: string) => void = console.error): Promise<TokensMeta> {
+async function runTokenize(params: Params, root: string, log: (line: string) => void = console.error): Promise<TokensMeta> {
   const dataDir = join(root, DATA_DIR);
   const manifest = readManifest(dataDir);
   const all = manifest.sources.map((s) => s.name);

@@ -108,7 +108,7 @@ function schedule(p: Params, section: 'small' | 'm0' | 'refine' | 'continue', st
  * the continuation — equals M0's training FLOPs, so it is compared with M0 at M0's budget and with
  * every M1 at any budget up to that on the same total-compute axis.
  */
-export function continueSteps(p: Params, vocabSize: number, budget = 1): number {
+function continueSteps(p: Params, vocabSize: number, budget = 1): number {
   const batch = p.num('train.batch_size');
   const seq = p.num('model.block_size');
   const small = stepFlops(modelConfigFromParams(p, 'small', vocabSize), batch, seq).training;

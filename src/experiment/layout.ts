@@ -33,7 +33,7 @@ export interface ModelRef {
   dir: string;
 }
 
-export const MODELS_DIR = 'artifacts/models';
+const MODELS_DIR = 'artifacts/models';
 
 /**
  * The "method" name of the continued-small-model baseline. It sits among the M1 variants (it is
@@ -41,9 +41,9 @@ export const MODELS_DIR = 'artifacts/models';
  * has no M1' and is trained by its own stage; growth.methods may not use the name.
  */
 export const CONTINUE_METHOD = 'small_cont';
-export const CKPT_DIR = 'artifacts/ckpt';
+const CKPT_DIR = 'artifacts/ckpt';
 
-export function modelName(role: ModelRole, opts: { index?: number; method?: string } = {}): string {
+function modelName(role: ModelRole, opts: { index?: number; method?: string } = {}): string {
   switch (role) {
     case 'small':
       return `${opts.index}`;
@@ -56,7 +56,7 @@ export function modelName(role: ModelRole, opts: { index?: number; method?: stri
   }
 }
 
-export function modelLabel(role: ModelRole, opts: { index?: number; method?: string } = {}): string {
+function modelLabel(role: ModelRole, opts: { index?: number; method?: string } = {}): string {
   switch (role) {
     case 'small':
       return `small ${opts.index}`;

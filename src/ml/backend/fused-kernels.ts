@@ -100,7 +100,7 @@ function cpuKernel(k: HostKernel): tf.KernelFunc {
 }
 
 /** Registers the fused kernels for `cpu` and `wasm` (idempotent). */
-export function registerFusedKernels(): void {
+function registerFusedKernels(): void {
   for (const [name, k] of Object.entries(KERNELS)) {
     for (const [backendName, make] of [['cpu', cpuKernel], ['wasm', wasmKernel]] as const) {
       if (!tf.getKernel(name, backendName)) tf.registerKernel({ kernelName: name, backendName, kernelFunc: make(k) });

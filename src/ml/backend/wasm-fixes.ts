@@ -41,7 +41,7 @@ export const FIXED_KERNELS = [
 let installedReport: WasmFixReport | null = null;
 
 /** Kernels that fix wrong or missing behaviour (installed even when speed fixes are turned off). */
-export const CORRECTNESS_KERNELS = ['UnsortedSegmentSum', 'OneHot'] as const;
+const CORRECTNESS_KERNELS = ['UnsortedSegmentSum', 'OneHot'] as const;
 
 /**
  * Installs the fixes. `speed: false` installs only CORRECTNESS_KERNELS (for measuring the stock

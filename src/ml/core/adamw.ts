@@ -30,7 +30,7 @@ export interface Slot {
   decay: boolean;
 }
 
-export function layoutOf(cfg: ModelConfig): { slots: Slot[]; total: number } {
+function layoutOf(cfg: ModelConfig): { slots: Slot[]; total: number } {
   let offset = 0;
   const slots = weightShapes(cfg).map(({ name, shape }) => {
     const size = shape.reduce((a, b) => a * b, 1);

@@ -18,7 +18,7 @@ export class CheckpointError extends Error {
 }
 
 /** HF GPT-2 config.json for a ModelConfig, plus our own config under `growline`. */
-export function hfConfig(cfg: ModelConfig): Record<string, unknown> {
+function hfConfig(cfg: ModelConfig): Record<string, unknown> {
   return {
     model_type: 'gpt2',
     architectures: ['GPT2LMHeadModel'],
@@ -93,7 +93,7 @@ export function saveModel(dir: string, cfg: ModelConfig, weights: HostWeights, m
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify(hfConfig(cfg), null, 2) + '\n');
 }
 
-export function readConfig(dir: string): ModelConfig {
+function readConfig(dir: string): ModelConfig {
   const path = join(dir, 'config.json');
   let j: unknown;
   try {

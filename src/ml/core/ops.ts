@@ -122,11 +122,6 @@ function causalMask(t: number): tf.Tensor2D {
   return m;
 }
 
-/** Number of long-lived constant tensors this module holds (masks), for leak accounting. */
-export function cachedConstantCount(): number {
-  return maskCache.size;
-}
-
 /**
  * softmax(scores·scale + causal mask) over the last axis of [batch, T, T] scores, as one op:
  * backward is dz = p·(dy − Σ dy·p), dscores = scale·dz (the mask is constant).

@@ -63,7 +63,7 @@ export function batchGradient(cfg: ModelConfig, slots: Slot[], params: tf.Tensor
  * batchGradient for the training thread: the same computation, but on webgpu the values are read
  * back asynchronously (its synchronous read needs a browser's OffscreenCanvas, absent in Node).
  */
-export async function batchGradientAsync(cfg: ModelConfig, slots: Slot[], params: tf.Tensor[], b: Batch, out: Float32Array): Promise<number> {
+async function batchGradientAsync(cfg: ModelConfig, slots: Slot[], params: tf.Tensor[], b: Batch, out: Float32Array): Promise<number> {
   if (!asyncReadback()) return batchGradient(cfg, slots, params, b, out);
   const { value, grads, inputs } = gradientTensors(cfg, slots, params, b);
   try {

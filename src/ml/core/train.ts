@@ -165,7 +165,7 @@ function progressLine(current: number, total: number, values: Record<string, num
   process.stdout.write(`::progress current=${current} total=${total}${extra ? ' ' + extra : ''}\n`);
 }
 
-export const WEIGHT_DECAY_RULE = 'decay tensors with >= 2 dims (matrices, token and position embeddings); no decay on biases and LayerNorm';
+const WEIGHT_DECAY_RULE = 'decay tensors with >= 2 dims (matrices, token and position embeddings); no decay on biases and LayerNorm';
 
 export async function train(o: TrainOptions): Promise<TrainSummary> {
   validate(o);

@@ -120,7 +120,7 @@ function sourceTrainFlops(dir: string): number | null {
   return typeof o.flops === 'number' ? o.flops : null;
 }
 
-export function chargedFor(sourceDirs: string[], used: number[], operatorFlops: number): Charged {
+function chargedFor(sourceDirs: string[], used: number[], operatorFlops: number): Charged {
   const sources = used.map((i) => ({ index: i + 1, path: sourceDirs[i], train_flops: sourceTrainFlops(sourceDirs[i]) }));
   const small = sources.every((s) => s.train_flops !== null) ? sources.reduce((a, s) => a + (s.train_flops ?? 0), 0) : null;
   return { sources, small_flops: small, operator_flops: operatorFlops };
@@ -131,7 +131,7 @@ function sha256(path: string): string {
 }
 
 /** The large model's config: its shape from params, vocabulary and context from the sources. */
-export function targetConfig(src: ModelConfig, t: TargetShape): ModelConfig {
+function targetConfig(src: ModelConfig, t: TargetShape): ModelConfig {
   return gptConfig({ vocabSize: src.vocabSize, blockSize: src.blockSize, lnEps: src.lnEps, ...t });
 }
 

@@ -46,8 +46,8 @@ export interface Grown {
   used: number[];
 }
 
-export const WIDTH_METHODS = ['fpi', 'lemon', 'merge'] as const;
-export const DEPTH_METHODS = ['stack', 'stack_zero'] as const;
+const WIDTH_METHODS = ['fpi', 'lemon', 'merge'] as const;
+const DEPTH_METHODS = ['stack', 'stack_zero'] as const;
 
 export interface MethodPlan {
   width?: (typeof WIDTH_METHODS)[number] | 'ligo';

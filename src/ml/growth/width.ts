@@ -163,7 +163,7 @@ function expandLnFinal(g: Tensor, b: Tensor, resid: UnitMap, rho: number, sym: S
   return [g1, b1];
 }
 
-export function defaultEpsilon(sym: Symmetry): number {
+function defaultEpsilon(sym: Symmetry): number {
   return sym === 'noise' ? 0.1 : sym === 'split' ? 0.01 : 0;
 }
 
