@@ -44,6 +44,7 @@ import { train } from '../src/ml/core/train.ts';
 import { runMain } from './lib/main.ts';
 import { modelConfigFromParams } from './lib/models.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
+import { reportProgress } from './lib/progress.ts';
 import { concatSplit, readTokensMeta, sourcesFor } from './lib/tokens.ts';
 
 const MODEL_FILES = ['model.safetensors', 'config.json', 'optimizer.safetensors', 'metrics.jsonl', 'train.json'];
@@ -219,6 +220,7 @@ async function main(): Promise<void> {
     microBatches: params.num('train.micro_batches'),
     workers: trainWorkers(params.num('train.micro_batches')),
     outDir: work,
+    onProgress: (step, total, values) => reportProgress(step, total, values),
     ...(initialWeights ? { initialWeights } : {}),
     ...(initialMoments ? { initialMoments } : {}),
   });

@@ -96,7 +96,7 @@ test('train() rejects micro-batches that do not divide the batch, naming the opt
   await assert.rejects(
     train({
       config: cfg, train: corpus.train, val: corpus.val, steps: 2, batch: 8, seq: 16, lr: 1e-3, minLr: 1e-4, warmupSteps: 1, weightDecay: 0, beta1: 0.9,
-      beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 1, evalBatches: 1, checkpointEvery: 0, outDir, progress: false, microBatches: 3,
+      beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 1, evalBatches: 1, checkpointEvery: 0, outDir, microBatches: 3,
     }),
     (e: Error) => e instanceof TrainOptionsError && /microBatches must be a positive integer dividing batch 8, got 3/.test(e.message),
   );

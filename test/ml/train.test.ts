@@ -30,7 +30,7 @@ test('loss falls well below the unigram entropy of a real corpus within 300 step
   const cfg = gptConfig({ vocabSize: corpus.vocabSize, blockSize: 16, nLayer: 2, nHead: 2, nEmbd: 32 });
   const s = await train({
     config: cfg, train: corpus.train, val: corpus.val, steps: 300, batch: 64, seq: 16, lr: 3e-3, minLr: 3e-4, warmupSteps: 20,
-    weightDecay: 0.1, beta1: 0.9, beta2: 0.95, clip: 1, seed: 3, dataSeed: 4, evalEvery: 100, evalBatches: 4, checkpointEvery: 0, outDir, progress: false,
+    weightDecay: 0.1, beta1: 0.9, beta2: 0.95, clip: 1, seed: 3, dataSeed: 4, evalEvery: 100, evalBatches: 4, checkpointEvery: 0, outDir,
   });
   // A character model this small and this short reaches ~2.35 nats here (unigram: 2.96); 0.5 nats
   // below the unigram entropy means it learned context, not just character frequencies.
@@ -96,7 +96,7 @@ test('bad options are rejected with a message naming the option', async () => {
   const cfg = gptConfig({ vocabSize: corpus.vocabSize, blockSize: 8, nLayer: 1, nHead: 1, nEmbd: 8 });
   const base = {
     config: cfg, train: corpus.train, val: corpus.val, steps: 1, batch: 2, seq: 8, lr: 1e-3, minLr: 0, warmupSteps: 0,
-    weightDecay: 0, beta1: 0.9, beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 1, evalBatches: 1, checkpointEvery: 0, outDir: tmp(), progress: false,
+    weightDecay: 0, beta1: 0.9, beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 1, evalBatches: 1, checkpointEvery: 0, outDir: tmp(),
   };
   await assert.rejects(train({ ...base, seq: 16 }), (e: Error) => e instanceof TrainOptionsError && /seq 16 exceeds the model's blockSize 8/.test(e.message));
   await assert.rejects(train({ ...base, steps: 0 }), /steps must be a positive integer/);
@@ -107,7 +107,7 @@ test('refine: starts from given weights and carried moments, with a re-warmup', 
   const cfg = gptConfig({ vocabSize: corpus.vocabSize, blockSize: 16, nLayer: 1, nHead: 2, nEmbd: 8 });
   const base = {
     config: cfg, train: corpus.train, val: corpus.val, batch: 4, seq: 16, lr: 3e-3, minLr: 3e-4, warmupSteps: 5,
-    weightDecay: 0.1, beta1: 0.9, beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 10, evalBatches: 2, checkpointEvery: 0, progress: false,
+    weightDecay: 0.1, beta1: 0.9, beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 10, evalBatches: 2, checkpointEvery: 0,
   };
   const first = tmp();
   const a = await train({ ...base, steps: 20, outDir: first });
