@@ -1,5 +1,5 @@
 /**
- * Entry point of a gradient worker thread (see ./grad-workers.ts): initialises the training
+ * Entry point of a gradient worker thread (see ./grad-pool.ts): initialises the training
  * thread's backend with one thread, then runs the jobs it is sent on the shared buffers.
  */
 import { parentPort, workerData } from 'node:worker_threads';

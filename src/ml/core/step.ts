@@ -1,13 +1,13 @@
 /**
  * One training step: forward + backward through tfjs, then the AdamW update on the host buffers
- * (./optim.ts), then fresh parameter tensors for the next step. Parameters are replaced rather than
+ * (./adamw.ts), then fresh parameter tensors for the next step. Parameters are replaced rather than
  * written in place on purpose: the wasm backend caches XNNPACK operators (with packed weights) per
  * tensor id, so mutating a weight tensor's memory would leave stale packed copies in use.
  *
  * Micro-batches and workers (nanoGPT's gradient accumulation and DDP, on one machine):
  * `microBatches` splits each batch into that many equal slices of rows; the step's gradient is the
  * mean of their gradients, summed in slice order. `workers` threads (this one included) compute the
- * slices in parallel (./grad-workers.ts), then share averaging the gradients and the AdamW update
+ * slices in parallel (./grad-pool.ts), then share averaging the gradients and the AdamW update
  * tensor by tensor. Only `microBatches` changes the numbers: each slice's gradient is computed by
  * the same kernels on the same inputs wherever it runs and lands in its own buffer, the gradient
  * norm is summed per tensor and then in tensor order, and AdamW is elementwise — so 1 or 4 workers

@@ -88,7 +88,7 @@ function describe(c: ModelConfig): string {
 /** The host-side (non-learned) operators. ligo lives in ligo.ts (it trains, so it is async). */
 /**
  * `moments` (one per source, optional): AdamW moments to carry through the same growth (see
- * optimizer.ts). Supported for fpi, lemon and merge to exactly n·d0, each with optional depth.
+ * moments.ts). Supported for fpi, lemon and merge to exactly n·d0, each with optional depth.
  */
 export function growHost(method: string, sources: SourceModel[], target: ModelConfig, opts: GrowOptions = {}, moments?: AdamMoments[]): Grown {
   const plan = parseMethod(method);
