@@ -19,12 +19,12 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { backendFields, initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
-import { loadModel, saveModel } from '../src/ml/core/checkpoint.ts';
+import { loadModel, readModelMoments, saveModel, writeModelMoments } from '../src/ml/core/checkpoint.ts';
 import type { ModelConfig } from '../src/ml/core/config.ts';
-import { BatchSampler, fixedBatches, readTokens } from '../src/ml/core/sampler.ts';
+import { BatchSampler, fixedBatches } from '../src/ml/core/sampler.ts';
+import { concatSplit, readSplit, readTokensMeta, TOKENS_DIR, type TokensMeta } from '../src/experiment/artifacts/tokens.ts';
 import { type GrowOptions, type SourceModel, parseMethod } from '../src/ml/growth/index.ts';
 import { type LigoParams, type TargetShape, growAndScore } from '../src/ml/growth/grow-and-score.ts';
-import { readMoments, writeMoments } from '../src/ml/growth/moments.ts';
 import { GrowthError } from '../src/ml/growth/weights.ts';
 import { writeDirAtomic } from '../src/util/atomic-write.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
@@ -86,14 +86,6 @@ interface EvalParams {
   maxTokens: number;
 }
 
-/** A dataset's token streams as the tokenize stage lists them in meta.json. */
-interface TokenSource {
-  name: string;
-  roles: string[];
-  /** split name → absolute or cwd-relative .bin path */
-  files: Record<string, string>;
-}
-
 interface CombineOptions {
   /** growth.methods entry: an operator composition or a growth.variants key. */
   name: string;
@@ -129,22 +121,15 @@ function fail(msg: string): never {
   throw new GrowthError(msg);
 }
 
-/** Training batches for ligo: the large model's datasets (role "large") concatenated, sampled at random offsets. */
-function ligoSampler(tokens: TokenSource[], p: LigoParams, seq: number): BatchSampler {
-  const large = tokens.filter((t) => t.roles.includes('large'));
-  const use = large.length > 0 ? large : tokens;
-  const streams = use.map((t) => readTokens(t.files.train ?? fail(`dataset ${t.name} has no train split in the token meta`)));
-  const all = new Uint16Array(streams.reduce((n, s) => n + s.length, 0));
-  let o = 0;
-  for (const s of streams) {
-    all.set(s, o);
-    o += s.length;
-  }
-  return new BatchSampler(all, p.batchSize, seq, p.seed, `ligo training tokens (${use.map((t) => t.name).join(' + ')})`);
+/** Training batches for ligo: the large model's datasets (role "large"; all when none has it), sampled at random offsets. */
+function ligoSampler(tokensDir: string, meta: TokensMeta, p: LigoParams, seq: number): BatchSampler {
+  const large = meta.sources.filter((t) => t.roles.includes('large'));
+  const use = large.length > 0 ? large : meta.sources;
+  return new BatchSampler(concatSplit(tokensDir, meta, use, 'train'), p.batchSize, seq, p.seed, `ligo training tokens (${use.map((t) => t.name).join(' + ')})`);
 }
 
 /** Grows M1' from the checkpoints in `sourceDirs` and writes `out` (model.safetensors, config.json, growth.json) atomically. */
-async function runCombine(o: CombineOptions, sourceDirs: string[], tokens: TokenSource[], out: string): Promise<GrowthJson> {
+async function runCombine(o: CombineOptions, sourceDirs: string[], tokensDir: string, out: string): Promise<GrowthJson> {
   const t0 = Date.now();
   if (sourceDirs.length === 0) throw new GrowthError('combine: no source models given; pass --sources DIR (a directory of small-model checkpoints)');
   const sources: SourceModel[] = sourceDirs.map((dir) => {
@@ -152,21 +137,22 @@ async function runCombine(o: CombineOptions, sourceDirs: string[], tokens: Token
     return { cfg: m.config, weights: m.weights };
   });
   const seq = sources[0].cfg.blockSize;
-  const scoreSets = tokens.map((t) => {
-    const file = t.files[o.eval.split] ?? fail(`dataset ${t.name} has no "${o.eval.split}" split; set growth.eval.split to one of ${Object.keys(t.files).join(', ')}`);
+  const meta = readTokensMeta(tokensDir);
+  const scoreSets = meta.sources.map((t) => {
+    if (!t.splits[o.eval.split]) fail(`dataset ${t.name} has no "${o.eval.split}" split; set growth.eval.split to one of ${Object.keys(t.splits).join(', ')}`);
     const count = Math.max(1, Math.floor(o.eval.maxTokens / (o.eval.batchSize * seq)));
-    return { name: t.name, batches: fixedBatches(readTokens(file), count, o.eval.batchSize, seq, `${t.name} ${o.eval.split} tokens`) };
+    return { name: t.name, batches: fixedBatches(readSplit(tokensDir, t, o.eval.split), count, o.eval.batchSize, seq, `${t.name} ${o.eval.split} tokens`) };
   });
   const isLigo = parseMethod(o.method).width === 'ligo';
   if (o.carryOptimizer && isLigo) throw new GrowthError('growth.carry_optimizer is not supported for ligo (its weights are not copies of the sources\'); turn it off for this method');
-  const sampler = isLigo ? ligoSampler(tokens, o.ligo, seq) : undefined;
+  const sampler = isLigo ? ligoSampler(tokensDir, meta, o.ligo, seq) : undefined;
   const g = await growAndScore(sources, {
     method: o.method,
     options: o.options,
     target: o.target,
     ligo: o.ligo,
     ...(sampler ? { ligoBatches: () => sampler.next() } : {}),
-    ...(o.carryOptimizer ? { moments: sourceDirs.map((dir) => readMoments(dir)) } : {}),
+    ...(o.carryOptimizer ? { moments: sourceDirs.map((dir) => readModelMoments(dir)) } : {}),
     scoreSets,
     onProgress: (phase, current, total, values) => reportProgress(current, total, { phase, ...values }),
   });
@@ -189,7 +175,7 @@ async function runCombine(o: CombineOptions, sourceDirs: string[], tokens: Token
   };
   await writeDirAtomic(out, (tmp) => {
     saveModel(tmp, g.cfg, g.weights, { growth_method: o.name });
-    if (g.moments) writeMoments(tmp, g.moments, g.momentsStep ?? 0);
+    if (g.moments) writeModelMoments(tmp, g.moments, g.momentsStep ?? 0, { carried_by: 'growth' });
     writeFileSync(join(tmp, 'growth.json'), JSON.stringify(json, null, 2) + '\n');
   });
   return json;
@@ -205,22 +191,6 @@ export function sourceDirs(spec: string): string[] {
     .sort((a, b) => (Number(a) - Number(b)) || a.localeCompare(b));
   if (subs.length === 0) throw new GrowthError(`--sources ${spec}: no checkpoint subdirectories (with model.safetensors) inside`);
   return subs.map((d) => join(spec, d));
-}
-
-/** The tokenize stage's datasets with their split files (paths resolved against the tokens dir). */
-function tokenSources(tokensDir: string): TokenSource[] {
-  const metaFile = join(tokensDir, 'meta.json');
-  let meta: { sources: { name: string; roles: string[]; splits: Record<string, { file: string }> }[] };
-  try {
-    meta = JSON.parse(readFileSync(metaFile, 'utf8'));
-  } catch (e) {
-    throw new GrowthError(`${metaFile}: cannot read the token meta (${(e as Error).message}); run the tokenize stage first`);
-  }
-  return meta.sources.map((s) => ({
-    name: s.name,
-    roles: s.roles,
-    files: Object.fromEntries(Object.entries(s.splits).map(([split, f]) => [split, join(tokensDir, f.file)])),
-  }));
 }
 
 /** Options for one method name: growth-wide defaults, then growth.variants.<name> overrides. */
@@ -260,7 +230,7 @@ async function main(): Promise<void> {
   const p = loadParams(args.params);
   await initBackend(p.opt<string>('backend', 'auto') as BackendChoice);
   const out = resolve(args.out);
-  const json = await runCombine(combineOptions(p, args.method), sourceDirs(args.sources), tokenSources(args.tokens ?? 'artifacts/tokens'), out);
+  const json = await runCombine(combineOptions(p, args.method), sourceDirs(args.sources), args.tokens ?? TOKENS_DIR, out);
   // Its wall time goes to artifacts/timings/… (declared `verify: false`); growth.json keeps the rest.
   splitJsonFile(join(out, 'growth.json'));
   const fmt = (t: Record<string, number>) => t.combined.toFixed(4);

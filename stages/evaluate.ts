@@ -20,7 +20,7 @@ import { experimentRefs } from './lib/experiment.ts';
 import { runMain } from './lib/main.ts';
 import { loadParams, parseArgs } from './lib/params.ts';
 import { reportProgress } from './lib/progress.ts';
-import { readSplit, readTokensMeta } from './lib/tokens.ts';
+import { readSplit, readTokensMeta, TOKENS_DIR } from '../src/experiment/artifacts/tokens.ts';
 
 const EVAL_FILE = 'artifacts/eval/metrics.json';
 
@@ -32,9 +32,10 @@ async function main(): Promise<void> {
   const split = params.str('eval.split');
   const batch = params.num('eval.batch_size');
   const maxTokens = params.num('eval.max_tokens');
-  const meta = readTokensMeta(root);
+  const tokensDir = join(root, TOKENS_DIR);
+  const meta = readTokensMeta(tokensDir);
   const streams = meta.sources.map((s) => {
-    const all = readSplit(root, s, split);
+    const all = readSplit(tokensDir, s, split);
     return { name: s.name, tokens: all.subarray(0, Math.min(all.length, maxTokens + 1)) };
   });
   const refs = experimentRefs(params);

@@ -23,14 +23,12 @@ import {
   serializeTokenizer,
   tokenizerConfigJson,
   trainBpeFromCounts,
-  type TokenFile,
-  type TokensMeta,
 } from '../src/ml/tokenizer/index.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
 import { runMain } from './lib/main.ts';
 import { reportProgress } from './lib/progress.ts';
+import { TOKENS_DIR, type TokenFile, type TokensMeta } from '../src/experiment/artifacts/tokens.ts';
 
-export const TOKENS_DIR = 'artifacts/tokens';
 /** The download stage's out (kept literal here so this stage does not depend on that program). */
 export const DATA_DIR = 'artifacts/data';
 

@@ -35,7 +35,7 @@ import { splitJsonFile, splitJsonlFile } from '../src/experiment/timings.ts';
 import { CONTINUE_METHOD, ckptDir, derivedSeeds, modelRef, type ModelRef } from '../src/experiment/layout.ts';
 import { stepFlops } from '../src/ml/core/flops.ts';
 import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
-import { loadModel, readMoments } from '../src/ml/core/checkpoint.ts';
+import { loadModel, MOMENTS_FILE, type ModelMoments, readModelMoments } from '../src/ml/core/checkpoint.ts';
 import type { HostWeights, ModelConfig } from '../src/ml/core/config.ts';
 import { evaluateStream } from '../src/ml/core/score.ts';
 import { toTensors } from '../src/ml/core/model.ts';
@@ -45,7 +45,7 @@ import { runMain } from './lib/main.ts';
 import { modelConfigFromParams } from './lib/models.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
 import { reportProgress } from './lib/progress.ts';
-import { concatSplit, readTokensMeta, sourcesFor } from './lib/tokens.ts';
+import { concatSplit, readTokensMeta, sourcesFor, TOKENS_DIR } from '../src/experiment/artifacts/tokens.ts';
 
 const MODEL_FILES = ['model.safetensors', 'config.json', 'optimizer.safetensors', 'metrics.jsonl', 'train.json'];
 
@@ -77,12 +77,8 @@ function refFromArgs(args: Record<string, string>, sourceIndex: number): ModelRe
 }
 
 /** AdamW moments combine carried over into M1' (growth.carry_optimizer), if it wrote them. */
-function carriedMoments(dir: string): { m: HostWeights; v: HostWeights; step?: number } | undefined {
-  const file = join(dir, 'optimizer.safetensors');
-  if (!existsSync(file)) return undefined;
-  const { m, v, metadata } = readMoments(file);
-  const step = metadata.step === undefined ? undefined : Number(metadata.step);
-  return { m, v, ...(step !== undefined && Number.isFinite(step) ? { step } : {}) };
+function carriedMoments(dir: string): ModelMoments | undefined {
+  return existsSync(join(dir, MOMENTS_FILE)) ? readModelMoments(dir) : undefined;
 }
 
 /**
@@ -164,10 +160,11 @@ async function main(): Promise<void> {
   const continued = ref.method === CONTINUE_METHOD;
   await initBackend(params.str('backend') as BackendChoice);
 
-  const meta = readTokensMeta(root);
+  const tokensDir = join(root, TOKENS_DIR);
+  const meta = readTokensMeta(tokensDir);
   const sources = sourcesFor(meta, ref.role === 'small' ? 'small' : 'large');
-  const trainTokens = concatSplit(root, sources, 'train', meta.eot_id);
-  const valTokens = concatSplit(root, sources, 'val', meta.eot_id);
+  const trainTokens = concatSplit(tokensDir, meta, sources, 'train');
+  const valTokens = concatSplit(tokensDir, meta, sources, 'val');
 
   let config: ModelConfig;
   let initialWeights: HostWeights | undefined;

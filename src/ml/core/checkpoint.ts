@@ -155,12 +155,38 @@ export function saveResume(dir: string, cfg: ModelConfig, params: HostWeights, m
  * optimizer's step count (and anything else) in its metadata. Training writes it beside the final
  * weights and in every resume checkpoint; growth carries it into M1'.
  */
-export function writeMoments(file: string, m: HostWeights, v: HostWeights, metadata: Record<string, string> = {}): void {
+function writeMoments(file: string, m: HostWeights, v: HostWeights, metadata: Record<string, string> = {}): void {
   const prefixed = (prefix: string, w: HostWeights) => [...w].map(([n, t]) => [`${prefix}${n}`, t] as [string, { shape: number[]; data: Float32Array }]);
   writeSafetensors(file, [...prefixed('m.', m), ...prefixed('v.', v)], metadata);
 }
 
-export function readMoments(file: string): { m: HostWeights; v: HostWeights; metadata: Record<string, string> } {
+/** The AdamW moments file of a model directory (training writes it beside the final weights). */
+export const MOMENTS_FILE = 'optimizer.safetensors';
+
+/** A model directory's AdamW moments and the optimizer step their bias correction has reached. */
+export interface ModelMoments {
+  m: HostWeights;
+  v: HostWeights;
+  step: number;
+}
+
+/** Writes `<dir>/optimizer.safetensors` with the step (and `metadata`) in its header. */
+export function writeModelMoments(dir: string, moments: { m: HostWeights; v: HostWeights }, step: number, metadata: Record<string, string> = {}): void {
+  writeMoments(join(dir, MOMENTS_FILE), moments.m, moments.v, { step: String(step), ...metadata });
+}
+
+/** Reads `<dir>/optimizer.safetensors` as writeModelMoments wrote it; anything else is a clear error. */
+export function readModelMoments(dir: string): ModelMoments {
+  const file = join(dir, MOMENTS_FILE);
+  if (!existsSync(file)) throw new CheckpointError(`${file}: no AdamW moments; the model was trained or grown without them (train writes them; combine only with growth.carry_optimizer)`);
+  const { m, v, metadata } = readMoments(file);
+  const step = Number(metadata.step);
+  if (m.size === 0 || m.size !== v.size) throw new CheckpointError(`${file}: expected matching m.* and v.* tensors, found ${m.size} and ${v.size}; re-run the stage that wrote it`);
+  if (!Number.isInteger(step) || step < 0) throw new CheckpointError(`${file}: header metadata "step" must be a non-negative integer, got ${JSON.stringify(metadata.step)}; re-run the stage that wrote it`);
+  return { m, v, step };
+}
+
+function readMoments(file: string): { m: HostWeights; v: HostWeights; metadata: Record<string, string> } {
   const { tensors, metadata } = readSafetensors(file);
   const m: HostWeights = new Map();
   const v: HostWeights = new Map();

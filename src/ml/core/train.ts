@@ -18,7 +18,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { join } from 'node:path';
 import { paramCount, type HostWeights, type ModelConfig } from './config.ts';
 import { backendFields } from '../backend/index.ts';
-import { checkAgainstConfig, loadResume, saveModel, saveResume, writeMoments } from './checkpoint.ts';
+import { checkAgainstConfig, loadResume, saveModel, saveResume, writeModelMoments } from './checkpoint.ts';
 import { writeFileAtomic } from '../../util/atomic-write.ts';
 import { evaluateBatches } from './score.ts';
 import { stepFlops } from './flops.ts';
@@ -267,7 +267,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   }
 
   saveModel(o.outDir, cfg, opt.view(opt.params), { step: String(step), backend });
-  writeMoments(join(o.outDir, 'optimizer.safetensors'), opt.view(opt.m), opt.view(opt.v), { step: String(opt.step) });
+  writeModelMoments(o.outDir, { m: opt.view(opt.m), v: opt.view(opt.v) }, opt.step);
   rmSync(resumeDir, { recursive: true, force: true });
   const summary: TrainSummary = {
     backend,
