@@ -8,7 +8,8 @@
  * eval.max_tokens, backend.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { EVAL_FILE } from '../src/experiment/artifacts/layout.ts';
 import { combineScores, type DatasetScore, type EvalMetrics } from '../src/experiment/eval-metrics.ts';
 import { backendFields, initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
 import { loadModel } from '../src/ml/core/checkpoint.ts';
@@ -22,7 +23,6 @@ import { loadParams, parseArgs } from './lib/params.ts';
 import { reportProgress } from './lib/progress.ts';
 import { readSplit, readTokensMeta, TOKENS_DIR } from '../src/experiment/artifacts/tokens.ts';
 
-const EVAL_FILE = 'artifacts/eval/metrics.json';
 
 async function main(): Promise<void> {
   const args = parseArgs();
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   }
   reportProgress(refs.length, refs.length);
   const metrics: EvalMetrics = { schema: 1, ...backendFields(), split, datasets: streams.map((s) => s.name), models };
-  mkdirSync(join(root, 'artifacts/eval'), { recursive: true });
+  mkdirSync(dirname(join(root, EVAL_FILE)), { recursive: true });
   writeFileSync(join(root, EVAL_FILE), JSON.stringify(metrics, null, 2) + '\n');
 }
 

@@ -10,7 +10,8 @@
  * model.large, train.batch_size, profile.top_kernels, backend.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { PROFILE_FILE } from '../src/experiment/artifacts/layout.ts';
 import { profileTrainingStep } from '../src/experiment/kernels.ts';
 import { type KernelTime, buildProfile, loadRuns } from '../src/experiment/profile.ts';
 import { splitJsonFile } from '../src/experiment/timings.ts';
@@ -23,7 +24,6 @@ import { modelConfigFromParams } from './lib/models.ts';
 import { loadParams, parseArgs } from './lib/params.ts';
 import { reportProgress } from './lib/progress.ts';
 
-const PROFILE_FILE = 'artifacts/profile/profile.json';
 
 async function main(): Promise<void> {
   const args = parseArgs();
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   reportProgress(configs.length, configs.length);
 
   const profile = buildProfile(runs, kernels, root);
-  mkdirSync(join(root, 'artifacts/profile'), { recursive: true });
+  mkdirSync(dirname(join(root, PROFILE_FILE)), { recursive: true });
   writeFileSync(join(root, PROFILE_FILE), JSON.stringify(profile, null, 2) + '\n');
   // Wall times, TFLOP/s, RSS and kernel milliseconds to artifacts/timings/profile/profile.json
   // (declared `verify: false`): profile.json keeps FLOPs and savings, which reproduce exactly.

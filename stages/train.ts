@@ -32,7 +32,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { splitJsonFile, splitJsonlFile } from '../src/experiment/timings.ts';
-import { CONTINUE_METHOD, ckptDir, derivedSeeds, modelRef, type ModelRef } from '../src/experiment/layout.ts';
+import { CONTINUE_METHOD, ckptDir, derivedSeeds, modelRef, type ModelRef } from '../src/experiment/artifacts/layout.ts';
 import { stepFlops } from '../src/ml/core/flops.ts';
 import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
 import { loadModel, MOMENTS_FILE, type ModelMoments, readModelMoments } from '../src/ml/core/checkpoint.ts';

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type CurvePoint, evalCurve, readMetrics } from './curves.ts';
 import { readJsonWithTimings } from './timings.ts';
-import { CONTINUE_METHOD, type ModelRef, modelRef } from './layout.ts';
+import { CONTINUE_METHOD, type ModelRef, modelRef } from './artifacts/layout.ts';
 import { type MethodSummary, type Saving, computeSaving, summariseByMethod } from './savings.ts';
 
 /** The fields of a training run's train.json that the analysis uses. */

@@ -3,7 +3,7 @@
  * turns a user-caused error into one line on stderr and exit status 1 (the runner shows the log
  * tail), keeping stack traces for real bugs.
  */
-import { CONTINUE_METHOD, type ExperimentShape, type ModelRef, experimentModels } from '../../src/experiment/layout.ts';
+import { CONTINUE_METHOD, type ExperimentShape, type ModelRef, experimentModels } from '../../src/experiment/artifacts/layout.ts';
 import type { Params } from './params.ts';
 
 function numberList(p: Params, key: string): number[] {

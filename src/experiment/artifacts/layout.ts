@@ -34,6 +34,11 @@ export interface ModelRef {
 }
 
 const MODELS_DIR = 'artifacts/models';
+/** The evaluate stage's scores of every model (its metrics file). */
+export const EVAL_FILE = 'artifacts/eval/metrics.json';
+/** The profile stage's costs and savings (its wall times are split off under artifacts/timings). */
+export const PROFILE_FILE = 'artifacts/profile/profile.json';
+export const REPORT_DIR = 'artifacts/report';
 
 /**
  * The "method" name of the continued-small-model baseline. It sits among the M1 variants (it is
