@@ -12,7 +12,7 @@
  *   GROW_BENCH_REPS=11 npm run bench:gemm    # timed batches per shape (median), default 7
  */
 import { loadavg } from 'node:os';
-import * as tf from '../src/ml/tf.ts';
+import * as tf from '../src/ml/backend/tf.ts';
 import { initBackend } from '../src/ml/backend/index.ts';
 import { loadGemm } from '../src/ml/backend/gemm.ts';
 import { wasmBackend } from '../src/ml/backend/wasm-internals.ts';

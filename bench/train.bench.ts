@@ -1,6 +1,6 @@
 /**
  * Training-step benchmark: one JSON line per config with ms/step, tokens/s and achieved GFLOP/s
- * (analytic FLOPs from src/ml/flops.ts), plus — when Debian's python3-torch is installed — the same
+ * (analytic FLOPs from src/ml/core/flops.ts), plus — when Debian's python3-torch is installed — the same
  * model's step in PyTorch measured in the same run (`torch_ms_per_step`, `ratio` = ours / torch).
  *
  * Each config is measured twice: the plain step on one thread (`ms_per_step_1thread`, against
@@ -24,15 +24,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import * as tf from '../src/ml/tf.ts';
+import * as tf from '../src/ml/backend/tf.ts';
 import { initBackend } from '../src/ml/backend/index.ts';
 import { describeAdapter, releaseWebgpu, startWebgpu } from '../src/ml/backend/webgpu.ts';
-import { gptConfig, paramCount, type ModelConfig } from '../src/ml/config.ts';
-import { stepFlops } from '../src/ml/flops.ts';
-import { initWeights } from '../src/ml/model.ts';
-import { AdamW } from '../src/ml/optim.ts';
-import { createStepper } from '../src/ml/step.ts';
-import { Rng } from '../src/ml/rng.ts';
+import { gptConfig, paramCount, type ModelConfig } from '../src/ml/core/config.ts';
+import { stepFlops } from '../src/ml/core/flops.ts';
+import { initWeights } from '../src/ml/core/model.ts';
+import { AdamW } from '../src/ml/core/adamw.ts';
+import { createStepper } from '../src/ml/core/step.ts';
+import { Rng } from '../src/ml/core/rng.ts';
 
 const BATCH = 16;
 const SEQ = 64;

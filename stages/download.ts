@@ -17,10 +17,10 @@ import { runMain } from './lib/main.ts';
 import { reportProgress } from './lib/progress.ts';
 
 export const DATA_DIR = 'artifacts/data';
-export const DEFAULT_DOWNLOAD_DIR = 'artifacts/downloads';
+const DEFAULT_DOWNLOAD_DIR = 'artifacts/downloads';
 
 /** Build the datasets the params describe under `root` (the project root). */
-export async function runDownload(params: Params, root: string, log: (line: string) => void = console.error): Promise<DataManifest> {
+async function runDownload(params: Params, root: string, log: (line: string) => void = console.error): Promise<DataManifest> {
   const sourcesRaw = params.get('data.sources');
   const sources = parseSources(sourcesRaw, `${params.file}: data.sources`);
   const fractions = { val: params.num('data.val_fraction'), test: params.num('data.test_fraction') };

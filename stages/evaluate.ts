@@ -8,21 +8,21 @@
  * eval.max_tokens, backend.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { EVAL_FILE } from '../src/experiment/artifacts/layout.ts';
 import { combineScores, type DatasetScore, type EvalMetrics } from '../src/experiment/eval-metrics.ts';
 import { backendFields, initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
-import { loadModel } from '../src/ml/checkpoint.ts';
-import { paramCount } from '../src/ml/config.ts';
-import { evaluateStream } from '../src/ml/eval.ts';
-import { toTensors } from '../src/ml/model.ts';
-import * as tf from '../src/ml/tf.ts';
+import { loadModel } from '../src/ml/core/checkpoint.ts';
+import { paramCount } from '../src/ml/core/config.ts';
+import { evaluateStream } from '../src/ml/core/score.ts';
+import { toTensors } from '../src/ml/core/model.ts';
+import * as tf from '../src/ml/backend/tf.ts';
 import { experimentRefs } from './lib/experiment.ts';
 import { runMain } from './lib/main.ts';
 import { loadParams, parseArgs } from './lib/params.ts';
 import { reportProgress } from './lib/progress.ts';
-import { readSplit, readTokensMeta } from './lib/tokens.ts';
+import { readSplit, readTokensMeta, TOKENS_DIR } from '../src/experiment/artifacts/tokens.ts';
 
-export const EVAL_FILE = 'artifacts/eval/metrics.json';
 
 async function main(): Promise<void> {
   const args = parseArgs();
@@ -32,9 +32,10 @@ async function main(): Promise<void> {
   const split = params.str('eval.split');
   const batch = params.num('eval.batch_size');
   const maxTokens = params.num('eval.max_tokens');
-  const meta = readTokensMeta(root);
+  const tokensDir = join(root, TOKENS_DIR);
+  const meta = readTokensMeta(tokensDir);
   const streams = meta.sources.map((s) => {
-    const all = readSplit(root, s, split);
+    const all = readSplit(tokensDir, s, split);
     return { name: s.name, tokens: all.subarray(0, Math.min(all.length, maxTokens + 1)) };
   });
   const refs = experimentRefs(params);
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   }
   reportProgress(refs.length, refs.length);
   const metrics: EvalMetrics = { schema: 1, ...backendFields(), split, datasets: streams.map((s) => s.name), models };
-  mkdirSync(join(root, 'artifacts/eval'), { recursive: true });
+  mkdirSync(dirname(join(root, EVAL_FILE)), { recursive: true });
   writeFileSync(join(root, EVAL_FILE), JSON.stringify(metrics, null, 2) + '\n');
 }
 

@@ -9,11 +9,13 @@
  * Params keys read: seeds, small.models, growth.methods, model.block_size, model.small,
  * model.large, train.batch_size, profile.top_kernels, backend.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { PROFILE_FILE } from '../src/experiment/artifacts/layout.ts';
 import { profileTrainingStep } from '../src/experiment/kernels.ts';
 import { type KernelTime, buildProfile, loadRuns } from '../src/experiment/profile.ts';
 import { splitJsonFile } from '../src/experiment/timings.ts';
+import { readTokensMeta, TOKENS_DIR } from '../src/experiment/artifacts/tokens.ts';
 import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
 import { fmtSaving, fmtTflops } from '../src/report/format.ts';
 import { experimentRefs } from './lib/experiment.ts';
@@ -22,7 +24,6 @@ import { modelConfigFromParams } from './lib/models.ts';
 import { loadParams, parseArgs } from './lib/params.ts';
 import { reportProgress } from './lib/progress.ts';
 
-export const PROFILE_FILE = 'artifacts/profile/profile.json';
 
 async function main(): Promise<void> {
   const args = parseArgs();
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   const runs = loadRuns(refs, root);
 
   await initBackend(params.str('backend') as BackendChoice);
-  const vocabSize = (JSON.parse(readFileSync(join(root, 'artifacts/tokens/meta.json'), 'utf8')) as { vocab_size: number }).vocab_size;
+  const vocabSize = readTokensMeta(join(root, TOKENS_DIR)).vocab_size;
   const top = params.num('profile.top_kernels');
   const batch = params.num('train.batch_size');
   const kernels: Record<string, KernelTime[]> = {};
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
   reportProgress(configs.length, configs.length);
 
   const profile = buildProfile(runs, kernels, root);
-  mkdirSync(join(root, 'artifacts/profile'), { recursive: true });
+  mkdirSync(dirname(join(root, PROFILE_FILE)), { recursive: true });
   writeFileSync(join(root, PROFILE_FILE), JSON.stringify(profile, null, 2) + '\n');
   // Wall times, TFLOP/s, RSS and kernel milliseconds to artifacts/timings/profile/profile.json
   // (declared `verify: false`): profile.json keeps FLOPs and savings, which reproduce exactly.

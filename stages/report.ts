@@ -15,6 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
+import { EVAL_FILE, PROFILE_FILE, REPORT_DIR } from '../src/experiment/artifacts/layout.ts';
 import { readEvalMetrics } from '../src/experiment/eval-metrics.ts';
 import type { ProfileReport } from '../src/experiment/profile.ts';
 import { readJsonWithTimings } from '../src/experiment/timings.ts';
@@ -25,7 +26,6 @@ import { experimentRefs } from './lib/experiment.ts';
 import { runMain } from './lib/main.ts';
 import { loadParams, parseArgs } from './lib/params.ts';
 
-export const REPORT_DIR = 'artifacts/report';
 
 function git(root: string, ...args: string[]): string | null {
   try {
@@ -39,8 +39,8 @@ async function main(): Promise<void> {
   const args = parseArgs();
   const params = loadParams(args.params);
   const root = resolve(process.env.GROW_ROOT ?? '.');
-  const evalMetrics = readEvalMetrics(join(root, 'artifacts/eval/metrics.json'));
-  const profile = readJsonWithTimings(join(root, 'artifacts/profile/profile.json'), root) as ProfileReport;
+  const evalMetrics = readEvalMetrics(join(root, EVAL_FILE));
+  const profile = readJsonWithTimings(join(root, PROFILE_FILE), root) as ProfileReport;
   const kind = params.opt<string>('report.kind', 'quick');
   if (!(RUN_KINDS as readonly string[]).includes(kind)) throw new Error(`${params.file}: report.kind must be one of ${RUN_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
   const seeds = params.get<number[]>('seeds');

@@ -14,7 +14,7 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { readCurve, readGrowthCharge, readTrainSummary } from '../src/experiment/profile.ts';
-import { CONTINUE_METHOD, modelRef } from '../src/experiment/layout.ts';
+import { CONTINUE_METHOD, modelRef } from '../src/experiment/artifacts/layout.ts';
 import { type StudyCell, type StudyRun, type TuneRun, endLossOf, selectHyper, summariseStudy } from '../src/experiment/study.ts';
 import type { Spread } from '../src/experiment/savings.ts';
 import { renderSvg } from '../src/report/charts.ts';
@@ -22,8 +22,8 @@ import { bannerFor, describeParams } from '../src/report/provenance.ts';
 import { runMain } from './lib/main.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
 
-export const SELECTED_FILE = 'artifacts/study/selected.json';
-export const STUDY_REPORT_DIR = 'artifacts/study/report';
+const SELECTED_FILE = 'artifacts/study/selected.json';
+const STUDY_REPORT_DIR = 'artifacts/study/report';
 
 const tuneDir = (method: string, lr: number, warmup: number) => `artifacts/study/tune/${method}/lr${lr}-w${warmup}`;
 const runDir = (method: string, budget: number, seed: number) => `artifacts/study/run/b${budget}/s${seed}/${method}`;

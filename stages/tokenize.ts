@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeDirAtomic } from '../src/data/atomic-dir.ts';
+import { writeDirAtomic } from '../src/util/atomic-write.ts';
 import { datasetPath, readManifest } from '../src/data/dataset.ts';
 import { DataError } from '../src/data/errors.ts';
 import { SPLITS, type SplitName } from '../src/data/split.ts';
@@ -23,18 +23,16 @@ import {
   serializeTokenizer,
   tokenizerConfigJson,
   trainBpeFromCounts,
-  type TokenFile,
-  type TokensMeta,
 } from '../src/ml/tokenizer/index.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
 import { runMain } from './lib/main.ts';
 import { reportProgress } from './lib/progress.ts';
+import { TOKENS_DIR, type TokenFile, type TokensMeta } from '../src/experiment/artifacts/tokens.ts';
 
-export const TOKENS_DIR = 'artifacts/tokens';
 /** The download stage's out (kept literal here so this stage does not depend on that program). */
 export const DATA_DIR = 'artifacts/data';
 
-export async function runTokenize(params: Params, root: string, log: (line: string) => void = console.error): Promise<TokensMeta> {
+async function runTokenize(params: Params, root: string, log: (line: string) => void = console.error): Promise<TokensMeta> {
   const dataDir = join(root, DATA_DIR);
   const manifest = readManifest(dataDir);
   const all = manifest.sources.map((s) => s.name);

@@ -1,6 +1,6 @@
 /**
  * Stage programs `train_small@<i>-<seed>`, `train_m0@<seed>` and `refine@<method>-<seed>`: one
- * training run of the experiment (src/ml/train.ts does the training).
+ * training run of the experiment (src/ml/core/train.ts does the training).
  *
  *   node --import tsx stages/train.ts --role small --index <i> --seed <s>   small model on role-"small" data (D1)
  *   node --import tsx stages/train.ts --role m0 --seed <s>                  large model from scratch on role-"large" data (D1+D2)
@@ -32,19 +32,20 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { splitJsonFile, splitJsonlFile } from '../src/experiment/timings.ts';
-import { CONTINUE_METHOD, ckptDir, derivedSeeds, modelRef, type ModelRef } from '../src/experiment/layout.ts';
-import { stepFlops } from '../src/ml/flops.ts';
+import { CONTINUE_METHOD, ckptDir, derivedSeeds, modelRef, type ModelRef } from '../src/experiment/artifacts/layout.ts';
+import { stepFlops } from '../src/ml/core/flops.ts';
 import { initBackend, type BackendChoice } from '../src/ml/backend/index.ts';
-import { loadModel, readMoments } from '../src/ml/checkpoint.ts';
-import type { HostWeights, ModelConfig } from '../src/ml/config.ts';
-import { evaluateStream } from '../src/ml/eval.ts';
-import { toTensors } from '../src/ml/model.ts';
-import * as tf from '../src/ml/tf.ts';
-import { train } from '../src/ml/train.ts';
+import { loadModel, MOMENTS_FILE, type ModelMoments, readModelMoments } from '../src/ml/core/checkpoint.ts';
+import type { HostWeights, ModelConfig } from '../src/ml/core/config.ts';
+import { evaluateStream } from '../src/ml/core/score.ts';
+import { toTensors } from '../src/ml/core/model.ts';
+import * as tf from '../src/ml/backend/tf.ts';
+import { train } from '../src/ml/core/train.ts';
 import { runMain } from './lib/main.ts';
 import { modelConfigFromParams } from './lib/models.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
-import { concatSplit, readTokensMeta, sourcesFor } from './lib/tokens.ts';
+import { reportProgress } from './lib/progress.ts';
+import { concatSplit, readTokensMeta, sourcesFor, TOKENS_DIR } from '../src/experiment/artifacts/tokens.ts';
 
 const MODEL_FILES = ['model.safetensors', 'config.json', 'optimizer.safetensors', 'metrics.jsonl', 'train.json'];
 
@@ -76,12 +77,8 @@ function refFromArgs(args: Record<string, string>, sourceIndex: number): ModelRe
 }
 
 /** AdamW moments combine carried over into M1' (growth.carry_optimizer), if it wrote them. */
-function carriedMoments(dir: string): { m: HostWeights; v: HostWeights; step?: number } | undefined {
-  const file = join(dir, 'optimizer.safetensors');
-  if (!existsSync(file)) return undefined;
-  const { m, v, metadata } = readMoments(file);
-  const step = metadata.step === undefined ? undefined : Number(metadata.step);
-  return { m, v, ...(step !== undefined && Number.isFinite(step) ? { step } : {}) };
+function carriedMoments(dir: string): ModelMoments | undefined {
+  return existsSync(join(dir, MOMENTS_FILE)) ? readModelMoments(dir) : undefined;
 }
 
 /**
@@ -108,7 +105,7 @@ function schedule(p: Params, section: 'small' | 'm0' | 'refine' | 'continue', st
  * the continuation — equals M0's training FLOPs, so it is compared with M0 at M0's budget and with
  * every M1 at any budget up to that on the same total-compute axis.
  */
-export function continueSteps(p: Params, vocabSize: number, budget = 1): number {
+function continueSteps(p: Params, vocabSize: number, budget = 1): number {
   const batch = p.num('train.batch_size');
   const seq = p.num('model.block_size');
   const small = stepFlops(modelConfigFromParams(p, 'small', vocabSize), batch, seq).training;
@@ -163,10 +160,11 @@ async function main(): Promise<void> {
   const continued = ref.method === CONTINUE_METHOD;
   await initBackend(params.str('backend') as BackendChoice);
 
-  const meta = readTokensMeta(root);
+  const tokensDir = join(root, TOKENS_DIR);
+  const meta = readTokensMeta(tokensDir);
   const sources = sourcesFor(meta, ref.role === 'small' ? 'small' : 'large');
-  const trainTokens = concatSplit(root, sources, 'train', meta.eot_id);
-  const valTokens = concatSplit(root, sources, 'val', meta.eot_id);
+  const trainTokens = concatSplit(tokensDir, meta, sources, 'train');
+  const valTokens = concatSplit(tokensDir, meta, sources, 'val');
 
   let config: ModelConfig;
   let initialWeights: HostWeights | undefined;
@@ -219,6 +217,7 @@ async function main(): Promise<void> {
     microBatches: params.num('train.micro_batches'),
     workers: trainWorkers(params.num('train.micro_batches')),
     outDir: work,
+    onProgress: (step, total, values) => reportProgress(step, total, values),
     ...(initialWeights ? { initialWeights } : {}),
     ...(initialMoments ? { initialMoments } : {}),
   });

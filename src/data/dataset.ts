@@ -11,7 +11,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
-import { writeDirAtomic } from './atomic-dir.ts';
+import { writeDirAtomic } from '../util/atomic-write.ts';
 import { DataError } from './errors.ts';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { cleanSentence } from './clean.ts';

@@ -228,7 +228,7 @@ function transfer(req: DownloadRequest, url: string, part: string, offset: numbe
   });
 }
 
-export async function fileSha256(path: string): Promise<string> {
+async function fileSha256(path: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(path), hash);
   return hash.digest('hex');

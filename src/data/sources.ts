@@ -21,7 +21,7 @@ import { downloadVerified } from './download.ts';
 import { DataError } from './errors.ts';
 import { wordnetSentences, wordnetVersion } from './wordnet.ts';
 
-export const SOURCE_TYPES = ['wordnet-examples', 'wordnet-definitions', 'url', 'file'] as const;
+const SOURCE_TYPES = ['wordnet-examples', 'wordnet-definitions', 'url', 'file'] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
 export type TextFormat = 'lines' | 'text';
 

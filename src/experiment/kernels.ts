@@ -6,9 +6,9 @@
  * still took 33 ms, after five 1–2 ms.
  */
 const WARMUP_STEPS = 5;
-import * as tf from '../ml/tf.ts';
-import type { ModelConfig } from '../ml/config.ts';
-import { initWeights, loss, toTensors } from '../ml/model.ts';
+import * as tf from '../ml/backend/tf.ts';
+import type { ModelConfig } from '../ml/core/config.ts';
+import { initWeights, loss, toTensors } from '../ml/core/model.ts';
 import type { KernelTime } from './profile.ts';
 
 /** Groups profiled kernels by name: total milliseconds and calls, largest first. */

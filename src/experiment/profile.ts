@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type CurvePoint, evalCurve, readMetrics } from './curves.ts';
 import { readJsonWithTimings } from './timings.ts';
-import { CONTINUE_METHOD, type ModelRef, modelRef } from './layout.ts';
+import { CONTINUE_METHOD, type ModelRef, modelRef } from './artifacts/layout.ts';
 import { type MethodSummary, type Saving, computeSaving, summariseByMethod } from './savings.ts';
 
 /** The fields of a training run's train.json that the analysis uses. */
@@ -97,7 +97,7 @@ export function readTrainSummary(dir: string): TrainSummary {
   readJson(file); // a clear error for a missing or broken file
   // Its wall time and RSS live in the timings mirror (artifacts/timings/…); merged back here.
   const o = readJsonWithTimings(file) as Record<string, unknown>;
-  // src/ml/train.ts records peak RSS in MB; accept bytes too.
+  // src/ml/core/train.ts records peak RSS in MB; accept bytes too.
   const rss = typeof o.peak_rss_mb === 'number' ? o.peak_rss_mb * 2 ** 20 : o.peak_rss_bytes;
   return {
     backend: typeof o.backend === 'string' ? o.backend : 'unknown',
@@ -177,7 +177,7 @@ export interface ChargedSource {
  * fpi one), each at its measured training FLOPs. Combine records the paths it read; they are
  * matched to this run's small models so the FLOPs are the ones the profile shows for them.
  */
-export function chargedSources(run: RunData, runs: RunData[], root = '.'): ChargedSource[] {
+function chargedSources(run: RunData, runs: RunData[], root = '.'): ChargedSource[] {
   if (!run.growth) return [];
   const smalls = runs.filter((r) => r.ref.role === 'small');
   return run.growth.sources.map((s) => {
@@ -189,7 +189,7 @@ export function chargedSources(run: RunData, runs: RunData[], root = '.'): Charg
 }
 
 /** Every M1's saving against the M0 of its own seed, charged for the small models it used. */
-export function savingsOf(runs: RunData[], root = '.'): Saving[] {
+function savingsOf(runs: RunData[], root = '.'): Saving[] {
   const out: Saving[] = [];
   for (const m1 of runs.filter((r) => r.ref.role === 'm1')) {
     const seed = m1.ref.seed;
@@ -217,7 +217,7 @@ export function savingsOf(runs: RunData[], root = '.'): Saving[] {
   return out;
 }
 
-export function profileStages(runs: RunData[]): ProfileStage[] {
+function profileStages(runs: RunData[]): ProfileStage[] {
   return runs.map(({ ref, train }) => ({
     id: ref.id,
     label: ref.label,

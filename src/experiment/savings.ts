@@ -119,7 +119,7 @@ export interface Spread {
 /** t_{0.975, df} for df = 1 … 30 (standard tables); beyond 30 the normal value plus a small correction. */
 const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
 
-export function tQuantile975(df: number): number {
+function tQuantile975(df: number): number {
   if (!Number.isInteger(df) || df < 1) throw new RangeError(`degrees of freedom must be a positive integer, got ${df}`);
   return df <= 30 ? T975[df - 1] : 1.96 + 2.4 / df;
 }

@@ -33,7 +33,7 @@ export interface Selection {
   rule: string;
 }
 
-export const SELECTION_RULE = 'lowest final validation loss on the tuning seed; ties go to the lower lr, then the shorter warmup';
+const SELECTION_RULE = 'lowest final validation loss on the tuning seed; ties go to the lower lr, then the shorter warmup';
 
 export function selectHyper(runs: TuneRun[], tuneSeed: number): Selection {
   const selected: Selection['selected'] = {};

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 
 /** Keys whose values depend on the machine and its load, wherever they appear. */
-export const TIMING_KEYS = new Set([
+const TIMING_KEYS = new Set([
   'wall_s',
   'wall_ms',
   'ms_per_step',

@@ -19,8 +19,8 @@ import type { ReportInput, Series } from './data.ts';
 
 export type XAxis = 'flops' | 'wall_s';
 
-export const REFINE_ONLY = 'refine only';
-export const WITH_OVERHEAD = 'incl. small models + operator';
+const REFINE_ONLY = 'refine only';
+const WITH_OVERHEAD = 'incl. small models + operator';
 export const TARGET = "target: M0's final val loss";
 
 /** Wide: a desktop page, legend at the right. Narrow: about 360 px, legend below the plot. */
@@ -121,7 +121,7 @@ export function largeModelsSpec(input: ReportInput, axis: XAxis, layout: Layout 
 }
 
 /** The small models' validation curves (their own data: D1). */
-export function smallModelsSpec(input: ReportInput, layout: Layout = 'wide'): TopLevelSpec {
+function smallModelsSpec(input: ReportInput, layout: Layout = 'wide'): TopLevelSpec {
   const values = input.series.filter((s) => s.role === 'small').flatMap((s) => seriesRows(s, 'flops'));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',

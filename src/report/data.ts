@@ -9,7 +9,7 @@ import type { MethodSummary, Saving } from '../experiment/savings.ts';
 
 export type Role = 'small' | 'm0' | 'm1';
 
-/** Held-out metrics of one model on one dataset (src/ml/eval.ts computes them). */
+/** Held-out metrics of one model on one dataset (src/ml/core/score.ts computes them). */
 export interface DatasetMetrics {
   loss: number;
   ppl: number;

@@ -6,7 +6,7 @@ import type { Chart } from './charts.ts';
 import type { ReportInput } from './data.ts';
 import { type Table, comparisonTable, equalFlopsTable, headlines, methodTable, profileTable } from './table.ts';
 
-export function escapeHtml(s: string): string {
+function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 

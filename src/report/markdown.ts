@@ -7,7 +7,7 @@ function mdEscape(cell: string): string {
   return cell.replace(/\|/g, '\\|');
 }
 
-export function markdownTable(t: Table): string {
+function markdownTable(t: Table): string {
   const line = (cells: string[]) => `| ${cells.map(mdEscape).join(' | ')} |`;
   const header = t.groups.length > 1
     ? t.header.map((h, i) => {

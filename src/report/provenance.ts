@@ -11,7 +11,7 @@ export type RunKind = 'smoke' | 'quick' | 'study';
 export const RUN_KINDS: readonly RunKind[] = ['smoke', 'quick', 'study'];
 
 /** Fewer reporting seeds than this and a mean has no useful interval. */
-export const MIN_REPORT_SEEDS = 5;
+const MIN_REPORT_SEEDS = 5;
 
 export interface RunFacts {
   kind: RunKind;

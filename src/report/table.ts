@@ -16,7 +16,7 @@ export interface Table {
 
 const roleOrder = { m0: 0, m1: 1, small: 2 } as const;
 
-export function sortedModels(models: ModelRow[]): ModelRow[] {
+function sortedModels(models: ModelRow[]): ModelRow[] {
   return [...models].sort(
     (a, b) => roleOrder[a.role] - roleOrder[b.role] || a.seed - b.seed || a.id.localeCompare(b.id),
   );

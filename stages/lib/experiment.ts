@@ -3,11 +3,8 @@
  * turns a user-caused error into one line on stderr and exit status 1 (the runner shows the log
  * tail), keeping stack traces for real bugs.
  */
-import { CONTINUE_METHOD, type ExperimentShape, type ModelRef, experimentModels } from '../../src/experiment/layout.ts';
+import { CONTINUE_METHOD, type ExperimentShape, type ModelRef, experimentModels } from '../../src/experiment/artifacts/layout.ts';
 import type { Params } from './params.ts';
-
-/** Params keys read by `experimentShape` (list them in pipeline.yaml for every stage using it). */
-export const SHAPE_KEYS = ['seeds', 'small.models', 'growth.methods', 'continue.source'] as const;
 
 function numberList(p: Params, key: string): number[] {
   const v = p.get(key);
@@ -17,7 +14,7 @@ function numberList(p: Params, key: string): number[] {
   return v as number[];
 }
 
-export function experimentShape(p: Params): ExperimentShape {
+function experimentShape(p: Params): ExperimentShape {
   const methods = p.get('growth.methods');
   if (!Array.isArray(methods) || methods.length === 0 || !methods.every((m) => typeof m === 'string' && m !== '')) {
     throw new Error(`${p.file}: growth.methods must be a non-empty list of method names, e.g. [merge]`);

@@ -1,5 +1,5 @@
 /** Model configurations from the params (`model.block_size`, `model.small`, `model.large`). */
-import { gptConfig, type ModelConfig } from '../../src/ml/config.ts';
+import { gptConfig, type ModelConfig } from '../../src/ml/core/config.ts';
 import type { Params } from './params.ts';
 
 export function modelConfigFromParams(p: Params, which: 'small' | 'large', vocabSize: number): ModelConfig {

@@ -11,6 +11,8 @@ export function reportProgress(current: number, total: number, values: Record<st
   if (current < total && now - last < 200) return;
   last = now;
   const extra = Object.entries(values)
+    // A value not known yet (NaN before a first evaluation) is left out rather than printed.
+    .filter(([, v]) => typeof v !== 'number' || Number.isFinite(v))
     .map(([k, v]) => `${k}=${typeof v === 'number' ? formatNumber(v) : String(v).replace(/\s+/g, '_')}`)
     .join(' ');
   process.stdout.write(`::progress current=${current} total=${total}${extra ? ' ' + extra : ''}\n`);

@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { evalCurve, readMetrics } from '../../src/experiment/curves.ts';
 import type { EvalMetrics } from '../../src/experiment/eval-metrics.ts';
-import { CONTINUE_METHOD, experimentModels } from '../../src/experiment/layout.ts';
+import { CONTINUE_METHOD, experimentModels } from '../../src/experiment/artifacts/layout.ts';
 import type { ProfileReport } from '../../src/experiment/profile.ts';
 import { readJsonWithTimings } from '../../src/experiment/timings.ts';
 import { CHROMIUM, launchChromium, pageErrors } from '../helpers/chromium.ts';

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import * as tf from '../../src/ml/tf.ts';
+import * as tf from '../../src/ml/backend/tf.ts';
 import { initBackend } from '../../src/ml/backend/index.ts';
 import { installWasmFixes } from '../../src/ml/backend/wasm-fixes.ts';
-import { gptConfig, weightShapes } from '../../src/ml/config.ts';
-import { initWeights, logits, loss, toTensors } from '../../src/ml/model.ts';
+import { gptConfig, weightShapes } from '../../src/ml/core/config.ts';
+import { initWeights, logits, loss, toTensors } from '../../src/ml/core/model.ts';
 
 function child(env: Record<string, string | undefined>, arg?: string) {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/ml/fixtures/init-backend.ts', ...(arg ? [arg] : [])], {

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gptConfig, type HostWeights } from '../../src/ml/config.ts';
-import { CheckpointError, loadModel, saveModel } from '../../src/ml/checkpoint.ts';
-import { initWeights } from '../../src/ml/model.ts';
-import { MAX_HEADER_BYTES, readSafetensors, SafetensorsError, writeSafetensors } from '../../src/ml/safetensors.ts';
+import { gptConfig, type HostWeights } from '../../src/ml/core/config.ts';
+import { CheckpointError, loadModel, saveModel } from '../../src/ml/core/checkpoint.ts';
+import { initWeights } from '../../src/ml/core/model.ts';
+import { MAX_HEADER_BYTES, readSafetensors, SafetensorsError, writeSafetensors } from '../../src/ml/core/safetensors.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'growline-ckpt-'));
 const cfg = gptConfig({ vocabSize: 10, blockSize: 4, nLayer: 1, nHead: 2, nEmbd: 8, headSize: 3 });

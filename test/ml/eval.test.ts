@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '../../src/ml/tf.ts';
+import * as tf from '../../src/ml/backend/tf.ts';
 import { initBackend } from '../../src/ml/backend/index.ts';
-import { gptConfig } from '../../src/ml/config.ts';
-import { evaluateStream } from '../../src/ml/eval.ts';
-import { initWeights, toTensors } from '../../src/ml/model.ts';
+import { gptConfig } from '../../src/ml/core/config.ts';
+import { evaluateStream } from '../../src/ml/core/score.ts';
+import { initWeights, toTensors } from '../../src/ml/core/model.ts';
 import { referenceLoss } from './reference-gpt.ts';
 
 test('evaluateStream scores non-overlapping windows in batches, matching a float64 reference', async () => {

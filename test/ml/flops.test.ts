@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '../../src/ml/tf.ts';
+import * as tf from '../../src/ml/backend/tf.ts';
 import { initBackend } from '../../src/ml/backend/index.ts';
-import { gptConfig, type ModelConfig } from '../../src/ml/config.ts';
-import { stepFlops } from '../../src/ml/flops.ts';
-import { initWeights } from '../../src/ml/model.ts';
-import { AdamW } from '../../src/ml/optim.ts';
-import { createStepper } from '../../src/ml/step.ts';
+import { gptConfig, type ModelConfig } from '../../src/ml/core/config.ts';
+import { stepFlops } from '../../src/ml/core/flops.ts';
+import { initWeights } from '../../src/ml/core/model.ts';
+import { AdamW } from '../../src/ml/core/adamw.ts';
+import { createStepper } from '../../src/ml/core/step.ts';
 
 /** Runs `f` with every BatchMatMul/_FusedMatMul kernel call on the active backend counted as 2·batch·M·N·K. */
 async function countMatMulFlops(f: () => Promise<unknown>): Promise<{ flops: number; calls: number }> {

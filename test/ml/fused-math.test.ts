@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { layerNormBackward, layerNormForward } from '../../src/ml/backend/fused-math.ts';
-import { Rng } from '../../src/ml/rng.ts';
+import { Rng } from '../../src/ml/core/rng.ts';
 
 function referenceForward(x: Float32Array, w: Float32Array, b: Float32Array, d: number, eps: number, y: Float32Array, xhat: Float32Array, rstd: Float32Array): void {
   for (let r = 0; r < x.length / d; r++) {

@@ -17,10 +17,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import * as tf from '../../src/ml/tf.ts';
+import * as tf from '../../src/ml/backend/tf.ts';
 import { activeBackend, initBackend } from '../../src/ml/backend/index.ts';
 import { gemmWasmPath, loadGemm, relaxedSimdAvailable, type Gemm, type GemmIsa } from '../../src/ml/backend/gemm.ts';
-import { Rng } from '../../src/ml/rng.ts';
+import { Rng } from '../../src/ml/core/rng.ts';
 
 const ISAS: GemmIsa[] = ['simd', ...(relaxedSimdAvailable(new Uint8Array(readFileSync(gemmWasmPath('relaxed-simd')))) ? ['relaxed-simd' as const] : [])];
 

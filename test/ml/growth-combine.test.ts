@@ -9,10 +9,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { gptConfig } from '../../src/ml/config.ts';
-import { loadModel, saveModel } from '../../src/ml/checkpoint.ts';
+import { gptConfig } from '../../src/ml/core/config.ts';
+import { loadModel, readModelMoments, saveModel, writeModelMoments } from '../../src/ml/core/checkpoint.ts';
 import { Rng } from '../../src/ml/growth/random.ts';
-import { readMoments, writeMoments } from '../../src/ml/growth/optimizer.ts';
 import { randomModel } from './growth-reference.ts';
 
 const small = gptConfig({ vocabSize: 17, blockSize: 8, nLayer: 1, nHead: 2, nEmbd: 8, headSize: 4, nInner: 32 });
@@ -22,8 +21,8 @@ function project(): string {
   for (const i of [1, 2]) {
     const dir = join(root, 'small', String(i));
     saveModel(dir, small, randomModel(small, 40 + i));
-    // Stand-in AdamW moments, as src/ml/train.ts writes them beside the final weights.
-    writeMoments(dir, { m: randomModel(small, 50 + i), v: randomModel(small, 60 + i) }, 30);
+    // Stand-in AdamW moments, as src/ml/core/train.ts writes them beside the final weights.
+    writeModelMoments(dir, { m: randomModel(small, 50 + i), v: randomModel(small, 60 + i) }, 30);
     // The training stage's record beside the weights: what charging a method for this source costs.
     if (i === 1) writeFileSync(join(dir, 'train.json'), JSON.stringify({ flops: 1000 + i, steps: 30 }));
     if (i === 2) writeFileSync(join(dir, 'train.json'), JSON.stringify({ flops: 2000, steps: 30 }));
@@ -40,7 +39,7 @@ function project(): string {
     }
     return { name, roles: k === 0 ? ['small', 'large'] : ['large'], splits };
   });
-  writeFileSync(join(tokens, 'meta.json'), JSON.stringify({ schema: 1, vocab_size: 17, sources }));
+  writeFileSync(join(tokens, 'meta.json'), JSON.stringify({ schema: 1, vocab_size: 17, dtype: 'uint16', eot_id: 0, sources }));
   writeFileSync(
     join(root, 'params.yaml'),
     [
@@ -112,12 +111,12 @@ test('combine writes M1\' and growth.json for merge, an exact fpi variant and li
 
   const c = combine(root, 'merge_carry');
   assert.deepEqual(c.json.optimizer, { carried: true, step: 30, file: 'optimizer.safetensors' });
-  const mom = readMoments(c.out);
+  const mom = readModelMoments(c.out);
   assert.equal(mom.step, 30);
   assert.deepEqual(mom.m.get('transformer.h.1.mlp.c_fc.weight')!.shape, [16, 64]);
   assert.equal(mom.v.size, m1p.weights.size);
   // merge scales a source's first moment by 1/n (here 2) in its own block.
-  const src1 = readMoments(join(root, 'small', '1')).m.get('transformer.h.0.mlp.c_fc.bias')!.data;
+  const src1 = readModelMoments(join(root, 'small', '1')).m.get('transformer.h.0.mlp.c_fc.bias')!.data;
   assert.ok(Math.abs(mom.m.get('transformer.h.0.mlp.c_fc.bias')!.data[3] - src1[3] / 2) < 1e-7);
   assert.equal(existsSync(join(merge.out, 'optimizer.safetensors')), false, 'no moments unless asked for');
 

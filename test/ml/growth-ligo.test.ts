@@ -5,9 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '../../src/ml/tf.ts';
-import { gptConfig, type HostWeights, type ModelConfig } from '../../src/ml/config.ts';
-import { logits, toTensors } from '../../src/ml/model.ts';
+import * as tf from '../../src/ml/backend/tf.ts';
+import { gptConfig, type HostWeights, type ModelConfig } from '../../src/ml/core/config.ts';
+import { logits, toTensors } from '../../src/ml/core/model.ts';
 import { growHost } from '../../src/ml/growth/index.ts';
 import { LigoOperator, growLigo, type TokenBatch } from '../../src/ml/growth/ligo.ts';
 import { maxAbsDiff, randomModel, randomTokens } from './growth-reference.ts';

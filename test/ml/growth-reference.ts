@@ -1,10 +1,10 @@
 /**
  * Test-only helpers for the growth tests: random source models and a float64 reference forward
- * written straight from the GPT-2 equations in src/ml/config.ts (pre-LN, causal attention,
+ * written straight from the GPT-2 equations in src/ml/core/config.ts (pre-LN, causal attention,
  * tanh GELU, tied embeddings). It checks the operators independently of the tfjs model.
  */
-import type { HostWeights, ModelConfig } from '../../src/ml/config.ts';
-import { weightShapes } from '../../src/ml/config.ts';
+import type { HostWeights, ModelConfig } from '../../src/ml/core/config.ts';
+import { weightShapes } from '../../src/ml/core/config.ts';
 import { Rng } from '../../src/ml/growth/random.ts';
 
 /** A random model whose every weight matters (gains ≠ 1, biases ≠ 0), so exactness is tested. */

@@ -1,5 +1,5 @@
 /**
- * Growth under training, with real gradients of the tfjs model (src/ml/model.ts):
+ * Growth under training, with real gradients of the tfjs model (src/ml/core/model.ts):
  * - symmetry breaking: exact variants whose copies diverge after one gradient step, while plain
  *   copies stay identical (the failure mode of fpi measured in the PyTorch reference);
  * - the AdamW-moment transform: the grown model's gradient at the grown point is exactly the
@@ -7,12 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '../../src/ml/tf.ts';
-import { gptConfig, type HostWeights, type ModelConfig } from '../../src/ml/config.ts';
-import { loss, toHost, toTensors } from '../../src/ml/model.ts';
+import * as tf from '../../src/ml/backend/tf.ts';
+import { gptConfig, type HostWeights, type ModelConfig } from '../../src/ml/core/config.ts';
+import { loss, toHost, toTensors } from '../../src/ml/core/model.ts';
 import { fpi } from '../../src/ml/growth/fpi.ts';
 import { merge } from '../../src/ml/growth/merge.ts';
-import { carryMergeMoments, carryWidthMoments } from '../../src/ml/growth/optimizer.ts';
+import { carryMergeMoments, carryWidthMoments } from '../../src/ml/growth/moments.ts';
 import { maxAbsDiff, randomModel, randomTokens } from './growth-reference.ts';
 
 await tf.setBackend('cpu');

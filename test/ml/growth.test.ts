@@ -1,12 +1,12 @@
 /**
  * Exactness of the host-side growth operators (fpi, lemon, merge, stack) against the float64
- * reference forward and the tfjs model (src/ml/model.ts). Tolerance 1e-5 on logits of O(1–10).
+ * reference forward and the tfjs model (src/ml/core/model.ts). Tolerance 1e-5 on logits of O(1–10).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '../../src/ml/tf.ts';
-import { gptConfig, type HostWeights, type ModelConfig, weightShapes } from '../../src/ml/config.ts';
-import { logits, toTensors } from '../../src/ml/model.ts';
+import * as tf from '../../src/ml/backend/tf.ts';
+import { gptConfig, type HostWeights, type ModelConfig, weightShapes } from '../../src/ml/core/config.ts';
+import { logits, toTensors } from '../../src/ml/core/model.ts';
 import { growHost, parseMethod, GrowthError } from '../../src/ml/growth/index.ts';
 import { fpi } from '../../src/ml/growth/fpi.ts';
 import { lemon } from '../../src/ml/growth/lemon.ts';

@@ -1,4 +1,4 @@
-// Micro-batches and gradient workers (src/ml/step.ts, src/ml/grad-workers.ts): real worker threads
+// Micro-batches and gradient workers (src/ml/core/step.ts, src/ml/core/grad-pool.ts): real worker threads
 // and real child processes; every comparison is of bytes or of numbers computed two ways.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -6,14 +6,14 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../src/ml/backend/index.ts';
-import { gptConfig } from '../../src/ml/config.ts';
-import { GradWorkers } from '../../src/ml/grad-workers.ts';
-import { initWeights } from '../../src/ml/model.ts';
-import { AdamW } from '../../src/ml/optim.ts';
-import { BatchSampler } from '../../src/ml/sampler.ts';
-import { batchGradient, createStepper, paramTensors, sliceRows } from '../../src/ml/step.ts';
-import * as tf from '../../src/ml/tf.ts';
-import { train, TrainOptionsError } from '../../src/ml/train.ts';
+import { gptConfig } from '../../src/ml/core/config.ts';
+import { GradWorkers } from '../../src/ml/core/grad-pool.ts';
+import { initWeights } from '../../src/ml/core/model.ts';
+import { AdamW } from '../../src/ml/core/adamw.ts';
+import { BatchSampler } from '../../src/ml/core/sampler.ts';
+import { batchGradient, createStepper, paramTensors, sliceRows } from '../../src/ml/core/step.ts';
+import * as tf from '../../src/ml/backend/tf.ts';
+import { train, TrainOptionsError } from '../../src/ml/core/train.ts';
 import { wordnetCorpus } from './fixtures/corpus.ts';
 import { trainAndKill, trainInChild } from './fixtures/train-child.ts';
 
@@ -96,7 +96,7 @@ test('train() rejects micro-batches that do not divide the batch, naming the opt
   await assert.rejects(
     train({
       config: cfg, train: corpus.train, val: corpus.val, steps: 2, batch: 8, seq: 16, lr: 1e-3, minLr: 1e-4, warmupSteps: 1, weightDecay: 0, beta1: 0.9,
-      beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 1, evalBatches: 1, checkpointEvery: 0, outDir, progress: false, microBatches: 3,
+      beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 1, evalBatches: 1, checkpointEvery: 0, outDir, microBatches: 3,
     }),
     (e: Error) => e instanceof TrainOptionsError && /microBatches must be a positive integer dividing batch 8, got 3/.test(e.message),
   );

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '../../src/ml/tf.ts';
-import { gptConfig, paramCount, weightShapes, type HostWeights } from '../../src/ml/config.ts';
-import { initWeights, logits, loss, toHost, toTensors } from '../../src/ml/model.ts';
-import { Rng } from '../../src/ml/rng.ts';
+import * as tf from '../../src/ml/backend/tf.ts';
+import { gptConfig, paramCount, weightShapes, type HostWeights } from '../../src/ml/core/config.ts';
+import { initWeights, logits, loss, toHost, toTensors } from '../../src/ml/core/model.ts';
+import { Rng } from '../../src/ml/core/rng.ts';
 import { referenceLoss } from './reference-gpt.ts';
 
 await tf.setBackend('cpu');

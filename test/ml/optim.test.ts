@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gptConfig } from '../../src/ml/config.ts';
-import { initWeights } from '../../src/ml/model.ts';
-import { AdamW } from '../../src/ml/optim.ts';
-import { lrAt } from '../../src/ml/schedule.ts';
-import { BatchSampler, fixedBatches } from '../../src/ml/sampler.ts';
-import { Rng } from '../../src/ml/rng.ts';
+import { gptConfig } from '../../src/ml/core/config.ts';
+import { initWeights } from '../../src/ml/core/model.ts';
+import { AdamW } from '../../src/ml/core/adamw.ts';
+import { lrAt } from '../../src/ml/core/schedule.ts';
+import { BatchSampler, fixedBatches } from '../../src/ml/core/sampler.ts';
+import { Rng } from '../../src/ml/core/rng.ts';
 
 test('AdamW matches torch.optim.AdamW semantics step by step, with clipping and the decay rule', () => {
   const cfg = gptConfig({ vocabSize: 5, blockSize: 3, nLayer: 1, nHead: 1, nEmbd: 4 });

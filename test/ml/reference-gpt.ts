@@ -3,7 +3,7 @@
  * definitions (tanh GELU, per-head attention with an explicit causal loop, LayerNorm by formula) —
  * used as an independent reference for the tfjs model and for finite differences.
  */
-import type { HostWeights, ModelConfig } from '../../src/ml/config.ts';
+import type { HostWeights, ModelConfig } from '../../src/ml/core/config.ts';
 
 type M = Float64Array;
 

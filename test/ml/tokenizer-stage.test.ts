@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { loadTokenizer, readTokenFile, readTokensMeta } from '../../src/ml/tokenizer/index.ts';
+import { loadTokenizer } from '../../src/ml/tokenizer/index.ts';
+import { readTokens, readTokensMeta } from '../../src/experiment/artifacts/tokens.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -70,7 +71,7 @@ test('download then tokenize: a file source and a WordNet source become datasets
         const bytes = readFileSync(join(tokDir, info.file));
         assert.equal(info.sha256, createHash('sha256').update(bytes).digest('hex'));
         assert.equal(bytes.length, info.tokens * 2);
-        const ids = readTokenFile(join(tokDir, info.file));
+        const ids = readTokens(join(tokDir, info.file));
         if (bytes.length > 0) assert.equal(ids[0], bytes.readUInt16LE(0));
         // Decoding the stream and cutting at the eot ids gives back exactly the split's sentences.
         const sentences = readFileSync(join(root, 'artifacts/data', src.name, `${split}.txt`), 'utf8').split('\n').slice(0, -1);

@@ -4,14 +4,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '../../src/ml/tf.ts';
+import * as tf from '../../src/ml/backend/tf.ts';
 import { initBackend } from '../../src/ml/backend/index.ts';
-import { gptConfig } from '../../src/ml/config.ts';
-import { initWeights } from '../../src/ml/model.ts';
-import { AdamW } from '../../src/ml/optim.ts';
-import { BatchSampler } from '../../src/ml/sampler.ts';
-import { createStepper } from '../../src/ml/step.ts';
-import { train, TrainOptionsError, type MetricsLine } from '../../src/ml/train.ts';
+import { gptConfig } from '../../src/ml/core/config.ts';
+import { initWeights } from '../../src/ml/core/model.ts';
+import { AdamW } from '../../src/ml/core/adamw.ts';
+import { BatchSampler } from '../../src/ml/core/sampler.ts';
+import { createStepper } from '../../src/ml/core/step.ts';
+import { train, TrainOptionsError, type MetricsLine } from '../../src/ml/core/train.ts';
 import { wordnetCorpus } from './fixtures/corpus.ts';
 import { trainAndKill, trainInChild } from './fixtures/train-child.ts';
 
@@ -30,7 +30,7 @@ test('loss falls well below the unigram entropy of a real corpus within 300 step
   const cfg = gptConfig({ vocabSize: corpus.vocabSize, blockSize: 16, nLayer: 2, nHead: 2, nEmbd: 32 });
   const s = await train({
     config: cfg, train: corpus.train, val: corpus.val, steps: 300, batch: 64, seq: 16, lr: 3e-3, minLr: 3e-4, warmupSteps: 20,
-    weightDecay: 0.1, beta1: 0.9, beta2: 0.95, clip: 1, seed: 3, dataSeed: 4, evalEvery: 100, evalBatches: 4, checkpointEvery: 0, outDir, progress: false,
+    weightDecay: 0.1, beta1: 0.9, beta2: 0.95, clip: 1, seed: 3, dataSeed: 4, evalEvery: 100, evalBatches: 4, checkpointEvery: 0, outDir,
   });
   // A character model this small and this short reaches ~2.35 nats here (unigram: 2.96); 0.5 nats
   // below the unigram entropy means it learned context, not just character frequencies.
@@ -96,7 +96,7 @@ test('bad options are rejected with a message naming the option', async () => {
   const cfg = gptConfig({ vocabSize: corpus.vocabSize, blockSize: 8, nLayer: 1, nHead: 1, nEmbd: 8 });
   const base = {
     config: cfg, train: corpus.train, val: corpus.val, steps: 1, batch: 2, seq: 8, lr: 1e-3, minLr: 0, warmupSteps: 0,
-    weightDecay: 0, beta1: 0.9, beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 1, evalBatches: 1, checkpointEvery: 0, outDir: tmp(), progress: false,
+    weightDecay: 0, beta1: 0.9, beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 1, evalBatches: 1, checkpointEvery: 0, outDir: tmp(),
   };
   await assert.rejects(train({ ...base, seq: 16 }), (e: Error) => e instanceof TrainOptionsError && /seq 16 exceeds the model's blockSize 8/.test(e.message));
   await assert.rejects(train({ ...base, steps: 0 }), /steps must be a positive integer/);
@@ -107,12 +107,12 @@ test('refine: starts from given weights and carried moments, with a re-warmup', 
   const cfg = gptConfig({ vocabSize: corpus.vocabSize, blockSize: 16, nLayer: 1, nHead: 2, nEmbd: 8 });
   const base = {
     config: cfg, train: corpus.train, val: corpus.val, batch: 4, seq: 16, lr: 3e-3, minLr: 3e-4, warmupSteps: 5,
-    weightDecay: 0.1, beta1: 0.9, beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 10, evalBatches: 2, checkpointEvery: 0, progress: false,
+    weightDecay: 0.1, beta1: 0.9, beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 10, evalBatches: 2, checkpointEvery: 0,
   };
   const first = tmp();
   const a = await train({ ...base, steps: 20, outDir: first });
-  const { loadModel } = await import('../../src/ml/checkpoint.ts');
-  const { readSafetensors } = await import('../../src/ml/safetensors.ts');
+  const { loadModel } = await import('../../src/ml/core/checkpoint.ts');
+  const { readSafetensors } = await import('../../src/ml/core/safetensors.ts');
   const model = loadModel(first);
   const opt = readSafetensors(join(first, 'optimizer.safetensors'));
   const strip = (p: string) => new Map([...opt.tensors].filter(([k]) => k.startsWith(p)).map(([k, t]) => [k.slice(2), t]));

@@ -8,10 +8,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '../../src/ml/tf.ts';
+import * as tf from '../../src/ml/backend/tf.ts';
 import { initBackend } from '../../src/ml/backend/index.ts';
 import { FIXED_KERNELS } from '../../src/ml/backend/wasm-fixes.ts';
-import { Rng } from '../../src/ml/rng.ts';
+import { Rng } from '../../src/ml/core/rng.ts';
 
 function rnd(shape: number[], seed: number): tf.Tensor {
   const rng = new Rng(seed);

@@ -18,15 +18,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import * as tf from '../../src/ml/tf.ts';
+import * as tf from '../../src/ml/backend/tf.ts';
 import { initBackend, backendLabel, activeBackend } from '../../src/ml/backend/index.ts';
 import { FUSED, hasFusedKernels } from '../../src/ml/backend/fused-kernels.ts';
 import { describeAdapter, isSoftwareAdapter, releaseWebgpu, startWebgpu } from '../../src/ml/backend/webgpu.ts';
-import { gptConfig, weightShapes, type HostWeights } from '../../src/ml/config.ts';
-import { initWeights, logits, loss, toTensors } from '../../src/ml/model.ts';
-import { AdamW } from '../../src/ml/optim.ts';
-import { createStepper } from '../../src/ml/step.ts';
-import { evaluateStream } from '../../src/ml/eval.ts';
+import { gptConfig, weightShapes, type HostWeights } from '../../src/ml/core/config.ts';
+import { initWeights, logits, loss, toTensors } from '../../src/ml/core/model.ts';
+import { AdamW } from '../../src/ml/core/adamw.ts';
+import { createStepper } from '../../src/ml/core/step.ts';
+import { evaluateStream } from '../../src/ml/core/score.ts';
 import { growLigo } from '../../src/ml/growth/ligo.ts';
 import { Rng } from '../../src/ml/growth/random.ts';
 

@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ModelRef, experimentModels } from '../../src/experiment/layout.ts';
+import { type ModelRef, experimentModels } from '../../src/experiment/artifacts/layout.ts';
 import type { EvalMetrics } from '../../src/experiment/eval-metrics.ts';
 
 /** val loss falls from `start` to `end` over `steps`, evaluated every `every` steps. */

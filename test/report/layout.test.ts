@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { derivedSeeds, experimentModels, modelRef } from '../../src/experiment/layout.ts';
+import { derivedSeeds, experimentModels, modelRef } from '../../src/experiment/artifacts/layout.ts';
 
 test('experimentModels lists every model of every seed, small models under artifacts/models/small', () => {
   const refs = experimentModels({ seeds: [1, 2], small: [1, 2], methods: ['merge', 'fpi'] });

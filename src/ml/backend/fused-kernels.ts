@@ -1,10 +1,10 @@
 /**
  * The model's fused kernels (./fused-math.ts) registered as tfjs kernels for the backends whose
  * tensors live in JavaScript-visible memory: `cpu` (typed arrays) and `wasm` (the wasm heap,
- * zero-copy views). On any other backend (e.g. native TensorFlow) they are absent and src/ml/ops.ts
+ * zero-copy views). On any other backend (e.g. native TensorFlow) they are absent and src/ml/core/ops.ts
  * uses its composite tfjs formulation instead — `hasFusedKernels()` tells which.
  */
-import * as tf from '../tf.ts';
+import * as tf from './tf.ts';
 import * as math from './fused-math.ts';
 import { sizeOf, type WasmBackend } from './wasm-internals.ts';
 
@@ -100,7 +100,7 @@ function cpuKernel(k: HostKernel): tf.KernelFunc {
 }
 
 /** Registers the fused kernels for `cpu` and `wasm` (idempotent). */
-export function registerFusedKernels(): void {
+function registerFusedKernels(): void {
   for (const [name, k] of Object.entries(KERNELS)) {
     for (const [backendName, make] of [['cpu', cpuKernel], ['wasm', wasmKernel]] as const) {
       if (!tf.getKernel(name, backendName)) tf.registerKernel({ kernelName: name, backendName, kernelFunc: make(k) });

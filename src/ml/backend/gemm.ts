@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 
-export const GEMM_CHOICES = ['auto', 'relaxed', 'simd', 'xnnpack'] as const;
+const GEMM_CHOICES = ['auto', 'relaxed', 'simd', 'xnnpack'] as const;
 export type GemmChoice = (typeof GEMM_CHOICES)[number];
 /** Which build runs: 'relaxed-simd' (f32x4.relaxed_madd) or 'simd' (multiply, then add). */
 export type GemmIsa = 'relaxed-simd' | 'simd';

@@ -7,12 +7,12 @@
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import * as tf from '../tf.ts';
+import * as tf from './tf.ts';
 import { installWasmFixes, type WasmFixReport } from './wasm-fixes.ts';
 import { enableWasmThreads } from './wasm-threads.ts';
 import { describeAdapter, startWebgpu, type WebgpuAdapter } from './webgpu.ts';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
+const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export interface BackendInfo {

@@ -7,7 +7,7 @@
  * Every kernel replaced here is compared with the cpu backend, value and gradient, in
  * test/ml/wasm-kernels.test.ts.
  */
-import * as tf from '../tf.ts';
+import * as tf from './tf.ts';
 import { loadGemm, parseGemmChoice } from './gemm.ts';
 import { wasmBackend } from './wasm-internals.ts';
 import { gatherRowsKernel, oneHotKernel, shareKernel, sliceKernel, splitKernel, sumKernel, transposeKernel, unsortedSegmentSumKernel } from './wasm-layout.ts';
@@ -41,7 +41,7 @@ export const FIXED_KERNELS = [
 let installedReport: WasmFixReport | null = null;
 
 /** Kernels that fix wrong or missing behaviour (installed even when speed fixes are turned off). */
-export const CORRECTNESS_KERNELS = ['UnsortedSegmentSum', 'OneHot'] as const;
+const CORRECTNESS_KERNELS = ['UnsortedSegmentSum', 'OneHot'] as const;
 
 /**
  * Installs the fixes. `speed: false` installs only CORRECTNESS_KERNELS (for measuring the stock

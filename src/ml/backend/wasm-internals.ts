@@ -3,7 +3,7 @@
  * are not public API (hence the version pin in ./wasm-fixes.ts): a tensor's data lives in the wasm
  * heap at `memoryOffset`, and the C++ side knows it by a numeric `id` in its own tensor table.
  */
-import * as tf from '../tf.ts';
+import * as tf from './tf.ts';
 
 export interface WasmModule {
   HEAPU8: Uint8Array;

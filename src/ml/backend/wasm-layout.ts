@@ -4,7 +4,7 @@
  * slice, and Identity / same-dtype Cast copy buffers the engine only needs to share; these run at
  * memory speed instead (measurements in docs/ml.md).
  */
-import * as tf from '../tf.ts';
+import * as tf from './tf.ts';
 import { f32, sizeOf, type WasmBackend } from './wasm-internals.ts';
 
 type Arr = Float32Array | Int32Array | Uint8Array;
@@ -14,7 +14,7 @@ type Arr = Float32Array | Int32Array | Uint8Array;
  * so e.g. [2,0,3,1,4] on [B,T,3,H,hs] becomes a lower-rank problem with long contiguous runs.
  * Returns the reduced input shape and the permutation over it.
  */
-export function collapsePermutation(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
+function collapsePermutation(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
   const kept: number[] = [];
   const newIndex = new Map<number, number>();
   shape.forEach((s, i) => {
@@ -37,7 +37,7 @@ export function collapsePermutation(shape: readonly number[], perm: readonly num
 }
 
 /** dst = transpose(src) for a row-major src of `shape`. */
-export function transposeInto(src: Arr, dst: Arr, shape: readonly number[], perm: readonly number[]): void {
+function transposeInto(src: Arr, dst: Arr, shape: readonly number[], perm: readonly number[]): void {
   const { shape: rs, perm: rp } = collapsePermutation(shape, perm);
   const R = rs.length;
   if (R <= 1) {
@@ -161,7 +161,7 @@ export function sumKernel(
  * Column sums of a row-major [rows, cols] array in float64 (JS arithmetic is double). Four rows per
  * pass over the accumulator: 2.5× faster than one, since the accumulator traffic dominates.
  */
-export function columnSums(x: Float32Array, rows: number, cols: number): Float64Array {
+function columnSums(x: Float32Array, rows: number, cols: number): Float64Array {
   const acc = new Float64Array(cols);
   let i = 0;
   for (; i + 4 <= rows; i += 4) {

@@ -9,7 +9,7 @@
  * JS transpose, fold a broadcast right-hand side's batch into the rows of the left one (one GEMM),
  * and run a true batched product as one GEMM per batch entry on zero-copy heap views.
  */
-import * as tf from '../tf.ts';
+import * as tf from './tf.ts';
 import { cppId, dropView, heapOffset, heapView, shapeBytes, sizeOf, type WasmBackend } from './wasm-internals.ts';
 import { transposeKernel } from './wasm-layout.ts';
 import type { Gemm } from './gemm.ts';

@@ -16,7 +16,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
-import * as tf from '../tf.ts';
+import * as tf from './tf.ts';
 
 function workerSource(wasmOut: string): string {
   return `// Written by growline (src/ml/backend/wasm-threads.ts): emscripten pthread worker for Node.

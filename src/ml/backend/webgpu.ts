@@ -16,7 +16,7 @@
  * import regardless; the backend object is made from the adapter chosen here.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import * as tf from '../tf.ts';
+import * as tf from './tf.ts';
 
 /** What the adapter says about itself; recorded with the backend in metrics. */
 export interface WebgpuAdapter {

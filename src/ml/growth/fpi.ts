@@ -4,7 +4,7 @@
  * same mean and variance, whole heads copied (head size fixed), MLP units copied, fan-in weights
  * split over the copies, the final LayerNorm split so the tied logits are unchanged.
  */
-import type { HostWeights, ModelConfig } from '../config.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
 import { type WidthOptions, expandWidth } from './width.ts';
 import { GrowthError } from './weights.ts';
 

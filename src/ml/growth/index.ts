@@ -9,14 +9,14 @@
  * fpi and lemon grow one model (sources[opts.sourceIndex ?? 0]); merge and ligo use all of them.
  * merge yields width n·d0; a wider target is reached by a lemon expansion of the merged model.
  */
-import type { HostWeights, ModelConfig } from '../config.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
 import { fpi } from './fpi.ts';
 import { lemon } from './lemon.ts';
 import { type MergeOptions, merge, mergedConfig } from './merge.ts';
 import { type StackOptions, stack } from './stack.ts';
 import { type WidthOptions, expandWidth } from './width.ts';
 import { GrowthError, checkWeights } from './weights.ts';
-import { type AdamMoments, carryMergeMoments, carryWidthMoments } from './optimizer.ts';
+import { type AdamMoments, carryMergeMoments, carryWidthMoments } from './moments.ts';
 
 export { GrowthError } from './weights.ts';
 export type { WidthOptions, Symmetry } from './width.ts';
@@ -46,8 +46,8 @@ export interface Grown {
   used: number[];
 }
 
-export const WIDTH_METHODS = ['fpi', 'lemon', 'merge'] as const;
-export const DEPTH_METHODS = ['stack', 'stack_zero'] as const;
+const WIDTH_METHODS = ['fpi', 'lemon', 'merge'] as const;
+const DEPTH_METHODS = ['stack', 'stack_zero'] as const;
 
 export interface MethodPlan {
   width?: (typeof WIDTH_METHODS)[number] | 'ligo';
@@ -88,7 +88,7 @@ function describe(c: ModelConfig): string {
 /** The host-side (non-learned) operators. ligo lives in ligo.ts (it trains, so it is async). */
 /**
  * `moments` (one per source, optional): AdamW moments to carry through the same growth (see
- * optimizer.ts). Supported for fpi, lemon and merge to exactly n·d0, each with optional depth.
+ * moments.ts). Supported for fpi, lemon and merge to exactly n·d0, each with optional depth.
  */
 export function growHost(method: string, sources: SourceModel[], target: ModelConfig, opts: GrowOptions = {}, moments?: AdamMoments[]): Grown {
   const plan = parseMethod(method);

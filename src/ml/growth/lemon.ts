@@ -6,7 +6,7 @@
  * variance scaled by ρ² = q·d0/d1, which a gain ×ρ and epsilon ×ρ² undo exactly. Heads and MLP
  * units grow by copies (or fresh units with zero fan-out); the same exact symmetry options apply.
  */
-import type { HostWeights, ModelConfig } from '../config.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
 import { type WidthOptions, expandWidth } from './width.ts';
 
 export function lemon(src: ModelConfig, w: HostWeights, tgt: ModelConfig, opts: WidthOptions = {}) {

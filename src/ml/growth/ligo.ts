@@ -22,11 +22,11 @@
  * maps so the operator can learn how to combine them. Weight decay is 0 (Adam = AdamW with wd 0):
  * the maps should stay near their function-preserving start unless the loss says otherwise.
  */
-import * as tf from '../tf.ts';
-import type { HostWeights, ModelConfig } from '../config.ts';
-import { attnDim, weightShapes } from '../config.ts';
-import { loss, toHost } from '../model.ts';
-import { stepFlops } from '../flops.ts';
+import * as tf from '../backend/tf.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
+import { attnDim, weightShapes } from '../core/config.ts';
+import { loss, toHost } from '../core/model.ts';
+import { stepFlops } from '../core/flops.ts';
 import { GrowthError, LNF_B, LNF_W, WPE, WTE, get, layerNames } from './weights.ts';
 import type { SourceModel } from './index.ts';
 

@@ -11,7 +11,7 @@
  * result is exact (and equals fpi with k = n). Optional noise in the off-diagonal blocks lets the
  * models start talking to each other at once.
  */
-import type { HostWeights, ModelConfig } from '../config.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
 import { Rng } from './random.ts';
 import { GrowthError, LNF_B, LNF_W, type Tensor, WPE, WTE, checkWeights, get, layerNames, std, zeros } from './weights.ts';
 

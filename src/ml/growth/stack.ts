@@ -5,7 +5,7 @@
  * block adds nothing to the residual stream, so the function is exactly the source's, yet its
  * LayerNorms and input projections start from trained values.
  */
-import type { HostWeights, ModelConfig } from '../config.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
 import { GrowthError, cloneWeights, get, layerNames } from './weights.ts';
 
 export interface StackOptions {

@@ -1,6 +1,6 @@
 /** Small helpers for reading and writing `HostWeights` (name → row-major Float32Array). */
-import type { HostWeights, ModelConfig } from '../config.ts';
-import { weightShapes } from '../config.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
+import { weightShapes } from '../core/config.ts';
 
 export type Tensor = { shape: number[]; data: Float32Array };
 

@@ -12,7 +12,7 @@
  * `noise` adds independent zero-sum noise to every element (ε·std(W)·(z_jo − mean_j z_jo)), which
  * decorrelates the copies' rows in direction, not only in scale.
  */
-import type { HostWeights, ModelConfig } from '../config.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
 import { Rng } from './random.ts';
 import { MEAN, type UnitMap, headsToUnits, hiddenMap, residualMap } from './units.ts';
 import { GrowthError, LNF_B, LNF_W, type Tensor, WPE, WTE, get, layerNames, std, zeros } from './weights.ts';
@@ -163,7 +163,7 @@ function expandLnFinal(g: Tensor, b: Tensor, resid: UnitMap, rho: number, sym: S
   return [g1, b1];
 }
 
-export function defaultEpsilon(sym: Symmetry): number {
+function defaultEpsilon(sym: Symmetry): number {
   return sym === 'noise' ? 0.1 : sym === 'split' ? 0.01 : 0;
 }
 

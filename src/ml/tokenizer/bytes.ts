@@ -16,13 +16,6 @@ function buildTable(): string[] {
 export const BYTE_TO_CHAR: readonly string[] = buildTable();
 export const CHAR_TO_BYTE: ReadonlyMap<string, number> = new Map(BYTE_TO_CHAR.map((c, b) => [c, b]));
 
-/** Byte string as tokenizer.json spells it. */
-export function bytesToToken(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += BYTE_TO_CHAR[b];
-  return s;
-}
-
 /** tokenizer.json spelling back to bytes; undefined when a character is not in the table. */
 export function tokenToBytes(token: string): Uint8Array | undefined {
   const out = new Uint8Array(token.length);

@@ -6,9 +6,5 @@ export { preTokenize, GPT2_PATTERN } from './pretokenize.ts';
 export {
   countTrainingWords,
   encodeLinesToFile,
-  readTokenFile,
-  readTokensMeta,
-  type TokenFile,
   type TokenFileStats,
-  type TokensMeta,
 } from './token-files.ts';

@@ -33,7 +33,12 @@ export interface ModelRef {
   dir: string;
 }
 
-export const MODELS_DIR = 'artifacts/models';
+const MODELS_DIR = 'artifacts/models';
+/** The evaluate stage's scores of every model (its metrics file). */
+export const EVAL_FILE = 'artifacts/eval/metrics.json';
+/** The profile stage's costs and savings (its wall times are split off under artifacts/timings). */
+export const PROFILE_FILE = 'artifacts/profile/profile.json';
+export const REPORT_DIR = 'artifacts/report';
 
 /**
  * The "method" name of the continued-small-model baseline. It sits among the M1 variants (it is
@@ -41,9 +46,9 @@ export const MODELS_DIR = 'artifacts/models';
  * has no M1' and is trained by its own stage; growth.methods may not use the name.
  */
 export const CONTINUE_METHOD = 'small_cont';
-export const CKPT_DIR = 'artifacts/ckpt';
+const CKPT_DIR = 'artifacts/ckpt';
 
-export function modelName(role: ModelRole, opts: { index?: number; method?: string } = {}): string {
+function modelName(role: ModelRole, opts: { index?: number; method?: string } = {}): string {
   switch (role) {
     case 'small':
       return `${opts.index}`;
@@ -56,7 +61,7 @@ export function modelName(role: ModelRole, opts: { index?: number; method?: stri
   }
 }
 
-export function modelLabel(role: ModelRole, opts: { index?: number; method?: string } = {}): string {
+function modelLabel(role: ModelRole, opts: { index?: number; method?: string } = {}): string {
   switch (role) {
     case 'small':
       return `small ${opts.index}`;

@@ -3,8 +3,9 @@
  * so `transformers.GPT2LMHeadModel.from_pretrained(dir)` loads them) — and the resume state of a
  * training run (weights, AdamW moments, step, sampler and RNG state, cumulative wall time).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../util/atomic-write.ts';
 import { paramCount, weightShapes, type HostWeights, type ModelConfig } from './config.ts';
 import { readSafetensors, writeSafetensors, SafetensorsError } from './safetensors.ts';
 import type { RngState } from './rng.ts';
@@ -16,15 +17,8 @@ export class CheckpointError extends Error {
   }
 }
 
-/** Writes `text` to `path` through a temp file and rename, so readers never see half a file. */
-export function writeFileAtomic(path: string, text: string | Buffer): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
-}
-
 /** HF GPT-2 config.json for a ModelConfig, plus our own config under `growline`. */
-export function hfConfig(cfg: ModelConfig): Record<string, unknown> {
+function hfConfig(cfg: ModelConfig): Record<string, unknown> {
   return {
     model_type: 'gpt2',
     architectures: ['GPT2LMHeadModel'],
@@ -99,7 +93,7 @@ export function saveModel(dir: string, cfg: ModelConfig, weights: HostWeights, m
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify(hfConfig(cfg), null, 2) + '\n');
 }
 
-export function readConfig(dir: string): ModelConfig {
+function readConfig(dir: string): ModelConfig {
   const path = join(dir, 'config.json');
   let j: unknown;
   try {
@@ -148,8 +142,9 @@ export function saveResume(dir: string, cfg: ModelConfig, params: HostWeights, m
   writeSafetensors(join(sub, 'model.safetensors'), order.map((n) => [n, params.get(n)!]));
   const inOrder = (w: HostWeights): HostWeights => new Map(order.map((n) => [n, w.get(n)!]));
   writeMoments(join(sub, 'optimizer.safetensors'), inOrder(m), inOrder(v));
-  writeFileAtomic(join(sub, 'state.json'), JSON.stringify(state) + '\n');
-  writeFileAtomic(join(dir, 'latest.json'), JSON.stringify({ checkpoint: name }) + '\n');
+  writeFileAtomic(join(sub, 'state.json'), JSON.stringify(state) + '\n', { sync: true });
+  // Synced so that after a power loss latest.json never points at a checkpoint still in flight.
+  writeFileAtomic(join(dir, 'latest.json'), JSON.stringify({ checkpoint: name }) + '\n', { sync: true });
   for (const entry of readdirSync(dir)) {
     if (entry.startsWith('step-') && entry !== name) rmSync(join(dir, entry), { recursive: true, force: true });
   }
@@ -160,12 +155,38 @@ export function saveResume(dir: string, cfg: ModelConfig, params: HostWeights, m
  * optimizer's step count (and anything else) in its metadata. Training writes it beside the final
  * weights and in every resume checkpoint; growth carries it into M1'.
  */
-export function writeMoments(file: string, m: HostWeights, v: HostWeights, metadata: Record<string, string> = {}): void {
+function writeMoments(file: string, m: HostWeights, v: HostWeights, metadata: Record<string, string> = {}): void {
   const prefixed = (prefix: string, w: HostWeights) => [...w].map(([n, t]) => [`${prefix}${n}`, t] as [string, { shape: number[]; data: Float32Array }]);
   writeSafetensors(file, [...prefixed('m.', m), ...prefixed('v.', v)], metadata);
 }
 
-export function readMoments(file: string): { m: HostWeights; v: HostWeights; metadata: Record<string, string> } {
+/** The AdamW moments file of a model directory (training writes it beside the final weights). */
+export const MOMENTS_FILE = 'optimizer.safetensors';
+
+/** A model directory's AdamW moments and the optimizer step their bias correction has reached. */
+export interface ModelMoments {
+  m: HostWeights;
+  v: HostWeights;
+  step: number;
+}
+
+/** Writes `<dir>/optimizer.safetensors` with the step (and `metadata`) in its header. */
+export function writeModelMoments(dir: string, moments: { m: HostWeights; v: HostWeights }, step: number, metadata: Record<string, string> = {}): void {
+  writeMoments(join(dir, MOMENTS_FILE), moments.m, moments.v, { step: String(step), ...metadata });
+}
+
+/** Reads `<dir>/optimizer.safetensors` as writeModelMoments wrote it; anything else is a clear error. */
+export function readModelMoments(dir: string): ModelMoments {
+  const file = join(dir, MOMENTS_FILE);
+  if (!existsSync(file)) throw new CheckpointError(`${file}: no AdamW moments; the model was trained or grown without them (train writes them; combine only with growth.carry_optimizer)`);
+  const { m, v, metadata } = readMoments(file);
+  const step = Number(metadata.step);
+  if (m.size === 0 || m.size !== v.size) throw new CheckpointError(`${file}: expected matching m.* and v.* tensors, found ${m.size} and ${v.size}; re-run the stage that wrote it`);
+  if (!Number.isInteger(step) || step < 0) throw new CheckpointError(`${file}: header metadata "step" must be a non-negative integer, got ${JSON.stringify(metadata.step)}; re-run the stage that wrote it`);
+  return { m, v, step };
+}
+
+function readMoments(file: string): { m: HostWeights; v: HostWeights; metadata: Record<string, string> } {
   const { tensors, metadata } = readSafetensors(file);
   const m: HostWeights = new Map();
   const v: HostWeights = new Map();

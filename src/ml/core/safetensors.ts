@@ -7,7 +7,8 @@
  * either unmaintained or pull in a runtime we do not need; the reader validates everything a
  * corrupt or hostile file could get wrong and says what, where.
  */
-import { closeSync, fstatSync, openSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { writeFileAtomic } from '../../util/atomic-write.ts';
 
 export class SafetensorsError extends Error {
   constructor(
@@ -53,9 +54,7 @@ export function writeSafetensors(path: string, tensors: Map<string, NamedTensor>
     else for (let i = 0; i < t.data.length; i++) out.writeFloatLE(t.data[i], p + 4 * i);
     p += t.data.byteLength;
   }
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, out);
-  renameSync(tmp, path);
+  writeFileAtomic(path, out, { sync: true });
 }
 
 const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

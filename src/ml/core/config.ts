@@ -107,6 +107,6 @@ export function paramCount(c: ModelConfig): number {
 
 /**
  * Weights on the host, as growth operators and checkpoints see them: row-major Float32Arrays.
- * src/ml/model.ts converts to and from tf.Variables.
+ * src/ml/core/model.ts converts to and from tf.Variables.
  */
 export type HostWeights = Map<WeightName, { shape: number[]; data: Float32Array }>;

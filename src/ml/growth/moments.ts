@@ -9,9 +9,7 @@
  * reproduce, element by element, the moments the large model would have accumulated. Units with no
  * source (LEMON's mean channels, fresh units, off-diagonal merge blocks) start at zero moments.
  */
-import { join } from 'node:path';
-import type { HostWeights, ModelConfig } from '../config.ts';
-import { readMoments as readMomentsFile, writeMoments as writeMomentsFile } from '../checkpoint.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
 import type { UnitMap } from './units.ts';
 import { planWidth } from './width.ts';
 import { GrowthError, LNF_B, LNF_W, type Tensor, WPE, WTE, get, layerNames, zeros } from './weights.ts';
@@ -135,16 +133,4 @@ function placeBlock(out: Tensor, t: Tensor, i: number, n: number, nSections: num
       for (let c = 0; c < cs; c++) out.data[row * c1 + s * n * cs + i * cs + c] = scale * t.data[r * c0 + s * cs + c];
     }
   }
-}
-
-/** Reads `<dir>/optimizer.safetensors` as the training code writes it (m.<name>, v.<name>, step). */
-export function readMoments(dir: string): AdamMoments & { step: number } {
-  const file = join(dir, 'optimizer.safetensors');
-  const { m, v, metadata } = readMomentsFile(file);
-  if (m.size === 0) throw new GrowthError(`${file}: no m.* tensors; was it written by src/ml/train.ts?`);
-  return { m, v, step: Number(metadata.step ?? 0) };
-}
-
-export function writeMoments(dir: string, s: AdamMoments, step: number): void {
-  writeMomentsFile(join(dir, 'optimizer.safetensors'), s.m, s.v, { step: String(step), carried_by: 'growth' });
 }

@@ -4,8 +4,8 @@
  * transcendental ones — tanh, exp, log — are scalar loops); here each backward is a handful of
  * large elementwise/reduction kernels, and only the tensors the gradient needs are saved.
  */
-import * as tf from './tf.ts';
-import { FUSED, hasFusedKernels } from './backend/fused-kernels.ts';
+import * as tf from '../backend/tf.ts';
+import { FUSED, hasFusedKernels } from '../backend/fused-kernels.ts';
 
 /** Runs one of our fused kernels (src/ml/backend/fused-kernels.ts). */
 function fused(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, number> = {}): tf.Tensor[] {
@@ -120,11 +120,6 @@ function causalMask(t: number): tf.Tensor2D {
     maskCache.set(key, m);
   }
   return m;
-}
-
-/** Number of long-lived constant tensors this module holds (masks), for leak accounting. */
-export function cachedConstantCount(): number {
-  return maskCache.size;
 }
 
 /**

@@ -1,11 +1,10 @@
 /**
- * Training data order. A token stream is a flat Uint16 array of ids (little-endian `.bin` on disk,
- * sentences separated by the end-of-text id 0). A batch is `batch` windows of seq+1 tokens at
+ * Training data order. A token stream is a flat Uint16 array of ids (src/experiment/artifacts/tokens.ts
+ * reads them from disk), sentences separated by the end-of-text id 0. A batch is `batch` windows of seq+1 tokens at
  * random offsets: x = window[0..seq), y = window[1..seq]. The offsets come from a seeded Rng whose
  * state is part of the checkpoint, so the data order depends only on `dataSeed` — the same for a
  * model trained from scratch and for a grown one — and survives a resume exactly.
  */
-import { readFileSync } from 'node:fs';
 import { Rng, type RngState } from './rng.ts';
 
 export class TokenFileError extends Error {
@@ -13,20 +12,6 @@ export class TokenFileError extends Error {
     super(message);
     this.name = 'TokenFileError';
   }
-}
-
-/** Reads a Uint16 little-endian token file. */
-export function readTokens(path: string): Uint16Array {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    throw new TokenFileError(`${path}: cannot read token file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); run the tokenize stage first`);
-  }
-  if (buf.length % 2 !== 0) throw new TokenFileError(`${path}: ${buf.length} bytes is not a whole number of uint16 tokens; the file is truncated or not a token stream`);
-  const out = new Uint16Array(buf.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = buf.readUInt16LE(2 * i);
-  return out;
 }
 
 export interface Batch {

@@ -1,7 +1,8 @@
 /**
  * The training loop: AdamW with warmup + cosine decay and global-norm clipping, seeded data order,
- * evaluation every N steps on a fixed validation set, a JSONL metrics log, `::progress` lines for
- * the runner, and periodic resume checkpoints. Same options + same backend ⇒ byte-identical final
+ * evaluation every N steps on a fixed validation set, a JSONL metrics log, progress reported to a
+ * callback (stage programs turn it into the runner's `::progress` lines), and periodic resume
+ * checkpoints. Same options + same backend ⇒ byte-identical final
  * weights, also when the run is killed and resumed (every piece of state is checkpointed exactly:
  * weights, moments, step, sampler RNG, pending losses, wall time).
  *
@@ -16,12 +17,13 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { paramCount, type HostWeights, type ModelConfig } from './config.ts';
-import { backendFields } from './backend/index.ts';
-import { checkAgainstConfig, loadResume, saveModel, saveResume, writeFileAtomic, writeMoments } from './checkpoint.ts';
-import { evaluateBatches } from './eval.ts';
+import { backendFields } from '../backend/index.ts';
+import { checkAgainstConfig, loadResume, saveModel, saveResume, writeModelMoments } from './checkpoint.ts';
+import { writeFileAtomic } from '../../util/atomic-write.ts';
+import { evaluateBatches } from './score.ts';
 import { stepFlops } from './flops.ts';
 import { initWeights } from './model.ts';
-import { AdamW } from './optim.ts';
+import { AdamW } from './adamw.ts';
 import { BatchSampler, fixedBatches, type Batch } from './sampler.ts';
 import { lrAt } from './schedule.ts';
 import { createStepper } from './step.ts';
@@ -62,8 +64,8 @@ export interface TrainOptions {
   initialMoments?: { m: HostWeights; v: HostWeights; step?: number };
   /** Warmup length to use instead of warmupSteps (e.g. a short re-warmup when refining). */
   rewarmupSteps?: number;
-  /** Print ::progress lines on stdout (default true). */
-  progress?: boolean;
+  /** Called after every step with the latest training loss and validation loss (NaN before the first evaluation). */
+  onProgress?: (step: number, total: number, values: { loss: number; val: number }) => void;
   /** Called after each resume checkpoint is written (tests use it to kill a run mid-way). */
   onCheckpoint?: (step: number) => void | Promise<void>;
 }
@@ -136,11 +138,11 @@ function hashHost(w: HostWeights | undefined): string | null {
 /** What makes two runs the same run (a resume checkpoint is only used when this matches). */
 function optionsKey(o: TrainOptions): string {
   // workers is left out: it changes speed, not results, so a resume may use a different count.
-  const { train, val, outDir, onCheckpoint, initialWeights, initialMoments, progress, workers, ...rest } = o;
+  const { train, val, outDir, onCheckpoint, initialWeights, initialMoments, onProgress, workers, ...rest } = o;
   void workers;
   void outDir;
   void onCheckpoint;
-  void progress;
+  void onProgress;
   return createHash('sha256')
     .update(
       JSON.stringify({
@@ -156,15 +158,7 @@ function optionsKey(o: TrainOptions): string {
     .digest('hex');
 }
 
-function progressLine(current: number, total: number, values: Record<string, number | null>): void {
-  const extra = Object.entries(values)
-    .filter(([, v]) => v !== null && Number.isFinite(v))
-    .map(([k, v]) => `${k}=${(v as number).toPrecision(4)}`)
-    .join(' ');
-  process.stdout.write(`::progress current=${current} total=${total}${extra ? ' ' + extra : ''}\n`);
-}
-
-export const WEIGHT_DECAY_RULE = 'decay tensors with >= 2 dims (matrices, token and position embeddings); no decay on biases and LayerNorm';
+const WEIGHT_DECAY_RULE = 'decay tensors with >= 2 dims (matrices, token and position embeddings); no decay on biases and LayerNorm';
 
 export async function train(o: TrainOptions): Promise<TrainSummary> {
   validate(o);
@@ -218,11 +212,9 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   const valBatches: Batch[] = fixedBatches(o.val, o.evalBatches, o.batch, o.seq);
   const stepper = await createStepper(cfg, opt, { microBatches: o.microBatches ?? 1, workers: o.workers ?? 1 });
   const stepperThreads = stepper.threads;
-  const showProgress = o.progress ?? true;
   let lastVal = NaN;
   let lastValAcc = NaN;
   let lastTrain: number | null = null;
-  let lastProgress = 0;
 
   const evaluate = async (): Promise<void> => {
     const r = await evaluateBatches(cfg, stepper.weights(), valBatches);
@@ -256,13 +248,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
       step++;
       if (!Number.isFinite(loss)) throw new Error(`training diverged: loss ${loss} at step ${step}; lower lr (${o.lr}) or check the data`);
       if (step % o.evalEvery === 0 || step === o.steps) await evaluate();
-      if (showProgress) {
-        const now = Date.now();
-        if (step === o.steps || now - lastProgress >= 200) {
-          lastProgress = now;
-          progressLine(step, o.steps, { loss, val: lastVal });
-        }
-      }
+      o.onProgress?.(step, o.steps, { loss, val: lastVal });
       if (o.checkpointEvery > 0 && step % o.checkpointEvery === 0 && step < o.steps) {
         saveResume(resumeDir, cfg, opt.view(opt.params), opt.view(opt.m), opt.view(opt.v), {
           step,
@@ -281,7 +267,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   }
 
   saveModel(o.outDir, cfg, opt.view(opt.params), { step: String(step), backend });
-  writeMoments(join(o.outDir, 'optimizer.safetensors'), opt.view(opt.m), opt.view(opt.v), { step: String(opt.step) });
+  writeModelMoments(o.outDir, { m: opt.view(opt.m), v: opt.view(opt.v) }, opt.step);
   rmSync(resumeDir, { recursive: true, force: true });
   const summary: TrainSummary = {
     backend,

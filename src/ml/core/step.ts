@@ -1,26 +1,26 @@
 /**
  * One training step: forward + backward through tfjs, then the AdamW update on the host buffers
- * (./optim.ts), then fresh parameter tensors for the next step. Parameters are replaced rather than
+ * (./adamw.ts), then fresh parameter tensors for the next step. Parameters are replaced rather than
  * written in place on purpose: the wasm backend caches XNNPACK operators (with packed weights) per
  * tensor id, so mutating a weight tensor's memory would leave stale packed copies in use.
  *
  * Micro-batches and workers (nanoGPT's gradient accumulation and DDP, on one machine):
  * `microBatches` splits each batch into that many equal slices of rows; the step's gradient is the
  * mean of their gradients, summed in slice order. `workers` threads (this one included) compute the
- * slices in parallel (./grad-workers.ts), then share averaging the gradients and the AdamW update
+ * slices in parallel (./grad-pool.ts), then share averaging the gradients and the AdamW update
  * tensor by tensor. Only `microBatches` changes the numbers: each slice's gradient is computed by
  * the same kernels on the same inputs wherever it runs and lands in its own buffer, the gradient
  * norm is summed per tensor and then in tensor order, and AdamW is elementwise — so 1 or 4 workers
  * give byte-identical weights. With one micro-batch the step is the plain full-batch step.
  */
-import * as tf from './tf.ts';
+import * as tf from '../backend/tf.ts';
 import type { ModelConfig } from './config.ts';
 import { loss, type Weights } from './model.ts';
-import { adamwSlot, reduceSlot, type AdamW, type Slot } from './optim.ts';
+import { adamwSlot, reduceSlot, type AdamW, type Slot } from './adamw.ts';
 import type { Batch } from './sampler.ts';
-import { GradWorkers, type WorkerJob } from './grad-workers.ts';
-import { wasmBackend } from './backend/wasm-internals.ts';
-import { asyncReadback } from './backend/webgpu.ts';
+import { GradWorkers, type WorkerJob } from './grad-pool.ts';
+import { wasmBackend } from '../backend/wasm-internals.ts';
+import { asyncReadback } from '../backend/webgpu.ts';
 
 export interface Stepper {
   /** Runs one step on `batch` with learning rate `lr`; resolves to the batch loss before the update. */
@@ -63,7 +63,7 @@ export function batchGradient(cfg: ModelConfig, slots: Slot[], params: tf.Tensor
  * batchGradient for the training thread: the same computation, but on webgpu the values are read
  * back asynchronously (its synchronous read needs a browser's OffscreenCanvas, absent in Node).
  */
-export async function batchGradientAsync(cfg: ModelConfig, slots: Slot[], params: tf.Tensor[], b: Batch, out: Float32Array): Promise<number> {
+async function batchGradientAsync(cfg: ModelConfig, slots: Slot[], params: tf.Tensor[], b: Batch, out: Float32Array): Promise<number> {
   if (!asyncReadback()) return batchGradient(cfg, slots, params, b, out);
   const { value, grads, inputs } = gradientTensors(cfg, slots, params, b);
   try {

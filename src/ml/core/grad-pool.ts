@@ -16,9 +16,9 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { activeBackend } from './backend/index.ts';
+import { activeBackend } from '../backend/index.ts';
 import type { ModelConfig } from './config.ts';
-import type { Slot, StepConstants } from './optim.ts';
+import type { Slot, StepConstants } from './adamw.ts';
 import type { Batch } from './sampler.ts';
 
 /** The optimizer state the workers share (SharedArrayBuffer-backed, see AdamW). */
@@ -60,9 +60,9 @@ export type WorkerReply = { kind: 'ready' } | { kind: 'done' } | { kind: 'error'
  */
 function spawn(init: WorkerInit): Worker {
   const env = { ...process.env, GROW_WASM_THREADS: '1' }; // the workers are the parallelism
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./grad-worker.js', import.meta.url), { workerData: init, env });
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./grad-thread.js', import.meta.url), { workerData: init, env });
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href.replace(/\.cjs$/, '.mjs');
-  const entry = new URL('./grad-worker.ts', import.meta.url).href;
+  const entry = new URL('./grad-thread.ts', import.meta.url).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(boot, { eval: true, workerData: init, env });
 }

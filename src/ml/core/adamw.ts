@@ -30,7 +30,7 @@ export interface Slot {
   decay: boolean;
 }
 
-export function layoutOf(cfg: ModelConfig): { slots: Slot[]; total: number } {
+function layoutOf(cfg: ModelConfig): { slots: Slot[]; total: number } {
   let offset = 0;
   const slots = weightShapes(cfg).map(({ name, shape }) => {
     const size = shape.reduce((a, b) => a * b, 1);
@@ -56,7 +56,7 @@ export class AdamW {
   ) {
     const { slots, total } = layoutOf(cfg);
     this.slots = slots;
-    // Shared memory, so gradient workers (./grad-workers.ts) can read the weights and update
+    // Shared memory, so gradient workers (./grad-pool.ts) can read the weights and update
     // their share of the tensors in place; it costs nothing on a single thread.
     const shared = () => new Float32Array(new SharedArrayBuffer(total * 4));
     this.params = shared();

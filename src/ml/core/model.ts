@@ -11,7 +11,7 @@
  * by a single 5-D transpose of the fused q|k|v projection; LayerNorm, GELU, the masked softmax and
  * the cross-entropy are single ops with hand-written gradients (./ops.ts).
  */
-import * as tf from './tf.ts';
+import * as tf from '../backend/tf.ts';
 import { attnDim, weightShapes, type HostWeights, type ModelConfig } from './config.ts';
 import { Rng } from './rng.ts';
 import { causalSoftmax, gelu, layerNorm, softmaxCrossEntropy } from './ops.ts';

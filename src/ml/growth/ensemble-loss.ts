@@ -3,10 +3,10 @@
  * batches, and — for several sources — the loss of their exact ensemble (the average of their
  * logits), which is what merge approximates; the gap is the pooled-LayerNorm effect.
  */
-import * as tf from '../tf.ts';
-import type { HostWeights, ModelConfig } from '../config.ts';
-import { logits2d, lossFromLogits, toTensors } from '../model.ts';
-import type { Batch } from '../sampler.ts';
+import * as tf from '../backend/tf.ts';
+import type { HostWeights, ModelConfig } from '../core/config.ts';
+import { logits2d, lossFromLogits, toTensors } from '../core/model.ts';
+import type { Batch } from '../core/sampler.ts';
 
 export interface LossReport {
   /** Mean token loss of the model. */

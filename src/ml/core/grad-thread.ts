@@ -1,12 +1,12 @@
 /**
- * Entry point of a gradient worker thread (see ./grad-workers.ts): initialises the training
+ * Entry point of a gradient worker thread (see ./grad-pool.ts): initialises the training
  * thread's backend with one thread, then runs the jobs it is sent on the shared buffers.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import * as tf from './tf.ts';
-import { initBackend } from './backend/index.ts';
-import type { WorkerInit, WorkerJob, WorkerReply } from './grad-workers.ts';
-import { adamwSlot, reduceSlot } from './optim.ts';
+import * as tf from '../backend/tf.ts';
+import { initBackend } from '../backend/index.ts';
+import type { WorkerInit, WorkerJob, WorkerReply } from './grad-pool.ts';
+import { adamwSlot, reduceSlot } from './adamw.ts';
 import { batchGradient, paramTensors } from './step.ts';
 
 const init = workerData as WorkerInit;

@@ -2,7 +2,7 @@
  * Evaluation: mean next-token cross-entropy, perplexity and next-token accuracy. Deterministic:
  * fixed windows, no sampling.
  */
-import * as tf from './tf.ts';
+import * as tf from '../backend/tf.ts';
 import type { ModelConfig } from './config.ts';
 import { logits2d, lossFromLogits, type Weights } from './model.ts';
 import type { Batch } from './sampler.ts';

@@ -43,8 +43,3 @@ export function stepFlops(cfg: ModelConfig, batch: number, seq: number): StepFlo
     training: 3 * total,
   };
 }
-
-/** Forward-only FLOPs of evaluating `tokens` tokens in windows of `seq` (for eval cost reports). */
-export function forwardFlops(cfg: ModelConfig, batch: number, seq: number): number {
-  return stepFlops(cfg, batch, seq).forward.total;
-}
