@@ -4,11 +4,11 @@
  * (`--params` overlays and `--set` values applied) whose path is in GROW_PARAMS_FILE, so an edit
  * to a params file while the run goes on never reaches a stage. Run by hand (no snapshot, or a
  * file the snapshot does not hold), the program reads the YAML file and merges the patch from
- * GROW_PARAMS_OVERRIDES over it, with the runner's own implementation of that format.
+ * GROW_PARAMS_OVERRIDES over it, with the one implementation of that format the runner uses too (src/util/params-tree.ts).
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { applyOverrides, isMapping, PARAMS_FILE_ENV, readParamsSnapshot, type Tree } from '../../src/pipeline/spec/params.ts';
+import { applyOverrides, isMapping, PARAMS_FILE_ENV, readParamsSnapshot, type Tree } from '../../src/util/params-tree.ts';
 
 export const DEFAULT_PARAMS_FILE = 'params/experiment.yaml';
 

@@ -14,6 +14,9 @@ import { ConfigError, GrowError } from '../errors.ts';
 import type { ParamValues, Stage } from '../types.ts';
 import { didYouMean } from './suggest.ts';
 import { displayPath, YamlSource } from './yaml-source.ts';
+import { canonical, deepMerge, isMapping, type Tree } from '../../util/params-tree.ts';
+
+export { canonical, deepMerge, isMapping, PARAMS_FILE_ENV, type Tree } from '../../util/params-tree.ts';
 
 export interface ParamsSource {
   /** The effective tree of a params file (project-relative), overrides applied, canonical. */
@@ -33,30 +36,6 @@ export interface ParamsSource {
   origin?(file: string, dottedKey: string): string | undefined;
 }
 
-export type Tree = Record<string, unknown>;
-
-export function isMapping(v: unknown): v is Tree {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Mapping keys sorted at every level, so equal values have one representation. */
-export function canonical(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(canonical);
-  if (isMapping(v)) {
-    const out: Tree = {};
-    for (const k of Object.keys(v).sort()) out[k] = canonical(v[k]);
-    return out;
-  }
-  return v;
-}
-
-/** Deep merge: mappings merge key by key, anything else (lists included) is replaced. */
-export function deepMerge(base: unknown, patch: unknown): unknown {
-  if (!isMapping(base) || !isMapping(patch)) return patch;
-  const out: Tree = { ...base };
-  for (const [k, v] of Object.entries(patch)) out[k] = k in out ? deepMerge(out[k], v) : v;
-  return out;
-}
 
 /**
  * `a.b[0].c` → ['a', 'b', 0, 'c']; undefined when malformed. A bracketed name is a key, as in
@@ -295,9 +274,6 @@ export class FileParams implements ParamsSource {
   }
 }
 
-/** The environment variable that names a stage run's params snapshot (absolute path). */
-export const PARAMS_FILE_ENV = 'GROW_PARAMS_FILE';
-
 /**
  * The snapshot as JSON: `{ "<project-relative params file>": <effective tree> }`. The runner
  * hashes params values as JSON (canonicalJson), so JSON carries exactly what it recorded — except
@@ -329,35 +305,4 @@ function nonFinitePath(v: unknown, at: Array<string | number>): Array<string | n
     }
   }
   return undefined;
-}
-
-/**
- * For stage programs: the tree of `file` from the snapshot at `snapshotPath`, or undefined when
- * the snapshot does not hold that file (a params file none of the stage's `params:` names).
- */
-export function readParamsSnapshot(snapshotPath: string, file: string): Tree | undefined {
-  let all: unknown;
-  try {
-    all = JSON.parse(readFileSync(snapshotPath, 'utf8'));
-  } catch (e) {
-    throw new Error(`cannot read the params snapshot ${snapshotPath} (${PARAMS_FILE_ENV}, written by grow run): ${(e as Error).message}`);
-  }
-  const tree = isMapping(all) ? all[path.posix.normalize(file)] : undefined;
-  return isMapping(tree) ? tree : undefined;
-}
-
-/**
- * For stage programs run without a snapshot: `tree` (the file as read) with its patch from
- * GROW_PARAMS_OVERRIDES (`{ "<params file>": <patch> }`, see `overrides()`) merged over it.
- */
-export function applyOverrides(file: string, tree: unknown, overridesJson: string | undefined): unknown {
-  if (!overridesJson) return tree;
-  let all: unknown;
-  try {
-    all = JSON.parse(overridesJson);
-  } catch {
-    throw new Error('GROW_PARAMS_OVERRIDES is not valid JSON; it is set by `grow run --set/--params`');
-  }
-  const patch = isMapping(all) ? all[path.posix.normalize(file)] : undefined;
-  return patch === undefined ? tree : deepMerge(tree, patch);
 }
