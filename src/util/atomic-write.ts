@@ -34,7 +34,9 @@ export function tempPathFor(path: string): string {
  * Replaces `path` with `data` atomically. With `sync`, the data is flushed to the device before
  * the rename, so after a power loss the file is the old version or the new one, never an empty or
  * partial one (file systems may otherwise commit the rename before the data). The directory is
- * not synced: losing the rename itself loses only the newest version, the safe direction.
+ * not synced: losing the rename itself loses only the newest version, the safe direction (for the
+ * runner: a stage recorded as not run re-runs or is restored from the run-cache), and syncing it
+ * cost ~10 ms per stage on ext4 (docs/BENCHMARKS.md).
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, opts: { sync?: boolean } = {}): void {
   mkdirSync(dirname(path), { recursive: true });

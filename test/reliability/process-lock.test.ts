@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { GrowError } from '../../src/pipeline/errors.ts';
-import { tempMarker, tempPathFor } from '../../src/pipeline/store/fs-atomic.ts';
+import { tempMarker, tempPathFor } from '../../src/util/atomic-write.ts';
 import { acquireProcessLock, PROCESS_LOCK_FILE } from '../../src/pipeline/run/runner-mutex.ts';
 import { REPO, removeProject, tempProject, waitForFile } from './rig.ts';
 
@@ -124,7 +124,7 @@ test('taking over a dead runner\'s lock removes its temp files only: same host a
   holder.child.kill('SIGKILL');
   await holder.exited;
   const pid = holder.child.pid!;
-  // Temp names as fs-atomic writes them, by the dead runner, by a writer with the same pid on
+  // Temp names as src/util/atomic-write.ts writes them, by the dead runner, by a writer with the same pid on
   // another machine sharing the directory, and by another live process here.
   const ours = `pipeline.lock${tempMarker(pid)}0123abcd`;
   const oursInGrow = join('.grow', `state.json${tempMarker(pid)}89ab`);

@@ -14,7 +14,7 @@ import {
 } from '../exp/experiments.ts';
 import { rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { writeFileAtomic } from '../store/fs-atomic.ts';
+import { writeFileAtomic } from '../../util/atomic-write.ts';
 import { acquireProcessLock } from '../run/runner-mutex.ts';
 import { findRoot, Project, runOverlays } from '../project/project.ts';
 import { runPipeline } from '../run/scheduler.ts';

@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, GrowError } from '../errors.ts';
-import { writeFileAtomic } from '../store/fs-atomic.ts';
+import { writeFileAtomic } from '../../util/atomic-write.ts';
 import { flatten, metricsFiles } from '../show/diff.ts';
 import { LOCK_FILE, parseLock, type LockEntry } from '../store/lockfile.ts';
 import type { Project } from '../project/project.ts';

@@ -17,7 +17,7 @@ import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, wri
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { EXIT, GrowError } from '../errors.ts';
-import { tempMarker, tempPathFor } from '../store/fs-atomic.ts';
+import { tempMarker, tempPathFor } from '../../util/atomic-write.ts';
 import { findOrphanStages, stopOrphanStages } from './orphans.ts';
 
 /** Project-relative path of the process lock. */
@@ -184,7 +184,7 @@ export function acquireProcessLock(root: string, options: AcquireOptions = {}): 
 
 /**
  * A runner killed mid-write leaves the temp file of that atomic write (`<name>.tmp-<host>-<pid>-…`,
- * see fs-atomic.ts) beside its target: in the project root that is `pipeline.lock.tmp-…`, which
+ * see src/util/atomic-write.ts) beside its target: in the project root that is `pipeline.lock.tmp-…`, which
  * would show up in `git status`. Only the dead holder's own temp files are removed — its host and
  * pid (a same-pid writer on another machine sharing the directory is not ours to touch) — in the
  * two places the runner writes project files, and in `.grow/tmp`, where the params snapshots it

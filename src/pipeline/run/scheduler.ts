@@ -27,7 +27,7 @@ import type { LockOut } from '../store/lockfile.ts';
 import { lockDeps } from '../project/project.ts';
 import type { OutSpec, Stage } from '../types.ts';
 import { PARAMS_FILE_ENV, paramsSnapshotText } from '../spec/params.ts';
-import { tempPathFor } from '../store/fs-atomic.ts';
+import { tempPathFor } from '../../util/atomic-write.ts';
 import { silentReporter, type Reporter, type RunSummary, type StageReport } from './events.ts';
 
 export interface RunOptions extends OpenOptions {

@@ -17,7 +17,7 @@ import { chmod, copyFile, mkdir, open, readdir, rename, rm } from 'node:fs/promi
 import { createHash } from 'node:crypto';
 import { basename, dirname, join, relative } from 'node:path';
 import { EXIT, GrowError } from '../errors.ts';
-import { tempPathFor } from './fs-atomic.ts';
+import { tempPathFor } from '../../util/atomic-write.ts';
 import { statKey } from './hash-state.ts';
 import { outsideCacheError, rethrowIo } from '../io-error.ts';
 import { hexOf, isDirHash, manifestText, md5OfFile, md5OfText, type HashInfo, type ManifestEntry } from './hash.ts';
@@ -263,7 +263,7 @@ export class Cache {
 
 /**
  * Removes what a killed restore left beside `abs` (`<name>.tmp-<host>-<pid>-<random>`, see
- * fs-atomic.ts). Restores run under the project's process lock (run/runner-mutex.ts), so no live
+ * src/util/atomic-write.ts). Restores run under the project's process lock (run/runner-mutex.ts), so no live
  * writer owns one.
  */
 async function removeStaleTemps(abs: string): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from './fs-atomic.ts';
+import { writeFileAtomic } from '../../util/atomic-write.ts';
 import { isMd5 } from './trust.ts';
 
 const STATE_VERSION = 4;

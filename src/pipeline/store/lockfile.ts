@@ -22,7 +22,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Document, isMap, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
 import { ConfigError } from '../errors.ts';
-import { writeFileAtomic } from './fs-atomic.ts';
+import { writeFileAtomic } from '../../util/atomic-write.ts';
 import { rethrowIo } from '../io-error.ts';
 import { HASH_RE, isHash, isSafeDepPath, isSafeRelpath, parseOutRecords, relpathProblem } from './trust.ts';
 

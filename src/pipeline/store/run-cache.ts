@@ -9,7 +9,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from './fs-atomic.ts';
+import { writeFileAtomic } from '../../util/atomic-write.ts';
 import { outsideCacheError, rethrowIo } from '../io-error.ts';
 import { FINGERPRINT_SALT, md5OfText } from './hash.ts';
 import type { LockDep, LockOut } from './lockfile.ts';

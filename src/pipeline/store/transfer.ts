@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 // Temp names carry host, pid and random bytes: unique across machines sharing the destination.
-import { tempPathFor } from './fs-atomic.ts';
+import { tempPathFor } from '../../util/atomic-write.ts';
 import { isDirHash, md5OfFile } from './hash.ts';
 import { outsideCacheError, rethrowIo } from '../io-error.ts';
 import { hashOfObjectName, isHash, objectRelpath, OBJECT_NAME_RE, OBJECT_SUBDIR_RE, parseManifest, parseRunRecord, RUN_NAME_RE, TEMP_INFIX, ContainedDirs } from './trust.ts';

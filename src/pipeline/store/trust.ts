@@ -148,7 +148,7 @@ export const OBJECT_SUBDIR_RE = /^[0-9a-f]{2}$/;
 export const OBJECT_NAME_RE = /^[0-9a-f]{30}(\.dir)?$/;
 /** Run-cache entry names: `<2 hex>/<32 hex signature>.json` (the first two hex repeat the dir). */
 export const RUN_NAME_RE = /^[0-9a-f]{32}\.json$/;
-/** What every temp file grow writes contains (see fs-atomic.ts). */
+/** What every temp file grow writes contains (see src/util/atomic-write.ts). */
 export const TEMP_INFIX = '.tmp-';
 
 /** `ab` + `cdef…[.dir]` → `md5:abcdef…[.dir]`, or null when the names are not an object's. */
