@@ -118,7 +118,7 @@ test('a directory with dvc.yaml and no pipeline.yaml runs it; dvc.lock is never 
   const st = await p.ok(['status', 'dvc.yaml:sum']);
   assert.match(st.stdout, /sum: up to date/);
   // An error names dvc.yaml.
-  p.write('dvc.yaml', 'stages:\n  gen:\n    cmd: echo \${nope}\n');
+  p.write('dvc.yaml', 'stages:\n  gen:\n    cmd: echo ${nope}\n');
   const e = await p.ok(['status'], 2);
   assert.match(e.stderr, /^grow: dvc\.yaml:3:\d+: cannot interpolate/);
   // pipeline.yaml, when present, wins.

@@ -106,6 +106,7 @@ function onTerminal(dir: string, args: string, env: Record<string, string>) {
   return { out: () => out, exited };
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: it matches terminal colour escapes
 const SGR_COLOR = /\x1b\[(3\d|9\d)(;\d+)*m/;
 
 test('on a terminal: colors unless --no-color; TERM=dumb gets plain lines; waiting stages are marked', { skip }, async () => {
@@ -135,6 +136,7 @@ test('on a terminal: colors unless --no-color; TERM=dumb gets plain lines; waiti
   const dumb = onTerminal(p.dir, 'run -f', { TERM: 'dumb' });
   assert.equal(await dumb.exited, 0, dumb.out());
   assert.match(dumb.out(), /^▶ a: running \(forced\)\r?$/m);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: it matches terminal escapes
   assert.doesNotMatch(dumb.out(), /\x1b\[/, 'no escape sequences at all');
 });
 

@@ -29,6 +29,7 @@ function onTerminal(dir: string, args: string) {
   return { child, out: () => out, exited };
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: it strips terminal escapes
 const plain = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
 
 test('on a terminal, watch keeps one view: summaries of every iteration above the current stages', { skip }, async () => {

@@ -51,14 +51,14 @@ const KERNELS: Record<string, HostKernel> = {
   [FUSED.crossEntropy]: {
     inputs: ['z', 'p', 'labels'],
     shapes: () => [[]],
-    compute: ([z, p, labels], [out], shapes, { v }) => {
+    compute: ([z, p, labels], [out], _shapes, { v }) => {
       out[0] = math.crossEntropyFromSoftmax(z as Float32Array, p as Float32Array, labels as Int32Array, v);
     },
   },
   [FUSED.crossEntropyGrad]: {
     inputs: ['p', 'labels', 'dy'],
     shapes: ([p]) => [p.shape],
-    compute: ([p, labels, dy], [dz], shapes, { v }) => math.crossEntropyBackward(p as Float32Array, labels as Int32Array, v, dy[0] / labels.length, dz),
+    compute: ([p, labels, dy], [dz], _shapes, { v }) => math.crossEntropyBackward(p as Float32Array, labels as Int32Array, v, dy[0] / labels.length, dz),
   },
   [FUSED.softmaxGrad]: {
     inputs: ['p', 'dy'],

@@ -216,7 +216,7 @@ export class WasmMatMul {
       if (mine) return mine;
     }
     const p = this.prepare(a, b, attrs.transposeA, attrs.transposeB);
-    if (!p || p.batchB !== 1) {
+    if (p?.batchB !== 1) {
       if (p) for (const t of p.temps) this.backend.disposeData(t.dataId);
       return this.stockFusedMatMul(args);
     }

@@ -103,8 +103,8 @@ export class AdamW {
       lr,
       norm,
       scale: clip > 0 && norm > clip ? clip / norm : 1,
-      bc1: 1 - Math.pow(this.opt.beta1, this.step),
-      bc2: 1 - Math.pow(this.opt.beta2, this.step),
+      bc1: 1 - this.opt.beta1 ** this.step,
+      bc2: 1 - this.opt.beta2 ** this.step,
     };
   }
 }

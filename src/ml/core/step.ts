@@ -92,7 +92,7 @@ export function paramTensors(slots: Slot[], flat: Float32Array): tf.Tensor[] {
 function shareOut(slots: Slot[], threads: number): number[][] {
   const load = new Array<number>(threads).fill(0);
   const owned: number[][] = Array.from({ length: threads }, () => []);
-  const bySize = slots.map((s, i) => i).sort((a, b) => slots[b].size - slots[a].size || a - b);
+  const bySize = slots.map((_slot, i) => i).sort((a, b) => slots[b].size - slots[a].size || a - b);
   for (const i of bySize) {
     const t = load.indexOf(Math.min(...load));
     owned[t].push(i);

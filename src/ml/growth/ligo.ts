@@ -25,7 +25,7 @@
 import * as tf from '../backend/tf.ts';
 import type { HostWeights, ModelConfig } from '../core/config.ts';
 import { attnDim, weightShapes } from '../core/config.ts';
-import { loss, toHost } from '../core/model.ts';
+import { loss, } from '../core/model.ts';
 import { stepFlops } from '../core/flops.ts';
 import { GrowthError, LNF_B, LNF_W, WPE, WTE, get, layerNames } from './weights.ts';
 import type { SourceModel } from './index.ts';

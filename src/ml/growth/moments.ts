@@ -12,7 +12,7 @@
 import type { HostWeights, ModelConfig } from '../core/config.ts';
 import type { UnitMap } from './units.ts';
 import { planWidth } from './width.ts';
-import { GrowthError, LNF_B, LNF_W, type Tensor, WPE, WTE, get, layerNames, zeros } from './weights.ts';
+import { LNF_B, LNF_W, type Tensor, WPE, WTE, get, layerNames, zeros } from './weights.ts';
 
 export interface AdamMoments {
   /** First moments, same names and shapes as the weights. */

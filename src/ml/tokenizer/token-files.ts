@@ -3,8 +3,7 @@
  * multi-GB url source) still works: word counts for training, and uint16 token files.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { TokenizerError, type BpeTokenizer } from './bpe.ts';
 import { countWords } from './train.ts';

@@ -54,7 +54,7 @@ function labelColumns(list: Omit<Column, 'label'>[]): Column[] {
   return list.map((c) => ({ ...c, label: count.get(`${c.kind}\0${c.key}`)! > 1 ? `${c.file}:${c.key}` : c.key }));
 }
 
-const valueOf = (e: Experiment, c: Omit<Column, 'label'>): unknown => (c.kind === 'param' ? e.params : e.metrics)[c.file]?.[c.key];
+const cellValue = (e: Experiment, c: Omit<Column, 'label'>): unknown => (c.kind === 'param' ? e.params : e.metrics)[c.file]?.[c.key];
 
 /**
  * Experiments as rows; as columns the params that vary between them or that an overlay changed,
@@ -84,7 +84,7 @@ export function buildShowTable(exps: Experiment[], opts: { columns?: string[]; a
     const res = opts.columns.map(globToRegExp);
     columns = columns.filter((c) => res.some((re) => re.test(c.label) || re.test(c.key) || re.test(`${c.file}:${c.key}`)));
   }
-  return { columns, rows: exps.map((exp) => ({ exp, values: columns.map((c) => valueOf(exp, c)) })) };
+  return { columns, rows: exps.map((exp) => ({ exp, values: columns.map((c) => cellValue(exp, c)) })) };
 }
 
 export function sortTable(t: ShowTable, by: string, descending = false): void {

@@ -73,7 +73,7 @@ export function collectCurves(project: Project, exps: Experiment[]): Curves[] {
   for (const p of plots) {
     const series = new Map<string, Row[]>();
     for (const e of exps) {
-      let entries;
+      let entries: ReturnType<typeof experimentLock>;
       try {
         entries = experimentLock(e);
       } catch {

@@ -109,10 +109,20 @@ export function buildGraph(p: Pipeline): Graph {
     if (!byName.has(name)) throw new GrowError(`unknown stage "${name}"`);
   };
   return {
-    upstream: (name) => (known(name), upstream.get(name)!),
-    downstream: (name) => (known(name), downstream.get(name)!),
+    upstream: (name) => {
+      known(name);
+      return upstream.get(name)!;
+    },
+    downstream: (name) => {
+      known(name);
+      return downstream.get(name)!;
+    },
     topoOrder: () => [...topo],
-    via: (from, to) => (known(from), known(to), ups.get(to)!.get(from) ?? []),
+    via: (from, to) => {
+      known(from);
+      known(to);
+      return ups.get(to)!.get(from) ?? [];
+    },
   };
 }
 

@@ -289,7 +289,10 @@ class WatchSession {
    * already debounced are planned now; a debounce still running will settle them itself.
    */
   private afterwards(): void {
-    if ((this.pending.size || this.rescheduled.size) && !this.timer) return this.startPlanning();
+    if ((this.pending.size || this.rescheduled.size) && !this.timer) {
+      this.startPlanning();
+      return;
+    }
     this.enter({ name: 'idle' });
     this.say(this.watchingLine());
   }

@@ -50,8 +50,8 @@ export class Interpolator {
       const v = this.resolve(whole[1], ctx, at);
       return asCommand && isMapping(v) ? this.flags(v, whole[1], at) : v;
     }
-    return s.replace(ANY, (match, escape: string | undefined, expr: string) => {
-      if (escape) return match.slice(1);
+    return s.replace(ANY, (match, escaped: string | undefined, expr: string) => {
+      if (escaped) return match.slice(1);
       const v = this.resolve(expr, ctx, at);
       if (asCommand && isMapping(v)) return this.flags(v, expr, at);
       if (v !== null && typeof v === 'object') {

@@ -1,13 +1,4 @@
-/**
- * Params files and the values a run sees in them. `grow run --params FILE` overlays and
- * `--set key=value` are laid over the default params file in memory (never written to disk, as
- * `dvc exp run -S` behaves for the user). A stage gets the effective values as the runner
- * recorded them: a JSON snapshot of its params files whose path is in GROW_PARAMS_FILE (see
- * `writeParamsSnapshot`); the patch alone also goes to stages as GROW_PARAMS_OVERRIDES.
- * Every value handed out is canonical (mapping keys sorted, recursively) so that key order in a
- * YAML file never changes a comparison or a hash downstream.
- */
-import { readFileSync } from 'node:fs';
+
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, GrowError } from '../errors.ts';
@@ -113,7 +104,7 @@ export class FileParams implements ParamsSource {
     /** Where YamlSource may cache parses (see yaml-source.ts). */
     private readonly cacheDir?: string,
   ) {
-    let patch: unknown = undefined;
+    let patch: unknown ;
     for (const overlay of opts.overlays ?? []) {
       const abs = path.resolve(root, overlay);
       const src = YamlSource.read(abs, displayPath(root, abs), 'params overlay file');

@@ -201,6 +201,7 @@ export const pipelineSchema = {
       },
       dependencies: { foreach: ['do'], do: ['foreach'] },
       if: { required: ['foreach'] },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then/else keyword
       then: { propertyNames: { enum: ['foreach', 'do'] } },
       else: { required: ['cmd'] },
     },
