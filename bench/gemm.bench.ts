@@ -101,11 +101,16 @@ for (const [name, batch, M, K, N, ta, tb, withBias, count] of SHAPES) {
   const bias = withBias ? rnd([N]) : null;
   const line: Record<string, unknown> = { shape: name, batch, M, K, N, transA: ta, transB: tb, bias: withBias, per_step: count };
   for (const [v, k] of variants) {
-    for (const [kernelName, kernelFunc] of [['BatchMatMul', k.batch], ['_FusedMatMul', k.fused]] as const) {
+    for (const [kernelName, kernelFunc] of [
+      ['BatchMatMul', k.batch],
+      ['_FusedMatMul', k.fused],
+    ] as const) {
       tf.unregisterKernel(kernelName, 'wasm');
       tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
     }
-    const t = timeMs(() => (bias ? tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias }) : tf.matMul(a, b, ta, tb)).dispose());
+    const t = timeMs(() =>
+      (bias ? tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias }) : tf.matMul(a, b, ta, tb)).dispose(),
+    );
     const gflops = (ms: number) => Number(((2 * batch * M * K * N) / ms / 1e6).toFixed(1));
     line[`${v}_gflops`] = gflops(t.median);
     // The fastest batch: least disturbed by other processes on a shared machine.

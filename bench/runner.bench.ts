@@ -48,7 +48,11 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  */
 function measure(cmd: string[], cwd: string): { wall: number; cpu: number; rssMb: number; code: number | null; stderr: string } {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '__RSS_KB=%M __CPU=%U+%S', ...cmd], { cwd, encoding: 'utf8', env: { ...process.env, CI: '1' } });
+  const r = spawnSync('/usr/bin/time', ['-f', '__RSS_KB=%M __CPU=%U+%S', ...cmd], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, CI: '1' },
+  });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const m = /__RSS_KB=(\d+) __CPU=([\d.]+)\+([\d.]+)/.exec(r.stderr);
   return { wall, cpu: m ? Number(m[2]) + Number(m[3]) : NaN, rssMb: m ? Number(m[1]) / 1024 : NaN, code: r.status, stderr: r.stderr };
@@ -67,14 +71,17 @@ function noopBench(base: string): void {
   const filesPerStage = 100;
   const fileBytes = Math.floor((2 * 1024 ** 3) / (stages * filesPerStage) / scale); // 2 GB in total
   // Each stage writes its own directory of random files; every 10th also reads the previous one.
-  writeFileSync(join(dir, 'gen.mjs'), `
+  writeFileSync(
+    join(dir, 'gen.mjs'),
+    `
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 const [out, n, size] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
 mkdirSync(out, { recursive: true });
 const buf = Buffer.alloc(size);
 for (let i = 0; i < n; i++) writeFileSync(out + '/f' + i + '.bin', randomFillSync(buf));
-`);
+`,
+  );
   let yaml = 'stages:\n';
   for (let i = 0; i < stages; i++) {
     yaml += `  s${i}:\n    cmd: node gen.mjs data/s${i} ${filesPerStage} ${fileBytes}\n    deps: [gen.mjs${i % 10 === 9 ? `, data/s${i - 1}` : ''}]\n    outs: [data/s${i}]\n`;
@@ -108,7 +115,8 @@ async function hashBench(base: string): Promise<void> {
   const bytes = Math.floor(1024 ** 3 / scale);
   const fd = openSync(file, 'w');
   const chunk = Buffer.alloc(16 * 1024 ** 2);
-  for (let written = 0; written < bytes; written += chunk.length) writeSync(fd, randomFillSync(chunk), 0, Math.min(chunk.length, bytes - written));
+  for (let written = 0; written < bytes; written += chunk.length)
+    writeSync(fd, randomFillSync(chunk), 0, Math.min(chunk.length, bytes - written));
   closeSync(fd);
   execFileSync('cat', [file], { stdio: ['ignore', 'ignore', 'ignore'] }); // warm the page cache for both
   const ours: number[] = [];
@@ -156,7 +164,6 @@ function overheadBench(base: string): void {
   emit('trivial.cpu_per_stage_incl_child_sh', (median(growCpus) / n) * 1000, 'ms');
   rmSync(dir, { recursive: true, force: true });
 }
-
 
 const loadavg = () => os.loadavg()[0].toFixed(1);
 
@@ -241,7 +248,8 @@ for (let i = 0; i < n; i++) writeFileSync(out + '/f' + i + '.bin', randomFillSyn
   grow(['status'], dirs.grow);
   both('rerun_param', () => {
     v++;
-    for (const d of Object.values(dirs)) writeFileSync(join(d, 'params.yaml'), Array.from({ length: groups }, (_, g) => `g${g}: ${g === 0 ? v : 0}\n`).join(''));
+    for (const d of Object.values(dirs))
+      writeFileSync(join(d, 'params.yaml'), Array.from({ length: groups }, (_, g) => `g${g}: ${g === 0 ? v : 0}\n`).join(''));
   });
   console.error(`# snake: load average ${loadavg()} at the end`);
   emit('snake.outs_files', stages * filesPerStage, 'files');
@@ -299,7 +307,13 @@ function scaleCase(base: string, stages: number, files: number): void {
 
 function scaleBench(base: string): void {
   console.error(`# scale: load average ${loadavg()} at the start`);
-  for (const [stages, files] of [[100, 10_000], [1000, 10_000], [100, 100_000], [1000, 100_000]]) scaleCase(base, stages, files / (SMALL ? 10 : 1));
+  for (const [stages, files] of [
+    [100, 10_000],
+    [1000, 10_000],
+    [100, 100_000],
+    [1000, 100_000],
+  ])
+    scaleCase(base, stages, files / (SMALL ? 10 : 1));
   console.error(`# scale: load average ${loadavg()} at the end`);
 }
 

@@ -45,9 +45,23 @@ const OPENBLAS_OMP = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function torchStep(cfg: ModelConfig, steps: number, threads = 2): { torch_ms_per_step: number; torch_min_ms_per_step: number; torch_version: string } | { torch_error: string } {
+function torchStep(
+  cfg: ModelConfig,
+  steps: number,
+  threads = 2,
+): { torch_ms_per_step: number; torch_min_ms_per_step: number; torch_version: string } | { torch_error: string } {
   const script = fileURLToPath(new URL('./torch_step.py', import.meta.url));
-  const args = JSON.stringify({ vocab: cfg.vocabSize, d: cfg.nEmbd, layers: cfg.nLayer, heads: cfg.nHead, seq: SEQ, batch: BATCH, steps, warmup: WARMUP, threads });
+  const args = JSON.stringify({
+    vocab: cfg.vocabSize,
+    d: cfg.nEmbd,
+    layers: cfg.nLayer,
+    heads: cfg.nHead,
+    seq: SEQ,
+    batch: BATCH,
+    steps,
+    warmup: WARMUP,
+    threads,
+  });
   const env = { ...process.env, ...(existsSync(OPENBLAS_OMP) ? { LD_LIBRARY_PATH: OPENBLAS_OMP } : {}) };
   // Debian's python3-torch lives under the system interpreter; a pyenv/venv python3 on PATH may not see it.
   const python = process.env.GROW_TORCH_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
@@ -74,21 +88,33 @@ async function profileStep(step: () => Promise<unknown>): Promise<void> {
   }
   const rows = [...byKernel].sort((a, b) => b[1].ms - a[1].ms);
   const inKernels = rows.reduce((s, [, e]) => s + e.ms, 0);
-  process.stderr.write(`profile: ${prof.kernels.length} kernel calls, ${inKernels.toFixed(1)} ms in kernels of ${total.toFixed(1)} ms (profiling adds overhead)\n`);
-  for (const [name, e] of rows.slice(0, 15)) process.stderr.write(`  ${name.padEnd(22)} ${e.ms.toFixed(1).padStart(8)} ms  ${String(e.n).padStart(5)} calls\n`);
+  process.stderr.write(
+    `profile: ${prof.kernels.length} kernel calls, ${inKernels.toFixed(1)} ms in kernels of ${total.toFixed(1)} ms (profiling adds overhead)\n`,
+  );
+  for (const [name, e] of rows.slice(0, 15))
+    process.stderr.write(`  ${name.padEnd(22)} ${e.ms.toFixed(1).padStart(8)} ms  ${String(e.n).padStart(5)} calls\n`);
 }
 
 // Threads for the parallel step, one micro-batch each, so their number must divide the batch: by
 // default the most cores that do. PyTorch gets the same number of threads.
-const workers = Number(process.env.GROW_BENCH_WORKERS ?? Math.max(...[1, 2, 4, 8, 16].filter((n) => BATCH % n === 0 && n <= availableParallelism())));
+const workers = Number(
+  process.env.GROW_BENCH_WORKERS ?? Math.max(...[1, 2, 4, 8, 16].filter((n) => BATCH % n === 0 && n <= availableParallelism())),
+);
 if (!Number.isInteger(workers) || workers < 1 || BATCH % workers !== 0) {
-  throw new Error(`GROW_BENCH_WORKERS=${process.env.GROW_BENCH_WORKERS}: the threads (one micro-batch each) must divide the batch of ${BATCH}`);
+  throw new Error(
+    `GROW_BENCH_WORKERS=${process.env.GROW_BENCH_WORKERS}: the threads (one micro-batch each) must divide the batch of ${BATCH}`,
+  );
 }
 const backend = await initBackend();
 const only = process.env.GROW_BENCH_CONFIGS?.split(',');
 
 /** Step times (ms) of `steps` steps after WARMUP, and the stepper's thread count. */
-async function measure(cfg: ModelConfig, steps: number, microBatches: number, profile: boolean): Promise<{ times: number[]; cpu: number[]; threads: number }> {
+async function measure(
+  cfg: ModelConfig,
+  steps: number,
+  microBatches: number,
+  profile: boolean,
+): Promise<{ times: number[]; cpu: number[]; threads: number }> {
   const opt = new AdamW(cfg, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clip: 1 }, initWeights(cfg, 1));
   const stepper = await createStepper(cfg, opt, { microBatches, workers: microBatches });
   const rng = new Rng(7);

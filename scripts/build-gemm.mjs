@@ -16,7 +16,11 @@ for (const [name, extra] of [
   ['gemm-simd', []],
   ['gemm-relaxed', ['--enable', 'relaxed-simd']],
 ]) {
-  const { error, stderr } = await asc.main([...common, ...extra, '--outFile', join(out, `${name}.wasm`)], { stdout: process.stdout, stderr: process.stderr, baseDir: root });
+  const { error, stderr } = await asc.main([...common, ...extra, '--outFile', join(out, `${name}.wasm`)], {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    baseDir: root,
+  });
   if (error) {
     console.error(`build-gemm: compiling asm/gemm.ts (${name}) failed: ${error.message}\n${stderr.toString()}`);
     process.exit(1);

@@ -18,9 +18,5 @@ if (files.length === 0) {
   process.exit(2);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? String(Math.max(2, cpus().length));
-const r = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
-  { stdio: 'inherit' },
-);
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

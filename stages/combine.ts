@@ -125,13 +125,20 @@ function fail(msg: string): never {
 function ligoSampler(tokensDir: string, meta: TokensMeta, p: LigoParams, seq: number): BatchSampler {
   const large = meta.sources.filter((t) => t.roles.includes('large'));
   const use = large.length > 0 ? large : meta.sources;
-  return new BatchSampler(concatSplit(tokensDir, meta, use, 'train'), p.batchSize, seq, p.seed, `ligo training tokens (${use.map((t) => t.name).join(' + ')})`);
+  return new BatchSampler(
+    concatSplit(tokensDir, meta, use, 'train'),
+    p.batchSize,
+    seq,
+    p.seed,
+    `ligo training tokens (${use.map((t) => t.name).join(' + ')})`,
+  );
 }
 
 /** Grows M1' from the checkpoints in `sourceDirs` and writes `out` (model.safetensors, config.json, growth.json) atomically. */
 async function runCombine(o: CombineOptions, sourceDirs: string[], tokensDir: string, out: string): Promise<GrowthJson> {
   const t0 = Date.now();
-  if (sourceDirs.length === 0) throw new GrowthError('combine: no source models given; pass --sources DIR (a directory of small-model checkpoints)');
+  if (sourceDirs.length === 0)
+    throw new GrowthError('combine: no source models given; pass --sources DIR (a directory of small-model checkpoints)');
   const sources: SourceModel[] = sourceDirs.map((dir) => {
     const m = loadModel(dir);
     return { cfg: m.config, weights: m.weights };
@@ -139,12 +146,19 @@ async function runCombine(o: CombineOptions, sourceDirs: string[], tokensDir: st
   const seq = sources[0].cfg.blockSize;
   const meta = readTokensMeta(tokensDir);
   const scoreSets = meta.sources.map((t) => {
-    if (!t.splits[o.eval.split]) fail(`dataset ${t.name} has no "${o.eval.split}" split; set growth.eval.split to one of ${Object.keys(t.splits).join(', ')}`);
+    if (!t.splits[o.eval.split])
+      fail(`dataset ${t.name} has no "${o.eval.split}" split; set growth.eval.split to one of ${Object.keys(t.splits).join(', ')}`);
     const count = Math.max(1, Math.floor(o.eval.maxTokens / (o.eval.batchSize * seq)));
-    return { name: t.name, batches: fixedBatches(readSplit(tokensDir, t, o.eval.split), count, o.eval.batchSize, seq, `${t.name} ${o.eval.split} tokens`) };
+    return {
+      name: t.name,
+      batches: fixedBatches(readSplit(tokensDir, t, o.eval.split), count, o.eval.batchSize, seq, `${t.name} ${o.eval.split} tokens`),
+    };
   });
   const isLigo = parseMethod(o.method).width === 'ligo';
-  if (o.carryOptimizer && isLigo) throw new GrowthError('growth.carry_optimizer is not supported for ligo (its weights are not copies of the sources\'); turn it off for this method');
+  if (o.carryOptimizer && isLigo)
+    throw new GrowthError(
+      "growth.carry_optimizer is not supported for ligo (its weights are not copies of the sources'); turn it off for this method",
+    );
   const sampler = isLigo ? ligoSampler(tokensDir, meta, o.ligo, seq) : undefined;
   const g = await growAndScore(sources, {
     method: o.method,
@@ -163,7 +177,11 @@ async function runCombine(o: CombineOptions, sourceDirs: string[], tokensDir: st
     steps: g.steps,
     options: { ...o.options, ...(isLigo ? { ligo: o.ligo } : {}) } as Record<string, unknown>,
     config: g.cfg,
-    sources: sourceDirs.map((dir) => ({ path: dir, sha256: sha256(join(dir, 'model.safetensors')), config_sha256: sha256(join(dir, 'config.json')) })),
+    sources: sourceDirs.map((dir) => ({
+      path: dir,
+      sha256: sha256(join(dir, 'model.safetensors')),
+      config_sha256: sha256(join(dir, 'config.json')),
+    })),
     operator_flops: g.operatorFlops,
     charged: chargedFor(sourceDirs, g.used, g.operatorFlops),
     val_loss: g.valLoss,
@@ -183,12 +201,16 @@ async function runCombine(o: CombineOptions, sourceDirs: string[], tokensDir: st
 
 /** Small-model directories under `dir` (numbered subdirectories in numeric order) or a list. */
 export function sourceDirs(spec: string): string[] {
-  if (spec.includes(',')) return spec.split(',').map((s) => s.trim()).filter(Boolean);
+  if (spec.includes(','))
+    return spec
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   if (existsSync(join(spec, 'model.safetensors'))) return [spec];
   if (!existsSync(spec)) throw new GrowthError(`--sources ${spec}: no such directory; train the small models first (train_small stages)`);
   const subs = readdirSync(spec)
     .filter((d) => existsSync(join(spec, d, 'model.safetensors')))
-    .sort((a, b) => (Number(a) - Number(b)) || a.localeCompare(b));
+    .sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
   if (subs.length === 0) throw new GrowthError(`--sources ${spec}: no checkpoint subdirectories (with model.safetensors) inside`);
   return subs.map((d) => join(spec, d));
 }
@@ -226,7 +248,11 @@ function combineOptions(p: Params, name: string): CombineOptions {
 
 async function main(): Promise<void> {
   const args = parseArgs();
-  for (const k of ['method', 'sources', 'out']) if (!args[k]) throw new GrowthError(`combine: missing --${k}; usage: stages/combine.ts --method merge --sources artifacts/models/s1/small --out artifacts/models/s1/m1p/merge`);
+  for (const k of ['method', 'sources', 'out'])
+    if (!args[k])
+      throw new GrowthError(
+        `combine: missing --${k}; usage: stages/combine.ts --method merge --sources artifacts/models/s1/small --out artifacts/models/s1/m1p/merge`,
+      );
   const p = loadParams(args.params);
   await initBackend(p.opt<string>('backend', 'auto') as BackendChoice);
   const out = resolve(args.out);

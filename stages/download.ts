@@ -36,7 +36,12 @@ async function runDownload(params: Params, root: string, log: (line: string) => 
     downloadDir: isAbsolute(downloadDir) ? downloadDir : join(root, downloadDir),
     params: { sources: sourcesRaw, val_fraction: fractions.val, test_fraction: fractions.test },
     log,
-    onProgress: (source, read) => reportProgress(sources.findIndex((s) => s.name === source), sources.length, { source, read }),
+    onProgress: (source, read) =>
+      reportProgress(
+        sources.findIndex((s) => s.name === source),
+        sources.length,
+        { source, read },
+      ),
   });
   reportProgress(sources.length, sources.length);
   for (const s of manifest.sources) {

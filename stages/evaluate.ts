@@ -23,7 +23,6 @@ import { loadParams, parseArgs } from './lib/params.ts';
 import { reportProgress } from './lib/progress.ts';
 import { readSplit, readTokensMeta, TOKENS_DIR } from '../src/experiment/artifacts/tokens.ts';
 
-
 async function main(): Promise<void> {
   const args = parseArgs();
   const params = loadParams(args.params);
@@ -64,7 +63,11 @@ async function main(): Promise<void> {
       params: paramCount(config),
       datasets,
     });
-    console.log(`evaluate: ${ref.id}: ${Object.entries(datasets).map(([d, s]) => `${d} ${s.loss.toFixed(4)}`).join(', ')}`);
+    console.log(
+      `evaluate: ${ref.id}: ${Object.entries(datasets)
+        .map(([d, s]) => `${d} ${s.loss.toFixed(4)}`)
+        .join(', ')}`,
+    );
   }
   reportProgress(refs.length, refs.length);
   const metrics: EvalMetrics = { schema: 1, ...backendFields(), split, datasets: streams.map((s) => s.name), models };

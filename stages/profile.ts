@@ -24,7 +24,6 @@ import { modelConfigFromParams } from './lib/models.ts';
 import { loadParams, parseArgs } from './lib/params.ts';
 import { reportProgress } from './lib/progress.ts';
 
-
 async function main(): Promise<void> {
   const args = parseArgs();
   const params = loadParams(args.params);
@@ -43,7 +42,12 @@ async function main(): Promise<void> {
     const cfg = modelConfigFromParams(params, which, vocabSize);
     const p = await profileTrainingStep(cfg, batch, top);
     kernels[which] = p.kernels;
-    console.log(`profile: ${which} step: ${p.kernel_count} kernels, ${p.wall_ms.toFixed(0)} ms profiled; top ${p.kernels.slice(0, 3).map((k) => `${k.name} ${k.ms.toFixed(1)} ms`).join(', ')}`);
+    console.log(
+      `profile: ${which} step: ${p.kernel_count} kernels, ${p.wall_ms.toFixed(0)} ms profiled; top ${p.kernels
+        .slice(0, 3)
+        .map((k) => `${k.name} ${k.ms.toFixed(1)} ms`)
+        .join(', ')}`,
+    );
   }
   reportProgress(configs.length, configs.length);
 

@@ -26,7 +26,6 @@ import { experimentRefs } from './lib/experiment.ts';
 import { runMain } from './lib/main.ts';
 import { loadParams, parseArgs } from './lib/params.ts';
 
-
 function git(root: string, ...args: string[]): string | null {
   try {
     return execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
@@ -42,7 +41,8 @@ async function main(): Promise<void> {
   const evalMetrics = readEvalMetrics(join(root, EVAL_FILE));
   const profile = readJsonWithTimings(join(root, PROFILE_FILE), root) as ProfileReport;
   const kind = params.opt<string>('report.kind', 'quick');
-  if (!(RUN_KINDS as readonly string[]).includes(kind)) throw new Error(`${params.file}: report.kind must be one of ${RUN_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
+  if (!(RUN_KINDS as readonly string[]).includes(kind))
+    throw new Error(`${params.file}: report.kind must be one of ${RUN_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
   const seeds = params.get<number[]>('seeds');
   const commit = git(root, 'rev-parse', 'HEAD');
   // The run itself rewrites pipeline.lock; anything else uncommitted means the commit is not the code.

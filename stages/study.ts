@@ -38,7 +38,9 @@ function checkSeeds(p: Params): void {
   const tune = p.num('study.tune_seed');
   const report = list<number>(p, 'study.seeds');
   if (report.includes(tune)) {
-    throw new Error(`${p.file}: study.seeds ${JSON.stringify(report)} contains the tuning seed ${tune}; the reporting seeds must be disjoint from it (pick another study.tune_seed)`);
+    throw new Error(
+      `${p.file}: study.seeds ${JSON.stringify(report)} contains the tuning seed ${tune}; the reporting seeds must be disjoint from it (pick another study.tune_seed)`,
+    );
   }
 }
 
@@ -56,7 +58,8 @@ function select(p: Params, root: string): void {
   const sel = selectHyper(runs, p.num('study.tune_seed'));
   mkdirSync(join(root, 'artifacts/study'), { recursive: true });
   writeFileSync(join(root, SELECTED_FILE), JSON.stringify(sel, null, 2) + '\n');
-  for (const [m, s] of Object.entries(sel.selected)) console.log(`study_select: ${m}: lr ${s.lr}, warmup ${s.warmup} (tuning-seed val loss ${s.val_loss.toFixed(4)})`);
+  for (const [m, s] of Object.entries(sel.selected))
+    console.log(`study_select: ${m}: lr ${s.lr}, warmup ${s.warmup} (tuning-seed val loss ${s.val_loss.toFixed(4)})`);
 }
 
 /** Training FLOPs of a small model, read from its train.json. */
@@ -77,7 +80,17 @@ function studyRun(p: Params, root: string, method: string, budget: number, seed:
     charged = g.operator_flops;
   }
   charged += sources.reduce((a, s) => a + smallFlops(root, s), 0);
-  return { method, budget, seed, curve: readCurve(dir), val_loss: t.full_val_loss, flops: t.flops, wall_s: t.wall_s, charged_flops: charged, charged_sources: sources };
+  return {
+    method,
+    budget,
+    seed,
+    curve: readCurve(dir),
+    val_loss: t.full_val_loss,
+    flops: t.flops,
+    wall_s: t.wall_s,
+    charged_flops: charged,
+    charged_sources: sources,
+  };
 }
 
 const pct = (x: number | null) => (x === null ? '–' : `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)} %`);
@@ -99,7 +112,12 @@ function figureSpec(cells: StudyCell[]): TopLevelSpec {
     lo: c.final_val_loss.ci95?.[0] ?? c.final_val_loss.mean,
     hi: c.final_val_loss.ci95?.[1] ?? c.final_val_loss.mean,
   }));
-  const x = { field: 'tflops', type: 'quantitative', title: 'total training TFLOPs (small models the method used included)', scale: { type: 'log' } };
+  const x = {
+    field: 'tflops',
+    type: 'quantitative',
+    title: 'total training TFLOPs (small models the method used included)',
+    scale: { type: 'log' },
+  };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Final validation loss vs total compute (mean and 95 % t-interval over the reporting seeds)',
@@ -107,8 +125,18 @@ function figureSpec(cells: StudyCell[]): TopLevelSpec {
     height: 320,
     data: { values },
     layer: [
-      { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'loss', type: 'quantitative', title: 'validation loss (nats/token, D1+D2)', scale: { zero: false } }, color: { field: 'method', type: 'nominal' } } },
-      { mark: { type: 'rule' }, encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color: { field: 'method', type: 'nominal' } } },
+      {
+        mark: { type: 'line', point: true },
+        encoding: {
+          x,
+          y: { field: 'loss', type: 'quantitative', title: 'validation loss (nats/token, D1+D2)', scale: { zero: false } },
+          color: { field: 'method', type: 'nominal' },
+        },
+      },
+      {
+        mark: { type: 'rule' },
+        encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color: { field: 'method', type: 'nominal' } },
+      },
     ],
   } as TopLevelSpec;
 }
@@ -137,7 +165,20 @@ async function report(p: Params, root: string): Promise<void> {
   const banner = bannerFor({ kind: kind === 'smoke' ? 'smoke' : 'study', seeds, commit, dirty: status === null ? null : status !== '' });
   const out = join(root, STUDY_REPORT_DIR);
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'study.json'), JSON.stringify({ schema: 1, selected, cells, loss_split: endLoss.split, runs: runs.map(({ curve, ...r }) => ({ ...r, sample_val_loss: curve.at(-1)?.val_loss ?? null })) }, null, 2) + '\n');
+  writeFileSync(
+    join(out, 'study.json'),
+    JSON.stringify(
+      {
+        schema: 1,
+        selected,
+        cells,
+        loss_split: endLoss.split,
+        runs: runs.map(({ curve, ...r }) => ({ ...r, sample_val_loss: curve.at(-1)?.val_loss ?? null })),
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   writeFileSync(join(out, 'loss-vs-compute.svg'), await renderSvg(figureSpec(cells)));
   const lines = [
     `# Study: ${p.opt<string>('report.title', 'growing a large GPT from small ones')}`,
@@ -149,8 +190,8 @@ async function report(p: Params, root: string): Promise<void> {
     `- **tuning seed**: ${p.num('study.tune_seed')}; **reporting seeds**: ${seeds.join(', ')}`,
     `- **backend**: ${p.opt<string>('backend', 'auto')}; **machine**: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`,
     endLoss.split === 'full'
-      ? '- **split**: final losses, their differences and the selection are on the whole validation split (D1 + D2); the saving\'s reach point is read on the curves\' periodic sample (train.eval_batches batches), M0\'s target included'
-      : '- **split**: every loss here is on the curves\' periodic validation sample (train.eval_batches batches of D1 + D2 val), not the whole split',
+      ? "- **split**: final losses, their differences and the selection are on the whole validation split (D1 + D2); the saving's reach point is read on the curves' periodic sample (train.eval_batches batches), M0's target included"
+      : "- **split**: every loss here is on the curves' periodic validation sample (train.eval_batches batches of D1 + D2 val), not the whole split",
     '',
     '## Protocol: hyper-parameters selected on the tuning seed',
     '',
@@ -158,25 +199,37 @@ async function report(p: Params, root: string): Promise<void> {
     '',
     '| Method | lr | warmup | tuning-seed val loss |',
     '| --- | --- | --- | --- |',
-    ...Object.entries(selected.selected as Record<string, { lr: number; warmup: number; val_loss: number }>).map(([m, s]) => `| ${m} | ${s.lr} | ${s.warmup} | ${s.val_loss.toFixed(4)} |`),
+    ...Object.entries(selected.selected as Record<string, { lr: number; warmup: number; val_loss: number }>).map(
+      ([m, s]) => `| ${m} | ${s.lr} | ${s.warmup} | ${s.val_loss.toFixed(4)} |`,
+    ),
     '',
     '## Per budget and method (reporting seeds): mean ± sd [95 % t-interval]',
     '',
-    'Total compute counts the method\'s own training plus the small models it used (merge all, fpi and the continued small model one) and any operator. Saving = 1 − (FLOPs to reach M0\'s final loss + charged FLOPs) / M0\'s FLOPs, over the seeds that reached it.',
+    "Total compute counts the method's own training plus the small models it used (merge all, fpi and the continued small model one) and any operator. Saving = 1 − (FLOPs to reach M0's final loss + charged FLOPs) / M0's FLOPs, over the seeds that reached it.",
     '',
     '| Budget (× M0 steps) | Method | Charged sources | Total TFLOPs | Final val loss | Δ vs M0 (nats) | Reached M0 | Saving incl. small |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...cells.map((c) => `| ${c.budget} | ${c.method} | ${c.charged_sources.map((s) => s.replace(/^artifacts\/models\//, '').replace(/\/s\d+\//, '/s<seed>/')).join(' + ') || '–'} | ${(c.total_flops / 1e12).toFixed(4)} | ${cellText(c.final_val_loss, (x) => (x === null ? '–' : x.toFixed(4)))} | ${c.method === 'm0' ? '0' : cellText(c.delta_vs_m0, nats)} | ${c.method === 'm0' ? '–' : `${c.reached}/${c.seeds.length}`} | ${c.method === 'm0' ? '–' : cellText(c.saving_with_small, pct)} |`),
+    ...cells.map(
+      (c) =>
+        `| ${c.budget} | ${c.method} | ${c.charged_sources.map((s) => s.replace(/^artifacts\/models\//, '').replace(/\/s\d+\//, '/s<seed>/')).join(' + ') || '–'} | ${(c.total_flops / 1e12).toFixed(4)} | ${cellText(c.final_val_loss, (x) => (x === null ? '–' : x.toFixed(4)))} | ${c.method === 'm0' ? '0' : cellText(c.delta_vs_m0, nats)} | ${c.method === 'm0' ? '–' : `${c.reached}/${c.seeds.length}`} | ${c.method === 'm0' ? '–' : cellText(c.saving_with_small, pct)} |`,
+    ),
     '',
     '## Per seed: final validation loss',
     '',
     `| Budget | Seed | ${list<string>(p, 'study.methods').join(' | ')} |`,
-    `| --- | --- | ${list<string>(p, 'study.methods').map(() => '---').join(' | ')} |`,
+    `| --- | --- | ${list<string>(p, 'study.methods')
+      .map(() => '---')
+      .join(' | ')} |`,
     ...list<number>(p, 'study.budgets').flatMap((b) =>
-      seeds.map((seed) => `| ${b} | ${seed} | ${list<string>(p, 'study.methods').map((m) => {
-        const r = runs.find((x) => x.method === m && x.budget === b && x.seed === seed);
-        return r ? endLoss.loss(r).toFixed(4) : '–';
-      }).join(' | ')} |`),
+      seeds.map(
+        (seed) =>
+          `| ${b} | ${seed} | ${list<string>(p, 'study.methods')
+            .map((m) => {
+              const r = runs.find((x) => x.method === m && x.budget === b && x.seed === seed);
+              return r ? endLoss.loss(r).toFixed(4) : '–';
+            })
+            .join(' | ')} |`,
+      ),
     ),
     '',
     '![Final validation loss vs total compute](loss-vs-compute.svg)',

@@ -38,21 +38,27 @@ async function runTokenize(params: Params, root: string, log: (line: string) => 
   const all = manifest.sources.map((s) => s.name);
   const vocabSize = params.num('tokenizer.vocab_size');
   if (!Number.isInteger(vocabSize) || vocabSize < 257 || vocabSize > 65_536) {
-    throw new DataError(`${params.file}: tokenizer.vocab_size must be an integer in [257, 65536] (eot + 256 bytes; uint16 ids), got ${vocabSize}`);
+    throw new DataError(
+      `${params.file}: tokenizer.vocab_size must be an integer in [257, 65536] (eot + 256 bytes; uint16 ids), got ${vocabSize}`,
+    );
   }
   const chosen = params.opt<string[]>('tokenizer.sources', all);
   if (!Array.isArray(chosen) || chosen.length === 0) {
     throw new DataError(`${params.file}: tokenizer.sources must be a non-empty list of source names (${all.join(', ')})`);
   }
   for (const s of chosen) {
-    if (!all.includes(s)) throw new DataError(`${params.file}: tokenizer.sources names "${s}", which is not among data.sources (${all.join(', ')})`);
+    if (!all.includes(s))
+      throw new DataError(`${params.file}: tokenizer.sources names "${s}", which is not among data.sources (${all.join(', ')})`);
   }
   const maxBytes = params.opt<unknown>('tokenizer.max_train_bytes', Number.MAX_SAFE_INTEGER);
   if (typeof maxBytes !== 'number' || !(maxBytes > 0)) {
     throw new DataError(`${params.file}: tokenizer.max_train_bytes must be a positive number of bytes, got ${JSON.stringify(maxBytes)}`);
   }
 
-  const train = await countTrainingWords(chosen.map((name) => datasetPath(dataDir, name, 'train')), maxBytes);
+  const train = await countTrainingWords(
+    chosen.map((name) => datasetPath(dataDir, name, 'train')),
+    maxBytes,
+  );
   const tok = trainBpeFromCounts(train.counts, {
     vocabSize,
     onProgress: (done, total) => reportProgress(done, total, { stage: 'merges' }),

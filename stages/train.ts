@@ -111,7 +111,10 @@ function continueSteps(p: Params, vocabSize: number, budget = 1): number {
   const small = stepFlops(modelConfigFromParams(p, 'small', vocabSize), batch, seq).training;
   const large = stepFlops(modelConfigFromParams(p, 'large', vocabSize), batch, seq).training;
   const left = Math.round(p.num('m0.steps') * budget) * large - p.num('small.steps') * small;
-  if (left <= 0) throw new Error(`${p.file}: the small model's training (small.steps) already costs more than M0's (m0.steps); nothing is left to continue it with`);
+  if (left <= 0)
+    throw new Error(
+      `${p.file}: the small model's training (small.steps) already costs more than M0's (m0.steps); nothing is left to continue it with`,
+    );
   return Math.floor(left / small);
 }
 
@@ -126,7 +129,8 @@ function hyperOverrides(args: Record<string, string>, method: string): { lr?: nu
       throw new Error(`--select ${args.select}: cannot read the selection (${(e as Error).message}); run the study_select stage first`);
     }
     const pick = sel.selected?.[method];
-    if (!pick) throw new Error(`--select ${args.select}: no selected lr/warmup for "${method}"; add it to study.methods and re-run study_select`);
+    if (!pick)
+      throw new Error(`--select ${args.select}: no selected lr/warmup for "${method}"; add it to study.methods and re-run study_select`);
     out.lr = pick.lr;
     out.warmup = pick.warmup;
   }
@@ -140,7 +144,11 @@ function hyperOverrides(args: Record<string, string>, method: string): { lr?: nu
 }
 
 /** Loss and accuracy of the model in `dir` on every window of `tokens`. */
-async function scoreFullSplit(dir: string, tokens: Uint16Array, batch: number): Promise<{ loss: number; accuracy: number; tokens: number }> {
+async function scoreFullSplit(
+  dir: string,
+  tokens: Uint16Array,
+  batch: number,
+): Promise<{ loss: number; accuracy: number; tokens: number }> {
   const { config, weights } = loadModel(dir);
   const tensors = toTensors(weights);
   try {
@@ -183,21 +191,29 @@ async function main(): Promise<void> {
     config = modelConfigFromParams(params, ref.role === 'small' ? 'small' : 'large', meta.vocab_size);
   }
   if (config.blockSize !== params.num('model.block_size')) {
-    throw new Error(`${ref.id}: the model's context ${config.blockSize} differs from model.block_size ${params.num('model.block_size')}; re-run combine`);
+    throw new Error(
+      `${ref.id}: the model's context ${config.blockSize} differs from model.block_size ${params.num('model.block_size')}; re-run combine`,
+    );
   }
 
   const seeds = derivedSeeds(ref);
-  if ((args.out === undefined) !== (args.work === undefined)) throw new Error('give --out and --work together (the model directory and its resume directory)');
+  if ((args.out === undefined) !== (args.work === undefined))
+    throw new Error('give --out and --work together (the model directory and its resume directory)');
   const work = join(root, args.work ?? ckptDir(ref));
   const out = join(root, args.out ?? ref.dir);
   const budget = args.budget === undefined ? 1 : Number(args.budget);
-  if (!(budget > 0)) throw new Error(`--budget must be a positive number (a multiple of the configured steps), got ${JSON.stringify(args.budget)}`);
+  if (!(budget > 0))
+    throw new Error(`--budget must be a positive number (a multiple of the configured steps), got ${JSON.stringify(args.budget)}`);
   const section = continued ? 'continue' : ref.role === 'small' ? 'small' : ref.role === 'm0' ? 'm0' : 'refine';
-  const plan = continued ? schedule(params, 'continue', continueSteps(params, meta.vocab_size, budget)) : schedule(params, section, Math.round(params.num(`${section}.steps`) * budget));
+  const plan = continued
+    ? schedule(params, 'continue', continueSteps(params, meta.vocab_size, budget))
+    : schedule(params, section, Math.round(params.num(`${section}.steps`) * budget));
   const chosen = hyperOverrides(args, ref.method ?? ref.role);
   if (chosen.lr !== undefined) Object.assign(plan, { lr: chosen.lr, minLr: chosen.lr * params.num('train.min_lr_ratio') });
   if (chosen.warmup !== undefined) plan.warmupSteps = chosen.warmup;
-  console.log(`${ref.id}: d${config.nEmbd} L${config.nLayer} h${config.nHead} on ${sources.map((s) => s.name).join(' + ')} (${trainTokens.length} training tokens); init seed ${seeds.init}, data seed ${seeds.data}${continued ? `, from small model ${ref.index}` : initialWeights ? ', from M1\'' : ''}${initialMoments ? ' with carried AdamW moments' : ''}`);
+  console.log(
+    `${ref.id}: d${config.nEmbd} L${config.nLayer} h${config.nHead} on ${sources.map((s) => s.name).join(' + ')} (${trainTokens.length} training tokens); init seed ${seeds.init}, data seed ${seeds.data}${continued ? `, from small model ${ref.index}` : initialWeights ? ", from M1'" : ''}${initialMoments ? ' with carried AdamW moments' : ''}`,
+  );
   const summary = await train({
     config,
     train: trainTokens,

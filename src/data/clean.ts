@@ -19,13 +19,7 @@ export function isDocumentSeparator(line: string): boolean {
 
 /** <|endoftext|> markers dropped, NFKC, controls removed, whitespace runs collapsed to one space, trimmed. '' means drop it. */
 export function cleanSentence(raw: string): string {
-  return raw
-    .replace(DOC_SEPARATOR, ' ')
-    .normalize('NFKC')
-    .replace(WHITESPACE, ' ')
-    .replace(CONTROL, '')
-    .replace(WHITESPACE, ' ')
-    .trim();
+  return raw.replace(DOC_SEPARATOR, ' ').normalize('NFKC').replace(WHITESPACE, ' ').replace(CONTROL, '').replace(WHITESPACE, ' ').trim();
 }
 
 const segmenter = new Intl.Segmenter('en', { granularity: 'sentence' });

@@ -64,7 +64,11 @@ export async function profileTrainingStep(cfg: ModelConfig, batch: number, top: 
     const t0 = performance.now();
     const info = await tf.profile(step);
     const wall_ms = performance.now() - t0;
-    return { kernels: rankKernels(info.kernels as { name: string; kernelTimeMs: unknown }[], top), wall_ms, kernel_count: info.kernels.length };
+    return {
+      kernels: rankKernels(info.kernels as { name: string; kernelTimeMs: unknown }[], top),
+      wall_ms,
+      kernel_count: info.kernels.length,
+    };
   } finally {
     tf.dispose([x, y, ...Object.values(vars)]);
   }

@@ -87,7 +87,8 @@ function num(o: Record<string, unknown>, file: string, ...keys: string[]): numbe
 function fullValLoss(o: Record<string, unknown>, file: string): number | null {
   if (o.full_val === undefined) return null;
   const f = o.full_val as Record<string, unknown> | null;
-  if (f === null || typeof f !== 'object' || typeof f.loss !== 'number') throw new ArtifactError(`${file}: "full_val" must be an object with a numeric "loss"`);
+  if (f === null || typeof f !== 'object' || typeof f.loss !== 'number')
+    throw new ArtifactError(`${file}: "full_val" must be an object with a numeric "loss"`);
   return f.loss;
 }
 
@@ -126,7 +127,9 @@ export function readGrowthCharge(dir: string): GrowthCharge {
   const o = readJson(file);
   const c = o.charged as { sources?: unknown; operator_flops?: unknown } | undefined;
   if (!c || !Array.isArray(c.sources)) {
-    throw new ArtifactError(`${file}: no "charged" record of the sources this method used; re-run its combine stage (grow run --force combine)`);
+    throw new ArtifactError(
+      `${file}: no "charged" record of the sources this method used; re-run its combine stage (grow run --force combine)`,
+    );
   }
   return {
     sources: (c.sources as { path: string; train_flops: number | null }[]).map((s) => ({ path: s.path, train_flops: s.train_flops })),
@@ -156,7 +159,10 @@ export function loadRuns(refs: ModelRef[], root = '.'): RunData[] {
       const run: RunData = { ref, train: readTrainSummary(dir), curve: readCurve(dir) };
       if (ref.role === 'm1' && ref.method === CONTINUE_METHOD) {
         // The continued small model is charged for the one small model it started from.
-        run.growth = { sources: [{ path: modelRef('small', ref.seed, { index: ref.index ?? 1 }).dir, train_flops: null }], operator_flops: 0 };
+        run.growth = {
+          sources: [{ path: modelRef('small', ref.seed, { index: ref.index ?? 1 }).dir, train_flops: null }],
+          operator_flops: 0,
+        };
       } else if (ref.role === 'm1') {
         const grown = m1p.get(`${ref.seed}/${ref.method}`);
         if (!grown) throw new ArtifactError(`${ref.id} has no M1' in this run: nothing says which sources it was grown from`);
@@ -183,7 +189,8 @@ function chargedSources(run: RunData, runs: RunData[], root = '.'): ChargedSourc
   return run.growth.sources.map((s) => {
     const match = smalls.find((r) => resolve(root, r.ref.dir) === resolve(root, s.path));
     if (match) return { id: match.ref.id, flops: match.train.flops };
-    if (s.train_flops === null) throw new ArtifactError(`${run.ref.id}: source ${s.path} has no train.json, so its training cost cannot be charged`);
+    if (s.train_flops === null)
+      throw new ArtifactError(`${run.ref.id}: source ${s.path} has no train.json, so its training cost cannot be charged`);
     return { id: s.path, flops: s.train_flops };
   });
 }

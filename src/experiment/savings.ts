@@ -117,7 +117,10 @@ export interface Spread {
 }
 
 /** t_{0.975, df} for df = 1 … 30 (standard tables); beyond 30 the normal value plus a small correction. */
-const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+const T975 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086,
+  2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
 
 function tQuantile975(df: number): number {
   if (!Number.isInteger(df) || df < 1) throw new RangeError(`degrees of freedom must be a positive integer, got ${df}`);
@@ -134,7 +137,7 @@ export function spread(values: (number | null)[]): Spread {
   if (xs.length === 0) return { n: 0, mean: null, std: null, min: null, max: null, ci95: null };
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const std = xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
-  const half = xs.length < 2 ? null : tQuantile975(xs.length - 1) * std / Math.sqrt(xs.length);
+  const half = xs.length < 2 ? null : (tQuantile975(xs.length - 1) * std) / Math.sqrt(xs.length);
   return { n: xs.length, mean, std, min: Math.min(...xs), max: Math.max(...xs), ci95: half === null ? null : [mean - half, mean + half] };
 }
 

@@ -105,7 +105,16 @@ export function summariseStudy(runs: StudyRun[]): StudyCell[] {
         if (method === 'm0') continue;
         const s = computeSaving(
           { name: 'm0', curve: m0.curve, flops: m0.flops, wall_s: m0.wall_s },
-          { name: method, method, curve: r.curve, flops: r.flops, wall_s: r.wall_s, small_flops: r.charged_flops, small_wall_s: 0, operator_flops: 0 },
+          {
+            name: method,
+            method,
+            curve: r.curve,
+            flops: r.flops,
+            wall_s: r.wall_s,
+            small_flops: r.charged_flops,
+            small_wall_s: 0,
+            operator_flops: 0,
+          },
         );
         savings.push(s.saving_with_small);
       }

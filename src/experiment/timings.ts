@@ -107,7 +107,9 @@ export function splitJsonFile(file: string, root = projectRoot()): void {
 export function splitJsonlFile(file: string, root = projectRoot()): void {
   const mirror = mirrorOf(file, root);
   if (!existsSync(file) || mirror === null) return;
-  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   const parts = lines.map((l) => splitTimings(JSON.parse(l)));
   writeFileSync(file, parts.map((p) => JSON.stringify(p.kept)).join('\n') + (parts.length ? '\n' : ''));
   if (!parts.some((p) => p.timings !== undefined)) return;
@@ -126,5 +128,8 @@ export function readJsonWithTimings(file: string, root = projectRoot()): unknown
 export function readJsonlTimings(file: string, root = projectRoot()): (Record<string, unknown> | null)[] {
   const mirror = mirrorOf(file, root);
   if (mirror === null || !existsSync(mirror)) return [];
-  return readFileSync(mirror, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown> | null);
+  return readFileSync(mirror, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown> | null);
 }

@@ -40,9 +40,12 @@ export function buildProgram(): Command {
       if (cmd.opts().color === false) process.env.NO_COLOR = '1';
     })
     .showHelpAfterError('(run `grow --help` or `grow <command> --help` for usage)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Exit codes: 0 ok, 1 a stage failed, 2 usage or configuration error, 3 stale (status --check), 130 interrupted.
-Docs: docs/cli.md`);
+Docs: docs/cli.md`,
+    );
 
   // In the order `grow --help` lists them.
   registerRun(program);

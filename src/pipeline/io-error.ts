@@ -5,12 +5,24 @@
 import { EXIT, GrowError } from './errors.ts';
 
 const WHAT: Record<string, { what: string; hint: string }> = {
-  ENOSPC: { what: 'no space left on device', hint: 'free some space on that file system (or point cache.dir / the remote elsewhere), then run the command again' },
+  ENOSPC: {
+    what: 'no space left on device',
+    hint: 'free some space on that file system (or point cache.dir / the remote elsewhere), then run the command again',
+  },
   EDQUOT: { what: 'disk quota exceeded', hint: 'free some space within your quota, then run the command again' },
-  EACCES: { what: 'permission denied', hint: 'check the permissions of that path (and of the directory holding it), then run the command again' },
+  EACCES: {
+    what: 'permission denied',
+    hint: 'check the permissions of that path (and of the directory holding it), then run the command again',
+  },
   EPERM: { what: 'operation not permitted', hint: 'check the permissions and attributes of that path, then run the command again' },
-  EROFS: { what: 'read-only file system', hint: 'mount that file system read-write or choose a writable location, then run the command again' },
-  EIO: { what: 'input/output error', hint: 'the disk or network file system reported an error: check it (e.g. `dmesg`), then run the command again' },
+  EROFS: {
+    what: 'read-only file system',
+    hint: 'mount that file system read-write or choose a writable location, then run the command again',
+  },
+  EIO: {
+    what: 'input/output error',
+    hint: 'the disk or network file system reported an error: check it (e.g. `dmesg`), then run the command again',
+  },
   EMFILE: { what: 'too many open files', hint: 'raise the open-file limit (`ulimit -n`) or run fewer jobs (`-j`)' },
   ENFILE: { what: 'too many open files in the system', hint: 'close other programs or raise the system limit, then run the command again' },
 };
@@ -51,6 +63,9 @@ export function rethrowIo(e: unknown, action: string, exitCode: number = EXIT.st
 
 /** A cache or remote directory that leads elsewhere through a link: grow will not write there. */
 export function outsideCacheError(dir: string, root: string): GrowError {
-  return new GrowError(`${dir} leads outside ${root} through a symbolic link; refusing to write there`, EXIT.stageFailed,
-    `remove the link from ${root} (whoever can write it can redirect writes), then run the command again`);
+  return new GrowError(
+    `${dir} leads outside ${root} through a symbolic link; refusing to write there`,
+    EXIT.stageFailed,
+    `remove the link from ${root} (whoever can write it can redirect writes), then run the command again`,
+  );
 }

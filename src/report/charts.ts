@@ -72,9 +72,10 @@ export function largeModelsSpec(input: ReportInput, axis: XAxis, layout: Layout 
     .map((s) => ({ seed: s.seed, target: s.points[s.points.length - 1].val_loss }));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: layout === 'wide'
-      ? `Validation loss vs ${axis === 'flops' ? 'training compute' : 'wall time'} (large models)`
-      : ['Validation loss vs', `${axis === 'flops' ? 'training compute' : 'wall time'} (large models)`],
+    title:
+      layout === 'wide'
+        ? `Validation loss vs ${axis === 'flops' ? 'training compute' : 'wall time'} (large models)`
+        : ['Validation loss vs', `${axis === 'flops' ? 'training compute' : 'wall time'} (large models)`],
     ...SIZE[layout],
     layer: [
       {
@@ -94,7 +95,14 @@ export function largeModelsSpec(input: ReportInput, axis: XAxis, layout: Layout 
                 type: 'nominal',
                 title: 'line',
                 // One scale for the curves and the target rule, so the legend names the rule too.
-                scale: { domain: [REFINE_ONLY, WITH_OVERHEAD, TARGET], range: [[1, 0], [6, 4], [2, 3]] },
+                scale: {
+                  domain: [REFINE_ONLY, WITH_OVERHEAD, TARGET],
+                  range: [
+                    [1, 0],
+                    [6, 4],
+                    [2, 3],
+                  ],
+                },
                 legend: { symbolType: 'stroke', symbolStrokeColor: '#444', symbolStrokeWidth: 2, ...legendPlace(layout) },
               },
               detail: { field: 'seed', type: 'nominal' },
@@ -175,8 +183,18 @@ export interface Chart {
 /** Every chart of the report, rendered. */
 export async function buildCharts(input: ReportInput): Promise<Chart[]> {
   const defs: (Omit<Chart, 'svg' | 'narrowSvg'> & { narrow: TopLevelSpec })[] = [
-    { name: 'loss-vs-tflops', title: 'Validation loss vs cumulative TFLOPs', spec: largeModelsSpec(input, 'flops'), narrow: largeModelsSpec(input, 'flops', 'narrow') },
-    { name: 'loss-vs-wall', title: 'Validation loss vs wall time', spec: largeModelsSpec(input, 'wall_s'), narrow: largeModelsSpec(input, 'wall_s', 'narrow') },
+    {
+      name: 'loss-vs-tflops',
+      title: 'Validation loss vs cumulative TFLOPs',
+      spec: largeModelsSpec(input, 'flops'),
+      narrow: largeModelsSpec(input, 'flops', 'narrow'),
+    },
+    {
+      name: 'loss-vs-wall',
+      title: 'Validation loss vs wall time',
+      spec: largeModelsSpec(input, 'wall_s'),
+      narrow: largeModelsSpec(input, 'wall_s', 'narrow'),
+    },
   ];
   if (input.series.some((s) => s.role === 'small')) {
     defs.push({ name: 'small-models', title: 'Small models', spec: smallModelsSpec(input), narrow: smallModelsSpec(input, 'narrow') });

@@ -11,11 +11,14 @@ function escapeHtml(s: string): string {
 }
 
 function htmlTable(t: Table, id: string): string {
-  const groupRow = t.groups.length > 1
-    ? `<tr>${t.groups.map(([g, span]) => `<th colspan="${span}" class="group">${escapeHtml(g)}</th>`).join('')}</tr>`
-    : '';
+  const groupRow =
+    t.groups.length > 1
+      ? `<tr>${t.groups.map(([g, span]) => `<th colspan="${span}" class="group">${escapeHtml(g)}</th>`).join('')}</tr>`
+      : '';
   const head = `<tr>${t.header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`;
-  const body = t.rows.map((r) => `<tr>${r.map((c, i) => (i === 0 ? `<th scope="row">${escapeHtml(c)}</th>` : `<td>${escapeHtml(c)}</td>`)).join('')}</tr>`);
+  const body = t.rows.map(
+    (r) => `<tr>${r.map((c, i) => (i === 0 ? `<th scope="row">${escapeHtml(c)}</th>` : `<td>${escapeHtml(c)}</td>`)).join('')}</tr>`,
+  );
   return `<table id="${id}"><thead>${groupRow}${head}</thead><tbody>${body.join('\n')}</tbody></table>`;
 }
 
@@ -44,10 +47,18 @@ figure.chart .narrow { display: none; }
 `;
 
 export function renderHtml(input: ReportInput, charts: Chart[]): string {
-  const facts = Object.entries(input.facts).map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('');
-  const heads = headlines(input).map((h) => `<li>${escapeHtml(h)}</li>`).join('') || '<li>no grown model in this run</li>';
+  const facts = Object.entries(input.facts)
+    .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`)
+    .join('');
+  const heads =
+    headlines(input)
+      .map((h) => `<li>${escapeHtml(h)}</li>`)
+      .join('') || '<li>no grown model in this run</li>';
   const figures = charts
-    .map((c) => `<figure id="chart-${c.name}" class="chart"><div class="wide">${inlineSvg(c.svg)}</div><div class="narrow">${inlineSvg(c.narrowSvg)}</div><figcaption>${escapeHtml(c.title)}</figcaption></figure>`)
+    .map(
+      (c) =>
+        `<figure id="chart-${c.name}" class="chart"><div class="wide">${inlineSvg(c.svg)}</div><div class="narrow">${inlineSvg(c.narrowSvg)}</div><figcaption>${escapeHtml(c.title)}</figcaption></figure>`,
+    )
     .join('\n');
   const sections = [
     `<h1>${escapeHtml(input.title)}</h1>`,
@@ -64,7 +75,8 @@ export function renderHtml(input: ReportInput, charts: Chart[]): string {
       `<div class="scroll">${htmlTable(equalFlopsTable(input), 'equal-flops')}</div>`,
     );
   }
-  if (input.byMethod.length > 0) sections.push('<h2>Growth methods over seeds</h2>', `<div class="scroll">${htmlTable(methodTable(input), 'methods')}</div>`);
+  if (input.byMethod.length > 0)
+    sections.push('<h2>Growth methods over seeds</h2>', `<div class="scroll">${htmlTable(methodTable(input), 'methods')}</div>`);
   sections.push('<h2>Charts</h2>', figures);
   if (input.profile.length > 0) sections.push('<h2>Profile</h2>', `<div class="scroll">${htmlTable(profileTable(input), 'profile')}</div>`);
   return `<!doctype html>

@@ -3,8 +3,19 @@ import type { ReportInput } from './data.ts';
 import { comparisonTable } from './table.ts';
 
 const specials: Record<string, string> = {
-  '\\': '\\textbackslash{}', '&': '\\&', '%': '\\%', $: '\\$', '#': '\\#', _: '\\_', '{': '\\{', '}': '\\}',
-  '~': '\\textasciitilde{}', '^': '\\textasciicircum{}', '–': '--', '−': '$-$', '±': '$\\pm$',
+  '\\': '\\textbackslash{}',
+  '&': '\\&',
+  '%': '\\%',
+  $: '\\$',
+  '#': '\\#',
+  _: '\\_',
+  '{': '\\{',
+  '}': '\\}',
+  '~': '\\textasciitilde{}',
+  '^': '\\textasciicircum{}',
+  '–': '--',
+  '−': '$-$',
+  '±': '$\\pm$',
 };
 
 export function texEscape(s: string): string {
@@ -29,7 +40,7 @@ export function renderLatex(input: ReportInput): string {
     '\\begin{table*}[t]',
     '\\centering',
     '\\small',
-    `\\caption{${input.banner ? '\\textbf{NOT A RESULT (see the report\'s banner).} ' : ''}${texEscape(input.title)}: held-out loss, perplexity and next-token accuracy per dataset, training compute, and compute saved by growing M1 from the small models relative to M0.}`,
+    `\\caption{${input.banner ? "\\textbf{NOT A RESULT (see the report's banner).} " : ''}${texEscape(input.title)}: held-out loss, perplexity and next-token accuracy per dataset, training compute, and compute saved by growing M1 from the small models relative to M0.}`,
     '\\label{tab:growline}',
     `\\begin{tabular}{${cols}}`,
     '\\toprule',

@@ -25,7 +25,9 @@ export interface RunFacts {
 export function bannerFor(f: RunFacts): string[] {
   const out: string[] = [];
   if (f.kind === 'smoke') {
-    out.push('SMOKE RUN — NOT A RESULT. Tiny models on a few thousand sentences (report.kind: smoke); the numbers only show that the pipeline runs end to end and say nothing about growth.');
+    out.push(
+      'SMOKE RUN — NOT A RESULT. Tiny models on a few thousand sentences (report.kind: smoke); the numbers only show that the pipeline runs end to end and say nothing about growth.',
+    );
   } else if (f.kind === 'quick') {
     out.push(
       `QUICK LOOK — NOT THE STUDY. ${f.seeds.length} seed(s), one compute budget, learning rates not tuned symmetrically on separate seeds (report.kind: quick). ` +
@@ -33,9 +35,14 @@ export function bannerFor(f: RunFacts): string[] {
     );
   }
   if (f.kind === 'study' && f.seeds.length < MIN_REPORT_SEEDS) {
-    out.push(`ONLY ${f.seeds.length} REPORTING SEED(S): a study reports on at least ${MIN_REPORT_SEEDS} seeds disjoint from the tuning seeds; these intervals are not to be quoted.`);
+    out.push(
+      `ONLY ${f.seeds.length} REPORTING SEED(S): a study reports on at least ${MIN_REPORT_SEEDS} seeds disjoint from the tuning seeds; these intervals are not to be quoted.`,
+    );
   }
-  if (f.dirty === true) out.push('UNCOMMITTED CHANGES: the working tree differed from the recorded commit when this ran, so the commit does not identify the code.');
+  if (f.dirty === true)
+    out.push(
+      'UNCOMMITTED CHANGES: the working tree differed from the recorded commit when this ran, so the commit does not identify the code.',
+    );
   if (f.commit === null) out.push('NO COMMIT RECORDED: this ran outside a git checkout, so nothing identifies the code that produced it.');
   return out;
 }
@@ -49,5 +56,7 @@ export function describeParams(file: string, overridesJson: string | undefined):
   } catch {
     return `${file} with unreadable overrides`;
   }
-  return patch === undefined ? `${file} (no overlay, no --set)` : `${file} with these values laid over it (--params overlays and --set): ${JSON.stringify(patch)}`;
+  return patch === undefined
+    ? `${file} (no overlay, no --set)`
+    : `${file} with these values laid over it (--params overlays and --set): ${JSON.stringify(patch)}`;
 }

@@ -17,9 +17,7 @@ export interface Table {
 const roleOrder = { m0: 0, m1: 1, small: 2 } as const;
 
 function sortedModels(models: ModelRow[]): ModelRow[] {
-  return [...models].sort(
-    (a, b) => roleOrder[a.role] - roleOrder[b.role] || a.seed - b.seed || a.id.localeCompare(b.id),
-  );
+  return [...models].sort((a, b) => roleOrder[a.role] - roleOrder[b.role] || a.seed - b.seed || a.id.localeCompare(b.id));
 }
 
 export function comparisonTable(input: ReportInput): Table {
@@ -53,14 +51,23 @@ function spreadCell(s: Spread): string {
 /** Per growth method over seeds: mean ± standard deviation of the savings (the study's spread). */
 export function methodTable(input: ReportInput): Table {
   // mean ± sample std [95 % t-interval], over the seeds that reached M0 (the third column says how many).
-  const header = ['Method', 'Seeds', 'Reached M0', 'Saving (refine) mean ± sd [95 % CI]', 'Saving (incl. small) mean ± sd [95 % CI]', 'Final gap (nats)'];
+  const header = [
+    'Method',
+    'Seeds',
+    'Reached M0',
+    'Saving (refine) mean ± sd [95 % CI]',
+    'Saving (incl. small) mean ± sd [95 % CI]',
+    'Final gap (nats)',
+  ];
   const rows = input.byMethod.map((m) => [
     m.method,
     String(m.seeds),
     `${m.reached}/${m.seeds}`,
     spreadCell(m.saving_refine_only),
     spreadCell(m.saving_with_small),
-    m.final_gap.mean === null ? '–' : `${m.final_gap.mean >= 0 ? '+' : '−'}${Math.abs(m.final_gap.mean).toFixed(4)} ± ${(m.final_gap.std ?? 0).toFixed(4)}`,
+    m.final_gap.mean === null
+      ? '–'
+      : `${m.final_gap.mean >= 0 ? '+' : '−'}${Math.abs(m.final_gap.mean).toFixed(4)} ± ${(m.final_gap.std ?? 0).toFixed(4)}`,
   ]);
   return { groups: [['', header.length]], header, rows };
 }
@@ -92,8 +99,22 @@ export function equalFlopsTable(input: ReportInput): Table {
     const m = input.models.find((x) => x.id === s.model);
     const label = m?.label ?? s.model;
     const seed = String(m?.seed ?? '');
-    rows.push([label, seed, 'refine only', fmtTflops(s.at_refine_budget.flops), fmtLoss(s.at_refine_budget.m0_val_loss), fmtLoss(s.at_refine_budget.m1_val_loss)]);
-    rows.push([label, seed, 'incl. small models + operator', fmtTflops(s.at_total_budget.flops), fmtLoss(s.at_total_budget.m0_val_loss), fmtLoss(s.at_total_budget.m1_val_loss)]);
+    rows.push([
+      label,
+      seed,
+      'refine only',
+      fmtTflops(s.at_refine_budget.flops),
+      fmtLoss(s.at_refine_budget.m0_val_loss),
+      fmtLoss(s.at_refine_budget.m1_val_loss),
+    ]);
+    rows.push([
+      label,
+      seed,
+      'incl. small models + operator',
+      fmtTflops(s.at_total_budget.flops),
+      fmtLoss(s.at_total_budget.m0_val_loss),
+      fmtLoss(s.at_total_budget.m1_val_loss),
+    ]);
   }
   return { groups: [['', header.length]], header, rows };
 }

@@ -20,12 +20,16 @@ function experimentShape(p: Params): ExperimentShape {
     throw new Error(`${p.file}: growth.methods must be a non-empty list of method names, e.g. [merge]`);
   }
   if (methods.includes(CONTINUE_METHOD)) {
-    throw new Error(`${p.file}: growth.methods: "${CONTINUE_METHOD}" is the continued-small-model baseline's name (set continue.source instead); rename the method`);
+    throw new Error(
+      `${p.file}: growth.methods: "${CONTINUE_METHOD}" is the continued-small-model baseline's name (set continue.source instead); rename the method`,
+    );
   }
   const small = numberList(p, 'small.models');
   const source = p.opt<number | null>('continue.source', null);
   if (source !== null && !small.includes(source)) {
-    throw new Error(`${p.file}: continue.source ${source} is not one of small.models ${JSON.stringify(small)}; pick one of them, or remove continue.source to drop the baseline`);
+    throw new Error(
+      `${p.file}: continue.source ${source} is not one of small.models ${JSON.stringify(small)}; pick one of them, or remove continue.source to drop the baseline`,
+    );
   }
   return { seeds: numberList(p, 'seeds'), small, methods: methods as string[], ...(source !== null ? { continueSmall: source } : {}) };
 }
@@ -33,4 +37,3 @@ function experimentShape(p: Params): ExperimentShape {
 export function experimentRefs(p: Params): ModelRef[] {
   return experimentModels(experimentShape(p));
 }
-

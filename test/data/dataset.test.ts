@@ -89,7 +89,10 @@ test('a failing source leaves the previous dataset untouched and no temp dirs', 
     await buildDatasets({ root, sources: ok, fractions: { val: 0, test: 0 }, outDir, downloadDir: root });
     const before = readFileSync(join(outDir, 'manifest.json'), 'utf8');
     const bad = parseSources(
-      [...[{ name: 'ok', type: 'file', path: 'ok.txt', roles: ['small'] }], { name: 'missing', type: 'file', path: 'nope.txt', roles: ['small'] }],
+      [
+        ...[{ name: 'ok', type: 'file', path: 'ok.txt', roles: ['small'] }],
+        { name: 'missing', type: 'file', path: 'nope.txt', roles: ['small'] },
+      ],
       'test',
     );
     await assert.rejects(
@@ -110,11 +113,20 @@ test('source specs are validated with messages that name the key and the fix', (
     [[{ name: 'x', type: 'ftp', roles: ['small'] }], /type must be one of/],
     [[{ name: 'x/y', type: 'file', path: 'a', roles: ['small'] }], /name must be/],
     [[{ name: 'x', type: 'file', path: 'a' }], /roles/],
-    [[{ name: 'x', type: 'file', path: 'a', roles: ['s'] }, { name: 'x', type: 'file', path: 'b', roles: ['s'] }], /unique/],
+    [
+      [
+        { name: 'x', type: 'file', path: 'a', roles: ['s'] },
+        { name: 'x', type: 'file', path: 'b', roles: ['s'] },
+      ],
+      /unique/,
+    ],
     [[{ name: 'x', type: 'file', path: 'a', roles: ['s'], colour: 1 }], /unknown key "colour"/],
     [[{ name: 'x', type: 'url', url: 'https://e.org/a', sha256: 'a'.repeat(64), roles: ['s'] }], /max_bytes/],
   ];
   for (const [raw, re] of bad) {
-    assert.throws(() => parseSources(raw, 'p.yaml: data.sources'), (e: Error) => e instanceof DataError && re.test(e.message) && e.message.startsWith('p.yaml: data.sources'));
+    assert.throws(
+      () => parseSources(raw, 'p.yaml: data.sources'),
+      (e: Error) => e instanceof DataError && re.test(e.message) && e.message.startsWith('p.yaml: data.sources'),
+    );
   }
 });

@@ -129,7 +129,10 @@ test('redirects are followed', async () => {
 });
 
 test('a wrong checksum fails and leaves nothing behind', async () => {
-  await assert.rejects(downloadVerified(req('/good.txt', { sha256: '0'.repeat(64) })), isDataError(/SHA-256 mismatch.*expected 0{64}, got [0-9a-f]{64}/));
+  await assert.rejects(
+    downloadVerified(req('/good.txt', { sha256: '0'.repeat(64) })),
+    isDataError(/SHA-256 mismatch.*expected 0{64}, got [0-9a-f]{64}/),
+  );
   assert.deepEqual(readdirSync(dir), []);
   assert.equal(hits.get('/good.txt')?.length, 1); // a mismatch from a fresh download is not retried
 });
@@ -220,7 +223,16 @@ test('a malformed sha256 is refused before any request', async () => {
 
 test('a url source (.gz) becomes a dataset: downloaded once into the cache, verified, decompressed', async () => {
   const sources = parseSources(
-    [{ name: 'web', type: 'url', url: `${base}/corpus.txt.gz`, sha256: createHash('sha256').update(GZ).digest('hex'), max_bytes: 100_000, roles: ['large'] }],
+    [
+      {
+        name: 'web',
+        type: 'url',
+        url: `${base}/corpus.txt.gz`,
+        sha256: createHash('sha256').update(GZ).digest('hex'),
+        max_bytes: 100_000,
+        roles: ['large'],
+      },
+    ],
     'test',
   );
   const opts = { root: dir, sources, fractions: { val: 0.1, test: 0.1 }, outDir: join(dir, 'data'), downloadDir: join(dir, 'cache') };

@@ -86,10 +86,15 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
     continueSmall: overlay.continue?.source ?? base.continue.source,
   });
   const stageOf = (ref: (typeof refs)[number]) =>
-    ref.role === 'm1p' ? `combine@${ref.method}-${ref.seed}`
-      : ref.method === CONTINUE_METHOD ? `continue_small@${ref.seed}`
-        : ref.role === 'm1' ? `refine@${ref.method}-${ref.seed}`
-          : ref.role === 'm0' ? `train_m0@${ref.seed}` : `train_small@${ref.index}-${ref.seed}`;
+    ref.role === 'm1p'
+      ? `combine@${ref.method}-${ref.seed}`
+      : ref.method === CONTINUE_METHOD
+        ? `continue_small@${ref.seed}`
+        : ref.role === 'm1'
+          ? `refine@${ref.method}-${ref.seed}`
+          : ref.role === 'm0'
+            ? `train_m0@${ref.seed}`
+            : `train_small@${ref.index}-${ref.seed}`;
   for (const ref of refs) assert.equal(first.outcome.has(stageOf(ref)), true, `${ref.id} ran\n${first.stdout}`);
 
   // 2. Every artifact exists and parses.
@@ -115,14 +120,20 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
   assert.doesNotMatch(readFileSync(a('models/s1/m0/metrics.jsonl'), 'utf8'), /wall_s/);
   assert.ok(json<{ wall_s: number }>(a('timings/models/s1/m0/train.json')).wall_s > 0, 'M0 wall time in its timings mirror');
   const profile = readJsonWithTimings(a('profile/profile.json'), dir) as ProfileReport;
-  assert.ok(profile.stages.every((s) => s.wall_s > 0), 'wall times merged back from artifacts/timings/profile/profile.json');
+  assert.ok(
+    profile.stages.every((s) => s.wall_s > 0),
+    'wall times merged back from artifacts/timings/profile/profile.json',
+  );
   assert.deepEqual(evalMetrics.models.map((m) => m.id).sort(), refs.map((r) => r.id).sort());
   assert.ok(profile.kernels.small.length > 0 && profile.kernels.large.length > 0, 'profiled kernels');
   // Each competitor is charged for exactly the small models it used: merge both, the fpi variants
   // and the continued small model one.
   const smallFlops = (i: number) => json<{ flops: number }>(a(`models/small/s1/${i}/train.json`)).flops;
   const charged = (id: string) => profile.savings.find((s) => s.model === id)!;
-  assert.deepEqual(charged('s1/m1/merge').charged_sources, [{ id: 'small/s1/1', flops: smallFlops(1) }, { id: 'small/s1/2', flops: smallFlops(2) }]);
+  assert.deepEqual(charged('s1/m1/merge').charged_sources, [
+    { id: 'small/s1/1', flops: smallFlops(1) },
+    { id: 'small/s1/2', flops: smallFlops(2) },
+  ]);
   for (const id of ['s1/m1/fpi_copy', 's1/m1/fpi_sb', 's1/m1/small_cont']) {
     assert.deepEqual(charged(id).charged_sources, [{ id: 'small/s1/1', flops: smallFlops(1) }], id);
     assert.equal(charged(id).small_flops, smallFlops(1), id);
@@ -130,7 +141,10 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
   // The continued small model's whole cost (its D1 training + the continuation) is at most M0's.
   const cont = json<{ flops: number }>(a('models/s1/m1/small_cont/train.json')).flops;
   const m0 = json<{ flops: number; flops_per_step: number }>(a('models/s1/m0/train.json'));
-  assert.ok(cont + smallFlops(1) <= m0.flops && cont + smallFlops(1) > m0.flops - 2 * smallFlops(1) / 30, `${cont} + ${smallFlops(1)} vs ${m0.flops}`);
+  assert.ok(
+    cont + smallFlops(1) <= m0.flops && cont + smallFlops(1) > m0.flops - (2 * smallFlops(1)) / 30,
+    `${cont} + ${smallFlops(1)} vs ${m0.flops}`,
+  );
   const report = readdirSync(a('report')).sort();
   for (const f of ['index.html', 'report.md', 'table.tex', 'loss-vs-tflops.svg', 'loss-vs-wall.svg', 'small-models.svg']) {
     assert.ok(report.includes(f), `artifacts/report/${f}`);
@@ -139,15 +153,25 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
   // 3. A second run does nothing and leaves the lock byte-identical.
   const lock = readFileSync(join(dir, 'pipeline.lock'));
   const second = await grow(dir, ...smoke);
-  assert.deepEqual([...second.outcome.values()].filter((o) => o !== 'up to date'), [], second.stdout);
+  assert.deepEqual(
+    [...second.outcome.values()].filter((o) => o !== 'up to date'),
+    [],
+    second.stdout,
+  );
   assert.ok(second.outcome.size > 0, second.stdout);
   assert.ok(readFileSync(join(dir, 'pipeline.lock')).equals(lock), 'pipeline.lock changed on a no-op run');
 
   // 4. Editing one refine param re-runs refine and what follows, nothing else.
   const refineLr = (overlay.refine?.lr ?? base.refine.lr) as number;
-  writeFileSync(join(dir, 'params/smoke.yaml'), readFileSync(join(dir, 'params/smoke.yaml'), 'utf8').replace(/^refine:\n/m, `refine:\n  lr: ${refineLr * 0.5}\n`));
+  writeFileSync(
+    join(dir, 'params/smoke.yaml'),
+    readFileSync(join(dir, 'params/smoke.yaml'), 'utf8').replace(/^refine:\n/m, `refine:\n  lr: ${refineLr * 0.5}\n`),
+  );
   const third = await grow(dir, ...smoke);
-  const ran = [...third.outcome].filter(([, o]) => o !== 'up to date').map(([s]) => s.replace(/@.*/, '')).sort();
+  const ran = [...third.outcome]
+    .filter(([, o]) => o !== 'up to date')
+    .map(([s]) => s.replace(/@.*/, ''))
+    .sort();
   assert.deepEqual([...new Set(ran)], ['evaluate', 'profile', 'refine', 'report'], third.stdout);
 
   // 5. The report's numbers equal those in the metrics files (after the third run).
@@ -186,7 +210,10 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
   const so = parse(readFileSync(join(dir, 'params/study-smoke.yaml'), 'utf8'));
   assert.deepEqual(Object.keys(sel.selected).sort(), [...so.study.methods].sort());
   for (const s of Object.values(sel.selected)) assert.ok(so.study.lrs.includes(s.lr), `selected lr ${s.lr} is from the grid`);
-  const studyJson = json<{ loss_split: string; cells: { method: string; budget: number; seeds: number[]; final_val_loss: { n: number; ci95: unknown } }[] }>(a('study/report/study.json'));
+  const studyJson = json<{
+    loss_split: string;
+    cells: { method: string; budget: number; seeds: number[]; final_val_loss: { n: number; ci95: unknown } }[];
+  }>(a('study/report/study.json'));
   // Every run scored its final model on the whole validation split (--full-val), so the study reports that.
   assert.equal(studyJson.loss_split, 'full');
   const fullVal = json<{ full_val: { loss: number; tokens: number } }>(a(`study/run/b1/s${so.study.seeds[0]}/m0/train.json`)).full_val;

@@ -93,7 +93,9 @@ export function ensureBuilt(): void {
     distDir: join(REPO, 'dist'),
     // tsc emits even when files outside the runner have type errors; we only need dist.
     build: () => {
-      spawnSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.json')], { stdio: 'ignore' });
+      spawnSync(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.json')], {
+        stdio: 'ignore',
+      });
     },
   });
 }
@@ -142,7 +144,18 @@ export class TestProject {
     return this.exists('pipeline.lock') ? this.read('pipeline.lock') : '';
   }
 
-  lock(): { schema: number; stages: Record<string, { cmd: string | string[]; deps?: { path: string; hash: string }[]; params?: Record<string, Record<string, unknown>>; outs?: { path: string; hash: string; size: number; files?: number }[] }> } {
+  lock(): {
+    schema: number;
+    stages: Record<
+      string,
+      {
+        cmd: string | string[];
+        deps?: { path: string; hash: string }[];
+        params?: Record<string, Record<string, unknown>>;
+        outs?: { path: string; hash: string; size: number; files?: number }[];
+      }
+    >;
+  } {
     return parse(this.lockText());
   }
 

@@ -24,7 +24,10 @@ test('auto falls back past the missing native packages to wasm and says why on o
   const lines = r.stderr.split('\n').filter((l) => l.startsWith('backend:'));
   assert.equal(lines.length, 1, r.stderr);
   // A software WebGPU adapter (CI's Mesa) is never taken by auto.
-  assert.match(lines[0], /backend: wasm .*@tensorflow\/tfjs-node-gpu not installed; webgpu: [^;]*(no GPU device|no hardware adapter|not installed)[^;]*; @tensorflow\/tfjs-node not installed/);
+  assert.match(
+    lines[0],
+    /backend: wasm .*@tensorflow\/tfjs-node-gpu not installed; webgpu: [^;]*(no GPU device|no hardware adapter|not installed)[^;]*; @tensorflow\/tfjs-node not installed/,
+  );
 });
 
 test('GROW_BACKEND selects the backend; an explicit but unavailable or unknown choice fails clearly', () => {
@@ -54,7 +57,11 @@ test('model forward and backward agree between wasm (fixed kernels) and cpu', as
   const hw = initWeights(cfg, 4);
   for (const w of hw.values()) for (let i = 0; i < w.data.length; i++) w.data[i] *= 4; // exercise non-trivial activations
   const names = weightShapes(cfg).map((s) => s.name);
-  const x = [[1, 2, 3, 4, 5, 6, 7, 8], [12, 0, 3, 3, 9, 1, 2, 11], [4, 4, 4, 4, 4, 4, 4, 4]];
+  const x = [
+    [1, 2, 3, 4, 5, 6, 7, 8],
+    [12, 0, 3, 3, 9, 1, 2, 11],
+    [4, 4, 4, 4, 4, 4, 4, 4],
+  ];
   const y = x.map((r) => r.map((v) => (v * 7 + 3) % 13));
   const run = () =>
     tf.tidy(() => {
@@ -62,7 +69,9 @@ test('model forward and backward agree between wasm (fixed kernels) and cpu', as
       const xt = tf.tensor2d(x, undefined, 'int32');
       const yt = tf.tensor2d(y, undefined, 'int32');
       const lg = Array.from(logits(cfg, w, xt).dataSync());
-      const gs = tf.valueAndGrads((...ts: tf.Tensor[]) => loss(cfg, Object.fromEntries(names.map((n, i) => [n, ts[i]])), xt, yt))(names.map((n) => w[n]));
+      const gs = tf.valueAndGrads((...ts: tf.Tensor[]) => loss(cfg, Object.fromEntries(names.map((n, i) => [n, ts[i]])), xt, yt))(
+        names.map((n) => w[n]),
+      );
       return { lg, value: gs.value.dataSync()[0], grads: gs.grads.map((g) => Array.from(g.dataSync())) };
     });
   await initBackend('cpu', { quiet: true });
@@ -98,7 +107,10 @@ test('the wasm fixes refuse to install on a tfjs version they were not written f
   const r = installWasmFixes({ core: '4.21.0', wasm: '4.22.0' }, '4.22.0');
   assert.equal(r.installed, false);
   assert.deepEqual(r.kernels, []);
-  assert.match(r.reason!, /written for tfjs 4\.22\.0, found tfjs-core 4\.21\.0 \/ tfjs-backend-wasm 4\.22\.0; running the stock wasm kernels/);
+  assert.match(
+    r.reason!,
+    /written for tfjs 4\.22\.0, found tfjs-core 4\.21\.0 \/ tfjs-backend-wasm 4\.22\.0; running the stock wasm kernels/,
+  );
 });
 
 for (const how of ['throw', 'reject'] as const) {

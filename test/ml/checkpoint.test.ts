@@ -26,7 +26,10 @@ test('saveModel/loadModel round-trip every weight bit-exactly with an HF GPT-2 c
   assert.equal(j.model_type, 'gpt2');
   assert.equal(j.activation_function, 'gelu_new');
   assert.equal(j.tie_word_embeddings, true);
-  assert.deepEqual([j.vocab_size, j.n_positions, j.n_embd, j.n_layer, j.n_head, j.n_inner, j.layer_norm_epsilon], [10, 4, 8, 1, 2, 32, 1e-5]);
+  assert.deepEqual(
+    [j.vocab_size, j.n_positions, j.n_embd, j.n_layer, j.n_head, j.n_inner, j.layer_norm_epsilon],
+    [10, 4, 8, 1, 2, 32, 1e-5],
+  );
   assert.equal(j.growline.headSize, 3);
   // The file follows the spec: LE u64 header length, JSON header, 8-byte aligned data start.
   const buf = readFileSync(join(dir, 'model.safetensors'));
@@ -69,12 +72,42 @@ const malformed: [string, Buffer, RegExp][] = [
   ['header not JSON', file('{"t": [', Buffer.alloc(0)), /header is not valid JSON/],
   ['header not an object', file('[1,2]', Buffer.alloc(0)), /header is not a JSON object/],
   ['unknown dtype', file({ t: { dtype: 'Q4', shape: [2], data_offsets: [0, 2] } }, Buffer.alloc(2)), /tensor "t": unsupported dtype "Q4"/],
-  ['bad shape', file({ t: { dtype: 'F32', shape: [2, -1], data_offsets: [0, 8] } }, Buffer.alloc(8)), /tensor "t": shape \[2,-1\] is not a list of non-negative integers/],
-  ['bad offsets', file({ t: { dtype: 'F32', shape: [2], data_offsets: [8, 0] } }, Buffer.alloc(8)), /data_offsets \[8,0\] must be \[begin, end\]/],
-  ['size mismatch', file({ t: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, Buffer.alloc(8)), /shape \[3\] of F32 needs 12 bytes but data_offsets span 8/],
-  ['offsets past the file', file({ t: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, Buffer.alloc(8)), /data_offsets end 16 is past the 8 bytes of data/],
-  ['overlap', file({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, Buffer.alloc(12)), /overlap the previous tensor/],
-  ['hole', file({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, Buffer.alloc(12)), /leaving a hole after byte 4/],
+  [
+    'bad shape',
+    file({ t: { dtype: 'F32', shape: [2, -1], data_offsets: [0, 8] } }, Buffer.alloc(8)),
+    /tensor "t": shape \[2,-1\] is not a list of non-negative integers/,
+  ],
+  [
+    'bad offsets',
+    file({ t: { dtype: 'F32', shape: [2], data_offsets: [8, 0] } }, Buffer.alloc(8)),
+    /data_offsets \[8,0\] must be \[begin, end\]/,
+  ],
+  [
+    'size mismatch',
+    file({ t: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, Buffer.alloc(8)),
+    /shape \[3\] of F32 needs 12 bytes but data_offsets span 8/,
+  ],
+  [
+    'offsets past the file',
+    file({ t: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, Buffer.alloc(8)),
+    /data_offsets end 16 is past the 8 bytes of data/,
+  ],
+  [
+    'overlap',
+    file(
+      { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } },
+      Buffer.alloc(12),
+    ),
+    /overlap the previous tensor/,
+  ],
+  [
+    'hole',
+    file(
+      { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } },
+      Buffer.alloc(12),
+    ),
+    /leaving a hole after byte 4/,
+  ],
   ['trailing bytes', file(good, Buffer.alloc(20)), /data ends at byte 16 but the file has 20 data bytes/],
   ['metadata not strings', file({ __metadata__: { a: 1 }, ...good }, Buffer.alloc(16)), /__metadata__\.a must be a string/],
 ];
@@ -83,7 +116,10 @@ for (const [what, bytes, message] of malformed) {
   test(`malformed safetensors rejected: ${what}`, () => {
     const f = join(tmp(), 'bad.safetensors');
     writeFileSync(f, bytes);
-    assert.throws(() => readSafetensors(f), (e: Error) => e instanceof SafetensorsError && e.message.startsWith(f + ': ') && message.test(e.message));
+    assert.throws(
+      () => readSafetensors(f),
+      (e: Error) => e instanceof SafetensorsError && e.message.startsWith(f + ': ') && message.test(e.message),
+    );
   });
 }
 
@@ -95,7 +131,10 @@ test('a model file that does not match its config is rejected naming the tensor'
   const without = new Map(w) as HostWeights;
   without.delete('transformer.h.0.mlp.c_fc.bias');
   writeSafetensors(f, without);
-  assert.throws(() => loadModel(dir), (e: Error) => e instanceof CheckpointError && /model\.safetensors: missing tensor "transformer\.h\.0\.mlp\.c_fc\.bias"/.test(e.message));
+  assert.throws(
+    () => loadModel(dir),
+    (e: Error) => e instanceof CheckpointError && /model\.safetensors: missing tensor "transformer\.h\.0\.mlp\.c_fc\.bias"/.test(e.message),
+  );
   const wrong = new Map(w) as HostWeights;
   wrong.set('transformer.wpe.weight', { shape: [8, 4], data: new Float32Array(32) });
   writeSafetensors(f, wrong);
@@ -105,6 +144,9 @@ test('a model file that does not match its config is rejected naming the tensor'
   writeSafetensors(f, extra);
   assert.throws(() => loadModel(dir), /unexpected tensor "lm_head\.weight"/);
   writeFileSync(join(dir, 'config.json'), '{not json');
-  assert.throws(() => loadModel(dir), (e: Error) => e instanceof CheckpointError && /config\.json: not valid JSON/.test(e.message));
+  assert.throws(
+    () => loadModel(dir),
+    (e: Error) => e instanceof CheckpointError && /config\.json: not valid JSON/.test(e.message),
+  );
   assert.throws(() => loadModel(join(dir, 'nope')), /config\.json: cannot read \(ENOENT\)/);
 });

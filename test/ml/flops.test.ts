@@ -26,7 +26,10 @@ async function countMatMulFlops(f: () => Promise<unknown>): Promise<{ flops: num
         const M = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
         const K = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
         const N = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
-        const batch = Math.max(a.shape.slice(0, -2).reduce((x, y) => x * y, 1), b.shape.slice(0, -2).reduce((x, y) => x * y, 1));
+        const batch = Math.max(
+          a.shape.slice(0, -2).reduce((x, y) => x * y, 1),
+          b.shape.slice(0, -2).reduce((x, y) => x * y, 1),
+        );
         flops += 2 * batch * M * N * K;
         calls++;
         return k.kernelFunc(args);
@@ -76,7 +79,8 @@ test('FLOPs formula for the benchmark configs (documented in docs/flops.md)', ()
   const small = gptConfig({ vocabSize: 2048, blockSize: 64, nLayer: 2, nHead: 2, nEmbd: 64 });
   const large = gptConfig({ vocabSize: 2048, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128 });
   // 6·(12·L·d² + V·d)·tokens + 12·L·T·d·tokens (the closed form for GPT-2 shapes)
-  const closed = (c: ModelConfig, B: number, T: number) => 6 * (12 * c.nLayer * c.nEmbd ** 2 + c.vocabSize * c.nEmbd) * B * T + 12 * c.nLayer * T * c.nEmbd * B * T;
+  const closed = (c: ModelConfig, B: number, T: number) =>
+    6 * (12 * c.nLayer * c.nEmbd ** 2 + c.vocabSize * c.nEmbd) * B * T + 12 * c.nLayer * T * c.nEmbd * B * T;
   assert.equal(stepFlops(small, 16, 64).training, closed(small, 16, 64));
   assert.equal(stepFlops(large, 16, 64).training, closed(large, 16, 64));
 });

@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import { layerNormBackward, layerNormForward } from '../../src/ml/backend/fused-math.ts';
 import { Rng } from '../../src/ml/core/rng.ts';
 
-function referenceForward(x: Float32Array, w: Float32Array, b: Float32Array, d: number, eps: number, y: Float32Array, xhat: Float32Array, rstd: Float32Array): void {
+function referenceForward(
+  x: Float32Array,
+  w: Float32Array,
+  b: Float32Array,
+  d: number,
+  eps: number,
+  y: Float32Array,
+  xhat: Float32Array,
+  rstd: Float32Array,
+): void {
   for (let r = 0; r < x.length / d; r++) {
     const o = r * d;
     let s = 0;
@@ -23,7 +32,16 @@ function referenceForward(x: Float32Array, w: Float32Array, b: Float32Array, d: 
   }
 }
 
-function referenceBackward(dy: Float32Array, xhat: Float32Array, rstd: Float32Array, w: Float32Array, d: number, dx: Float32Array, dw: Float32Array, db: Float32Array): void {
+function referenceBackward(
+  dy: Float32Array,
+  xhat: Float32Array,
+  rstd: Float32Array,
+  w: Float32Array,
+  d: number,
+  dx: Float32Array,
+  dw: Float32Array,
+  db: Float32Array,
+): void {
   const accW = new Float64Array(d);
   const accB = new Float64Array(d);
   for (let r = 0; r < dy.length / d; r++) {
@@ -44,7 +62,11 @@ function referenceBackward(dy: Float32Array, xhat: Float32Array, rstd: Float32Ar
 
 const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
-for (const [rows, d] of [[7, 5], [512, 128], [3, 64]]) {
+for (const [rows, d] of [
+  [7, 5],
+  [512, 128],
+  [3, 64],
+]) {
   test(`LayerNorm forward and backward equal the row-at-a-time reference bit for bit (${rows} rows × ${d})`, () => {
     const rng = new Rng(rows * 1000 + d);
     const vec = (n: number, scale = 1, shift = 0) => Float32Array.from({ length: n }, () => rng.normal() * scale + shift);

@@ -22,7 +22,10 @@ import { activeBackend, initBackend } from '../../src/ml/backend/index.ts';
 import { gemmWasmPath, loadGemm, relaxedSimdAvailable, type Gemm, type GemmIsa } from '../../src/ml/backend/gemm.ts';
 import { Rng } from '../../src/ml/core/rng.ts';
 
-const ISAS: GemmIsa[] = ['simd', ...(relaxedSimdAvailable(new Uint8Array(readFileSync(gemmWasmPath('relaxed-simd')))) ? ['relaxed-simd' as const] : [])];
+const ISAS: GemmIsa[] = [
+  'simd',
+  ...(relaxedSimdAvailable(new Uint8Array(readFileSync(gemmWasmPath('relaxed-simd')))) ? ['relaxed-simd' as const] : []),
+];
 
 /** A kernel on its own 64 MiB memory, with a bump allocator for operands. */
 class Host {
@@ -91,14 +94,33 @@ function run(host: Host, p: Problem, A: Float32Array, B: Float32Array, bias: Flo
   host.gemm.reserve(p.M, p.K, p.N, p.transA);
   const pc = host.put(new Float32Array(p.batch * p.M * p.N).fill(NaN)); // every element must be written
   host.gemm.run({
-    a: pa, b: pb, c: pc, bias: pbias, batch: p.batch, M: p.M, K: p.K, N: p.N,
-    strideA: 4 * p.M * p.K, strideB: p.broadcastB ? 0 : 4 * p.K * p.N, transA: p.transA, transB: p.transB,
+    a: pa,
+    b: pb,
+    c: pc,
+    bias: pbias,
+    batch: p.batch,
+    M: p.M,
+    K: p.K,
+    N: p.N,
+    strideA: 4 * p.M * p.K,
+    strideB: p.broadcastB ? 0 : 4 * p.K * p.N,
+    transA: p.transA,
+    transB: p.transB,
   });
   return host.get(pc, p.batch * p.M * p.N);
 }
 
 const problems: Problem[] = [];
-for (const [M, K, N] of [[1, 1, 1], [4, 8, 8], [3, 5, 7], [5, 33, 9], [13, 17, 40], [8, 0, 8], [9, 64, 17], [37, 130, 70]]) {
+for (const [M, K, N] of [
+  [1, 1, 1],
+  [4, 8, 8],
+  [3, 5, 7],
+  [5, 33, 9],
+  [13, 17, 40],
+  [8, 0, 8],
+  [9, 64, 17],
+  [37, 130, 70],
+]) {
   for (const transA of [false, true]) {
     for (const transB of [false, true]) {
       problems.push({ batch: 1, M, K, N, transA, transB, broadcastB: false, bias: (M + N) % 2 === 0 });
@@ -111,7 +133,8 @@ problems.push({ batch: 4, M: 7, K: 9, N: 5, transA: false, transB: false, broadc
 // Wider than one block of packed B panels (128 KiB / (K·32 B) = 8 panels at K = 512): exercises the blocking.
 problems.push({ batch: 1, M: 9, K: 512, N: 200, transA: false, transB: true, broadcastB: false, bias: true });
 
-const label = (p: Problem) => `${p.batch}×(${p.M},${p.K},${p.N}) tA=${p.transA} tB=${p.transB}${p.broadcastB ? ' broadcast B' : ''}${p.bias ? ' +bias' : ''}`;
+const label = (p: Problem) =>
+  `${p.batch}×(${p.M},${p.K},${p.N}) tA=${p.transA} tB=${p.transB}${p.broadcastB ? ' broadcast B' : ''}${p.bias ? ' +bias' : ''}`;
 
 for (const isa of ISAS) {
   test(`${isa}: every shape, transpose, batch and bias within the float32 dot-product bound of a float64 reference`, () => {
@@ -189,7 +212,10 @@ for (const isa of ISAS) {
       inst.exports.gemm(a, b, c, bias, d.batch, d.M, d.K, d.N, 4 * d.M * d.K, 4 * d.K * d.N, 1, 1, scratch);
       parentPort.postMessage(f.slice(c / 4, c / 4 + d.n));
     `;
-    const worker = new Worker(src, { eval: true, workerData: { path: gemmWasmPath(isa), A, B, bias, n: main.length, batch: p.batch, M: p.M, K: p.K, N: p.N } });
+    const worker = new Worker(src, {
+      eval: true,
+      workerData: { path: gemmWasmPath(isa), A, B, bias, n: main.length, batch: p.batch, M: p.M, K: p.K, N: p.N },
+    });
     const fromWorker = await new Promise<Float32Array>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
@@ -203,7 +229,14 @@ test('through tfjs: the wasm backend runs its matMuls on the own GEMM and agrees
   await initBackend('wasm', { quiet: true });
   const gemm = activeBackend()?.wasmFixes?.gemm;
   assert.ok(gemm && gemm.kernel !== 'xnnpack', `own GEMM not active: ${JSON.stringify(gemm)}`);
-  const rnd = (shape: number[], seed: number) => tf.tensor(random(shape.reduce((x, y) => x * y, 1), seed), shape);
+  const rnd = (shape: number[], seed: number) =>
+    tf.tensor(
+      random(
+        shape.reduce((x, y) => x * y, 1),
+        seed,
+      ),
+      shape,
+    );
   const cases: [string, () => tf.Tensor][] = [
     ['attention scores [8,16,32]·[8,16,32]ᵀ', () => tf.matMul(rnd([8, 16, 32], 1), rnd([8, 16, 32], 2), false, true)],
     ['attention output [8,16,16]·[8,16,32]', () => tf.matMul(rnd([8, 16, 16], 3), rnd([8, 16, 32], 4))],
@@ -212,20 +245,39 @@ test('through tfjs: the wasm backend runs its matMuls on the own GEMM and agrees
     ['broadcast right [2,3,5,7]·[7,4]', () => tf.matMul(rnd([2, 3, 5, 7], 9), rnd([7, 4], 10))],
     ['broadcast left [5,7]·[3,7,4]', () => tf.matMul(rnd([1, 5, 7], 11), rnd([3, 7, 4], 12))],
     // tfjs's cpu kernel mis-sizes a partial broadcast (60 values for [2,3,5,4]): compare with explicit tiles.
-    ['partial broadcast [2,1,5,7]·[1,3,7,4]', () =>
-      tf.getBackend() === 'cpu'
-        ? tf.matMul(tf.tile(rnd([2, 1, 5, 7], 13), [1, 3, 1, 1]), tf.tile(rnd([1, 3, 7, 4], 14), [2, 1, 1, 1]))
-        : tf.matMul(rnd([2, 1, 5, 7], 13), rnd([1, 3, 7, 4], 14))],
-    ['fused bias [33,20]·[20,19]+b', () => tf.fused.matMul({ a: rnd([33, 20], 15) as tf.Tensor2D, b: rnd([20, 19], 16) as tf.Tensor2D, bias: rnd([19], 17) })],
-    ['fused bias, transposed B', () => tf.fused.matMul({ a: rnd([6, 20], 18) as tf.Tensor2D, b: rnd([19, 20], 19) as tf.Tensor2D, transposeB: true, bias: rnd([19], 20) })],
-    ['fused relu (falls back to XNNPACK)', () => tf.fused.matMul({ a: rnd([6, 20], 21) as tf.Tensor2D, b: rnd([20, 9], 22) as tf.Tensor2D, bias: rnd([9], 23), activation: 'relu' })],
-    ['fused gradient', () => {
-      const a = rnd([12, 10], 24);
-      const b = rnd([10, 6], 25);
-      const bias = rnd([6], 26);
-      const g = tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.sum(tf.square(tf.fused.matMul({ a: x as tf.Tensor2D, b: y as tf.Tensor2D, bias: z }))))([a, b, bias]);
-      return tf.concat(g.map((t) => tf.reshape(t, [-1])));
-    }],
+    [
+      'partial broadcast [2,1,5,7]·[1,3,7,4]',
+      () =>
+        tf.getBackend() === 'cpu'
+          ? tf.matMul(tf.tile(rnd([2, 1, 5, 7], 13), [1, 3, 1, 1]), tf.tile(rnd([1, 3, 7, 4], 14), [2, 1, 1, 1]))
+          : tf.matMul(rnd([2, 1, 5, 7], 13), rnd([1, 3, 7, 4], 14)),
+    ],
+    [
+      'fused bias [33,20]·[20,19]+b',
+      () => tf.fused.matMul({ a: rnd([33, 20], 15) as tf.Tensor2D, b: rnd([20, 19], 16) as tf.Tensor2D, bias: rnd([19], 17) }),
+    ],
+    [
+      'fused bias, transposed B',
+      () =>
+        tf.fused.matMul({ a: rnd([6, 20], 18) as tf.Tensor2D, b: rnd([19, 20], 19) as tf.Tensor2D, transposeB: true, bias: rnd([19], 20) }),
+    ],
+    [
+      'fused relu (falls back to XNNPACK)',
+      () =>
+        tf.fused.matMul({ a: rnd([6, 20], 21) as tf.Tensor2D, b: rnd([20, 9], 22) as tf.Tensor2D, bias: rnd([9], 23), activation: 'relu' }),
+    ],
+    [
+      'fused gradient',
+      () => {
+        const a = rnd([12, 10], 24);
+        const b = rnd([10, 6], 25);
+        const bias = rnd([6], 26);
+        const g = tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
+          tf.sum(tf.square(tf.fused.matMul({ a: x as tf.Tensor2D, b: y as tf.Tensor2D, bias: z }))),
+        )([a, b, bias]);
+        return tf.concat(g.map((t) => tf.reshape(t, [-1])));
+      },
+    ],
   ];
   for (const [name, f] of cases) {
     await tf.setBackend('cpu');
@@ -241,7 +293,10 @@ test('through tfjs: the wasm backend runs its matMuls on the own GEMM and agrees
 
 test('GROW_GEMM picks the kernel; an unknown value is one clear error line', () => {
   const child = (value: string) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'test/ml/fixtures/init-backend.ts', 'wasm'], { env: { ...process.env, GROW_GEMM: value }, encoding: 'utf8' });
+    spawnSync(process.execPath, ['--import', 'tsx', 'test/ml/fixtures/init-backend.ts', 'wasm'], {
+      env: { ...process.env, GROW_GEMM: value },
+      encoding: 'utf8',
+    });
   const xnn = child('xnnpack');
   assert.equal(xnn.status, 0, xnn.stderr);
   assert.deepEqual(JSON.parse(xnn.stdout).wasmFixes.gemm, { kernel: 'xnnpack', why: 'GROW_GEMM=xnnpack' });
@@ -251,5 +306,8 @@ test('GROW_GEMM picks the kernel; an unknown value is one clear error line', () 
   assert.match(simd.stderr, /kernel fixes installed, GEMM: simd/);
   const bad = child('avx512');
   assert.equal(bad.status, 2);
-  assert.equal(bad.stderr.trim(), 'GemmError: GROW_GEMM="avx512" is not a GEMM choice; set it to one of auto, relaxed, simd, xnnpack (or unset it)');
+  assert.equal(
+    bad.stderr.trim(),
+    'GemmError: GROW_GEMM="avx512" is not a GEMM choice; set it to one of auto, relaxed, simd, xnnpack (or unset it)',
+  );
 });

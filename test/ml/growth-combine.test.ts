@@ -62,7 +62,21 @@ function combine(root: string, method: string) {
   const out = join(root, 'm1p', method);
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', join(process.cwd(), 'stages/combine.ts'), '--method', method, '--sources', join(root, 'small'), '--out', out, '--tokens', join(root, 'tokens'), '--params', join(root, 'params.yaml')],
+    [
+      '--import',
+      'tsx',
+      join(process.cwd(), 'stages/combine.ts'),
+      '--method',
+      method,
+      '--sources',
+      join(root, 'small'),
+      '--out',
+      out,
+      '--tokens',
+      join(root, 'tokens'),
+      '--params',
+      join(root, 'params.yaml'),
+    ],
     { encoding: 'utf8' },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -71,7 +85,7 @@ function combine(root: string, method: string) {
 
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
-test('combine writes M1\' and growth.json for merge, an exact fpi variant and ligo', () => {
+test("combine writes M1' and growth.json for merge, an exact fpi variant and ligo", () => {
   const root = project();
 
   const merge = combine(root, 'merge+stack_zero');
@@ -79,7 +93,10 @@ test('combine writes M1\' and growth.json for merge, an exact fpi variant and li
   assert.equal(j.method, 'merge+stack_zero');
   assert.equal(j.backend, 'wasm');
   assert.equal(j.operator_flops, 0);
-  assert.deepEqual(j.sources.map((s: { path: string }) => s.path), [join(root, 'small', '1'), join(root, 'small', '2')]);
+  assert.deepEqual(
+    j.sources.map((s: { path: string }) => s.path),
+    [join(root, 'small', '1'), join(root, 'small', '2')],
+  );
   assert.equal(j.sources[0].sha256, sha(join(root, 'small', '1', 'model.safetensors')));
   // merge uses both sources and is charged for both.
   assert.deepEqual(j.charged, {
@@ -105,9 +122,16 @@ test('combine writes M1\' and growth.json for merge, an exact fpi variant and li
   const f = combine(root, 'fpi_noise').json;
   assert.equal(f.operator, 'fpi+stack_zero');
   assert.equal(f.options.symmetry, 'noise');
-  assert.ok(Math.abs(f.val_loss.combined - f.sources_val_loss[0].combined) < 1e-4, `${f.val_loss.combined} vs ${f.sources_val_loss[0].combined}`);
+  assert.ok(
+    Math.abs(f.val_loss.combined - f.sources_val_loss[0].combined) < 1e-4,
+    `${f.val_loss.combined} vs ${f.sources_val_loss[0].combined}`,
+  );
   // fpi grows one source and is charged for that one only.
-  assert.deepEqual(f.charged, { sources: [{ index: 1, path: join(root, 'small', '1'), train_flops: 1001 }], small_flops: 1001, operator_flops: 0 });
+  assert.deepEqual(f.charged, {
+    sources: [{ index: 1, path: join(root, 'small', '1'), train_flops: 1001 }],
+    small_flops: 1001,
+    operator_flops: 0,
+  });
 
   const c = combine(root, 'merge_carry');
   assert.deepEqual(c.json.optimizer, { carried: true, step: 30, file: 'optimizer.safetensors' });
@@ -130,7 +154,25 @@ test('combine writes M1\' and growth.json for merge, an exact fpi variant and li
 
 test('combine names the fix for an unknown method', () => {
   const root = project();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(process.cwd(), 'stages/combine.ts'), '--method', 'magic', '--sources', join(root, 'small'), '--out', join(root, 'x'), '--tokens', join(root, 'tokens'), '--params', join(root, 'params.yaml')], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(process.cwd(), 'stages/combine.ts'),
+      '--method',
+      'magic',
+      '--sources',
+      join(root, 'small'),
+      '--out',
+      join(root, 'x'),
+      '--tokens',
+      join(root, 'tokens'),
+      '--params',
+      join(root, 'params.yaml'),
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 2);
   assert.match(r.stderr, /unknown operator "magic".*merge\+stack/);
 });

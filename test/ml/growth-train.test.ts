@@ -82,7 +82,7 @@ test('plain copies stay identical after a gradient step; split and noise variant
   }
 });
 
-test('carried moments equal the grown model\'s own gradient moments (fpi, k = 2)', () => {
+test("carried moments equal the grown model's own gradient moments (fpi, k = 2)", () => {
   const src = randomModel(small, 22);
   const g0 = gradients(small, src);
   const grown = fpi(small, src, big);
@@ -98,12 +98,15 @@ test('carried moments equal the grown model\'s own gradient moments (fpi, k = 2)
   }
 });
 
-test('carried moments for merge of identical copies equal the merged model\'s gradient moments', () => {
+test("carried moments for merge of identical copies equal the merged model's gradient moments", () => {
   const src = randomModel(small, 23);
   const g0 = gradients(small, src);
   const m = merge(small, [src, src]);
   const g1 = gradients(m.cfg, m.weights);
-  const carried = carryMergeMoments([{ m: g0, v: g0 }, { m: g0, v: g0 }]);
+  const carried = carryMergeMoments([
+    { m: g0, v: g0 },
+    { m: g0, v: g0 },
+  ]);
   for (const [name, t] of g1) {
     const scale = Math.max(1e-3, ...t.data.map(Math.abs));
     // Off-diagonal blocks do get gradient in the merged model; carried moments leave them at 0.

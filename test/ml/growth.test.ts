@@ -18,7 +18,13 @@ await tf.setBackend('cpu');
 tf.silenceCpuBanner();
 
 const small = gptConfig({ vocabSize: 13, blockSize: 6, nLayer: 2, nHead: 2, nEmbd: 8, headSize: 4, nInner: 20 });
-const wide = (nEmbd: number, nHead: number, nInner: number, nLayer = small.nLayer): ModelConfig => ({ ...small, nEmbd, nHead, nInner, nLayer });
+const wide = (nEmbd: number, nHead: number, nInner: number, nLayer = small.nLayer): ModelConfig => ({
+  ...small,
+  nEmbd,
+  nHead,
+  nInner,
+  nLayer,
+});
 const TOL = 1e-5;
 const batch = randomTokens(small, 3, 6, 99);
 
@@ -46,7 +52,11 @@ function assertShapes(cfg: ModelConfig, w: HostWeights) {
 
 test('fpi doubles and triples width exactly, with and without exact symmetry breaking', () => {
   const src = randomModel(small, 1);
-  for (const [d, h, f] of [[16, 4, 40], [24, 6, 60], [16, 3, 33]] as const) {
+  for (const [d, h, f] of [
+    [16, 4, 40],
+    [24, 6, 60],
+    [16, 3, 33],
+  ] as const) {
     for (const symmetry of ['none', 'split', 'noise'] as const) {
       for (const newUnits of ['copy', 'fresh'] as const) {
         const g = fpi(small, src, wide(d, h, f), { symmetry, newUnits, seed: 3 });
@@ -59,7 +69,10 @@ test('fpi doubles and triples width exactly, with and without exact symmetry bre
 });
 
 test('fpi refuses a width that is not a multiple, naming lemon', () => {
-  assert.throws(() => fpi(small, randomModel(small, 1), wide(12, 3, 30)), (e: Error) => e instanceof GrowthError && /lemon/.test(e.message));
+  assert.throws(
+    () => fpi(small, randomModel(small, 1), wide(12, 3, 30)),
+    (e: Error) => e instanceof GrowthError && /lemon/.test(e.message),
+  );
 });
 
 test('split and noise symmetry breaking make copies differ (while staying exact)', () => {
@@ -76,7 +89,12 @@ test('split and noise symmetry breaking make copies differ (while staying exact)
 
 test('lemon grows to widths that are not multiples (8→12, 8→13, 8→21) exactly, eps rescaled', () => {
   const src = randomModel(small, 4);
-  for (const [d, h, f] of [[12, 3, 30], [13, 3, 31], [21, 5, 50], [16, 4, 40]] as const) {
+  for (const [d, h, f] of [
+    [12, 3, 30],
+    [13, 3, 31],
+    [21, 5, 50],
+    [16, 4, 40],
+  ] as const) {
     for (const symmetry of ['none', 'noise'] as const) {
       const g = lemon(small, src, wide(d, h, f), { symmetry, seed: 5 });
       assertShapes(g.cfg, g.weights);
@@ -87,10 +105,13 @@ test('lemon grows to widths that are not multiples (8→12, 8→13, 8→21) exac
   }
 });
 
-test('lemon at the experiment\'s scale: 64→96 and 64→100 with head size 32', () => {
+test("lemon at the experiment's scale: 64→96 and 64→100 with head size 32", () => {
   const cfg64 = gptConfig({ vocabSize: 13, blockSize: 6, nLayer: 1, nHead: 2, nEmbd: 64, headSize: 32, nInner: 256 });
   const src = randomModel(cfg64, 15);
-  for (const [d, h, f] of [[96, 3, 384], [100, 3, 400]] as const) {
+  for (const [d, h, f] of [
+    [96, 3, 384],
+    [100, 3, 400],
+  ] as const) {
     const g = lemon(cfg64, src, { ...cfg64, nEmbd: d, nHead: h, nInner: f }, { symmetry: 'noise', seed: 1 });
     assertSameFunction(cfg64, src, g.cfg, g.weights, `lemon 64→${d}`);
   }
@@ -109,7 +130,10 @@ test('stack_zero doubles depth exactly; G_stack copies layer i mod L0', () => {
 test('merge of n identical copies is exact and equals fpi', () => {
   const src = randomModel(small, 7);
   for (const n of [2, 3]) {
-    const m = merge(small, Array.from({ length: n }, () => src));
+    const m = merge(
+      small,
+      Array.from({ length: n }, () => src),
+    );
     const f = fpi(small, src, m.cfg);
     assertSameFunction(small, src, m.cfg, m.weights, `merge of ${n} copies`);
     assert.ok(maxAbsDiff(refAll(m.cfg, m.weights), refAll(f.cfg, f.weights)) < TOL);
@@ -125,8 +149,10 @@ test('merge of different models ≈ the average of their logits; the pooled-Laye
   const gap = maxAbsDiff(merged, avg);
   const toModel = each.map((l) => maxAbsDiff(merged, l));
   const meanAbs = (xs: number[]) => xs.reduce((s, x) => s + Math.abs(x), 0) / xs.length;
-  t.diagnostic(`pooled-LN gap: max |merge − average| = ${gap.toFixed(4)}, mean = ${meanAbs(merged.map((v, i) => v - avg[i])).toFixed(4)}; ` +
-    `mean |average| = ${meanAbs(avg).toFixed(4)}; max |merge − model_i| = ${toModel.map((x) => x.toFixed(3)).join(', ')}`);
+  t.diagnostic(
+    `pooled-LN gap: max |merge − average| = ${gap.toFixed(4)}, mean = ${meanAbs(merged.map((v, i) => v - avg[i])).toFixed(4)}; ` +
+      `mean |average| = ${meanAbs(avg).toFixed(4)}; max |merge − model_i| = ${toModel.map((x) => x.toFixed(3)).join(', ')}`,
+  );
   assert.ok(gap > 1e-6, 'different models do not merge exactly (pooled LayerNorm statistics)');
   for (const d of toModel) assert.ok(gap < d, 'the merge is closer to the ensemble average than to any one model');
 });

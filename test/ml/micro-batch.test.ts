@@ -85,9 +85,15 @@ test('a failing worker rejects the step with its error instead of hanging', asyn
   assert.ok(pool);
   // Windows longer than the model's context make the model throw inside the worker.
   const tooLong = { x: new Int32Array(40), y: new Int32Array(40), batch: 1, seq: 40 };
-  await assert.rejects(pool.run(() => ({ kind: 'gradients', slices: [{ index: 1, batch: tooLong }] })), /gradient worker 1: sequence length 40 exceeds the model's blockSize 16/);
+  await assert.rejects(
+    pool.run(() => ({ kind: 'gradients', slices: [{ index: 1, batch: tooLong }] })),
+    /gradient worker 1: sequence length 40 exceeds the model's blockSize 16/,
+  );
   // A failed pool stays failed: later jobs reject at once instead of waiting for an answer.
-  await assert.rejects(pool.run(() => ({ kind: 'reduce', slots: [0] })), /gradient worker 1/);
+  await assert.rejects(
+    pool.run(() => ({ kind: 'reduce', slots: [0] })),
+    /gradient worker 1/,
+  );
   pool.dispose();
 });
 
@@ -95,8 +101,26 @@ test('train() rejects micro-batches that do not divide the batch, naming the opt
   const outDir = mkdtempSync(join(tmpdir(), 'growline-micro-'));
   await assert.rejects(
     train({
-      config: cfg, train: corpus.train, val: corpus.val, steps: 2, batch: 8, seq: 16, lr: 1e-3, minLr: 1e-4, warmupSteps: 1, weightDecay: 0, beta1: 0.9,
-      beta2: 0.95, clip: 1, seed: 1, dataSeed: 1, evalEvery: 1, evalBatches: 1, checkpointEvery: 0, outDir, microBatches: 3,
+      config: cfg,
+      train: corpus.train,
+      val: corpus.val,
+      steps: 2,
+      batch: 8,
+      seq: 16,
+      lr: 1e-3,
+      minLr: 1e-4,
+      warmupSteps: 1,
+      weightDecay: 0,
+      beta1: 0.9,
+      beta2: 0.95,
+      clip: 1,
+      seed: 1,
+      dataSeed: 1,
+      evalEvery: 1,
+      evalBatches: 1,
+      checkpointEvery: 0,
+      outDir,
+      microBatches: 3,
     }),
     (e: Error) => e instanceof TrainOptionsError && /microBatches must be a positive integer dividing batch 8, got 3/.test(e.message),
   );
@@ -113,7 +137,10 @@ test('a 2-thread run killed mid-way resumes on 1 thread to the same bytes as an 
   const resumed = trainInChild(killed, 30, { GROW_TEST_MICRO_BATCHES: '2', GROW_TEST_WORKERS: '1' });
   assert.equal(resumed.resumed_from_step, 20);
   assert.equal(resumed.workers, 1);
-  assert.ok(readFileSync(join(killed, 'model.safetensors')).equals(readFileSync(join(whole, 'model.safetensors'))), 'resumed weights differ');
+  assert.ok(
+    readFileSync(join(killed, 'model.safetensors')).equals(readFileSync(join(whole, 'model.safetensors'))),
+    'resumed weights differ',
+  );
 });
 
 test('on the cpu backend too, workers change no result bit', async () => {

@@ -38,7 +38,10 @@ test('initWeights is seeded, GPT-2 shaped and scaled', () => {
   const a = initWeights(cfg, 1);
   const b = initWeights(cfg, 1);
   const c = initWeights(cfg, 2);
-  assert.equal([...a.values()].reduce((n, w) => n + w.data.length, 0), paramCount(cfg));
+  assert.equal(
+    [...a.values()].reduce((n, w) => n + w.data.length, 0),
+    paramCount(cfg),
+  );
   for (const [name, w] of a) assert.deepEqual(w.data, b.get(name)!.data, name);
   assert.notDeepEqual(a.get('transformer.wte.weight')!.data, c.get('transformer.wte.weight')!.data);
   assert.ok(a.get('transformer.h.0.ln_1.weight')!.data.every((v) => v === 1));
@@ -87,7 +90,9 @@ test('gradient of the loss matches central finite differences of the float64 ref
     const x = tf.tensor2d(xs, undefined, 'int32');
     const y = tf.tensor2d(ys, undefined, 'int32');
     const f = (...ts: tf.Tensor[]) => loss(cfg, Object.fromEntries(names.map((n, i) => [n, ts[i]])), x, y);
-    return tf.grads(f)(names.map((n) => w[n])).map((g) => g.dataSync() as Float32Array);
+    return tf
+      .grads(f)(names.map((n) => w[n]))
+      .map((g) => g.dataSync() as Float32Array);
   });
   const rng = new Rng(3);
   const h = 1e-4;
@@ -121,7 +126,9 @@ test('fused kernels (cpu/wasm fast path) and the composite tfjs formulation agre
       const w = toTensors(hw);
       const x = tf.tensor2d(xs, undefined, 'int32');
       const y = tf.tensor2d(ys, undefined, 'int32');
-      const r = tf.valueAndGrads((...ts: tf.Tensor[]) => loss(cfg, Object.fromEntries(names.map((n, i) => [n, ts[i]])), x, y))(names.map((n) => w[n]));
+      const r = tf.valueAndGrads((...ts: tf.Tensor[]) => loss(cfg, Object.fromEntries(names.map((n, i) => [n, ts[i]])), x, y))(
+        names.map((n) => w[n]),
+      );
       return [r.value.dataSync()[0], ...r.grads.flatMap((g) => Array.from(g.dataSync()))];
     });
   const fast = run();

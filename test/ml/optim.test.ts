@@ -42,7 +42,11 @@ test('AdamW matches torch.optim.AdamW semantics step by step, with clipping and 
   assert.ok(maxErr < 1e-6, `max deviation ${maxErr}`);
   assert.equal(opt.step, 3);
   const decayed = opt.slots.filter((s) => s.decay).map((s) => s.name);
-  assert.ok(decayed.includes('transformer.wte.weight') && decayed.includes('transformer.wpe.weight') && decayed.includes('transformer.h.0.attn.c_attn.weight'));
+  assert.ok(
+    decayed.includes('transformer.wte.weight') &&
+      decayed.includes('transformer.wpe.weight') &&
+      decayed.includes('transformer.h.0.attn.c_attn.weight'),
+  );
   assert.ok(!decayed.some((n) => n.endsWith('.bias') || n.includes('ln_')), 'no decay on biases and LayerNorm');
 });
 

@@ -34,12 +34,7 @@ function ln(x: M, rows: number, d: number, w: ArrayLike<number>, b: ArrayLike<nu
 }
 
 /** Mean next-token cross-entropy and the logits, for one sequence batch (tokens[b][t]). */
-export function referenceLoss(
-  cfg: ModelConfig,
-  hw: HostWeights,
-  xs: number[][],
-  ys: number[][],
-): { loss: number; logits: Float64Array } {
+export function referenceLoss(cfg: ModelConfig, hw: HostWeights, xs: number[][], ys: number[][]): { loss: number; logits: Float64Array } {
   const W = (n: string) => hw.get(n)!.data;
   const d = cfg.nEmbd;
   const H = cfg.nHead;

@@ -48,12 +48,17 @@ test('download then tokenize: a file source and a WordNet source become datasets
     const out = stage(root, 'download');
     assert.match(out, /::progress current=2 total=2/);
     const manifest = JSON.parse(readFileSync(join(root, 'artifacts/data/manifest.json'), 'utf8'));
-    assert.deepEqual(manifest.sources.map((s: { name: string }) => s.name), ['stories', 'd1']);
+    assert.deepEqual(
+      manifest.sources.map((s: { name: string }) => s.name),
+      ['stories', 'd1'],
+    );
     const d1 = manifest.sources[1];
     assert.equal(d1.splits.train.sentences + d1.splits.val.sentences + d1.splits.test.sentences, 3000);
 
     // A runner override (grow run --set) changes the vocabulary without editing the file.
-    stage(root, 'tokenize', [], { GROW_PARAMS_OVERRIDES: JSON.stringify({ 'params/experiment.yaml': { tokenizer: { vocab_size: 420 } } }) });
+    stage(root, 'tokenize', [], {
+      GROW_PARAMS_OVERRIDES: JSON.stringify({ 'params/experiment.yaml': { tokenizer: { vocab_size: 420 } } }),
+    });
     const tokDir = join(root, 'artifacts/tokens');
     assert.deepEqual(readdirSync(tokDir).sort(), ['d1', 'meta.json', 'stories', 'tokenizer.json', 'tokenizer_config.json']);
     const meta = readTokensMeta(tokDir);
@@ -63,7 +68,12 @@ test('download then tokenize: a file source and a WordNet source become datasets
     assert.ok(meta.training.bytes <= 60000 && meta.training.bytes > 50000, String(meta.training.bytes));
     const tok = loadTokenizer(join(tokDir, 'tokenizer.json'));
     assert.equal(tok.vocabSize, 420);
-    assert.equal(meta.tokenizer.sha256, createHash('sha256').update(readFileSync(join(tokDir, 'tokenizer.json'))).digest('hex'));
+    assert.equal(
+      meta.tokenizer.sha256,
+      createHash('sha256')
+        .update(readFileSync(join(tokDir, 'tokenizer.json')))
+        .digest('hex'),
+    );
 
     for (const src of meta.sources) {
       for (const split of ['train', 'val', 'test'] as const) {
@@ -74,7 +84,9 @@ test('download then tokenize: a file source and a WordNet source become datasets
         const ids = readTokens(join(tokDir, info.file));
         if (bytes.length > 0) assert.equal(ids[0], bytes.readUInt16LE(0));
         // Decoding the stream and cutting at the eot ids gives back exactly the split's sentences.
-        const sentences = readFileSync(join(root, 'artifacts/data', src.name, `${split}.txt`), 'utf8').split('\n').slice(0, -1);
+        const sentences = readFileSync(join(root, 'artifacts/data', src.name, `${split}.txt`), 'utf8')
+          .split('\n')
+          .slice(0, -1);
         assert.equal(info.sentences, sentences.length);
         const decoded = ids.length === 0 ? [] : tok.decode(ids).split('<|endoftext|>');
         assert.deepEqual(decoded, sentences);
@@ -87,7 +99,8 @@ test('download then tokenize: a file source and a WordNet source become datasets
     writeFileSync(join(root, 'params/bad.yaml'), PARAMS.replace('vocab_size: 400', 'vocab_size: 10'));
     assert.throws(
       () => stage(root, 'tokenize', ['--params', 'params/bad.yaml']),
-      (e: { status: number; stderr: string }) => e.status === 1 && /params\/bad.yaml: tokenizer.vocab_size must be an integer/.test(e.stderr),
+      (e: { status: number; stderr: string }) =>
+        e.status === 1 && /params\/bad.yaml: tokenizer.vocab_size must be an integer/.test(e.stderr),
     );
     assert.equal(JSON.parse(readFileSync(join(tokDir, 'meta.json'), 'utf8')).vocab_size, 420);
   } finally {

@@ -18,7 +18,7 @@ import { randomText, rng, wordnet } from './tokenizer-fixtures.ts';
 const corpus = wordnet('examples', 6000);
 const tok = trainBpe(corpus, { vocabSize: 600 });
 
-test('the byte table is GPT-2\'s: a bijection, printable ASCII unchanged, space is Ġ', () => {
+test("the byte table is GPT-2's: a bijection, printable ASCII unchanged, space is Ġ", () => {
   assert.equal(new Set(BYTE_TO_CHAR).size, 256);
   assert.equal(BYTE_TO_CHAR[0x20], 'Ġ');
   assert.equal(BYTE_TO_CHAR[0x0a], 'Ċ');
@@ -101,7 +101,10 @@ test('save and load as tokenizer.json gives the same tokenizer', () => {
     const json = JSON.parse(readFileSync(file, 'utf8'));
     assert.equal(json.model.type, 'BPE');
     assert.equal(json.pre_tokenizer.type, 'ByteLevel');
-    assert.deepEqual(json.added_tokens.map((a: { id: number; content: string }) => [a.id, a.content]), [[0, EOT]]);
+    assert.deepEqual(
+      json.added_tokens.map((a: { id: number; content: string }) => [a.id, a.content]),
+      [[0, EOT]],
+    );
     // Malformed files are rejected with a message naming the file and the problem.
     const broken = structuredClone(json);
     broken.model.merges.push('Ġthe nonexistent');

@@ -16,7 +16,10 @@ import { Rng } from '../../src/ml/core/rng.ts';
 function rnd(shape: number[], seed: number): tf.Tensor {
   const rng = new Rng(seed);
   const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: n }, () => rng.uniform() - 0.5), shape);
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => rng.uniform() - 0.5),
+    shape,
+  );
 }
 
 function perms(n: number): number[][] {
@@ -35,28 +38,118 @@ const cases: Case[] = [];
 const data = (ts: tf.Tensor | tf.Tensor[]) => (Array.isArray(ts) ? ts : [ts]).flatMap((t) => [...t.shape, ...t.dataSync()]);
 
 // [3, 4, 80]: runs of ≥ 64 (copied with set); [130, 67]: several 64-row blocks and a column tail.
-for (const shape of [[7], [5, 3], [1, 6], [4, 1, 3], [2, 3, 4], [3, 1, 4, 5], [2, 3, 1, 4, 5], [16, 8, 3, 2, 4], [2, 5, 3, 2, 4], [3, 4, 80], [130, 67]]) {
+for (const shape of [
+  [7],
+  [5, 3],
+  [1, 6],
+  [4, 1, 3],
+  [2, 3, 4],
+  [3, 1, 4, 5],
+  [2, 3, 1, 4, 5],
+  [16, 8, 3, 2, 4],
+  [2, 5, 3, 2, 4],
+  [3, 4, 80],
+  [130, 67],
+]) {
   for (const perm of perms(shape.length)) {
-    cases.push({ name: `transpose [${shape}] perm [${perm}]`, exact: true, run: () => tf.tidy(() => data(tf.transpose(rnd(shape, 1), perm))) });
+    cases.push({
+      name: `transpose [${shape}] perm [${perm}]`,
+      exact: true,
+      run: () => tf.tidy(() => data(tf.transpose(rnd(shape, 1), perm))),
+    });
   }
   cases.push({
     name: `transpose grad [${shape}]`,
     exact: true,
-    run: () => tf.tidy(() => data(tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.transpose(x, perms(shape.length).at(-1)), rnd(perms(shape.length).at(-1)!.map((p) => shape[p]), 2))))(rnd(shape, 1)))),
+    run: () =>
+      tf.tidy(() =>
+        data(
+          tf.grad((x: tf.Tensor) =>
+            tf.sum(
+              tf.mul(
+                tf.transpose(x, perms(shape.length).at(-1)),
+                rnd(
+                  perms(shape.length)
+                    .at(-1)!
+                    .map((p) => shape[p]),
+                  2,
+                ),
+              ),
+            ),
+          )(rnd(shape, 1)),
+        ),
+      ),
   });
 }
 for (const [shape, axis] of [
-  [[6, 5], 0], [[6, 5], 1], [[4, 3, 5], [0, 1]], [[4, 3, 5], [0, 2]], [[4, 3, 5], 1], [[2, 3, 4, 5], [1, 3]], [[300, 7], 0], [[2, 3, 4], [0, 1, 2]],
+  [[6, 5], 0],
+  [[6, 5], 1],
+  [
+    [4, 3, 5],
+    [0, 1],
+  ],
+  [
+    [4, 3, 5],
+    [0, 2],
+  ],
+  [[4, 3, 5], 1],
+  [
+    [2, 3, 4, 5],
+    [1, 3],
+  ],
+  [[300, 7], 0],
+  [
+    [2, 3, 4],
+    [0, 1, 2],
+  ],
 ] as [number[], number | number[]][]) {
   for (const keep of [false, true]) {
-    cases.push({ name: `sum [${shape}] axis ${axis} keepDims ${keep}`, exact: false, run: () => tf.tidy(() => data(tf.sum(rnd(shape, 3), axis, keep))) });
+    cases.push({
+      name: `sum [${shape}] axis ${axis} keepDims ${keep}`,
+      exact: false,
+      run: () => tf.tidy(() => data(tf.sum(rnd(shape, 3), axis, keep))),
+    });
   }
 }
 const swap = (s: number[], t: boolean) => (t ? [...s.slice(0, -2), s[s.length - 1], s[s.length - 2]] : s);
 for (const [as, bs] of [
-  [[5, 7], [7, 3]], [[3, 5, 7], [3, 7, 4]], [[3, 5, 7], [7, 4]], [[1, 5, 7], [3, 7, 4]], [[2, 3, 5, 7], [2, 3, 7, 4]], [[2, 3, 5, 7], [7, 4]], [[64, 33], [33, 65]],
+  [
+    [5, 7],
+    [7, 3],
+  ],
+  [
+    [3, 5, 7],
+    [3, 7, 4],
+  ],
+  [
+    [3, 5, 7],
+    [7, 4],
+  ],
+  [
+    [1, 5, 7],
+    [3, 7, 4],
+  ],
+  [
+    [2, 3, 5, 7],
+    [2, 3, 7, 4],
+  ],
+  [
+    [2, 3, 5, 7],
+    [7, 4],
+  ],
+  [
+    [64, 33],
+    [33, 65],
+  ],
   // shapes where computing the transposed product moves fewer elements (both strategies are exercised)
-  [[300, 40], [40, 3]], [[3, 40], [40, 300]],
+  [
+    [300, 40],
+    [40, 3],
+  ],
+  [
+    [3, 40],
+    [40, 300],
+  ],
 ]) {
   for (const ta of [false, true]) {
     for (const tb of [false, true]) {
@@ -77,7 +170,19 @@ for (const [as, bs] of [
         cases.push({
           name: `fused matMul+bias+relu ${tag}`,
           exact: false,
-          run: () => tf.tidy(() => data(tf.fused.matMul({ a: A() as tf.Tensor2D, b: B() as tf.Tensor2D, transposeA: ta, transposeB: tb, bias: bias(), activation: 'relu' }))),
+          run: () =>
+            tf.tidy(() =>
+              data(
+                tf.fused.matMul({
+                  a: A() as tf.Tensor2D,
+                  b: B() as tf.Tensor2D,
+                  transposeA: ta,
+                  transposeB: tb,
+                  bias: bias(),
+                  activation: 'relu',
+                }),
+              ),
+            ),
         });
         if (as.length === 2) {
           cases.push({
@@ -85,7 +190,13 @@ for (const [as, bs] of [
             exact: false,
             run: () =>
               tf.tidy(() =>
-                data(tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.square(tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: ta, transposeB: tb, bias: c }))))([A(), B(), bias()])),
+                data(
+                  tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+                    tf.sum(
+                      tf.square(tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, transposeA: ta, transposeB: tb, bias: c })),
+                    ),
+                  )([A(), B(), bias()]),
+                ),
               ),
           });
         }
@@ -94,10 +205,53 @@ for (const [as, bs] of [
   }
 }
 for (const [shape, begin, size] of [
-  [[5], [1], [3]], [[4, 6], [1, 2], [2, 3]], [[4, 6], [1, 0], [2, 6]], [[3, 4, 5], [0, 1, 0], [3, 2, 5]], [[3, 4, 5], [1, 1, 1], [2, 3, 3]],
-  [[2, 3, 4, 5, 2], [1, 0, 2, 1, 0], [1, 3, 2, 4, 2]], [[6, 2, 3], [2, 0, 0], [3, 2, 3]], [[3, 200], [1, 0], [2, 200]], [[4, 6], [0, 0], [0, 6]],
+  [[5], [1], [3]],
+  [
+    [4, 6],
+    [1, 2],
+    [2, 3],
+  ],
+  [
+    [4, 6],
+    [1, 0],
+    [2, 6],
+  ],
+  [
+    [3, 4, 5],
+    [0, 1, 0],
+    [3, 2, 5],
+  ],
+  [
+    [3, 4, 5],
+    [1, 1, 1],
+    [2, 3, 3],
+  ],
+  [
+    [2, 3, 4, 5, 2],
+    [1, 0, 2, 1, 0],
+    [1, 3, 2, 4, 2],
+  ],
+  [
+    [6, 2, 3],
+    [2, 0, 0],
+    [3, 2, 3],
+  ],
+  [
+    [3, 200],
+    [1, 0],
+    [2, 200],
+  ],
+  [
+    [4, 6],
+    [0, 0],
+    [0, 6],
+  ],
 ]) {
-  cases.push({ name: `slice [${shape}] begin [${begin}] size [${size}]`, exact: true, run: () => tf.tidy(() => data(tf.slice(rnd(shape, 7), begin, size))) });
+  cases.push({
+    name: `slice [${shape}] begin [${begin}] size [${size}]`,
+    exact: true,
+    run: () => tf.tidy(() => data(tf.slice(rnd(shape, 7), begin, size))),
+  });
   cases.push({
     name: `slice grad [${shape}] begin [${begin}] size [${size}]`,
     exact: true,
@@ -105,36 +259,121 @@ for (const [shape, begin, size] of [
   });
 }
 for (const [shape, n, axis] of [
-  [[3, 8, 4], 3, 0], [[4, 6], 2, 1], [[2, 9, 3], [2, 3, 4], 1], [[6, 5, 4], 2, 2], [[3, 2, 4, 2, 5], 3, 0],
+  [[3, 8, 4], 3, 0],
+  [[4, 6], 2, 1],
+  [[2, 9, 3], [2, 3, 4], 1],
+  [[6, 5, 4], 2, 2],
+  [[3, 2, 4, 2, 5], 3, 0],
 ] as [number[], number | number[], number][]) {
-  cases.push({ name: `split [${shape}] ${JSON.stringify(n)} axis ${axis}`, exact: true, run: () => tf.tidy(() => data(tf.split(rnd(shape, 9), n, axis))) });
+  cases.push({
+    name: `split [${shape}] ${JSON.stringify(n)} axis ${axis}`,
+    exact: true,
+    run: () => tf.tidy(() => data(tf.split(rnd(shape, 9), n, axis))),
+  });
   cases.push({
     name: `split grad [${shape}] ${JSON.stringify(n)} axis ${axis}`,
     exact: false,
-    run: () => tf.tidy(() => data(tf.grad((x: tf.Tensor) => tf.split(x, n, axis).reduce((s, p, i) => tf.add(s, tf.mul(tf.sum(tf.sigmoid(p)), i + 1)), tf.scalar(0)))(rnd(shape, 9)))),
+    run: () =>
+      tf.tidy(() =>
+        data(
+          tf.grad((x: tf.Tensor) =>
+            tf.split(x, n, axis).reduce((s, p, i) => tf.add(s, tf.mul(tf.sum(tf.sigmoid(p)), i + 1)), tf.scalar(0)),
+          )(rnd(shape, 9)),
+        ),
+      ),
   });
 }
 cases.push({
   name: 'gather grad (UnsortedSegmentSum), repeated and unused rows',
   exact: false,
   run: () =>
-    tf.tidy(() => data(tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.gather(w, tf.tensor1d([3, 1, 3, 10, 0, 3], 'int32')), rnd([6, 4], 7))))(rnd([11, 4], 9)))),
+    tf.tidy(() =>
+      data(
+        tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.gather(w, tf.tensor1d([3, 1, 3, 10, 0, 3], 'int32')), rnd([6, 4], 7))))(rnd([11, 4], 9)),
+      ),
+    ),
 });
 cases.push({
   name: 'gather grad over a 2-D index',
   exact: false,
-  run: () => tf.tidy(() => data(tf.grad((w: tf.Tensor) => tf.sum(tf.square(tf.gather(w, tf.tensor2d([[0, 2], [2, 2], [4, 1]], undefined, 'int32')))))(rnd([5, 3], 2)))),
+  run: () =>
+    tf.tidy(() =>
+      data(
+        tf.grad((w: tf.Tensor) =>
+          tf.sum(
+            tf.square(
+              tf.gather(
+                w,
+                tf.tensor2d(
+                  [
+                    [0, 2],
+                    [2, 2],
+                    [4, 1],
+                  ],
+                  undefined,
+                  'int32',
+                ),
+              ),
+            ),
+          ),
+        )(rnd([5, 3], 2)),
+      ),
+    ),
 });
-for (const [shape, idx] of [[[11, 4], [3, 1, 3, 10, 0]], [[2048, 20], [5, 2047, 0, 5]], [[6], [5, 0, 0]], [[5, 2, 3], [4, 0]]] as [number[], number[]][]) {
-  cases.push({ name: `gather rows [${shape}] at [${idx}]`, exact: true, run: () => tf.tidy(() => data(tf.gather(rnd(shape, 5), tf.tensor1d(idx, 'int32')))) });
+for (const [shape, idx] of [
+  [
+    [11, 4],
+    [3, 1, 3, 10, 0],
+  ],
+  [
+    [2048, 20],
+    [5, 2047, 0, 5],
+  ],
+  [[6], [5, 0, 0]],
+  [
+    [5, 2, 3],
+    [4, 0],
+  ],
+] as [number[], number[]][]) {
+  cases.push({
+    name: `gather rows [${shape}] at [${idx}]`,
+    exact: true,
+    run: () => tf.tidy(() => data(tf.gather(rnd(shape, 5), tf.tensor1d(idx, 'int32')))),
+  });
 }
-cases.push({ name: 'gather along axis 1 (stock path)', exact: true, run: () => tf.tidy(() => data(tf.gather(rnd([3, 5], 5), tf.tensor1d([4, 0], 'int32'), 1))) });
-cases.push({ name: 'unsortedSegmentSum with out-of-range ids', exact: false, run: () => tf.tidy(() => data(tf.unsortedSegmentSum(rnd([5, 2], 3), tf.tensor1d([0, 3, -1, 3, 7], 'int32'), 4))) });
+cases.push({
+  name: 'gather along axis 1 (stock path)',
+  exact: true,
+  run: () => tf.tidy(() => data(tf.gather(rnd([3, 5], 5), tf.tensor1d([4, 0], 'int32'), 1))),
+});
+cases.push({
+  name: 'unsortedSegmentSum with out-of-range ids',
+  exact: false,
+  run: () => tf.tidy(() => data(tf.unsortedSegmentSum(rnd([5, 2], 3), tf.tensor1d([0, 3, -1, 3, 7], 'int32'), 4))),
+});
 for (const dtype of ['float32', 'int32'] as const) {
   cases.push({
     name: `oneHot ${dtype} with out-of-range ids`,
     exact: true,
-    run: () => tf.tidy(() => data(tf.oneHot(tf.tensor2d([[0, 3], [-1, 5]], undefined, 'int32'), 4, 2, -1, dtype))),
+    run: () =>
+      tf.tidy(() =>
+        data(
+          tf.oneHot(
+            tf.tensor2d(
+              [
+                [0, 3],
+                [-1, 5],
+              ],
+              undefined,
+              'int32',
+            ),
+            4,
+            2,
+            -1,
+            dtype,
+          ),
+        ),
+      ),
   });
 }
 cases.push({
@@ -160,7 +399,18 @@ cases.push({
       data(
         tf.grad((w: tf.Tensor) => {
           const [a, b, c] = tf.split(tf.matMul(rnd([5, 6], 12), w), 3, 1);
-          return tf.sum(tf.mul(tf.sigmoid(a), tf.add(b, tf.pad(tf.slice(c, [1, 0], [4, 4]), [[0, 1], [0, 0]]))));
+          return tf.sum(
+            tf.mul(
+              tf.sigmoid(a),
+              tf.add(
+                b,
+                tf.pad(tf.slice(c, [1, 0], [4, 4]), [
+                  [0, 1],
+                  [0, 0],
+                ]),
+              ),
+            ),
+          );
         })(rnd([6, 12], 11)),
       ),
     ),

@@ -32,7 +32,10 @@ import { Rng } from '../../src/ml/growth/random.ts';
 
 const probe = await startWebgpu({ allowSoftware: true });
 // Only missing libraries skip: an adapter that is found but fails to start tfjs's backend is a failure.
-const skip = probe.ok || /did not initialise/.test(probe.why) ? false : `no WebGPU adapter here (${probe.why}); install the npm package webgpu and, without a GPU, libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri`;
+const skip =
+  probe.ok || /did not initialise/.test(probe.why)
+    ? false
+    : `no WebGPU adapter here (${probe.why}); install the npm package webgpu and, without a GPU, libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri`;
 if (skip) process.stderr.write(`webgpu parity tests skipped: ${skip}\n`);
 // Node would not exit while Dawn's instance is reachable.
 process.on('beforeExit', () => releaseWebgpu());
@@ -82,14 +85,19 @@ function batches(count: number, batch: number, seq: number) {
 test('webgpu: the fused kernels are absent and the model runs on composite ops, matching cpu forward and backward', { skip }, async () => {
   const hw = initWeights(cfg, 4);
   for (const w of hw.values()) for (let i = 0; i < w.data.length; i++) w.data[i] *= 4; // non-trivial activations
-  const x = [[1, 2, 3, 4, 5, 6, 7, 8], [12, 0, 3, 3, 9, 1, 2, 11]];
+  const x = [
+    [1, 2, 3, 4, 5, 6, 7, 8],
+    [12, 0, 3, 3, 9, 1, 2, 11],
+  ];
   const y = x.map((r) => r.map((v) => (v * 7 + 3) % 13));
   const run = async () => {
     const { lg, value, grads } = tf.tidy(() => {
       const w = toTensors(hw);
       const xt = tf.tensor2d(x, undefined, 'int32');
       const yt = tf.tensor2d(y, undefined, 'int32');
-      const gs = tf.valueAndGrads((...ts: tf.Tensor[]) => loss(cfg, Object.fromEntries(names.map((n, i) => [n, ts[i]])), xt, yt))(names.map((n) => w[n]));
+      const gs = tf.valueAndGrads((...ts: tf.Tensor[]) => loss(cfg, Object.fromEntries(names.map((n, i) => [n, ts[i]])), xt, yt))(
+        names.map((n) => w[n]),
+      );
       return { lg: logits(cfg, w, xt), value: gs.value, grads: gs.grads };
     });
     const out = { lg: await lg.data(), value: (await value.data())[0], grads: await Promise.all(grads.map((g) => g.data())) };
@@ -103,9 +111,13 @@ test('webgpu: the fused kernels are absent and the model runs on composite ops, 
   assert.equal(tf.getBackend(), 'webgpu');
   assert.equal(hasFusedKernels(), false, 'no fused kernel is registered for webgpu');
   // Called anyway, a fused kernel fails loudly rather than computing something else.
-  assert.throws(() => tf.engine().runKernel(FUSED.layerNorm, { x: tf.zeros([2, 4]), w: tf.ones([4]), b: tf.zeros([4]) }, { eps: 1e-5 }), /not registered|kernel/i);
+  assert.throws(
+    () => tf.engine().runKernel(FUSED.layerNorm, { x: tf.zeros([2, 4]), w: tf.ones([4]), b: tf.zeros([4]) }, { eps: 1e-5 }),
+    /not registered|kernel/i,
+  );
   // The wasm kernel fixes are wasm-only: webgpu keeps its own kernels for the ops they replace.
-  for (const k of ['UnsortedSegmentSum', 'OneHot', 'GatherV2', 'BatchMatMul']) assert.ok(tf.getKernel(k, 'webgpu'), `webgpu has its own ${k}`);
+  for (const k of ['UnsortedSegmentSum', 'OneHot', 'GatherV2', 'BatchMatMul'])
+    assert.ok(tf.getKernel(k, 'webgpu'), `webgpu has its own ${k}`);
   const got = await run();
   assert.ok(ref.value > 1, 'loss is non-trivial');
   assert.ok(Math.abs(got.value - ref.value) <= 1e-4 * ref.value, `loss ${got.value} vs ${ref.value}`);
@@ -123,7 +135,9 @@ async function trainOn(backend: 'webgpu' | 'wasm') {
   try {
     for (const b of batches(STEPS, 4, 8)) losses.push(await stepper.step(b, 3e-3));
     const evaluation = await evaluateStream(cfg, stepper.weights(), Uint16Array.from(tokens(200, 9)), { seq: 8, batch: 4 });
-    const weights: HostWeights = new Map(opt.slots.map((s) => [s.name, { shape: s.shape, data: opt.params.slice(s.offset, s.offset + s.size) }]));
+    const weights: HostWeights = new Map(
+      opt.slots.map((s) => [s.name, { shape: s.shape, data: opt.params.slice(s.offset, s.offset + s.size) }]),
+    );
     return { losses, weights, evaluation, label: backendLabel(activeBackend()) };
   } finally {
     stepper.dispose();
@@ -135,10 +149,15 @@ test(`webgpu: a tiny GPT trained ${STEPS} steps matches wasm (loss curve, weight
   const got = await trainOn('webgpu');
   assert.match(got.label!, /^webgpu \((vulkan|opengles): /, 'the adapter is part of the recorded backend');
   assert.ok(ref.losses.at(-1)! < ref.losses[0], `training lowers the loss: ${ref.losses}`);
-  got.losses.forEach((l, i) => assert.ok(Math.abs(l - ref.losses[i]) <= 1e-5 * ref.losses[i], `step ${i + 1}: loss ${l} vs ${ref.losses[i]}`));
+  got.losses.forEach((l, i) =>
+    assert.ok(Math.abs(l - ref.losses[i]) <= 1e-5 * ref.losses[i], `step ${i + 1}: loss ${l} vs ${ref.losses[i]}`),
+  );
   closeWeights('trained weights', got.weights, ref.weights, 1e-3);
   for (const k of ['loss', 'accuracy'] as const) {
-    assert.ok(Math.abs(got.evaluation[k] - ref.evaluation[k]) <= 1e-4 * ref.evaluation[k], `evaluation ${k}: ${got.evaluation[k]} vs ${ref.evaluation[k]}`);
+    assert.ok(
+      Math.abs(got.evaluation[k] - ref.evaluation[k]) <= 1e-4 * ref.evaluation[k],
+      `evaluation ${k}: ${got.evaluation[k]} vs ${ref.evaluation[k]}`,
+    );
   }
   assert.equal(got.evaluation.tokens, ref.evaluation.tokens);
 });
@@ -154,17 +173,29 @@ test('webgpu: the ligo growth operator (trained through tfjs) matches wasm', { s
   };
   const ref = await grow('wasm');
   const got = await grow('webgpu');
-  got.losses.forEach((l, i) => assert.ok(Math.abs(l - ref.losses[i]) <= 1e-3 * ref.losses[i], `ligo step ${i + 1}: ${l} vs ${ref.losses[i]}`));
+  got.losses.forEach((l, i) =>
+    assert.ok(Math.abs(l - ref.losses[i]) <= 1e-3 * ref.losses[i], `ligo step ${i + 1}: ${l} vs ${ref.losses[i]}`),
+  );
   closeWeights('grown weights', got.weights, ref.weights, 1e-3);
 });
 
 test('software renderers are recognised by the names their drivers report', () => {
-  assert.equal(isSoftwareAdapter({ device: 'llvmpipe-llvm-15-0-6-256-bits-', description: 'OpenGL version OpenGL ES 3.2 Mesa 22.3.6' }), true);
+  assert.equal(
+    isSoftwareAdapter({ device: 'llvmpipe-llvm-15-0-6-256-bits-', description: 'OpenGL version OpenGL ES 3.2 Mesa 22.3.6' }),
+    true,
+  );
   assert.equal(isSoftwareAdapter({ vendor: 'mesa', description: 'lavapipe' }), true);
   assert.equal(isSoftwareAdapter({ vendor: 'google', device: 'SwiftShader Device (Subzero)' }), true);
   assert.equal(isSoftwareAdapter({ isFallbackAdapter: true }), true);
   assert.equal(isSoftwareAdapter({ vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H100 80GB HBM3' }), false);
-  const nvidia = { api: 'vulkan' as const, vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H100 80GB HBM3', software: false };
+  const nvidia = {
+    api: 'vulkan' as const,
+    vendor: 'nvidia',
+    architecture: 'hopper',
+    device: '',
+    description: 'NVIDIA H100 80GB HBM3',
+    software: false,
+  };
   assert.equal(describeAdapter(nvidia), 'vulkan: NVIDIA H100 80GB HBM3 (nvidia)');
 });
 

@@ -33,7 +33,10 @@ test('ingestFile stores a read-only object named by the md5 of its bytes, and le
   const file2 = join(root, 'a2.txt');
   writeFileSync(file2, 'hello\n');
   assert.equal((await cache.ingestFile(file2, statSync(file2))).md5, md5);
-  assert.deepEqual(filesIn(cache.objectsDir).filter((f) => f.includes('.tmp-')), []);
+  assert.deepEqual(
+    filesIn(cache.objectsDir).filter((f) => f.includes('.tmp-')),
+    [],
+  );
   assert.equal(await cache.has(`md5:${md5}`), true);
 });
 
@@ -46,12 +49,17 @@ test('ingestFile refuses a file that is not the one listed (rewritten after its 
   writeFileSync(file, 'a straggler wrote this much later\n');
   await assert.rejects(cache.ingestFile(file, listed), /changed while it was being stored.*nothing was stored/);
   const left = filesIn(cache.objectsDir);
-  assert.deepEqual(left.filter((f) => !statSync(join(cache.objectsDir, f)).isDirectory()), [], `nothing may be stored: ${left.join(', ')}`);
+  assert.deepEqual(
+    left.filter((f) => !statSync(join(cache.objectsDir, f)).isDirectory()),
+    [],
+    `nothing may be stored: ${left.join(', ')}`,
+  );
 });
 
-test('an out edited in place after the run never reaches the cache; checkout brings the run\'s content back', async () => {
+test("an out edited in place after the run never reaches the cache; checkout brings the run's content back", async () => {
   const dir = tempProject({
-    'pipeline.yaml': 'stages:\n  make:\n    cmd: mkdir -p out && cp in.txt out/a.txt && cp in.txt one.txt\n    deps: [in.txt]\n    outs: [out, one.txt]\n',
+    'pipeline.yaml':
+      'stages:\n  make:\n    cmd: mkdir -p out && cp in.txt out/a.txt && cp in.txt one.txt\n    deps: [in.txt]\n    outs: [out, one.txt]\n',
     'in.txt': 'v1\n',
   });
   dirs.push(dir);
@@ -72,7 +80,10 @@ test('an out edited in place after the run never reaches the cache; checkout bri
 });
 
 test('gc removes the temp of a store killed before it knew the hash, once it is an hour old', async () => {
-  const dir = tempProject({ 'pipeline.yaml': 'stages:\n  make:\n    cmd: cp in.txt out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n', 'in.txt': 'v1\n' });
+  const dir = tempProject({
+    'pipeline.yaml': 'stages:\n  make:\n    cmd: cp in.txt out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n',
+    'in.txt': 'v1\n',
+  });
   dirs.push(dir);
   assert.equal((await runGrow(dir, ['run'])).code, 0);
   const objects = join(dir, '.grow', 'cache', 'files', 'md5');

@@ -24,7 +24,10 @@ test('a file that changed after it was hashed is refused, nothing stored, no tem
   await assert.rejects(cache.store(file, { hash: `md5:${hashed}`, size: 21 }), /changed while it was being stored.*nothing was stored/);
   assert.equal(await cache.has(`md5:${hashed}`), false);
   const left = filesIn(cache.objectsDir);
-  assert.ok(left.every((f) => !f.includes('.tmp-')), `temp files left: ${left.join(', ')}`);
+  assert.ok(
+    left.every((f) => !f.includes('.tmp-')),
+    `temp files left: ${left.join(', ')}`,
+  );
 });
 
 test('a directory with one changed file stores no manifest, so the directory is not in the cache', async () => {
@@ -33,7 +36,10 @@ test('a directory with one changed file stores no manifest, so the directory is 
   mkdirSync(dir);
   writeFileSync(join(dir, 'a.txt'), 'a\n');
   writeFileSync(join(dir, 'b.txt'), 'changed\n');
-  const manifest = [{ md5: md5OfText('a\n'), relpath: 'a.txt' }, { md5: md5OfText('b\n'), relpath: 'b.txt' }];
+  const manifest = [
+    { md5: md5OfText('a\n'), relpath: 'a.txt' },
+    { md5: md5OfText('b\n'), relpath: 'b.txt' },
+  ];
   const dirHash = `md5:${md5OfText(JSON.stringify(manifest))}.dir`;
   await assert.rejects(cache.store(dir, { hash: dirHash, size: 4, files: 2, manifest }), /b\.txt` changed/);
   assert.equal(await cache.has(dirHash), false);

@@ -75,7 +75,7 @@ test('shell constructs spanning lines run as one command; each complete line is 
   assert.equal(typeof p.lock().stages.s.cmd, 'string', 'the lock keeps cmd as written');
 });
 
-test('a failing line inside an if block fails the stage only through the block\'s own status', async () => {
+test("a failing line inside an if block fails the stage only through the block's own status", async () => {
   const p = project({
     'pipeline.yaml': `stages:
   s:

@@ -246,7 +246,9 @@ test('messages: an undefined name says where to define it (and that params.yaml 
   assert.match(d2.stderr, /the git repository has no commits yet/);
   assert.doesNotMatch(d.stderr, /e\.g\. HEAD/);
 
-  const y = project({ 'pipeline.yaml': 'stages:\n  s:\n    foreach: [a]\n    do:\n      cmd: touch out${item}\n      outs: [out${item}]\n' });
+  const y = project({
+    'pipeline.yaml': 'stages:\n  s:\n    foreach: [a]\n    do:\n      cmd: touch out${item}\n      outs: [out${item}]\n',
+  });
   const e = await y.ok(['status'], 2);
   assert.match(e.stderr, /pipeline\.yaml:6:\d+: invalid YAML/);
   assert.match(e.stderr, /hint: .*quote it .* or use a block list/);

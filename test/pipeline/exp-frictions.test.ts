@@ -20,10 +20,11 @@ function track(p: TestProject): TestProject {
 }
 
 test('metrics show: targets, key globs, numbers only unless --all, --precision', async () => {
-  const p = track(new TestProject({
-    'eval.src': '{"loss": 3.14159265, "acc": {"top1": 0.123456789}, "backend": "wasm", "sizes": [1, 2]}\n',
-    'profile.src': '{"tflops": 12.3456789, "machine": "x"}\n',
-    'pipeline.yaml': `stages:
+  const p = track(
+    new TestProject({
+      'eval.src': '{"loss": 3.14159265, "acc": {"top1": 0.123456789}, "backend": "wasm", "sizes": [1, 2]}\n',
+      'profile.src': '{"tflops": 12.3456789, "machine": "x"}\n',
+      'pipeline.yaml': `stages:
   evaluate:
     cmd: cp eval.src eval.json
     deps: [eval.src]
@@ -33,7 +34,8 @@ test('metrics show: targets, key globs, numbers only unless --all, --precision',
     deps: [profile.src]
     metrics: [profile.json]
 `,
-  }));
+    }),
+  );
   await p.ok(['run']);
   const all = (await p.ok(['metrics', 'show'])).stdout;
   assert.match(all, /^eval\.json\s+loss\s+3\.1416$/m);
@@ -44,16 +46,22 @@ test('metrics show: targets, key globs, numbers only unless --all, --precision',
 
   const byStage = JSON.parse((await p.ok(['metrics', 'show', 'profile', '--json'])).stdout);
   assert.deepEqual(byStage, { 'profile.json': { tflops: 12.3456789 } });
-  const byFile = JSON.parse((await p.ok(['metrics', 'show', 'eval.json', '-k', 'acc.*', '-k', 'loss', '--json', '--precision', '3'])).stdout);
+  const byFile = JSON.parse(
+    (await p.ok(['metrics', 'show', 'eval.json', '-k', 'acc.*', '-k', 'loss', '--json', '--precision', '3'])).stdout,
+  );
   assert.deepEqual(byFile, { 'eval.json': { loss: 3.14, 'acc.top1': 0.123 } });
   const bad = await p.ok(['metrics', 'show', 'nope'], 2);
-  assert.match(bad.stderr, /^grow: `nope` is neither a metrics file nor a stage\nhint: name a file declared under `metrics:` \(eval\.json, profile\.json\) or a stage\n$/);
+  assert.match(
+    bad.stderr,
+    /^grow: `nope` is neither a metrics file nor a stage\nhint: name a file declared under `metrics:` \(eval\.json, profile\.json\) or a stage\n$/,
+  );
 });
 
 test('run --dry says "would restore" where the run-cache would restore', async () => {
-  const p = track(new TestProject({
-    'params.yaml': 'lr: 1\n',
-    'pipeline.yaml': `stages:
+  const p = track(
+    new TestProject({
+      'params.yaml': 'lr: 1\n',
+      'pipeline.yaml': `stages:
   train:
     cmd: ${record} && echo "lr=\${lr}" > model.txt
     params: [lr]
@@ -63,7 +71,8 @@ test('run --dry says "would restore" where the run-cache would restore', async (
     deps: [model.txt]
     outs: [report.txt]
 `,
-  }));
+    }),
+  );
   await p.ok(['run']);
   await p.ok(['run', '--set', 'lr=2']);
   const dry = (await p.ok(['run', '--dry'])).stdout;
@@ -77,10 +86,12 @@ test('run --dry says "would restore" where the run-cache would restore', async (
 });
 
 test('a dep that exists nowhere is worded the same by status and run', async () => {
-  const p = track(new TestProject({
-    'pipeline.yaml': 'stages:\n  train:\n    cmd: cat data.csv > model.txt\n    deps: [data.csv]\n    outs: [model.txt]\n',
-    'data.csv': '1\n',
-  }));
+  const p = track(
+    new TestProject({
+      'pipeline.yaml': 'stages:\n  train:\n    cmd: cat data.csv > model.txt\n    deps: [data.csv]\n    outs: [model.txt]\n',
+      'data.csv': '1\n',
+    }),
+  );
   await p.ok(['run']);
   p.remove('data.csv');
   const status = (await p.ok(['status'])).stdout;
@@ -98,7 +109,10 @@ function onTerminal(dir: string, args: string, env: Record<string, string>) {
   delete e.CI;
   delete e.NO_COLOR;
   delete e.FORCE_COLOR;
-  const child = spawn('script', ['-qfec', `stty rows 40 cols 120; exec "${process.execPath}" "${GROW_BIN}" ${args}`, '/dev/null'], { cwd: dir, env: e });
+  const child = spawn('script', ['-qfec', `stty rows 40 cols 120; exec "${process.execPath}" "${GROW_BIN}" ${args}`, '/dev/null'], {
+    cwd: dir,
+    env: e,
+  });
   let out = '';
   child.stdout.on('data', (c) => (out += c));
   child.stderr.on('data', (c) => (out += c));
@@ -111,8 +125,9 @@ const SGR_COLOR = /\x1b\[(3\d|9\d)(;\d+)*m/;
 
 test('on a terminal: colors unless --no-color; TERM=dumb gets plain lines; waiting stages are marked', { skip }, async () => {
   ensureBuilt();
-  const p = track(new TestProject({
-    'pipeline.yaml': `stages:
+  const p = track(
+    new TestProject({
+      'pipeline.yaml': `stages:
   a:
     cmd: touch started-$GROW_STAGE; while [ ! -e release ]; do sleep 0.05; done; echo a > a.out
     outs: [a.out]
@@ -120,7 +135,8 @@ test('on a terminal: colors unless --no-color; TERM=dumb gets plain lines; waiti
     cmd: touch started-$GROW_STAGE; while [ ! -e release ]; do sleep 0.05; done; echo b > b.out
     outs: [b.out]
 `,
-  }));
+    }),
+  );
   // One job slot: one stage runs, the other waits, and the view says which.
   const live = onTerminal(p.dir, 'run -j 1', { TERM: 'xterm' });
   await waitFor(`a stage to start:\n${live.out()}`, () => existsSync(join(p.dir, 'started-a')) || existsSync(join(p.dir, 'started-b')));
@@ -141,8 +157,9 @@ test('on a terminal: colors unless --no-color; TERM=dumb gets plain lines; waiti
 });
 
 test('grow run ends by naming the outs a stage marks `show: true`', async () => {
-  const p = track(new TestProject({
-    'pipeline.yaml': `stages:
+  const p = track(
+    new TestProject({
+      'pipeline.yaml': `stages:
   train:
     cmd: echo w > model.bin
     outs: [model.bin]
@@ -153,7 +170,8 @@ test('grow run ends by naming the outs a stage marks `show: true`', async () => 
       - report.html: {show: true}
     metrics: [m.json]
 `,
-  }));
+    }),
+  );
   const first = await p.ok(['run']);
   assert.match(first.stdout, /^2 stages: 2 done\nresult: report\.html\n/m);
   assert.match((await p.ok(['run'])).stdout, /^result: report\.html$/m, 'also when up to date: it is in place');

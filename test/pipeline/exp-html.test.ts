@@ -57,8 +57,17 @@ test('exp show --html writes one page: the table and overlaid curves, readable a
     for (const width of [1100, 390]) {
       await page.setViewportSize({ width, height: 800 });
       await page.goto(pathToFileURL(p.path('report/exps.html')).href, { waitUntil: 'load' });
-      const rows = await page.$$eval('table#experiments tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent?.trim())));
-      assert.deepEqual(rows.map((row) => [row[0], row[2], row[3]]), [['lr-0.1', '0.1', '0.55556'], ['lr-0.3', '0.3', '0.2'], ['lr-1', '1', '0.061728']]);
+      const rows = await page.$$eval('table#experiments tbody tr', (trs) =>
+        trs.map((tr) => [...tr.children].map((c) => c.textContent?.trim())),
+      );
+      assert.deepEqual(
+        rows.map((row) => [row[0], row[2], row[3]]),
+        [
+          ['lr-0.1', '0.1', '0.55556'],
+          ['lr-0.3', '0.3', '0.2'],
+          ['lr-1', '1', '0.061728'],
+        ],
+      );
       const charts = await page.$$eval('figure.chart', (figs) =>
         figs.map((f) => {
           const box = f.querySelector('svg')!.getBoundingClientRect();
@@ -71,7 +80,10 @@ test('exp show --html writes one page: the table and overlaid curves, readable a
           };
         }),
       );
-      assert.deepEqual(charts.map((c) => c.title), ['loss — log.jsonl', 'acc — log.jsonl']);
+      assert.deepEqual(
+        charts.map((c) => c.title),
+        ['loss — log.jsonl', 'acc — log.jsonl'],
+      );
       for (const c of charts) {
         assert.equal(c.lines, 3, `${c.title}: a line per experiment`);
         assert.deepEqual(c.legend, ['lr-0.1', 'lr-0.3', 'lr-1']);
@@ -99,7 +111,10 @@ test('exp show --html: curves come from the cache; without plots the page says h
   assert.equal(page.match(/<text[^>]*>a<\/text>/g)?.length, 2);
   assert.equal(page.match(/<text[^>]*>b<\/text>/g)?.length, 2);
 
-  const bare = new TestProject({ 'm.src': '{"v": 1}\n', 'pipeline.yaml': 'stages:\n  s:\n    cmd: cp m.src m.json\n    deps: [m.src]\n    metrics: [m.json]\n' });
+  const bare = new TestProject({
+    'm.src': '{"v": 1}\n',
+    'pipeline.yaml': 'stages:\n  s:\n    cmd: cp m.src m.json\n    deps: [m.src]\n    metrics: [m.json]\n',
+  });
   projects.push(bare);
   await bare.ok(['run', '-n', 'only']);
   const r = await bare.ok(['exp', 'show', '--html', 'y.html']);

@@ -31,7 +31,8 @@ function project(): TestProject {
   return p;
 }
 
-const NOTE = /^note: pipeline\.lock was written by a run with --params params\/smoke\.yaml; this compares against the params files alone\. To compare with those results: grow (.*)$/m;
+const NOTE =
+  /^note: pipeline\.lock was written by a run with --params params\/smoke\.yaml; this compares against the params files alone\. To compare with those results: grow (.*)$/m;
 
 test('the lock records the overlays; without them, comparing commands say so and how to compare', async () => {
   const p = project();
@@ -97,7 +98,8 @@ test('watch --params F re-runs when F is edited', async () => {
     await waitFor(`the first iteration in:\n${out()}`, () => /watch: watching/.test(out()));
     writeFile(dir, 'params/smoke.yaml', 'train:\n  steps: 20\n');
     await waitFor(`a re-run after editing the overlay in:\n${out()}`, () =>
-      /changed: params\/smoke\.yaml → train \(param params\.yaml:train\.steps changed\)[\s\S]*1 done/.test(out()));
+      /changed: params\/smoke\.yaml → train \(param params\.yaml:train\.steps changed\)[\s\S]*1 done/.test(out()),
+    );
     await waitFor('the model', () => /steps=20/.test(readModel(dir)));
     w.child.kill('SIGINT');
     assert.equal((await w.exit).code, 130, out());
@@ -119,6 +121,7 @@ test('a listed mapping is reported by the keys inside it that an overlay changed
   });
   projects.push(p);
   await p.ok(['run']);
-  const reasons = (JSON.parse((await p.ok(['status', '--json', '--params', 'params/smoke.yaml'])).stdout) as { reasons: string[] }[])[0].reasons;
+  const reasons = (JSON.parse((await p.ok(['status', '--json', '--params', 'params/smoke.yaml'])).stdout) as { reasons: string[] }[])[0]
+    .reasons;
   assert.deepEqual(reasons, ['param params.yaml:train.steps changed: 5000 → 10 (set by params/smoke.yaml)']);
 });

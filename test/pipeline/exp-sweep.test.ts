@@ -13,7 +13,8 @@ after(() => projects.forEach((p) => p.cleanup()));
 function project(): TestProject {
   const p = new TestProject({
     'params.yaml': 'data:\n  n: 3\ntrain:\n  lr: 1\n  seed: 1\n',
-    'train.sh': 'test "$1" != fail || exit 4\necho "{\\"score\\": $(( $(wc -l < data.txt) * $2 ))}" > score.json\necho "lr=$1 seed=$2" > model.txt\n',
+    'train.sh':
+      'test "$1" != fail || exit 4\necho "{\\"score\\": $(( $(wc -l < data.txt) * $2 ))}" > score.json\necho "lr=$1 seed=$2" > model.txt\n',
     'pipeline.yaml': `stages:
   prepare:
     cmd: ${record} && seq \${data.n} > data.txt
@@ -31,7 +32,11 @@ function project(): TestProject {
   return p;
 }
 
-interface Shown { name: string; params: Record<string, unknown>; metrics: Record<string, unknown> }
+interface Shown {
+  name: string;
+  params: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+}
 
 test('a sweep runs the grid, records each point, and runs the shared stage once', async () => {
   const p = project();
@@ -43,9 +48,15 @@ test('a sweep runs the grid, records each point, and runs the shared stage once'
   assert.equal(calls.filter((c) => c === 'prepare').length, 1, 'the stage no point changes ran once');
   assert.equal(calls.filter((c) => c === 'train').length, 4);
   const shown = JSON.parse((await p.ok(['exp', 'show', '--json'])).stdout) as Shown[];
-  assert.deepEqual(shown.map((e) => [e.name, e.params['train.lr'], e.params['train.seed'], e.metrics.score]), [
-    ['grid-1', 0.1, 1, 3], ['grid-2', 0.1, 2, 6], ['grid-3', 0.2, 1, 3], ['grid-4', 0.2, 2, 6],
-  ]);
+  assert.deepEqual(
+    shown.map((e) => [e.name, e.params['train.lr'], e.params['train.seed'], e.metrics.score]),
+    [
+      ['grid-1', 0.1, 1, 3],
+      ['grid-2', 0.1, 2, 6],
+      ['grid-3', 0.2, 1, 3],
+      ['grid-4', 0.2, 2, 6],
+    ],
+  );
   // Applying a point restores its results.
   await p.ok(['exp', 'apply', 'grid-2']);
   assert.equal(p.read('model.txt'), 'lr=0.1 seed=2\n');
@@ -62,7 +73,13 @@ test('a failed point is reported, the others are kept; with --set and --params f
   assert.match(r.stderr, /grow: s-2: stage `train` failed/);
   assert.match(r.stdout, /^sweep: 2 of 3 points recorded \(s-1…s-3\); failed: s-2; compare with `grow exp show s-1 s-3`$/m);
   const shown = JSON.parse((await p.ok(['exp', 'show', '--json', '--all-metrics'])).stdout) as (Shown & { overlays: unknown })[];
-  assert.deepEqual(shown.map((e) => [e.name, e.metrics.score]), [['s-1', 15], ['s-3', 15]]);
+  assert.deepEqual(
+    shown.map((e) => [e.name, e.metrics.score]),
+    [
+      ['s-1', 15],
+      ['s-3', 15],
+    ],
+  );
   assert.deepEqual(shown[0].overlays, { params: ['more.yaml'], set: ['train.seed=3', 'train.lr=1'] });
 });
 
@@ -92,7 +109,10 @@ test('list values with commas inside brackets are one value', async () => {
 test('Ctrl-C during a sweep stops the running point and keeps the finished ones', async () => {
   const p = project();
   // The second point's stage waits until the test interrupts the sweep.
-  p.write('train.sh', 'if [ "$1" = 2 ]; then touch "$GROW_ROOT/waiting"; while :; do sleep 0.05; done; fi\necho "{\\"score\\": $1}" > score.json\necho "lr=$1" > model.txt\n');
+  p.write(
+    'train.sh',
+    'if [ "$1" = 2 ]; then touch "$GROW_ROOT/waiting"; while :; do sleep 0.05; done; fi\necho "{\\"score\\": $1}" > score.json\necho "lr=$1" > model.txt\n',
+  );
   const w = startGrow(p.dir, ['exp', 'run', '-n', 'c', '--sweep', 'train.lr=1,2,3']);
   try {
     await waitFor(`the second point to start:\n${w.stdout()}${w.stderr()}`, () => p.exists('waiting'));
@@ -104,7 +124,10 @@ test('Ctrl-C during a sweep stops the running point and keeps the finished ones'
   }
   assert.match(w.stdout(), /^sweep: 1 of 3 points recorded \(c-1…c-1\); 2 not run \(interrupted\)/m);
   const shown = JSON.parse((await p.ok(['exp', 'show', '--json'])).stdout) as Shown[];
-  assert.deepEqual(shown.map((e) => e.name), ['c-1']);
+  assert.deepEqual(
+    shown.map((e) => e.name),
+    ['c-1'],
+  );
 });
 
 test('--parallel runs points at once in isolated copies sharing the cache; each is recorded and can be applied', async () => {
@@ -118,7 +141,12 @@ test('--parallel runs points at once in isolated copies sharing the cache; each 
   assert.equal(calls.filter((c) => c === 'prepare').length, 1, 'the shared stage ran once; the copies restored it');
   assert.equal(calls.filter((c) => c === 'train').length, 4);
   const shown = JSON.parse((await p.ok(['exp', 'show', '--json'])).stdout) as Shown[];
-  assert.deepEqual(shown.map((e) => [e.name, e.metrics.score]).sort(), [['par-1', 3], ['par-2', 6], ['par-3', 9], ['par-4', 12]]);
+  assert.deepEqual(shown.map((e) => [e.name, e.metrics.score]).sort(), [
+    ['par-1', 3],
+    ['par-2', 6],
+    ['par-3', 9],
+    ['par-4', 12],
+  ]);
   // The workspace holds the first point; a point run in a copy is applied from the cache.
   assert.equal(p.read('model.txt'), 'lr=1 seed=1\n');
   await p.ok(['exp', 'apply', 'par-4']);

@@ -14,7 +14,8 @@ after(() => projects.forEach((p) => p.cleanup()));
 function project(): TestProject {
   const p = new TestProject({
     'params.yaml': 'train:\n  lr: 1\n  epochs: 3\nseed: 7\n',
-    'train.sh': 'echo "{\\"loss\\": $(( $2 * 10 )).123456789, \\"backend\\": \\"cpu\\", \\"steps\\": $2}" > metrics.json\necho "model lr=$1 epochs=$2" > model.txt\n',
+    'train.sh':
+      'echo "{\\"loss\\": $(( $2 * 10 )).123456789, \\"backend\\": \\"cpu\\", \\"steps\\": $2}" > metrics.json\necho "model lr=$1 epochs=$2" > model.txt\n',
     'pipeline.yaml': `stages:
   train:
     cmd: ${record} && sh train.sh \${train.lr} \${train.epochs}
@@ -53,16 +54,25 @@ test('every run is recorded with its name, overlays, the params that vary and th
   assert.doesNotMatch(again.stdout, /recorded as experiment/);
 
   const list = await shown(p);
-  assert.deepEqual(list.map((e) => e.name), [generated, 'lr2', 'fast']);
+  assert.deepEqual(
+    list.map((e) => e.name),
+    [generated, 'lr2', 'fast'],
+  );
   assert.deepEqual(list[1].overlays, { params: [], set: ['train.lr=2'] });
   assert.deepEqual(list[2].overlays, { params: ['fast.yaml'], set: [] });
   // Only the params that vary are columns (seed never does); metrics are numbers unless asked.
-  assert.deepEqual(list.map((e) => e.params), [
-    { 'train.epochs': 3, 'train.lr': 1 },
-    { 'train.epochs': 3, 'train.lr': 2 },
-    { 'train.epochs': 5, 'train.lr': 1 },
-  ]);
-  assert.deepEqual(list.map((e) => e.metrics.loss), [30.123456789, 30.123456789, 50.123456789]);
+  assert.deepEqual(
+    list.map((e) => e.params),
+    [
+      { 'train.epochs': 3, 'train.lr': 1 },
+      { 'train.epochs': 3, 'train.lr': 2 },
+      { 'train.epochs': 5, 'train.lr': 1 },
+    ],
+  );
+  assert.deepEqual(
+    list.map((e) => e.metrics.loss),
+    [30.123456789, 30.123456789, 50.123456789],
+  );
   assert.equal(list[0].metrics.backend, undefined);
   const withStrings = await shown(p, '--all-metrics');
   assert.equal(withStrings[0].metrics.backend, 'cpu');
@@ -79,8 +89,14 @@ test('exp show sorts, selects columns by glob and prints CSV and Markdown', asyn
   await p.ok(['run', '-n', 'a', '--set', 'train.epochs=4']);
   await p.ok(['run', '-n', 'b', '--set', 'train.epochs=2']);
   await p.ok(['run', '-n', 'c', '--set', 'train.epochs=6']);
-  assert.deepEqual((await shown(p, '--sort-by', 'loss')).map((e) => e.name), ['b', 'a', 'c']);
-  assert.deepEqual((await shown(p, '--sort-by', 'train.epochs', '--desc')).map((e) => e.name), ['c', 'a', 'b']);
+  assert.deepEqual(
+    (await shown(p, '--sort-by', 'loss')).map((e) => e.name),
+    ['b', 'a', 'c'],
+  );
+  assert.deepEqual(
+    (await shown(p, '--sort-by', 'train.epochs', '--desc')).map((e) => e.name),
+    ['c', 'a', 'b'],
+  );
   const only = await shown(p, '-c', '*loss*');
   assert.deepEqual(only[0].params, {});
   assert.deepEqual(Object.keys(only[0].metrics), ['loss']);
@@ -106,12 +122,20 @@ test('exp diff names what differs between two experiments, old → new with the 
   assert.match(r.stdout, /^param\s+params\.yaml\s+train\.epochs\s+3\s+8\s+\+5$/m);
   assert.match(r.stdout, /^metric\s+metrics\.json\s+loss\s+30\.123\s+80\.123\s+\+50$/m);
   assert.doesNotMatch(r.stdout, /train\.lr|seed/);
-  const json = JSON.parse((await p.ok(['exp', 'diff', 'slow', 'long', '--json'])).stdout) as { key: string; a: unknown; b: unknown; change?: number }[];
-  assert.deepEqual(json.find((x) => x.key === 'steps'), { kind: 'metric', file: 'metrics.json', key: 'steps', a: 3, b: 8, change: 5 });
+  const json = JSON.parse((await p.ok(['exp', 'diff', 'slow', 'long', '--json'])).stdout) as {
+    key: string;
+    a: unknown;
+    b: unknown;
+    change?: number;
+  }[];
+  assert.deepEqual(
+    json.find((x) => x.key === 'steps'),
+    { kind: 'metric', file: 'metrics.json', key: 'steps', a: 3, b: 8, change: 5 },
+  );
   assert.equal((await p.ok(['exp', 'diff', 'slow', 'slow'])).stdout.trim(), 'no differences in params or metrics');
 });
 
-test('exp apply restores an experiment\'s outs and lock from the cache, running nothing; gc keeps them', async () => {
+test("exp apply restores an experiment's outs and lock from the cache, running nothing; gc keeps them", async () => {
   const p = project();
   await p.ok(['run', '-n', 'base']);
   const baseLock = p.lockText();
@@ -138,7 +162,10 @@ test('exp apply restores an experiment\'s outs and lock from the cache, running 
 
   // Removed experiments no longer protect their objects.
   await p.ok(['exp', 'remove', 'lr9']);
-  assert.deepEqual((await shown(p)).map((e) => e.name), ['base', 'lr5']);
+  assert.deepEqual(
+    (await shown(p)).map((e) => e.name),
+    ['base', 'lr5'],
+  );
   await p.ok(['gc', '--keep-runs', '0']);
   await p.ok(['exp', 'apply', 'lr5']);
   assert.equal(p.read('model.txt'), 'model lr=5 epochs=3\n');
@@ -183,10 +210,16 @@ test('names are checked; damaged records are ignored by show and refused by name
   assert.deepEqual((JSON.parse(r.stdout) as ShownExp[]).map((e) => e.name).sort(), ['evil', 'garbled', 'good']);
   assert.match(r.stderr, /grow: warning: ignoring \.grow\/exps\/broken\.json: cannot be read/);
   assert.match(r.stderr, /grow: warning: ignoring \.grow\/exps\/wrong\.json: its name "other" does not match the file name/);
-  assert.match((await p.ok(['exp', 'apply', 'broken'], 2)).stderr, /^grow: \.grow\/exps\/broken\.json: cannot be read .*\nhint: remove it with `grow exp remove broken`/m);
+  assert.match(
+    (await p.ok(['exp', 'apply', 'broken'], 2)).stderr,
+    /^grow: \.grow\/exps\/broken\.json: cannot be read .*\nhint: remove it with `grow exp remove broken`/m,
+  );
   assert.match((await p.ok(['exp', 'apply', 'garbled'], 2)).stderr, /experiment `garbled`: its recorded pipeline\.lock is invalid/);
   // The lock is read through the trust boundary: a path leaving the project refuses the record.
-  assert.match((await p.ok(['exp', 'apply', 'evil'], 2)).stderr, /experiment `evil`: its recorded pipeline\.lock is invalid .*leaves the project/);
+  assert.match(
+    (await p.ok(['exp', 'apply', 'evil'], 2)).stderr,
+    /experiment `evil`: its recorded pipeline\.lock is invalid .*leaves the project/,
+  );
   assert.equal(p.exists('../outside.txt'), false);
   assert.ok(!readdirSync(p.path('..')).includes('outside.txt'));
   // gc reads the records too, and is not stopped by the damaged ones.

@@ -113,7 +113,10 @@ test('two stages claiming one out name both stages and the path', async () => {
         cmd: b
         metrics: [./model/]
   `);
-  assert.match(e.message, /^pipeline\.yaml:5:3: stages "a" \(pipeline\.yaml:2:3\) and "b" \(pipeline\.yaml:5:3\) both claim the out "model"/);
+  assert.match(
+    e.message,
+    /^pipeline\.yaml:5:3: stages "a" \(pipeline\.yaml:2:3\) and "b" \(pipeline\.yaml:5:3\) both claim the out "model"/,
+  );
   assert.match(e.text, /give one of them another path/);
 });
 
@@ -127,7 +130,10 @@ test('an out nested in another out (same or different stage) is an overlap', asy
         cmd: b
         outs: [artifacts/models/m0]
   `);
-  assert.match(e.message, /^pipeline\.yaml:5:3: the out "artifacts\/models\/m0" of stage "b" lies inside the out "artifacts\/models" of stage "a"/);
+  assert.match(
+    e.message,
+    /^pipeline\.yaml:5:3: the out "artifacts\/models\/m0" of stage "b" lies inside the out "artifacts\/models" of stage "a"/,
+  );
   assert.match(e.text, /make the outs disjoint/);
   // Siblings that share a name prefix do not overlap.
   const ok = await loadPipeline(project({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: a\n    outs: [m, m0, m-1/x]\n' }));
@@ -135,11 +141,22 @@ test('an out nested in another out (same or different stage) is an overlap', asy
 });
 
 test('a hand-built Pipeline with paths outside the project is rejected', () => {
-  const stage = { name: 's', cmd: ['x'], wdir: '.', deps: ['../up'], params: [], outs: [], alwaysChanged: false, frozen: false, interruptible: false };
+  const stage = {
+    name: 's',
+    cmd: ['x'],
+    wdir: '.',
+    deps: ['../up'],
+    params: [],
+    outs: [],
+    alwaysChanged: false,
+    frozen: false,
+    interruptible: false,
+  };
   const p = { root: '/tmp/x', file: 'pipeline.yaml', defaultParamsFile: 'params.yaml', stages: [stage], paramsFiles: [] };
   assert.throws(() => buildGraph(p), /dep "\.\.\/up" of stage "s" is outside the project/);
   assert.throws(
-    () => buildGraph({ ...p, stages: [{ ...stage, deps: [], outs: [{ path: '/abs', cache: true, persist: false, kind: 'out' as const }] }] }),
+    () =>
+      buildGraph({ ...p, stages: [{ ...stage, deps: [], outs: [{ path: '/abs', cache: true, persist: false, kind: 'out' as const }] }] }),
     /out "\/abs" of stage "s" is outside the project/,
   );
 });

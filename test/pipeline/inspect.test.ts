@@ -42,7 +42,14 @@ test('status --json gives reasons per stage; --check exits 3 only when stale', a
   const p = project();
   let r = await p.ok(['status', '--json']);
   const before = JSON.parse(r.stdout) as { name: string; state: string; reasons: string[] }[];
-  assert.deepEqual(before.map((s) => [s.name, s.state]), [['prep', 'stale'], ['train', 'stale'], ['report', 'stale']]);
+  assert.deepEqual(
+    before.map((s) => [s.name, s.state]),
+    [
+      ['prep', 'stale'],
+      ['train', 'stale'],
+      ['report', 'stale'],
+    ],
+  );
   assert.deepEqual(before[0].reasons, ['never run']);
   await p.ok(['status', '--check'], 3);
   await p.ok(['run']);
@@ -65,7 +72,10 @@ test('explain shows each fingerprint component now vs lock and marks differences
   assert.match(r.stdout, /= param params\.yaml:train\.epochs: 2/);
   assert.match(r.stdout, /stale: param params\.yaml:train\.lr changed/);
   const j = JSON.parse((await p.ok(['explain', 'train', '--json'])).stdout) as { rows: { kind: string; differs: boolean }[] };
-  assert.deepEqual(j.rows.filter((x) => x.differs).map((x) => x.kind), ['param']);
+  assert.deepEqual(
+    j.rows.filter((x) => x.differs).map((x) => x.kind),
+    ['param'],
+  );
   await p.ok(['explain', 'nope'], 2);
 });
 
@@ -117,7 +127,17 @@ test('metrics show and diff against a git revision', async () => {
 test('metrics show flattens lists of records by their id (or position) into one row per number', async () => {
   const p = project();
   await p.ok(['run']);
-  p.write('metrics.json', JSON.stringify({ models: [{ id: 'm0', loss: 5.2 }, { id: 'm1', loss: 4.9, acc: { top1: 0.3 } }], sizes: [1, 2], steps: [{ n: 1 }] }));
+  p.write(
+    'metrics.json',
+    JSON.stringify({
+      models: [
+        { id: 'm0', loss: 5.2 },
+        { id: 'm1', loss: 4.9, acc: { top1: 0.3 } },
+      ],
+      sizes: [1, 2],
+      steps: [{ n: 1 }],
+    }),
+  );
   const j = JSON.parse((await p.ok(['metrics', 'show', '--json'])).stdout);
   assert.deepEqual(j['metrics.json'], {
     'models[m0].loss': 5.2,
@@ -134,7 +154,18 @@ test('--help lists every command, each command has help, --version prints the ve
   for (const c of ['run|repro', 'status', 'explain', 'dag', 'params', 'metrics', 'checkout', 'gc']) assert.ok(help.includes(c), c);
   assert.match(help, /Exit codes: 0 ok, 1 a stage failed, 2 usage/);
   const runHelp = (await p.ok(['run', '--help'])).stdout;
-  for (const o of ['--force', '--downstream', '--single-item', '--dry', '--jobs', '--keep-going', '--no-run-cache', '--set', '--params', '--executor']) {
+  for (const o of [
+    '--force',
+    '--downstream',
+    '--single-item',
+    '--dry',
+    '--jobs',
+    '--keep-going',
+    '--no-run-cache',
+    '--set',
+    '--params',
+    '--executor',
+  ]) {
     assert.ok(runHelp.includes(o), o);
   }
   assert.match((await p.ok(['metrics', 'diff', '--help'])).stdout, /git revision/);

@@ -137,7 +137,7 @@ test('the snapshots of a runner killed with SIGKILL are removed by the runner th
   await waitFor('the re-run stage to wait', () => p.exists('waiting'));
   const now = leftSnapshots(p);
   assert.equal(now.length, 1);
-  assert.ok(!now.includes(left[0]), 'the dead runner\'s snapshot is gone');
+  assert.ok(!now.includes(left[0]), "the dead runner's snapshot is gone");
   p.write('go', '');
   const { code } = await second.exit;
   assert.equal(code, 0, second.stdout() + second.stderr());

@@ -26,7 +26,9 @@ function project(): TestProject {
 }
 
 function objectFiles(dir: string): string[] {
-  return readdirSync(dir, { recursive: true }).map(String).filter((f) => statSync(join(dir, f)).isFile());
+  return readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((f) => statSync(join(dir, f)).isFile());
 }
 
 test('returning to old params restores outs from the run-cache without running the command', async () => {
@@ -141,7 +143,7 @@ test('GROW_CACHE_DIR and cache.dir in .growrc.yaml move the cache', async () => 
   assert.ok(p.exists('envcache/runs'));
 });
 
-test('gc on a shared cache warns that other clones\' objects may go and needs --force', async () => {
+test("gc on a shared cache warns that other clones' objects may go and needs --force", async () => {
   const a = project();
   const b = project();
   const shared = join(a.dir, '..', `grow-shared-gc-${process.pid}`);
@@ -153,7 +155,10 @@ test('gc on a shared cache warns that other clones\' objects may go and needs --
   const before = objectFiles(join(shared, 'files')).sort();
 
   const refused = await a.ok(['gc', '--keep-runs', '0'], 2, env);
-  assert.match(refused.stderr, /warning: the cache .* is shared \(set by GROW_CACHE_DIR\).* objects other clones still need may be removed/);
+  assert.match(
+    refused.stderr,
+    /warning: the cache .* is shared \(set by GROW_CACHE_DIR\).* objects other clones still need may be removed/,
+  );
   assert.match(refused.stderr, /refusing .* without --force/);
   assert.deepEqual(objectFiles(join(shared, 'files')).sort(), before, 'nothing removed');
   const dry = await a.ok(['gc', '--keep-runs', '0', '--dry'], 0, env);
@@ -170,7 +175,9 @@ test('gc on a shared cache warns that other clones\' objects may go and needs --
   // A cache.dir outside the project counts as shared too; the project's own cache does not.
   const c = project();
   c.write('.growrc.yaml', `cache:\n  dir: ../grow-shared-gc2-${process.pid}\n`);
-  projects.push({ cleanup: () => rmSync(join(c.dir, '..', `grow-shared-gc2-${process.pid}`), { recursive: true, force: true }) } as TestProject);
+  projects.push({
+    cleanup: () => rmSync(join(c.dir, '..', `grow-shared-gc2-${process.pid}`), { recursive: true, force: true }),
+  } as TestProject);
   await c.ok(['run']);
   assert.match((await c.ok(['gc'], 2)).stderr, /is shared \(cache.dir lies outside the project\)/);
   const own = project();
@@ -181,7 +188,10 @@ test('gc on a shared cache warns that other clones\' objects may go and needs --
 test('restored files are copies: a different inode from the cache object, writable, and editing one leaves the object intact', async () => {
   const p = project();
   await p.ok(['run']);
-  const h = p.lock().stages.train.outs!.find((o) => o.path === 'model.txt')!.hash.slice(4);
+  const h = p
+    .lock()
+    .stages.train.outs!.find((o) => o.path === 'model.txt')!
+    .hash.slice(4);
   const obj = p.path(`.grow/cache/files/md5/${h.slice(0, 2)}/${h.slice(2)}`);
   p.remove('model.txt');
   await p.ok(['checkout']);

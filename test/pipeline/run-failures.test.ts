@@ -143,7 +143,10 @@ test('--keep-going lets independent branches continue after a failure', async ()
 });
 
 test('a hand-edited, corrupt lock is a config error with line:col and a fix; nothing changes', async () => {
-  const p = project({ 'in.txt': 'x', 'pipeline.yaml': `stages:\n  s:\n    cmd: ${record} && cp in.txt o.txt\n    deps: [in.txt]\n    outs: [o.txt]\n` });
+  const p = project({
+    'in.txt': 'x',
+    'pipeline.yaml': `stages:\n  s:\n    cmd: ${record} && cp in.txt o.txt\n    deps: [in.txt]\n    outs: [o.txt]\n`,
+  });
   await p.ok(['run']);
   p.calls();
   const broken = p.lockText().replace(/hash: md5:[0-9a-f]{32}/, 'hash: md5:nothex');

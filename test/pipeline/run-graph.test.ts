@@ -159,7 +159,10 @@ test('--dry writes no file at all, the spec parse cache (.grow/spec) included, o
   assert.deepEqual(snapshot(p), before);
   // status may store the parse (a cache); run --dry must not.
   await p.ok(['status']);
-  assert.notDeepEqual([...snapshot(p).keys()].filter((f) => f.startsWith('.grow/spec')), [...before.keys()].filter((f) => f.startsWith('.grow/spec')));
+  assert.notDeepEqual(
+    [...snapshot(p).keys()].filter((f) => f.startsWith('.grow/spec')),
+    [...before.keys()].filter((f) => f.startsWith('.grow/spec')),
+  );
 });
 
 test('independent stages run in parallel (each waits until the other has started)', async () => {
@@ -245,7 +248,7 @@ test('resources.cpus are tokens: two stages that each need every core never over
   assert.ok(p.exists('one.txt') && p.exists('two.txt'));
 });
 
-test('a local stage sees the cores it was given as GROW_CPUS (default 1, at most the machine\'s)', async () => {
+test("a local stage sees the cores it was given as GROW_CPUS (default 1, at most the machine's)", async () => {
   const cores = (await import('node:os')).availableParallelism();
   const p = project({
     'pipeline.yaml': `stages:
@@ -305,7 +308,7 @@ test('resources.gpus: stages get distinct devices as CUDA_VISIBLE_DEVICES; witho
   assert.ok(q.exists('a.txt') && q.exists('b.txt'));
 });
 
-test('a dep on a directory that gathers other stages\' outs need not exist before the run', async () => {
+test("a dep on a directory that gathers other stages' outs need not exist before the run", async () => {
   // The experiment's evaluate stage depends on artifacts/models, which only the training stages
   // create; on a fresh checkout that directory does not exist yet.
   const p = project({

@@ -97,7 +97,9 @@ test('YAML reformatting, comments, key order and desc never trigger a run', asyn
   await p.ok(['run']);
   p.calls();
   const lock = p.lockText();
-  p.write('pipeline.yaml', `# a comment
+  p.write(
+    'pipeline.yaml',
+    `# a comment
 stages:
   a:
     desc: copies the input   # new description
@@ -109,7 +111,8 @@ stages:
       - in.txt
     cmd: ${record} && cat in.txt > mid.txt
   b: {cmd: '${record} && cat mid.txt > out.txt', deps: [mid.txt], outs: [out.txt]}
-`);
+`,
+  );
   p.write('params.yaml', '# params\nb: {k: 2}\na: {unused: x, n: 1}\n');
   await p.ok(['run']);
   assert.deepEqual(p.calls(), []);

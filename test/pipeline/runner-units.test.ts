@@ -31,7 +31,10 @@ const stage: Stage = {
 
 const entry: LockEntry = {
   cmd: ['python train.py'],
-  deps: [{ path: 'data', hash: `${H('a')}.dir`, files: 2 }, { path: 'train.py', hash: H('b') }],
+  deps: [
+    { path: 'data', hash: `${H('a')}.dir`, files: 2 },
+    { path: 'train.py', hash: H('b') },
+  ],
   params: { 'params.yaml': { lr: 0.1 } },
   outs: [{ path: 'model', hash: H('c'), size: 10 }],
 };
@@ -39,7 +42,10 @@ const entry: LockEntry = {
 function facts(over: Partial<StageFacts> = {}): StageFacts {
   return {
     cmd: ['python train.py'],
-    deps: new Map([['data', info(`${H('a')}.dir`)], ['train.py', info(H('b'))]]),
+    deps: new Map([
+      ['data', info(`${H('a')}.dir`)],
+      ['train.py', info(H('b'))],
+    ]),
     params: { 'params.yaml': { lr: 0.1 } },
     outs: new Map([['model', info(H('c'))]]),
     ...over,
@@ -50,10 +56,36 @@ test('status: nothing changed → no reasons; each kind of change gives its reas
   assert.deepEqual(staleReasons(stage, entry, facts()), []);
   assert.deepEqual(staleReasons(stage, undefined, facts()), ['never run']);
   assert.deepEqual(staleReasons(stage, entry, facts({ cmd: ['python train.py --fast'] })), ['cmd changed']);
-  assert.deepEqual(staleReasons(stage, entry, facts({ deps: new Map([['data', info(`${H('d')}.dir`)], ['train.py', info(H('b'))]]) })), ['dep data changed']);
+  assert.deepEqual(
+    staleReasons(
+      stage,
+      entry,
+      facts({
+        deps: new Map([
+          ['data', info(`${H('d')}.dir`)],
+          ['train.py', info(H('b'))],
+        ]),
+      }),
+    ),
+    ['dep data changed'],
+  );
   assert.deepEqual(staleReasons(stage, entry, facts({ deps: new Map([['data', info(`${H('a')}.dir`)]]) })), ['dep train.py removed']);
-  assert.deepEqual(staleReasons(stage, entry, facts({ deps: new Map([['data', null], ['train.py', info(H('b'))]]) })), ['dep data missing']);
-  assert.deepEqual(staleReasons(stage, entry, facts({ params: { 'params.yaml': { lr: 0.2 } } })), ['param params.yaml:lr changed: 0.1 → 0.2']);
+  assert.deepEqual(
+    staleReasons(
+      stage,
+      entry,
+      facts({
+        deps: new Map([
+          ['data', null],
+          ['train.py', info(H('b'))],
+        ]),
+      }),
+    ),
+    ['dep data missing'],
+  );
+  assert.deepEqual(staleReasons(stage, entry, facts({ params: { 'params.yaml': { lr: 0.2 } } })), [
+    'param params.yaml:lr changed: 0.1 → 0.2',
+  ]);
   assert.deepEqual(staleReasons(stage, entry, facts({ params: { 'params.yaml': { lr: 0.1, wd: 0 } } })), ['param params.yaml:wd added']);
   assert.deepEqual(staleReasons(stage, entry, facts({ outs: new Map([['model', null]]) })), ['out model missing']);
   assert.deepEqual(staleReasons(stage, entry, facts({ outs: new Map([['model', info(H('e'))]]) })), ['out model modified']);
@@ -63,10 +95,15 @@ test('status: nothing changed → no reasons; each kind of change gives its reas
 test('status: params compare by value, whatever the key order of nested values', () => {
   const e = { ...entry, params: { 'params.yaml': { lr: { a: 1, b: [1, 2] } } } };
   assert.deepEqual(staleReasons(stage, e, facts({ params: { 'params.yaml': { lr: { b: [1, 2], a: 1 } } } })), []);
-  assert.deepEqual(staleReasons(stage, e, facts({ params: { 'params.yaml': { lr: { b: [2, 1], a: 1 } } } })), ['param params.yaml:lr.b changed: [1,2] → [2,1]']);
+  assert.deepEqual(staleReasons(stage, e, facts({ params: { 'params.yaml': { lr: { b: [2, 1], a: 1 } } } })), [
+    'param params.yaml:lr.b changed: [1,2] → [2,1]',
+  ]);
   // Inside a listed mapping: each key that changed, added or removed, by its own dotted name.
-  assert.deepEqual(staleReasons(stage, e, facts({ params: { 'params.yaml': { lr: { a: 2, c: { d: 1 } } } } })),
-    ['param params.yaml:lr.a changed: 1 → 2', 'param params.yaml:lr.b changed: [1,2] → (none)', 'param params.yaml:lr.c changed: (none) → {"d":1}']);
+  assert.deepEqual(staleReasons(stage, e, facts({ params: { 'params.yaml': { lr: { a: 2, c: { d: 1 } } } } })), [
+    'param params.yaml:lr.a changed: 1 → 2',
+    'param params.yaml:lr.b changed: [1,2] → (none)',
+    'param params.yaml:lr.c changed: (none) → {"d":1}',
+  ]);
 });
 
 test('::progress lines parse into current/total and values; other lines are ignored', () => {
@@ -90,7 +127,10 @@ test('::progress lines parse into current/total and values; other lines are igno
 test('lock: canonical serialization (sorted deps/outs/params keys, flow items) round-trips byte-identically', () => {
   const messy: LockEntry = {
     cmd: ['a', 'b'],
-    deps: [{ path: 'z', hash: H('1') }, { path: 'a', hash: `${H('2')}.dir`, files: 3 }],
+    deps: [
+      { path: 'z', hash: H('1') },
+      { path: 'a', hash: `${H('2')}.dir`, files: 3 },
+    ],
     params: { 'p.yaml': { y: 2, x: { k: 1 } } },
     outs: [{ path: 'out', hash: H('3'), size: 5 }],
   };
@@ -118,15 +158,45 @@ stages:
 test('lock: a hand-edited lock is a ConfigError at the offending line:col, naming the stage', () => {
   const text = serializeLock(new Map([['train', entry]]));
   const bad = text.replace('size: 10', 'size: ten');
-  assert.throws(() => parseLock(bad), (e: unknown) => e instanceof ConfigError && /pipeline\.lock:\d+:\d+: stage `train`: `size` of `model`/.test(e.message) && /delete the `train` entry/.test(e.hint ?? ''));
+  assert.throws(
+    () => parseLock(bad),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /pipeline\.lock:\d+:\d+: stage `train`: `size` of `model`/.test(e.message) &&
+      /delete the `train` entry/.test(e.hint ?? ''),
+  );
   assert.throws(() => parseLock('schema: 7\nstages: {}\n'), /unsupported lock schema 7/);
   assert.throws(() => parseLock('schema: 1\nstages:\n  a: [1\n'), /pipeline\.lock:\d+:\d+: invalid YAML/);
 });
 
 test('run-cache signature ignores dep and params key order but not values', () => {
-  const a = runSignature({ cmd: ['x'], deps: [{ path: 'a', hash: H('1') }, { path: 'b', hash: H('2') }], params: { p: { x: 1, y: 2 } }, outPaths: ['o', 'p'] });
-  const b = runSignature({ cmd: ['x'], deps: [{ path: 'b', hash: H('2') }, { path: 'a', hash: H('1') }], params: { p: { y: 2, x: 1 } }, outPaths: ['p', 'o'] });
-  const c = runSignature({ cmd: ['x'], deps: [{ path: 'a', hash: H('1') }, { path: 'b', hash: H('2') }], params: { p: { x: 1, y: 3 } }, outPaths: ['o', 'p'] });
+  const a = runSignature({
+    cmd: ['x'],
+    deps: [
+      { path: 'a', hash: H('1') },
+      { path: 'b', hash: H('2') },
+    ],
+    params: { p: { x: 1, y: 2 } },
+    outPaths: ['o', 'p'],
+  });
+  const b = runSignature({
+    cmd: ['x'],
+    deps: [
+      { path: 'b', hash: H('2') },
+      { path: 'a', hash: H('1') },
+    ],
+    params: { p: { y: 2, x: 1 } },
+    outPaths: ['p', 'o'],
+  });
+  const c = runSignature({
+    cmd: ['x'],
+    deps: [
+      { path: 'a', hash: H('1') },
+      { path: 'b', hash: H('2') },
+    ],
+    params: { p: { x: 1, y: 3 } },
+    outPaths: ['o', 'p'],
+  });
   assert.equal(a, b);
   assert.notEqual(a, c);
 });
@@ -221,7 +291,9 @@ test('hash state: prune forgets paths this process never looked up', async () =>
   }
 });
 
-test('process groups: a group whose processes all exited is not alive, even while one lingers as a zombie', { skip: process.platform !== 'linux' }, async () => {
+test('process groups: a group whose processes all exited is not alive, even while one lingers as a zombie', {
+  skip: process.platform !== 'linux',
+}, async () => {
   const { spawn } = await import('node:child_process');
   const { readFileSync } = await import('node:fs');
   const { groupAlive } = await import('../../src/pipeline/run/process-group.ts');

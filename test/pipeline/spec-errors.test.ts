@@ -106,7 +106,10 @@ test('missing cmd, wrong types, bad enum values', async () => {
         cmd: x
         deps: data.csv
   `);
-  assert.match(deps.message, /^pipeline\.yaml:4:11: "deps" in stage "a" must be a list, or a `\$\{\.\.\.\}` template; got the string "data\.csv"/);
+  assert.match(
+    deps.message,
+    /^pipeline\.yaml:4:11: "deps" in stage "a" must be a list, or a `\$\{\.\.\.\}` template; got the string "data\.csv"/,
+  );
 
   const cmd = await loadError(`
     stages:
@@ -310,7 +313,10 @@ test('a symlink pointing outside the root is an escape, even when the out does n
   symlinkSync(outside, path.join(root, 'data', 'link'));
   symlinkSync(path.join(root, 'real'), path.join(root, 'inner')); // inside: fine
   const e = await errorOf(() => loadPipeline(root));
-  assert.match(e.message, /^pipeline\.yaml:4:12: out of stage "a" "data\/link\/model\.bin" resolves through a symlink to .*grow-outside-.*model\.bin, outside the project/);
+  assert.match(
+    e.message,
+    /^pipeline\.yaml:4:12: out of stage "a" "data\/link\/model\.bin" resolves through a symlink to .*grow-outside-.*model\.bin, outside the project/,
+  );
 
   // A dangling symlink still tells where it leads.
   const root2 = project({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: x\n    outs: [out]\n' });

@@ -20,7 +20,10 @@ test('foreach over scalars names items by value; ${item} in every string', async
             - "models/small-\${item}"
             - "ckpt/\${item}": {persist: true}
   `);
-  assert.deepEqual(p.stages.map((s) => s.name), ['train_small@1', 'train_small@2', 'train_small@3']);
+  assert.deepEqual(
+    p.stages.map((s) => s.name),
+    ['train_small@1', 'train_small@2', 'train_small@3'],
+  );
   assert.ok(p.stages.every((s) => s.group === 'train_small'));
   assert.deepEqual(p.stages[1].cmd, ['train --seed 2']);
   assert.deepEqual(p.stages[2].outs, [
@@ -47,13 +50,19 @@ test('foreach over mappings names items by index; over a mapping by key with ${k
           cmd: size \${key} \${item.d}
           outs: ["out/\${key}"]
   `);
-  assert.deepEqual(p.stages.map((s) => [s.name, s.cmd[0]]), [
-    ['fit@0', 'fit --d 64 --n 2'],
-    ['fit@1', 'fit --d 128 --n 4'],
-    ['size@small', 'size small 64'],
-    ['size@large', 'size large 256'],
-  ]);
-  assert.deepEqual(p.stages[3].outs.map((o) => o.path), ['out/large']);
+  assert.deepEqual(
+    p.stages.map((s) => [s.name, s.cmd[0]]),
+    [
+      ['fit@0', 'fit --d 64 --n 2'],
+      ['fit@1', 'fit --d 128 --n 4'],
+      ['size@small', 'size small 64'],
+      ['size@large', 'size large 256'],
+    ],
+  );
+  assert.deepEqual(
+    p.stages[3].outs.map((o) => o.path),
+    ['out/large'],
+  );
 });
 
 test('foreach: ${list} from params or vars', async () => {
@@ -73,12 +82,15 @@ test('foreach: ${list} from params or vars', async () => {
   `,
     { 'params.yaml': 'seeds: [7, 9]\n' },
   );
-  assert.deepEqual(p.stages.map((s) => [s.name, s.cmd[0]]), [
-    ['a@7', 'a 7'],
-    ['a@9', 'a 9'],
-    ['b@m0', 'b m0 8'],
-    ['b@m1', 'b m1 16'],
-  ]);
+  assert.deepEqual(
+    p.stages.map((s) => [s.name, s.cmd[0]]),
+    [
+      ['a@7', 'a 7'],
+      ['a@9', 'a 9'],
+      ['b@m0', 'b m0 8'],
+      ['b@m1', 'b m1 16'],
+    ],
+  );
 });
 
 test('matrix: cartesian product, first axis slowest, named in axis order; ${item.axis}, ${key}', async () => {
@@ -95,12 +107,24 @@ test('matrix: cartesian product, first axis slowest, named in axis order; ${item
   `,
     { 'params.yaml': 'datasets: [d1, d2]\n' },
   );
-  assert.deepEqual(p.stages.map((s) => s.name), [
-    'eval@m0-d1-cfg0', 'eval@m0-d1-cfg1', 'eval@m0-d2-cfg0', 'eval@m0-d2-cfg1',
-    'eval@m1-d1-cfg0', 'eval@m1-d1-cfg1', 'eval@m1-d2-cfg0', 'eval@m1-d2-cfg1',
-  ]);
+  assert.deepEqual(
+    p.stages.map((s) => s.name),
+    [
+      'eval@m0-d1-cfg0',
+      'eval@m0-d1-cfg1',
+      'eval@m0-d2-cfg0',
+      'eval@m0-d2-cfg1',
+      'eval@m1-d1-cfg0',
+      'eval@m1-d1-cfg1',
+      'eval@m1-d2-cfg0',
+      'eval@m1-d2-cfg1',
+    ],
+  );
   assert.deepEqual(p.stages[5].cmd, ['eval m1 d1 2']);
-  assert.deepEqual(p.stages[5].outs.map((o) => o.path), ['eval/m1-d1-cfg1.json']);
+  assert.deepEqual(
+    p.stages[5].outs.map((o) => o.path),
+    ['eval/m1-d1-cfg1.json'],
+  );
   assert.ok(p.stages.every((s) => s.group === 'eval'));
 });
 
@@ -125,11 +149,14 @@ test('interpolation: a whole-string ${x} keeps its type; embedded values are wri
     { 'params.yaml': 'lr: 0.001\ntrain: {sizes: [8, 16]}\n' },
   );
   const [a] = p.stages;
-  assert.deepEqual(a.cmd, ["echo 0.001 16 8 true 4", "echo '${HOME}'"]);
+  assert.deepEqual(a.cmd, ['echo 0.001 16 8 true 4', "echo '${HOME}'"]);
   assert.equal(a.frozen, true);
   assert.deepEqual(a.deps, ['a.txt', 'b.txt']);
   assert.deepEqual(a.resources, { cpus: 4, mem: '8G' });
-  assert.deepEqual(a.outs.map((o) => o.path), ['artifacts/x']);
+  assert.deepEqual(
+    a.outs.map((o) => o.path),
+    ['artifacts/x'],
+  );
 });
 
 test('interpolated values are checked again: a template that yields the wrong type is an error at its position', async () => {
@@ -142,7 +169,10 @@ test('interpolated values are checked again: a template that yields the wrong ty
           frozen: \${flag}
     `),
   });
-  await assert.rejects(loadPipeline(root), /^ConfigError: pipeline\.yaml:4:13: "frozen" in stage "a" must be true or false; got the string "maybe"/);
+  await assert.rejects(
+    loadPipeline(root),
+    /^ConfigError: pipeline\.yaml:4:13: "frozen" in stage "a" must be true or false; got the string "maybe"/,
+  );
 });
 
 test('vars from files, with key selection, relative to the pipeline file', async () => {
@@ -192,7 +222,10 @@ test('foreach over a params mapping expands in the order the file gives', async 
   `,
     { 'params.yaml': 'models:\n  zeta: 1\n  alpha: 2\n  mid: 3\n' },
   );
-  assert.deepEqual(p.stages.map((s) => s.name), ['m@zeta', 'm@alpha', 'm@mid']);
+  assert.deepEqual(
+    p.stages.map((s) => s.name),
+    ['m@zeta', 'm@alpha', 'm@mid'],
+  );
   // while values handed to the engine stay canonical
   assert.deepEqual(Object.keys((p.params.tree('params.yaml') as { models: object }).models), ['alpha', 'mid', 'zeta']);
 });
@@ -217,11 +250,14 @@ test('stage-level vars: inline or from a file (relative to the stage wdir), visi
   `,
     { 'configs/small/model.yaml': 'model: {d: 8}\n', 'configs/large/model.yaml': 'model: {d: 64}\n' },
   );
-  assert.deepEqual(p.stages.map((s) => [s.name, s.cmd[0], s.outs[0]?.path]), [
-    ['train@small', 'train --d 8 --tag small-v1', 'configs/small/artifacts'],
-    ['train@large', 'train --d 64 --tag large-v1', 'configs/large/artifacts'],
-    ['other', 'other artifacts', undefined],
-  ]);
+  assert.deepEqual(
+    p.stages.map((s) => [s.name, s.cmd[0], s.outs[0]?.path]),
+    [
+      ['train@small', 'train --d 8 --tag small-v1', 'configs/small/artifacts'],
+      ['train@large', 'train --d 64 --tag large-v1', 'configs/large/artifacts'],
+      ['other', 'other artifacts', undefined],
+    ],
+  );
   assert.ok(p.paramsFiles.includes('configs/large/model.yaml'));
   const root = project({
     'pipeline.yaml': yaml(`

@@ -81,7 +81,10 @@ test('every stage field is read into a Stage', async () => {
   assert.deepEqual(sub.cmd, ['./a.sh', './b.sh']);
   assert.deepEqual(sub.deps, ['artifacts/prep/x.bin', 'stages/sub/input.txt']);
   assert.deepEqual(sub.params, [{ file: 'other.yaml', keys: null }]);
-  assert.deepEqual(sub.outs.map((o) => o.path), ['stages/sub/out']);
+  assert.deepEqual(
+    sub.outs.map((o) => o.path),
+    ['stages/sub/out'],
+  );
   assert.equal(sub.alwaysChanged, false);
   assert.equal(sub.executor, undefined);
   assert.deepEqual(p.paramsFiles.sort(), ['other.yaml', 'params/experiment.yaml']);

@@ -137,7 +137,10 @@ test('a params file that is not a mapping, or not valid YAML, is an error with i
 
 test('JSON params files are read; TOML and Python ones are refused with a clear message', async () => {
   const p = await loadPipeline(
-    project({ 'cfg.json': '{"b": {"c": [1, 2]}, "a": 1}', 'pipeline.yaml': 'stages:\n  s:\n    cmd: s\n    params:\n      - cfg.json: [b.c]\n' }),
+    project({
+      'cfg.json': '{"b": {"c": [1, 2]}, "a": 1}',
+      'pipeline.yaml': 'stages:\n  s:\n    cmd: s\n    params:\n      - cfg.json: [b.c]\n',
+    }),
   );
   assert.deepEqual(p.params.stageValues(p.stages[0]), { 'cfg.json': { 'b.c': [1, 2] } });
   const e = await errorOf(() =>

@@ -9,9 +9,14 @@ function lines() {
   return { out, reporter: plainReporter((l) => out.push(l)) };
 }
 
-test('cancelled by the cluster: the executor\'s message is printed', () => {
+test("cancelled by the cluster: the executor's message is printed", () => {
   const { out, reporter } = lines();
-  reporter.update('victim', 'cancelled', '', { name: 'victim', outcome: 'cancelled', reasons: [], message: 'Slurm job 53 was cancelled (scancel, or by an administrator)' });
+  reporter.update('victim', 'cancelled', '', {
+    name: 'victim',
+    outcome: 'cancelled',
+    reasons: [],
+    message: 'Slurm job 53 was cancelled (scancel, or by an administrator)',
+  });
   assert.deepEqual(out, ['! victim: cancelled (Slurm job 53 was cancelled (scancel, or by an administrator))']);
 });
 
@@ -24,9 +29,15 @@ test('a local Ctrl-C cancellation says "cancelled" once', () => {
 
 test('timeout and lost jobs fail with the first line of the message, not the log tail', () => {
   const { out, reporter } = lines();
-  const message = 'Slurm job 54 exceeded its time limit of 1 min (TIMEOUT); raise `resources.time` (minutes) for this stage\n--- last lines of .grow/logs/slow.log ---\nstep 3';
+  const message =
+    'Slurm job 54 exceeded its time limit of 1 min (TIMEOUT); raise `resources.time` (minutes) for this stage\n--- last lines of .grow/logs/slow.log ---\nstep 3';
   reporter.update('slow', 'failed', message, { name: 'slow', outcome: 'failed', reasons: [], message, durationMs: 61_000 });
-  reporter.update('gone', 'failed', 'Slurm job 55 vanished', { name: 'gone', outcome: 'failed', reasons: [], message: 'Slurm job 55 vanished' });
+  reporter.update('gone', 'failed', 'Slurm job 55 vanished', {
+    name: 'gone',
+    outcome: 'failed',
+    reasons: [],
+    message: 'Slurm job 55 vanished',
+  });
   assert.equal(out.length, 2);
   assert.match(out[0], /^✖ slow: failed in .+: Slurm job 54 exceeded its time limit of 1 min \(TIMEOUT\); raise/);
   assert.doesNotMatch(out[0], /last lines/);

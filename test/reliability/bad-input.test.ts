@@ -124,18 +124,23 @@ const cases: BadCase[] = [
   },
   {
     name: 'a corrupt lock file',
-    breakIt: (dir) => writeFileSync(join(dir, 'pipeline.lock'), readFileSync(join(dir, 'pipeline.lock'), 'utf8').replace('outs:', 'outs: [unclosed')),
+    breakIt: (dir) =>
+      writeFileSync(join(dir, 'pipeline.lock'), readFileSync(join(dir, 'pipeline.lock'), 'utf8').replace('outs:', 'outs: [unclosed')),
     expect: [/pipeline\.lock:\d+:\d+/, /git checkout pipeline\.lock|delete/],
   },
   {
     name: 'a hand-edited lock hash',
     breakIt: (dir) =>
-      writeFileSync(join(dir, 'pipeline.lock'), readFileSync(join(dir, 'pipeline.lock'), 'utf8').replace(/hash: md5:[0-9a-f]{6}/, 'hash: md5:zzzzzz')),
+      writeFileSync(
+        join(dir, 'pipeline.lock'),
+        readFileSync(join(dir, 'pipeline.lock'), 'utf8').replace(/hash: md5:[0-9a-f]{6}/, 'hash: md5:zzzzzz'),
+      ),
     expect: [/pipeline\.lock:\d+:\d+/, /hash/, /git checkout pipeline\.lock|delete/],
   },
   {
     name: 'a hand-edited lock shape',
-    breakIt: (dir) => writeFileSync(join(dir, 'pipeline.lock'), readFileSync(join(dir, 'pipeline.lock'), 'utf8').replace('cmd:', 'command:')),
+    breakIt: (dir) =>
+      writeFileSync(join(dir, 'pipeline.lock'), readFileSync(join(dir, 'pipeline.lock'), 'utf8').replace('cmd:', 'command:')),
     expect: [/pipeline\.lock:\d+:\d+/, /command/, /git checkout pipeline\.lock|delete/],
   },
   {
@@ -146,7 +151,8 @@ const cases: BadCase[] = [
   },
   {
     name: 'grow verify on a hand-edited lock',
-    breakIt: (dir) => writeFileSync(join(dir, 'pipeline.lock'), readFileSync(join(dir, 'pipeline.lock'), 'utf8').replace('cmd:', 'command:')),
+    breakIt: (dir) =>
+      writeFileSync(join(dir, 'pipeline.lock'), readFileSync(join(dir, 'pipeline.lock'), 'utf8').replace('cmd:', 'command:')),
     expect: [/pipeline\.lock:4:5/, /unknown key `command`/, /git checkout pipeline\.lock/],
     args: ['verify'],
   },

@@ -52,7 +52,7 @@ test('gc --dry removes nothing: not stale temps, not damaged run-cache entries, 
   assert.equal(existsSync(damaged), false, 'and the damaged entry');
 });
 
-test('gc with `cache.dir: .` removes none of the user\'s own files', async () => {
+test("gc with `cache.dir: .` removes none of the user's own files", async () => {
   const dir = project({ '.growrc.yaml': 'cache:\n  dir: .\n' });
   assert.equal((await runGrow(dir, ['run'])).code, 0);
   writeFileSync(join(dir, 'in.txt'), 'v2\n');

@@ -22,7 +22,11 @@ function copyOfExample(): string {
 
 test('scripts/ci-repro-check.sh passes on the committed example', () => {
   ensureBuilt();
-  const r = spawnSync('bash', [join(REPO, 'scripts/ci-repro-check.sh')], { cwd: REPO, encoding: 'utf8', env: { ...process.env, GROW_DEV: '', CI: 'true' } });
+  const r = spawnSync('bash', [join(REPO, 'scripts/ci-repro-check.sh')], {
+    cwd: REPO,
+    encoding: 'utf8',
+    env: { ...process.env, GROW_DEV: '', CI: 'true' },
+  });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /all 4 stages up to date/);
   assert.match(r.stdout, /verify: all 4 outputs of 4 stages reproduced/);
@@ -41,10 +45,17 @@ test('a stage that stopped being deterministic: verify exits 1 naming the output
   const dir = copyOfExample();
   // The lock still records the old, deterministic output; the new code adds a timestamp.
   const evaluate = join(dir, 'scripts/evaluate.mjs');
-  writeFile(dir, 'scripts/evaluate.mjs', readFileSync(evaluate, 'utf8').replace('points: rows.length }', 'points: rows.length, at: process.hrtime.bigint().toString() }'));
+  writeFile(
+    dir,
+    'scripts/evaluate.mjs',
+    readFileSync(evaluate, 'utf8').replace('points: rows.length }', 'points: rows.length, at: process.hrtime.bigint().toString() }'),
+  );
   const r = await runGrow(dir, ['verify']);
   assert.equal(r.code, 1, r.output);
-  assert.match(r.stdout, /✖ evaluate: metrics\.json did not reproduce\n\s+expected md5:[0-9a-f]{32} \(pipeline\.lock\)\n\s+got\s+md5:[0-9a-f]{32}/);
+  assert.match(
+    r.stdout,
+    /✖ evaluate: metrics\.json did not reproduce\n\s+expected md5:[0-9a-f]{32} \(pipeline\.lock\)\n\s+got\s+md5:[0-9a-f]{32}/,
+  );
   assert.match(r.stdout, /✖ summary: report did not reproduce/);
   assert.doesNotMatch(r.stdout, /✖ fit:/);
 });

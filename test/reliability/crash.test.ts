@@ -15,7 +15,9 @@ import { ensureBuilt } from '../helpers/grow-project.ts';
 import { auditCache, GROW_BIN, removeProject, runGrow, tempProject, waitFor } from './rig.ts';
 
 const hasStrace = spawnSync('strace', ['-V']).status === 0;
-const skip = hasStrace ? false : 'strace is not installed (apt-get install strace): it injects the delays that make the kill point deterministic';
+const skip = hasStrace
+  ? false
+  : 'strace is not installed (apt-get install strace): it injects the delays that make the kill point deterministic';
 
 const dirs: string[] = [];
 after(() => dirs.forEach(removeProject));
@@ -38,12 +40,29 @@ function startSlowRenames(dir: string) {
 
 function startWithDelayed(dir: string, syscalls: string) {
   ensureBuilt();
-  const child = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-e', `trace=${syscalls}`,
-    '-e', `inject=${syscalls}:delay_enter=400000`, process.execPath, GROW_BIN, 'run', '-j', '1'], {
-    cwd: dir,
-    env: { ...process.env, GROW_DEV: '', GROW_CACHE_DIR: '', CI: 'true' },
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    'strace',
+    [
+      '-f',
+      '-qq',
+      '-o',
+      '/dev/null',
+      '-e',
+      `trace=${syscalls}`,
+      '-e',
+      `inject=${syscalls}:delay_enter=400000`,
+      process.execPath,
+      GROW_BIN,
+      'run',
+      '-j',
+      '1',
+    ],
+    {
+      cwd: dir,
+      env: { ...process.env, GROW_DEV: '', GROW_CACHE_DIR: '', CI: 'true' },
+      stdio: 'ignore',
+    },
+  );
   return new Promise<void>((res) => child.on('close', () => res()));
 }
 
@@ -69,7 +88,13 @@ function assertStateFileCorrect(dir: string) {
     if (!Array.isArray(entry) || entry.length !== 2 || !existsSync(join(dir, rel))) continue;
     const st = statSync(join(dir, rel), { bigint: true });
     if (entry[0] !== `${st.ino}:${st.mtimeNs}:${st.size}`) continue;
-    assert.equal(entry[1], createHash('md5').update(readFileSync(join(dir, rel))).digest('hex'), `state entry of ${rel}`);
+    assert.equal(
+      entry[1],
+      createHash('md5')
+        .update(readFileSync(join(dir, rel)))
+        .digest('hex'),
+      `state entry of ${rel}`,
+    );
   }
 }
 
@@ -138,13 +163,16 @@ test('kill -9 while outs are being restored from the cache: the next run restore
   const done = startWithDelayed(dir, 'copy_file_range,sendfile');
   // A directory out is assembled beside its place (`big.tmp-…`) and renamed in when complete.
   const assembling = () => readdirSync(dir).find((n) => n.startsWith('big.tmp-'));
-  await waitFor('a half-restored big/', () => { const t = assembling(); return t !== undefined && readdirSync(join(dir, t)).length >= 1; });
+  await waitFor('a half-restored big/', () => {
+    const t = assembling();
+    return t !== undefined && readdirSync(join(dir, t)).length >= 1;
+  });
   const holder = JSON.parse(readFileSync(join(dir, '.grow/runner.lock'), 'utf8')).pid as number;
   process.kill(holder, 'SIGKILL');
   await done;
   const half = assembling();
   assert.ok(half && readdirSync(join(dir, half)).length < 40, 'the kill came in the middle of the restore');
-  assert.equal(existsSync(join(dir, 'big')), false, 'nothing half-restored under the out\'s own name');
+  assert.equal(existsSync(join(dir, 'big')), false, "nothing half-restored under the out's own name");
   await assertRecovers(dir, t);
   assert.equal(readFileSync(join(dir, 'runs.log'), 'utf8'), 'ran\n', 'restored, never re-run');
   assert.equal(readFileSync(join(dir, 'pipeline.lock'), 'utf8'), lockBefore, 'the lock is byte-identical');

@@ -135,15 +135,18 @@ test('a pipeline.lock write refused by permissions (EACCES, non-root) records no
 });
 
 test('checkout into a full disk: one line, exit 1, the old out kept, no temp left; it works once there is room', async (t) => {
-  const p = projectOnTmpfs({
-    'in.txt': 'v1\n',
-    'pipeline.yaml': `stages:
+  const p = projectOnTmpfs(
+    {
+      'in.txt': 'v1\n',
+      'pipeline.yaml': `stages:
   make:
     cmd: mkdir -p out && head -c 300000 /dev/urandom > out/big.bin && cp in.txt out/a.txt
     deps: [in.txt]
     outs: [out]
 `,
-  }, '1m');
+    },
+    '1m',
+  );
   if (!p) return t.skip('needs root to mount a tmpfs');
   assert.equal((await runGrow(p.proj, ['run'])).code, 0);
   writeFileSync(join(p.proj, 'out', 'a.txt'), 'edited\n');

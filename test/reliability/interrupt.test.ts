@@ -78,7 +78,9 @@ async function interruptDuringSlow(signal: NodeJS.Signals, env: Record<string, s
 function procStat(pid: number): string[] | undefined {
   try {
     // Fields after the parenthesised command name: state, ppid, pgrp, ...
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    return readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /s, '')
+      .split(' ');
   } catch {
     return undefined;
   }

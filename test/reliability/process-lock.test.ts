@@ -77,12 +77,15 @@ test('an unreadable lock file is recovered; a lock from another host is never st
   assert.match(notices.join('\n'), /unreadable/);
 
   writeFileSync(path, JSON.stringify({ pid: 4242, hostname: 'some-other-host', command: 'grow run x', startedAt: 'then', token: 't' }));
-  assert.throws(() => acquireProcessLock(root), (e: unknown) => {
-    assert.ok(e instanceof GrowError);
-    assert.match(e.message, /pid 4242 on some-other-host/);
-    assert.match(e.hint ?? '', /delete \.grow\/runner\.lock/);
-    return true;
-  });
+  assert.throws(
+    () => acquireProcessLock(root),
+    (e: unknown) => {
+      assert.ok(e instanceof GrowError);
+      assert.match(e.message, /pid 4242 on some-other-host/);
+      assert.match(e.hint ?? '', /delete \.grow\/runner\.lock/);
+      return true;
+    },
+  );
   assert.ok(existsSync(path), 'a foreign lock is left alone');
 });
 
@@ -104,7 +107,10 @@ test('a lock whose pid now belongs to another process (pid reused) is taken over
     const path = join(root, PROCESS_LOCK_FILE);
     acquireProcessLock(root).release();
     // The dead runner had this pid, but started at another time than the live process has it now.
-    writeFileSync(path, JSON.stringify({ pid: other.pid, hostname: hostname(), command: 'grow run', startedAt: 'then', token: 't', procStart: '1' }));
+    writeFileSync(
+      path,
+      JSON.stringify({ pid: other.pid, hostname: hostname(), command: 'grow run', startedAt: 'then', token: 't', procStart: '1' }),
+    );
     const notices: string[] = [];
     const lock = acquireProcessLock(root, { notice: (l) => notices.push(l) });
     assert.match(notices.join('\n'), new RegExp(`taking over .*pid ${other.pid}\\b`));
@@ -117,7 +123,7 @@ test('a lock whose pid now belongs to another process (pid reused) is taken over
   }
 });
 
-test('taking over a dead runner\'s lock removes its temp files only: same host and pid, not another host\'s', async () => {
+test("taking over a dead runner's lock removes its temp files only: same host and pid, not another host's", async () => {
   const root = project();
   const holder = holdLock(root);
   await waitForFile(join(root, 'held'));
@@ -136,8 +142,8 @@ test('taking over a dead runner\'s lock removes its temp files only: same host a
   lock.release();
   assert.equal(existsSync(join(root, ours)), false);
   assert.equal(existsSync(join(root, oursInGrow)), false);
-  assert.equal(existsSync(join(root, otherHost)), true, 'another host\'s temp file stays');
-  assert.equal(existsSync(join(root, otherPid)), true, 'another process\'s temp file stays');
+  assert.equal(existsSync(join(root, otherHost)), true, "another host's temp file stays");
+  assert.equal(existsSync(join(root, otherPid)), true, "another process's temp file stays");
 });
 
 test('temp names carry the host and random bytes: unique per call, marked by host and pid', () => {

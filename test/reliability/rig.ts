@@ -120,7 +120,13 @@ export function snapshotTree(root: string, skip: string[] = []): Map<string, str
         out.set(r + '/', 'dir');
         walk(r);
       } else if (st.isSymbolicLink()) out.set(r, 'link:' + readlinkSync(join(root, r)));
-      else out.set(r, createHash('md5').update(readFileSync(join(root, r))).digest('hex'));
+      else
+        out.set(
+          r,
+          createHash('md5')
+            .update(readFileSync(join(root, r)))
+            .digest('hex'),
+        );
     }
   };
   walk('');
@@ -152,7 +158,9 @@ export function auditCache(cacheDir: string): { bad: string[]; temps: string[]; 
       }
       objects++;
       const hex = sub + name.replace(/\.dir$/, '');
-      const actual = createHash('md5').update(readFileSync(join(objectsDir, sub, name))).digest('hex');
+      const actual = createHash('md5')
+        .update(readFileSync(join(objectsDir, sub, name)))
+        .digest('hex');
       if (actual !== hex) bad.push(`${rel}: content hashes to ${actual}`);
     }
   }

@@ -31,10 +31,12 @@ function cachedContents(proj: string, cacheDir = join(proj, '.grow', 'cache')): 
 }
 
 test('an out holding a link to a file outside the project fails the stage; the file is not cached', async () => {
-  const { base, proj } = project((b) => `    cmd: mkdir -p out && cp in.txt out/a.txt && ln -s ${join(b, 'a', 'secret.txt')} out/leak.txt
+  const { base, proj } = project(
+    (b) => `    cmd: mkdir -p out && cp in.txt out/a.txt && ln -s ${join(b, 'a', 'secret.txt')} out/leak.txt
     deps: [in.txt]
     outs: [out]
-`);
+`,
+  );
   const r = await runGrow(proj, ['run']);
   assert.equal(r.code, 1, r.output);
   assert.match(r.output, /out `out`: `out\/leak\.txt` is a symbolic link to .*secret\.txt, outside the project/);
@@ -46,10 +48,12 @@ test('an out holding a link to a file outside the project fails the stage; the f
 });
 
 test('an out that is itself a link to a directory outside fails the stage, leaves the target alone, and later commands still work', async () => {
-  const { base, proj } = project((b) => `    cmd: ln -s ${join(b, 'a', 'outside')} out
+  const { base, proj } = project(
+    (b) => `    cmd: ln -s ${join(b, 'a', 'outside')} out
     deps: [in.txt]
     outs: [out]
-`);
+`,
+  );
   const r = await runGrow(proj, ['run']);
   assert.equal(r.code, 1, r.output);
   assert.match(r.output, /out `out`: `out` is a symbolic link to .*outside, outside the project/);
@@ -64,20 +68,24 @@ test('an out that is itself a link to a directory outside fails the stage, leave
 });
 
 test('a dangling link in an out fails the stage with a message', async () => {
-  const { proj } = project(() => `    cmd: mkdir -p out && cp in.txt out/a.txt && ln -s /nonexistent/grow-test-target out/gone
+  const { proj } = project(
+    () => `    cmd: mkdir -p out && cp in.txt out/a.txt && ln -s /nonexistent/grow-test-target out/gone
     deps: [in.txt]
     outs: [out]
-`);
+`,
+  );
   const r = await runGrow(proj, ['run']);
   assert.equal(r.code, 1, r.output);
   assert.match(r.output, /`out\/gone` is a symbolic link to \/nonexistent\/grow-test-target, which does not exist/);
 });
 
 test('a link inside an out to a file inside the project is cached and restored as a regular copy', async () => {
-  const { proj } = project(() => `    cmd: mkdir -p out && cp in.txt out/a.txt && ln -s ../in.txt out/link.txt
+  const { proj } = project(
+    () => `    cmd: mkdir -p out && cp in.txt out/a.txt && ln -s ../in.txt out/link.txt
     deps: [in.txt]
     outs: [out]
-`);
+`,
+  );
   assert.equal((await runGrow(proj, ['run'])).code, 0);
   rmSync(join(proj, 'out'), { recursive: true });
   const r = await runGrow(proj, ['checkout']);
@@ -87,10 +95,12 @@ test('a link inside an out to a file inside the project is cached and restored a
 });
 
 test('a dep directory holding a link to outside is hashed (followed) but never cached', async () => {
-  const { base, proj } = project(() => `    cmd: cat data/* > summary.txt
+  const { base, proj } = project(
+    () => `    cmd: cat data/* > summary.txt
     deps: [data]
     outs: [summary.txt]
-`);
+`,
+  );
   mkdirSync(join(proj, 'data'));
   writeFileSync(join(proj, 'data', 'local.txt'), 'local\n');
   const { symlinkSync } = await import('node:fs');
@@ -103,10 +113,12 @@ test('a dep directory holding a link to outside is hashed (followed) but never c
 });
 
 test('a link inside an out back to one of its ancestors (a loop) fails the stage with a message, no stack overflow', async () => {
-  const { proj } = project(() => `    cmd: mkdir -p out && cp in.txt out/a.txt && ln -s .. out/up
+  const { proj } = project(
+    () => `    cmd: mkdir -p out && cp in.txt out/a.txt && ln -s .. out/up
     deps: [in.txt]
     outs: [out]
-`);
+`,
+  );
   const r = await runGrow(proj, ['run']);
   assert.equal(r.code, 1, r.output);
   assert.match(r.output, /out\/up is a symbolic link to .*, which contains the link itself \(a loop\)/);

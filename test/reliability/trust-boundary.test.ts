@@ -25,7 +25,8 @@ function project(pipeline = PIPELINE): Nest {
   return n;
 }
 
-const runs = (proj: string) => (existsSync(join(proj, 'runs.log')) ? readFileSync(join(proj, 'runs.log'), 'utf8').trim().split('\n').length : 0);
+const runs = (proj: string) =>
+  existsSync(join(proj, 'runs.log')) ? readFileSync(join(proj, 'runs.log'), 'utf8').trim().split('\n').length : 0;
 
 /** Points the lock's record of `out` at `hash`. */
 function setLockHash(proj: string, hash: string): void {
@@ -169,7 +170,10 @@ test('pipeline.lock paths that leave the project, or name the project itself, ar
     for (const cmd of [['checkout'], ['status'], ['run']]) {
       const r = await runGrow(proj, cmd);
       assert.equal(r.code, 2, `${bad} / ${cmd}: ${r.output}`);
-      assert.match(r.stderr, /^grow: pipeline\.lock:\d+:\d+: stage `make`: path .* (leaves the project|is absolute|names the project root|is not a normalised)/m);
+      assert.match(
+        r.stderr,
+        /^grow: pipeline\.lock:\d+:\d+: stage `make`: path .* (leaves the project|is absolute|names the project root|is not a normalised)/m,
+      );
       assert.doesNotMatch(r.output, /\n\s+at /, 'no stack trace');
     }
     assert.equal(readFileSync(join(base, 'victim-dir', 'f'), 'utf8'), 'keep\n');
@@ -186,7 +190,10 @@ test('checkout restores only declared outs: a lock entry for `src` does not repl
   const outLine = /- \{path: out, hash: (md5:[0-9a-f]{32}\.dir), size: (\d+), files: 1\}/.exec(lock);
   assert.ok(outLine, lock);
   // A hand-edited (or merged) lock naming `src` with a hash the cache holds.
-  writeFileSync(join(proj, 'pipeline.lock'), lock.replace(outLine[0], `${outLine[0]}\n      - {path: src, hash: ${outLine[1]}, size: ${outLine[2]}, files: 1}`));
+  writeFileSync(
+    join(proj, 'pipeline.lock'),
+    lock.replace(outLine[0], `${outLine[0]}\n      - {path: src, hash: ${outLine[1]}, size: ${outLine[2]}, files: 1}`),
+  );
   rmSync(join(proj, 'out'), { recursive: true });
   const r = await runGrow(proj, ['checkout']);
   assert.equal(r.code, 0, r.output);
@@ -221,7 +228,10 @@ test('corrupt .grow/lock.json entries of the right md5 are a miss: status and ru
   assert.equal((await runGrow(proj, ['run'])).code, 0);
   const cachePath = join(proj, '.grow', 'lock.json');
   const c = JSON.parse(readFileSync(cachePath, 'utf8')) as { md5: string; stages: [string, unknown][] };
-  writeFileSync(cachePath, JSON.stringify({ md5: c.md5, stages: [['make', { cmd: 'x', deps: 5, outs: [{ path: '../../x', hash: 'md5:zz' }] }]] }));
+  writeFileSync(
+    cachePath,
+    JSON.stringify({ md5: c.md5, stages: [['make', { cmd: 'x', deps: 5, outs: [{ path: '../../x', hash: 'md5:zz' }] }]] }),
+  );
   const status = await runGrow(proj, ['status', '--check']);
   assert.equal(status.code, 0, status.output);
   const run = await runGrow(proj, ['run']);

@@ -32,7 +32,12 @@ function lockHash(dir: string, out: string): string {
 
 test('a deterministic pipeline reproduces (exit 0); the project and its shared cache are untouched', async () => {
   const shared = mkdtempSync(join(tmpdir(), 'grow-shared-cache-'));
-  const dir = tempProject({ 'pipeline.yaml': PIPELINE, 'in.txt': 'hello\n', '.growrc.yaml': `cache:\n  dir: ${shared}\n`, '.gitignore': 'upper.txt\ncount.txt\n.grow/\n' });
+  const dir = tempProject({
+    'pipeline.yaml': PIPELINE,
+    'in.txt': 'hello\n',
+    '.growrc.yaml': `cache:\n  dir: ${shared}\n`,
+    '.gitignore': 'upper.txt\ncount.txt\n.grow/\n',
+  });
   dirs.push(dir, shared);
   assert.equal((await runGrow(dir, ['run'])).code, 0);
   git(dir, 'init', '-q');
@@ -57,7 +62,10 @@ test('an output that does not reproduce is named with stage, path, expected and 
   const expected = lockHash(dir, 'count.txt');
   const r = await runGrow(dir, ['verify']);
   assert.equal(r.code, 1, r.output);
-  assert.match(r.stdout, new RegExp(`✖ count: count\\.txt did not reproduce\\n\\s+expected ${expected} \\(pipeline\\.lock\\)\\n\\s+got\\s+md5:[0-9a-f]{32}`));
+  assert.match(
+    r.stdout,
+    new RegExp(`✖ count: count\\.txt did not reproduce\\n\\s+expected ${expected} \\(pipeline\\.lock\\)\\n\\s+got\\s+md5:[0-9a-f]{32}`),
+  );
   assert.doesNotMatch(r.stdout, /prepare: upper\.txt did not reproduce/);
   assert.match(r.stdout, /1 of 2 outputs did not reproduce/);
   const skipped = await runGrow(dir, ['verify', '--skip-out', 'count.txt']);
@@ -67,17 +75,31 @@ test('an output that does not reproduce is named with stage, path, expected and 
 test('an out declared `verify: false` is never compared, without any flag; the others still are', async () => {
   const varying = 'wc -c < upper.txt > count.txt && date +%s%N > time.txt';
   const dir = tempProject({
-    'pipeline.yaml': PIPELINE.replace('wc -c < upper.txt > count.txt', varying).replace('outs: [count.txt]', 'outs: [count.txt, time.txt: {verify: false}]'),
+    'pipeline.yaml': PIPELINE.replace('wc -c < upper.txt > count.txt', varying).replace(
+      'outs: [count.txt]',
+      'outs: [count.txt, time.txt: {verify: false}]',
+    ),
     'in.txt': 'hello\n',
   });
   dirs.push(dir);
   assert.equal((await runGrow(dir, ['run'])).code, 0);
-  assert.match(readFileSync(join(dir, 'pipeline.lock'), 'utf8'), /path: time\.txt, hash: md5:/, 'a verify: false out is still hashed and locked');
+  assert.match(
+    readFileSync(join(dir, 'pipeline.lock'), 'utf8'),
+    /path: time\.txt, hash: md5:/,
+    'a verify: false out is still hashed and locked',
+  );
   const r = await runGrow(dir, ['verify']);
   assert.equal(r.code, 0, r.output);
   assert.match(r.stdout, /all 2 outputs of 2 stages reproduced \(1 not compared: declared `verify: false`\)/);
   // The declaration covers only that out: a varying out it does not name still fails.
-  writeFile(dir, 'pipeline.yaml', PIPELINE.replace('wc -c < upper.txt > count.txt', `${varying} && date +%s%N >> count.txt`).replace('outs: [count.txt]', 'outs: [count.txt, time.txt: {verify: false}]'));
+  writeFile(
+    dir,
+    'pipeline.yaml',
+    PIPELINE.replace('wc -c < upper.txt > count.txt', `${varying} && date +%s%N >> count.txt`).replace(
+      'outs: [count.txt]',
+      'outs: [count.txt, time.txt: {verify: false}]',
+    ),
+  );
   assert.equal((await runGrow(dir, ['run'])).code, 0);
   const bad = await runGrow(dir, ['verify']);
   assert.equal(bad.code, 1, bad.output);
@@ -87,7 +109,11 @@ test('an out declared `verify: false` is never compared, without any flag; the o
 });
 
 test('a lock older than the committed inputs fails even when every out still reproduces: the dep is named', async () => {
-  const dir = tempProject({ 'pipeline.yaml': PIPELINE.replace('tr a-z A-Z < in.txt > upper.txt', 'sh up.sh').replace('deps: [in.txt]', 'deps: [in.txt, up.sh]'), 'in.txt': 'hello\n', 'up.sh': 'tr a-z A-Z < in.txt > upper.txt\n' });
+  const dir = tempProject({
+    'pipeline.yaml': PIPELINE.replace('tr a-z A-Z < in.txt > upper.txt', 'sh up.sh').replace('deps: [in.txt]', 'deps: [in.txt, up.sh]'),
+    'in.txt': 'hello\n',
+    'up.sh': 'tr a-z A-Z < in.txt > upper.txt\n',
+  });
   dirs.push(dir);
   assert.equal((await runGrow(dir, ['run'])).code, 0);
   assert.equal((await runGrow(dir, ['verify'])).code, 0);
@@ -95,7 +121,10 @@ test('a lock older than the committed inputs fails even when every out still rep
   writeFile(dir, 'up.sh', '# upper-case the input\ntr a-z A-Z < in.txt > upper.txt\n');
   const r = await runGrow(dir, ['verify']);
   assert.equal(r.code, 1, r.output);
-  assert.match(r.stdout, /✖ prepare: pipeline\.lock records another dep up\.sh than the committed project has\n\s+expected md5:[0-9a-f]{32} \(pipeline\.lock\)\n\s+got\s+md5:[0-9a-f]{32}/);
+  assert.match(
+    r.stdout,
+    /✖ prepare: pipeline\.lock records another dep up\.sh than the committed project has\n\s+expected md5:[0-9a-f]{32} \(pipeline\.lock\)\n\s+got\s+md5:[0-9a-f]{32}/,
+  );
   assert.doesNotMatch(r.stdout, /did not reproduce\n/);
   assert.match(r.stdout, /lock entries are out of date: run `grow run` and commit pipeline\.lock/);
   assert.equal((await runGrow(dir, ['run'])).code, 0);
@@ -103,7 +132,10 @@ test('a lock older than the committed inputs fails even when every out still rep
 });
 
 test('`verify` on an out takes only a boolean: a string is one clear line naming the place', async () => {
-  const dir = tempProject({ 'pipeline.yaml': PIPELINE.replace('outs: [count.txt]', 'outs: [count.txt: {verify: "no"}]'), 'in.txt': 'hello\n' });
+  const dir = tempProject({
+    'pipeline.yaml': PIPELINE.replace('outs: [count.txt]', 'outs: [count.txt: {verify: "no"}]'),
+    'in.txt': 'hello\n',
+  });
   dirs.push(dir);
   const r = await runGrow(dir, ['status']);
   assert.notEqual(r.code, 0);

@@ -12,10 +12,17 @@ function rows(steps: number, every: number, flopsPerStep: number, start: number,
   const out: string[] = [];
   for (let step = 0; step <= steps; step += every) {
     const f = step / steps;
-    out.push(JSON.stringify({
-      step, tokens: step * 1024, flops: step * flopsPerStep, wall_s: step * 0.01,
-      train_loss: start + (end - start) * Math.sqrt(f) + 0.05, val_loss: start + (end - start) * Math.sqrt(f), lr: 1e-3,
-    }));
+    out.push(
+      JSON.stringify({
+        step,
+        tokens: step * 1024,
+        flops: step * flopsPerStep,
+        wall_s: step * 0.01,
+        train_loss: start + (end - start) * Math.sqrt(f) + 0.05,
+        val_loss: start + (end - start) * Math.sqrt(f),
+        lr: 1e-3,
+      }),
+    );
   }
   return out.join('\n') + '\n';
 }
@@ -32,32 +39,60 @@ export function writeSyntheticRun(root: string, seeds = [1], methods = ['merge',
     const fps = small ? 1e9 : 4e9;
     const steps = small ? 200 : ref.role === 'm0' ? 400 : 300;
     // merge reaches M0's final loss (3.0) early, stack never does.
-    const [start, end] = small ? [7, 3.5] : ref.role === 'm0' ? [7.6, 3.0 + 0.01 * ref.seed] : ref.method === 'merge' ? [3.9, 2.8] : [4.2, 3.2];
+    const [start, end] = small
+      ? [7, 3.5]
+      : ref.role === 'm0'
+        ? [7.6, 3.0 + 0.01 * ref.seed]
+        : ref.method === 'merge'
+          ? [3.9, 2.8]
+          : [4.2, 3.2];
     if (ref.role === 'm1p') {
       // merge uses both small models; the other method (like fpi) grows small model 1 only.
       const used = ref.method === 'merge' ? [1, 2] : [1];
       const operator = ref.method === 'stack' ? 5e10 : 0;
-      writeFileSync(join(dir, 'growth.json'), JSON.stringify({
-        method: ref.method,
-        operator_flops: operator,
-        charged: {
-          sources: used.map((i) => ({ index: i, path: `artifacts/models/small/s${ref.seed}/${i}`, train_flops: 200 * 1e9 })),
-          small_flops: used.length * 200 * 1e9,
+      writeFileSync(
+        join(dir, 'growth.json'),
+        JSON.stringify({
+          method: ref.method,
           operator_flops: operator,
-        },
-      }));
+          charged: {
+            sources: used.map((i) => ({ index: i, path: `artifacts/models/small/s${ref.seed}/${i}`, train_flops: 200 * 1e9 })),
+            small_flops: used.length * 200 * 1e9,
+            operator_flops: operator,
+          },
+        }),
+      );
     } else {
       writeFileSync(join(dir, 'metrics.jsonl'), rows(steps, 50, fps, start, end));
-      writeFileSync(join(dir, 'train.json'), JSON.stringify({
-        backend: 'wasm', params: small ? 100_000 : 400_000, flops_per_step: fps, steps, flops: steps * fps,
-        wall_s: steps * 0.01, peak_rss_bytes: 300 * 2 ** 20, final_val_loss: end,
-      }));
+      writeFileSync(
+        join(dir, 'train.json'),
+        JSON.stringify({
+          backend: 'wasm',
+          params: small ? 100_000 : 400_000,
+          flops_per_step: fps,
+          steps,
+          flops: steps * fps,
+          wall_s: steps * 0.01,
+          peak_rss_bytes: 300 * 2 ** 20,
+          final_val_loss: end,
+        }),
+      );
     }
-    const scores = Object.fromEntries(DATASETS.map((d, i) => {
-      const loss = end + 0.1 * i + 0.001 * ref.seed;
-      return [d, { loss, ppl: Math.exp(loss), accuracy: 0.3 - 0.01 * i, tokens: 1000 }];
-    }));
-    models.push({ id: ref.id, label: ref.label, role: ref.role, seed: ref.seed, ...(ref.method ? { method: ref.method } : {}), params: small ? 100_000 : 400_000, datasets: scores });
+    const scores = Object.fromEntries(
+      DATASETS.map((d, i) => {
+        const loss = end + 0.1 * i + 0.001 * ref.seed;
+        return [d, { loss, ppl: Math.exp(loss), accuracy: 0.3 - 0.01 * i, tokens: 1000 }];
+      }),
+    );
+    models.push({
+      id: ref.id,
+      label: ref.label,
+      role: ref.role,
+      seed: ref.seed,
+      ...(ref.method ? { method: ref.method } : {}),
+      params: small ? 100_000 : 400_000,
+      datasets: scores,
+    });
   }
   return { refs, evalMetrics: { schema: 1, backend: 'wasm', split: 'test', datasets: DATASETS, models } };
 }

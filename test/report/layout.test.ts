@@ -6,7 +6,10 @@ test('experimentModels lists every model of every seed, small models under artif
   const refs = experimentModels({ seeds: [1, 2], small: [1, 2], methods: ['merge', 'fpi'] });
   assert.equal(refs.length, 2 * (2 + 1 + 2 * 2));
   assert.equal(new Set(refs.map((r) => r.id)).size, refs.length, 'ids are unique');
-  assert.deepEqual(refs.filter((r) => r.seed === 2 && r.role === 'small').map((r) => r.dir), ['artifacts/models/small/s2/1', 'artifacts/models/small/s2/2']);
+  assert.deepEqual(
+    refs.filter((r) => r.seed === 2 && r.role === 'small').map((r) => r.dir),
+    ['artifacts/models/small/s2/1', 'artifacts/models/small/s2/2'],
+  );
   assert.equal(modelRef('m1', 2, { method: 'merge' }).dir, 'artifacts/models/s2/m1/merge');
   assert.equal(modelRef('m1p', 1, { method: 'fpi' }).label, "M1' (fpi)");
 });

@@ -14,7 +14,6 @@ import { writeReport } from '../../src/report/index.ts';
 import { writeSyntheticRun } from './fixtures.ts';
 import { CHROMIUM, launchChromium } from '../helpers/chromium.ts';
 
-
 test('the report page fits a 390 px phone and a desktop; variants and the target are in the legends', { timeout: 120_000 }, async (t) => {
   if (!existsSync(CHROMIUM)) {
     t.skip(`${CHROMIUM} is absent (apt-get install -y chromium)`);
@@ -33,7 +32,11 @@ test('the report page fits a 390 px phone and a desktop; variants and the target
       await page.setViewportSize({ width, height: 800 });
       await page.goto(pathToFileURL(join(root, 'report/index.html')).href, { waitUntil: 'load' });
       // GROWLINE_SCREENSHOTS=DIR: keep a picture of the first chart at each width, to look at.
-      if (process.env.GROWLINE_SCREENSHOTS) await page.locator('figure.chart').first().screenshot({ path: join(process.env.GROWLINE_SCREENSHOTS, `chart-${width}.png`) });
+      if (process.env.GROWLINE_SCREENSHOTS)
+        await page
+          .locator('figure.chart')
+          .first()
+          .screenshot({ path: join(process.env.GROWLINE_SCREENSHOTS, `chart-${width}.png`) });
       const layout = await page.evaluate(() => ({
         scrollWidth: document.documentElement.scrollWidth,
         charts: [...document.querySelectorAll('figure.chart')].map((f) => {
@@ -42,7 +45,9 @@ test('the report page fits a 390 px phone and a desktop; variants and the target
           const box = svg?.getBoundingClientRect();
           const native = Number(svg?.getAttribute('width'));
           // The smallest legend label as drawn on screen: its font size times the SVG's scale.
-          const fonts = [...(svg?.querySelectorAll('.role-legend-label text') ?? [])].map((el) => parseFloat(getComputedStyle(el).fontSize || el.getAttribute('font-size') || '0'));
+          const fonts = [...(svg?.querySelectorAll('.role-legend-label text') ?? [])].map((el) =>
+            parseFloat(getComputedStyle(el).fontSize || el.getAttribute('font-size') || '0'),
+          );
           return {
             id: f.id,
             shown: shown.length,
@@ -64,7 +69,11 @@ test('the report page fits a 390 px phone and a desktop; variants and the target
       for (const id of ['chart-loss-vs-tflops', 'chart-loss-vs-wall']) {
         const c = layout.charts.find((x) => x.id === id)!;
         assert.ok(c.legendText.includes(TARGET), `${id}: the target rule is in the legend (${c.legendText.join(' | ')})`);
-        for (const v of ['M1 (merge)', 'M1 (fpi_copy)', 'M1 (fpi_sb)']) assert.ok(c.legendText.some((x) => x?.startsWith(v)), `${id}: ${v} in the legend`);
+        for (const v of ['M1 (merge)', 'M1 (fpi_copy)', 'M1 (fpi_sb)'])
+          assert.ok(
+            c.legendText.some((x) => x?.startsWith(v)),
+            `${id}: ${v} in the legend`,
+          );
       }
       // The model legend's point shapes differ (the variants are told apart without colour).
       const tf = layout.charts.find((x) => x.id === 'chart-loss-vs-tflops')!;

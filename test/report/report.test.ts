@@ -26,7 +26,10 @@ test('the profile computes savings from the synthetic curves: merge reaches M0, 
     assert.equal(merge.reached, true);
     assert.ok(merge.saving_refine_only! > 0.5, `merge saving ${merge.saving_refine_only}`);
     assert.equal(merge.small_flops, 2 * 200 * 1e9);
-    assert.deepEqual(merge.charged_sources.map((c) => c.id), ['small/s1/1', 'small/s1/2']);
+    assert.deepEqual(
+      merge.charged_sources.map((c) => c.id),
+      ['small/s1/1', 'small/s1/2'],
+    );
     // A one-source method is charged for the one small model it grew, not for both.
     assert.equal(stack.small_flops, 200 * 1e9);
     assert.deepEqual(stack.charged_sources, [{ id: 'small/s1/1', flops: 200 * 1e9 }]);
@@ -56,7 +59,7 @@ test('charts render to SVG with one line mark per series, and M1 appears with an
   }
 });
 
-test('writeReport writes a self-contained page, Markdown and LaTeX with the metrics files\' numbers', async () => {
+test("writeReport writes a self-contained page, Markdown and LaTeX with the metrics files' numbers", async () => {
   const root = mkdtempSync(join(tmpdir(), 'growline-report-'));
   try {
     const { input, evalMetrics, profile } = build(root, [1, 2]);
@@ -84,7 +87,11 @@ test('writeReport writes a self-contained page, Markdown and LaTeX with the metr
     // Equal compute: M0's loss interpolated at M1's refine budget is shown beside M1's final loss.
     assert.match(md, /## Validation loss at equal compute/);
     assert.ok(merge.at_refine_budget.m0_val_loss !== null);
-    assert.ok(md.includes(`| M1 (merge) | 1 | refine only | ${fmtTflops(merge.at_refine_budget.flops)} | ${fmtLoss(merge.at_refine_budget.m0_val_loss)} | ${fmtLoss(merge.m1_final_val_loss)} |`));
+    assert.ok(
+      md.includes(
+        `| M1 (merge) | 1 | refine only | ${fmtTflops(merge.at_refine_budget.flops)} | ${fmtLoss(merge.at_refine_budget.m0_val_loss)} | ${fmtLoss(merge.m1_final_val_loss)} |`,
+      ),
+    );
     // Two seeds: the per-method spread table is there.
     assert.match(md, /## Growth methods over seeds/);
     assert.match(md, /\| merge \| 2 \| 2\/2 \|/);

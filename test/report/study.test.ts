@@ -26,7 +26,18 @@ const curve = (pts: [number, number][]): CurvePoint[] => pts.map(([flops, val_lo
 
 test('the study summary pairs each method with M0 of the same seed and budget and charges its sources', () => {
   const run = (method: string, seed: number, end: number, charged: number): StudyRun => ({
-    method, budget: 1, seed, curve: curve([[0, 7], [500, 5.5], [1000, end]]), val_loss: null, flops: 1000, wall_s: 1, charged_flops: charged,
+    method,
+    budget: 1,
+    seed,
+    curve: curve([
+      [0, 7],
+      [500, 5.5],
+      [1000, end],
+    ]),
+    val_loss: null,
+    flops: 1000,
+    wall_s: 1,
+    charged_flops: charged,
     charged_sources: charged > 0 ? ['artifacts/models/small/s1/1'] : [],
   });
   const runs = [run('m0', 1, 5.0, 0), run('m0', 2, 5.2, 0), run('fpi_sb', 1, 4.9, 200), run('fpi_sb', 2, 5.0, 200)];
@@ -45,7 +56,18 @@ test('the study summary pairs each method with M0 of the same seed and budget an
 
 test('final losses and differences use the whole validation split when every run was scored on it, never a mix', () => {
   const run = (method: string, seed: number, sampleEnd: number, full: number | null): StudyRun => ({
-    method, budget: 1, seed, curve: curve([[0, 7], [1000, sampleEnd]]), val_loss: full, flops: 1000, wall_s: 1, charged_flops: 0, charged_sources: [],
+    method,
+    budget: 1,
+    seed,
+    curve: curve([
+      [0, 7],
+      [1000, sampleEnd],
+    ]),
+    val_loss: full,
+    flops: 1000,
+    wall_s: 1,
+    charged_flops: 0,
+    charged_sources: [],
   });
   const full = summariseStudy([run('m0', 1, 5.0, 5.3), run('merge', 1, 4.9, 5.35)]);
   assert.equal(endLossOf([run('m0', 1, 5.0, 5.3)]).split, 'full');
@@ -61,8 +83,15 @@ test('final losses and differences use the whole validation split when every run
 test('a tuning seed among the reporting seeds is refused in one line naming the file and the fix', () => {
   const dir = mkdtempSync(join(tmpdir(), 'growline-study-'));
   try {
-    writeFileSync(join(dir, 'p.yaml'), 'study: {methods: [m0], lrs: [0.001], warmups: [20], tune_seed: 3, seeds: [1, 2, 3], budgets: [1]}\n');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(process.cwd(), 'stages/study.ts'), '--do', 'select', '--params', join(dir, 'p.yaml')], { encoding: 'utf8' });
+    writeFileSync(
+      join(dir, 'p.yaml'),
+      'study: {methods: [m0], lrs: [0.001], warmups: [20], tune_seed: 3, seeds: [1, 2, 3], budgets: [1]}\n',
+    );
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(process.cwd(), 'stages/study.ts'), '--do', 'select', '--params', join(dir, 'p.yaml')],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 1);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, /p\.yaml: study\.seeds \[1,2,3\] contains the tuning seed 3; .*pick another study\.tune_seed/);

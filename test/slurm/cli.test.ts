@@ -43,7 +43,10 @@ describe('grow run --executor slurm', { concurrency: true }, () => {
     assert.deepEqual(p.calls().sort(), ['a', 'b', 'both']);
     assert.equal(p.read('both.txt'), 'A\nB\n');
     const ids = ['a', 'b', 'both'].map((s) => jobIdsIn(p.path(`.grow/logs/${s}.log`)));
-    assert.ok(ids.every((l) => l.length === 1), JSON.stringify(ids));
+    assert.ok(
+      ids.every((l) => l.length === 1),
+      JSON.stringify(ids),
+    );
     assert.equal(new Set(ids.flat()).size, 3);
     assert.ok(ids.flat().every((id) => jobState(id) === 'COMPLETED'));
     assert.deepEqual(Object.keys(p.lock().stages).sort(), ['a', 'b', 'both']);
@@ -128,7 +131,7 @@ describe('grow run --executor slurm', { concurrency: true }, () => {
     assert.equal(p.lockText(), '');
   });
 
-  test('::progress lines from a running job reach grow\'s view while the job runs', { skip: slurmSkip }, async () => {
+  test("::progress lines from a running job reach grow's view while the job runs", { skip: slurmSkip }, async () => {
     const p = project({
       'pipeline.yaml': `stages:
   prog:
@@ -147,14 +150,16 @@ describe('grow run --executor slurm', { concurrency: true }, () => {
     child.stderr.on('data', (c) => (output += c));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     // The job is still waiting for `release`: the line can only have come from the live log.
-    await waitFor('the progress line in grow\'s output', () => /prog: \[.*\] 25% 1\/4.*loss=2\.5/.test(output));
+    await waitFor("the progress line in grow's output", () => /prog: \[.*\] 25% 1\/4.*loss=2\.5/.test(output));
     assert.equal(p.exists('p.txt'), false);
     p.write('release', '');
     assert.equal(await exited, 0, output);
     assert.equal(p.read('p.txt'), 'done\n');
   });
 
-  test('a second clone on the same cache (GROW_CACHE_DIR) restores every output without running anything', { skip: slurmSkip }, async () => {
+  test('a second clone on the same cache (GROW_CACHE_DIR) restores every output without running anything', {
+    skip: slurmSkip,
+  }, async () => {
     const shared = tempDir('grow-shared-cache-');
     cleanup.push(() => removeDir(shared));
     const pipeline = `stages:
@@ -185,13 +190,15 @@ describe('grow run --executor slurm', { concurrency: true }, () => {
     assert.equal(b.read('data/more.txt'), 'more\n');
     assert.equal(b.lockText(), a.lockText());
     assert.ok(!existsSync(b.path('.grow/logs/train@1.log')));
-
   });
-  test('Slurm submissions are not bounded by the local job count: three stages run at once as jobs with `jobs: 1`', { skip: slurmSkip }, async () => {
+  test('Slurm submissions are not bounded by the local job count: three stages run at once as jobs with `jobs: 1`', {
+    skip: slurmSkip,
+  }, async () => {
     // Each stage finishes only when all three have started, so they must be submitted together;
     // `jobs: 1` (the config's -j default) bounds local stages only. The bound turns a failure into
     // exit 9 instead of a hang.
-    const wait = (me: string) => `${record}; touch ${me}.started; i=0; while [ ! -e x.started ] || [ ! -e y.started ] || [ ! -e z.started ]; do i=$((i+1)); [ $i -gt 1200 ] && exit 9; sleep 0.05; done; echo ${me} > ${me}.txt`;
+    const wait = (me: string) =>
+      `${record}; touch ${me}.started; i=0; while [ ! -e x.started ] || [ ! -e y.started ] || [ ! -e z.started ]; do i=$((i+1)); [ $i -gt 1200 ] && exit 9; sleep 0.05; done; echo ${me} > ${me}.txt`;
     const p = project({
       '.growrc.yaml': 'jobs: 1\nexecutor: slurm\n',
       'pipeline.yaml': `stages:\n${['x', 'y', 'z'].map((n) => `  ${n}:\n    cmd: ${wait(n)}\n    outs: [${n}.txt]\n`).join('')}`,
@@ -200,5 +207,3 @@ describe('grow run --executor slurm', { concurrency: true }, () => {
     assert.deepEqual(p.calls().sort(), ['x', 'y', 'z']);
   });
 });
-
-

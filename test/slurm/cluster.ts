@@ -61,5 +61,8 @@ export function jobState(id: string): string | undefined {
 /** Ids of the jobs Slurm still has pending or running (squeue's default view). */
 export function queuedJobs(): string[] {
   const r = spawnSync('squeue', ['-h', '-o', '%i'], { encoding: 'utf8' });
-  return (r.stdout ?? '').split('\n').map((s) => s.trim()).filter(Boolean);
+  return (r.stdout ?? '')
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }

@@ -65,7 +65,7 @@ describe('slurm executor', { concurrency: true }, () => {
     assert.match(result.message ?? '', /killed by SIGKILL/);
   });
 
-  test('a request Slurm rejects fails at submission with sbatch\'s message', { skip: slurmSkip }, async () => {
+  test("a request Slurm rejects fails at submission with sbatch's message", { skip: slurmSkip }, async () => {
     const p = project();
     // The test cluster has no GPUs (no gres), and EnforcePartLimits rejects it at once.
     const result = await p.executor.run(p.request(stage('gpu', ['true'], { resources: { gpus: 1 } })));
@@ -118,7 +118,10 @@ describe('slurm executor', { concurrency: true }, () => {
     const result = await p.executor.run(p.request(stage('orphan', ['echo new > new.txt'])));
     assert.equal(result.state, 'ok');
     assert.equal(jobState(old), 'CANCELLED');
-    assert.match(readFileSync(p.log('orphan'), 'utf8'), new RegExp(`^::grow job ${old} of an earlier grow is still RUNNING: cancelling it`, 'm'));
+    assert.match(
+      readFileSync(p.log('orphan'), 'utf8'),
+      new RegExp(`^::grow job ${old} of an earlier grow is still RUNNING: cancelling it`, 'm'),
+    );
     assert.equal(readFileSync(join(p.root, 'new.txt'), 'utf8'), 'new\n');
   });
 
@@ -126,7 +129,11 @@ describe('slurm executor', { concurrency: true }, () => {
     const p = project();
     const release = join(p.root, 'release');
     const running = p.executor.run(
-      p.request(stage('progress', ['echo "::progress current=1 total=2 loss=3.5"; while [ ! -e release ]; do sleep 0.05; done; echo "::progress current=2 total=2"'])),
+      p.request(
+        stage('progress', [
+          'echo "::progress current=1 total=2 loss=3.5"; while [ ! -e release ]; do sleep 0.05; done; echo "::progress current=2 total=2"',
+        ]),
+      ),
     );
     await waitFor('the first progress line', () => p.lines.includes('::progress current=1 total=2 loss=3.5'));
     assert.ok(!p.lines.includes('::progress current=2 total=2'));

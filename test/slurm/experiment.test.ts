@@ -14,7 +14,8 @@ const run = promisify(execFile);
 
 function project(): string {
   const dir = mkdtempSync(join(tmpdir(), 'growline-slurm-exp-'));
-  for (const p of ['pipeline.yaml', 'params', 'stages', 'src', 'asm', 'package.json', 'tsconfig.json']) cpSync(join(REPO, p), join(dir, p), { recursive: true });
+  for (const p of ['pipeline.yaml', 'params', 'stages', 'src', 'asm', 'package.json', 'tsconfig.json'])
+    cpSync(join(REPO, p), join(dir, p), { recursive: true });
   symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir');
   return dir;
 }
@@ -33,7 +34,10 @@ async function grow(cwd: string, ...args: string[]): Promise<string> {
 const SMALL = ['train_small@1-1', 'train_small@2-1'];
 const modelFile = (dir: string, i: number) => join(dir, 'artifacts/models/small/s1', String(i), 'model.safetensors');
 
-test('the small models trained as Slurm jobs are byte-identical to the same stages run locally', { skip: slurmSkip, timeout: 10 * 60_000 }, async (t) => {
+test('the small models trained as Slurm jobs are byte-identical to the same stages run locally', {
+  skip: slurmSkip,
+  timeout: 10 * 60_000,
+}, async (t) => {
   const local = project();
   const slurm = project();
   t.after(() => [local, slurm].forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -47,10 +51,20 @@ test('the small models trained as Slurm jobs are byte-identical to the same stag
   const ids = SMALL.flatMap((s) => jobIdsIn(join(slurm, '.grow/logs', `${s}.log`)));
   assert.equal(new Set(ids).size, 2, `two Slurm jobs, got ${ids.join(', ')}`);
   // ... and trained exactly what the local run trained.
-  for (const i of [1, 2]) assert.ok(readFileSync(modelFile(slurm, i)).equals(readFileSync(modelFile(local, i))), `small model ${i} differs between Slurm and local`);
+  for (const i of [1, 2])
+    assert.ok(
+      readFileSync(modelFile(slurm, i)).equals(readFileSync(modelFile(local, i))),
+      `small model ${i} differs between Slurm and local`,
+    );
   const summary = JSON.parse(readFileSync(join(slurm, 'artifacts/models/small/s1/1/train.json'), 'utf8'));
   assert.equal(summary.backend, 'wasm');
-  assert.deepEqual(readdirSync(join(slurm, 'artifacts/models/small/s1/1')).sort(), ['config.json', 'metrics.jsonl', 'model.safetensors', 'optimizer.safetensors', 'train.json']);
+  assert.deepEqual(readdirSync(join(slurm, 'artifacts/models/small/s1/1')).sort(), [
+    'config.json',
+    'metrics.jsonl',
+    'model.safetensors',
+    'optimizer.safetensors',
+    'train.json',
+  ]);
 
   // The executor is not part of a stage's fingerprint: the same stages are now up to date.
   const again = await grow(slurm, 'run', ...smoke, '--set', 'small.executor=slurm', ...SMALL);

@@ -13,7 +13,13 @@ const line = (state: string, exit: string, extra = '') =>
 
 test('parses state, exit status/signal, time limit and nodes', () => {
   assert.deepEqual(parseJobLine(line('FAILED', '3:0')), {
-    id: '42', name: 'grow:train_small@1', state: 'FAILED', exitStatus: 3, exitSignal: 0, timeLimit: '01:30:00', nodeList: 'gpu07',
+    id: '42',
+    name: 'grow:train_small@1',
+    state: 'FAILED',
+    exitStatus: 3,
+    exitSignal: 0,
+    timeLimit: '01:30:00',
+    nodeList: 'gpu07',
   });
   assert.equal(parseJobLine('slurm_load_jobs error: Invalid job id specified'), undefined);
   assert.ok(!FINAL_STATES.has('COMPLETING'));
@@ -43,7 +49,12 @@ test('final states map to results with clear messages', () => {
 
 test('resources become sbatch flags; extra flags pass through after ours', () => {
   assert.deepEqual(resourceFlags({ cpus: 4, mem: '8G', gpus: 1, time: 60, sbatch: ['--partition=gpu', '--constraint=a100'] }), [
-    '--cpus-per-task=4', '--mem=8G', '--gres=gpu:1', '--time=60', '--partition=gpu', '--constraint=a100',
+    '--cpus-per-task=4',
+    '--mem=8G',
+    '--gres=gpu:1',
+    '--time=60',
+    '--partition=gpu',
+    '--constraint=a100',
   ]);
   assert.deepEqual(resourceFlags({ time: 0.5 }), ['--time=0:30']);
   assert.deepEqual(resourceFlags({ time: 2.25 }), ['--time=2:15']);

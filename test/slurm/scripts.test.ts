@@ -21,7 +21,9 @@ test('slurm-up.sh leaves a running cluster alone', { skip: slurmSkip }, () => {
   assert.equal(readFileSync(CTLD_PID, 'utf8').trim(), pid);
 });
 
-test('slurm-up.sh says why Slurm is unavailable on its last line (here: not root)', { skip: process.getuid?.() !== 0 && 'needs root to switch to an unprivileged user' }, () => {
+test('slurm-up.sh says why Slurm is unavailable on its last line (here: not root)', {
+  skip: process.getuid?.() !== 0 && 'needs root to switch to an unprivileged user',
+}, () => {
   const r = spawnSync('runuser', ['-u', 'nobody', '--', 'bash', UP], { encoding: 'utf8' });
   assert.notEqual(r.status, 0);
   const last = r.stderr.trim().split('\n').pop();

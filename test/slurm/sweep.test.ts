@@ -11,9 +11,16 @@ after(() => projects.forEach((p) => p.cleanup()));
 
 const FAST = { GROW_SLURM_POLL_MS: '200' };
 
-interface Shown { name: string; params: Record<string, unknown>; metrics: Record<string, unknown> }
+interface Shown {
+  name: string;
+  params: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+}
 
-test('a sweep with --executor slurm runs every point as Slurm jobs and records each as an experiment', { skip: slurmSkip, timeout: 5 * 60_000 }, async () => {
+test('a sweep with --executor slurm runs every point as Slurm jobs and records each as an experiment', {
+  skip: slurmSkip,
+  timeout: 5 * 60_000,
+}, async () => {
   const p = new TestProject({
     'params.yaml': 'train:\n  lr: 1\n',
     'train.sh': 'echo "{\\"score\\": $(( $(wc -l < data.txt) * $1 ))}" > score.json\n',

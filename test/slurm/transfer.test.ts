@@ -24,7 +24,10 @@ function dir(prefix: string): string {
 }
 
 function allFiles(root: string): string[] {
-  return (readdirSync(root, { recursive: true }) as string[]).map(String).filter((f) => statSync(join(root, f)).isFile()).sort();
+  return (readdirSync(root, { recursive: true }) as string[])
+    .map(String)
+    .filter((f) => statSync(join(root, f)).isFile())
+    .sort();
 }
 
 /** A workspace with a file and a directory out, stored in a real cache with a run-cache entry. */
@@ -43,7 +46,10 @@ async function filledCache() {
   await cache.store(join(work, 'data'), tree);
   new RunCache(cacheDir).put('0123456789abcdef0123456789abcdef', {
     stage: 'train',
-    outs: [{ path: 'model.bin', hash: file.hash, size: file.size }, { path: 'data', hash: tree.hash, size: tree.size, files: 2 }],
+    outs: [
+      { path: 'model.bin', hash: file.hash, size: file.size },
+      { path: 'data', hash: tree.hash, size: tree.size, files: 2 },
+    ],
   });
   return { work, cacheDir, cache, file, tree };
 }
@@ -55,7 +61,10 @@ test('push copies every object and run entry, verified and read-only; a second p
   assert.equal(first.objects, 4); // model.bin, a.txt, b.txt, the directory manifest
   assert.equal(first.runs, 1);
   assert.equal(first.corrupt.length, 0);
-  assert.equal(first.bytes, allFiles(join(src.cacheDir, 'files')).reduce((n, f) => n + statSync(join(src.cacheDir, 'files', f)).size, 0));
+  assert.equal(
+    first.bytes,
+    allFiles(join(src.cacheDir, 'files')).reduce((n, f) => n + statSync(join(src.cacheDir, 'files', f)).size, 0),
+  );
   assert.deepEqual(allFiles(dest), allFiles(src.cacheDir));
   assert.ok(allFiles(dest).every((f) => !f.includes('.tmp-')));
   const remote = new Cache(dest);
@@ -87,7 +96,10 @@ test('a corrupt source object is reported and not copied; run entries needing it
 });
 
 test('pull from an empty or missing remote, and push --to through the command', async () => {
-  const p = new TestProject({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: cp in.txt a.txt\n    deps: [in.txt]\n    outs: [a.txt]\n', 'in.txt': 'a\n' });
+  const p = new TestProject({
+    'pipeline.yaml': 'stages:\n  a:\n    cmd: cp in.txt a.txt\n    deps: [in.txt]\n    outs: [a.txt]\n',
+    'in.txt': 'a\n',
+  });
   dirs.push(p.dir);
   await p.ok(['run']);
   const lines: string[] = [];

@@ -26,7 +26,11 @@ function stages(): { name: string; program: string; deps: string[] }[] {
     const spec = raw.do ?? raw;
     const program = /\bstages\/[\w/.-]+\.ts\b/.exec(spec.cmd ?? '')?.[0];
     if (!program) continue;
-    out.push({ name, program, deps: (spec.deps ?? []).filter((d): d is string => typeof d === 'string').map((d) => d.replace(/\/+$/, '')) });
+    out.push({
+      name,
+      program,
+      deps: (spec.deps ?? []).filter((d): d is string => typeof d === 'string').map((d) => d.replace(/\/+$/, '')),
+    });
   }
   return out;
 }
@@ -46,7 +50,7 @@ async function importClosure(program: string): Promise<string[]> {
   return Object.keys(r.metafile.inputs).map((f) => relative(root, resolve(process.cwd(), f)).split('\\').join('/'));
 }
 
-test('every file a stage program imports is covered by one of that stage\'s deps', async () => {
+test("every file a stage program imports is covered by one of that stage's deps", async () => {
   const found = stages();
   assert.ok(found.length >= 8, `expected the experiment's stages in pipeline.yaml, found ${found.map((s) => s.name).join(', ')}`);
   const gaps: string[] = [];
@@ -56,8 +60,9 @@ test('every file a stage program imports is covered by one of that stage\'s deps
     const files = closures.get(s.program)!;
     assert.ok(files.includes(s.program), `${s.program} is in its own closure`);
     for (const f of files) {
-      if (!s.deps.some((d) => f === d || f.startsWith(`${d}/`))) gaps.push(`${s.name}: ${f} (imported by ${s.program}) is not under any dep`);
+      if (!s.deps.some((d) => f === d || f.startsWith(`${d}/`)))
+        gaps.push(`${s.name}: ${f} (imported by ${s.program}) is not under any dep`);
     }
   }
-  assert.deepEqual(gaps, [], 'add the file or its folder to the stage\'s deps in pipeline.yaml');
+  assert.deepEqual(gaps, [], "add the file or its folder to the stage's deps in pipeline.yaml");
 });

@@ -195,7 +195,10 @@ test('editing pipeline.yaml re-runs the stages whose definition changed; a broke
   await until('the second error', /waiting for a fix/, 2);
 
   writeFile(dir, 'pipeline.yaml', PIPELINE.replace('sh stage.sh c c.in c.out', 'sh stage.sh c c.in c.out && echo v2 >> c.out'));
-  await until('the fixed edit', /\[#2\] changed: a\.in, pipeline\.yaml → a \(dep a\.in changed\), b \(upstream a\), c \(stage definition changed in pipeline\.yaml\)/);
+  await until(
+    'the fixed edit',
+    /\[#2\] changed: a\.in, pipeline\.yaml → a \(dep a\.in changed\), b \(upstream a\), c \(stage definition changed in pipeline\.yaml\)/,
+  );
   await until('its end', /\[#2\] 3 done/);
   assert.deepEqual([count('a'), count('b'), count('c')], [2, 2, 2]);
   assert.equal(readFileSync(join(dir, 'c.out'), 'utf8'), 'c1\nv2\n');
@@ -272,4 +275,3 @@ test('a failed stage downstream of an upstream re-run with byte-identical outs i
   assert.deepEqual([count('up'), count('down')], [3, 2]);
   await stop(w);
 });
-

@@ -2,7 +2,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const [digits, points, coeffsFile, out] = [Number(process.argv[2]), process.argv[3], process.argv[4], process.argv[5]];
-const rows = readFileSync(points, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
+const rows = readFileSync(points, 'utf8')
+  .trim()
+  .split('\n')
+  .slice(1)
+  .map((l) => l.split(',').map(Number));
 const { coeffs } = JSON.parse(readFileSync(coeffsFile, 'utf8'));
 const predict = (x) => coeffs.reduce((sum, c, i) => sum + c * x ** i, 0);
 let se = 0;

@@ -3,7 +3,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 const [degree, points, out] = [Number(process.argv[2]), process.argv[3], process.argv[4]];
-const rows = readFileSync(points, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
+const rows = readFileSync(points, 'utf8')
+  .trim()
+  .split('\n')
+  .slice(1)
+  .map((l) => l.split(',').map(Number));
 const k = degree + 1;
 const a = Array.from({ length: k }, () => new Array(k + 1).fill(0));
 for (const [x, y] of rows) {

@@ -19,9 +19,14 @@ export function readTokens(path: string): Uint16Array {
   try {
     buf = readFileSync(path);
   } catch (e) {
-    throw new TokensError(`${path}: cannot read token file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); run the tokenize stage first`);
+    throw new TokensError(
+      `${path}: cannot read token file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); run the tokenize stage first`,
+    );
   }
-  if (buf.length % 2 !== 0) throw new TokensError(`${path}: ${buf.length} bytes is not a whole number of uint16 tokens; the file is truncated or not a token stream`);
+  if (buf.length % 2 !== 0)
+    throw new TokensError(
+      `${path}: ${buf.length} bytes is not a whole number of uint16 tokens; the file is truncated or not a token stream`,
+    );
   const out = new Uint16Array(buf.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = buf.readUInt16LE(2 * i);
   return out;
@@ -79,7 +84,10 @@ export function readTokensMeta(tokensDir: string): TokensMeta {
     Number.isInteger(meta.eot_id) &&
     Array.isArray(meta.sources) &&
     meta.sources.every((s) => typeof s?.name === 'string' && Array.isArray(s.roles) && s.splits !== null && typeof s.splits === 'object');
-  if (!ok) throw new TokensError(`${file}: not a schema-1 uint16 token meta (vocab_size, eot_id, sources with name, roles and splits); re-run the tokenize stage`);
+  if (!ok)
+    throw new TokensError(
+      `${file}: not a schema-1 uint16 token meta (vocab_size, eot_id, sources with name, roles and splits); re-run the tokenize stage`,
+    );
   return meta;
 }
 
@@ -87,7 +95,9 @@ export function readTokensMeta(tokensDir: string): TokensMeta {
 export function sourcesFor(meta: TokensMeta, role: string): TokenSourceMeta[] {
   const out = meta.sources.filter((s) => s.roles.includes(role));
   if (out.length === 0) {
-    throw new TokensError(`no dataset has role "${role}" in data.sources (roles found: ${[...new Set(meta.sources.flatMap((s) => s.roles))].join(', ')}); give at least one source roles: [${role}]`);
+    throw new TokensError(
+      `no dataset has role "${role}" in data.sources (roles found: ${[...new Set(meta.sources.flatMap((s) => s.roles))].join(', ')}); give at least one source roles: [${role}]`,
+    );
   }
   return out;
 }
@@ -95,7 +105,10 @@ export function sourcesFor(meta: TokensMeta, role: string): TokenSourceMeta[] {
 /** One source's token stream of one split. */
 export function readSplit(tokensDir: string, src: TokenSourceMeta, split: string): Uint16Array {
   const f = src.splits[split];
-  if (!f) throw new TokensError(`${join(tokensDir, 'meta.json')}: source ${src.name} has no "${split}" split (has ${Object.keys(src.splits).join(', ')})`);
+  if (!f)
+    throw new TokensError(
+      `${join(tokensDir, 'meta.json')}: source ${src.name} has no "${split}" split (has ${Object.keys(src.splits).join(', ')})`,
+    );
   return readTokens(join(tokensDir, f.file));
 }
 

@@ -31,12 +31,14 @@ const KERNELS: Record<string, HostKernel> = {
   [FUSED.layerNorm]: {
     inputs: ['x', 'w', 'b'],
     shapes: ([x]) => [x.shape, x.shape, [x.shape[0], 1]],
-    compute: ([x, w, b], [y, xhat, rstd], [s], { eps }) => math.layerNormForward(x as Float32Array, w as Float32Array, b as Float32Array, s[1], eps, y, xhat, rstd),
+    compute: ([x, w, b], [y, xhat, rstd], [s], { eps }) =>
+      math.layerNormForward(x as Float32Array, w as Float32Array, b as Float32Array, s[1], eps, y, xhat, rstd),
   },
   [FUSED.layerNormGrad]: {
     inputs: ['dy', 'xhat', 'rstd', 'w'],
     shapes: ([dy, , , w]) => [dy.shape, w.shape, w.shape],
-    compute: ([dy, xhat, rstd, w], [dx, dw, db], [s]) => math.layerNormBackward(dy as Float32Array, xhat as Float32Array, rstd as Float32Array, w as Float32Array, s[1], dx, dw, db),
+    compute: ([dy, xhat, rstd, w], [dx, dw, db], [s]) =>
+      math.layerNormBackward(dy as Float32Array, xhat as Float32Array, rstd as Float32Array, w as Float32Array, s[1], dx, dw, db),
   },
   [FUSED.geluArgument]: {
     inputs: ['x'],
@@ -58,7 +60,8 @@ const KERNELS: Record<string, HostKernel> = {
   [FUSED.crossEntropyGrad]: {
     inputs: ['p', 'labels', 'dy'],
     shapes: ([p]) => [p.shape],
-    compute: ([p, labels, dy], [dz], _shapes, { v }) => math.crossEntropyBackward(p as Float32Array, labels as Int32Array, v, dy[0] / labels.length, dz),
+    compute: ([p, labels, dy], [dz], _shapes, { v }) =>
+      math.crossEntropyBackward(p as Float32Array, labels as Int32Array, v, dy[0] / labels.length, dz),
   },
   [FUSED.softmaxGrad]: {
     inputs: ['p', 'dy'],
@@ -102,7 +105,10 @@ function cpuKernel(k: HostKernel): tf.KernelFunc {
 /** Registers the fused kernels for `cpu` and `wasm` (idempotent). */
 function registerFusedKernels(): void {
   for (const [name, k] of Object.entries(KERNELS)) {
-    for (const [backendName, make] of [['cpu', cpuKernel], ['wasm', wasmKernel]] as const) {
+    for (const [backendName, make] of [
+      ['cpu', cpuKernel],
+      ['wasm', wasmKernel],
+    ] as const) {
       if (!tf.getKernel(name, backendName)) tf.registerKernel({ kernelName: name, backendName, kernelFunc: make(k) });
     }
   }

@@ -13,7 +13,16 @@
  */
 
 /** y = (x − mean)·rstd·w + b per row; also returns x̂ and rstd for the backward pass. */
-export function layerNormForward(x: Float32Array, w: Float32Array, b: Float32Array, d: number, eps: number, y: Float32Array, xhat: Float32Array, rstd: Float32Array): void {
+export function layerNormForward(
+  x: Float32Array,
+  w: Float32Array,
+  b: Float32Array,
+  d: number,
+  eps: number,
+  y: Float32Array,
+  xhat: Float32Array,
+  rstd: Float32Array,
+): void {
   const rows = x.length / d;
   let r = 0;
   for (; r + 4 <= rows; r += 4) {
@@ -21,15 +30,24 @@ export function layerNormForward(x: Float32Array, w: Float32Array, b: Float32Arr
     const o1 = o0 + d;
     const o2 = o1 + d;
     const o3 = o2 + d;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0;
     for (let j = 0; j < d; j++) {
       s0 += x[o0 + j];
       s1 += x[o1 + j];
       s2 += x[o2 + j];
       s3 += x[o3 + j];
     }
-    const m0 = s0 / d, m1 = s1 / d, m2 = s2 / d, m3 = s3 / d;
-    let v0 = 0, v1 = 0, v2 = 0, v3 = 0;
+    const m0 = s0 / d,
+      m1 = s1 / d,
+      m2 = s2 / d,
+      m3 = s3 / d;
+    let v0 = 0,
+      v1 = 0,
+      v2 = 0,
+      v3 = 0;
     for (let j = 0; j < d; j++) {
       const c0 = x[o0 + j] - m0;
       const c1 = x[o1 + j] - m1;
@@ -86,7 +104,16 @@ export function layerNormForward(x: Float32Array, w: Float32Array, b: Float32Arr
 }
 
 /** dx = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·w;  dw = Σ_rows dy·x̂;  db = Σ_rows dy (rows in order). */
-export function layerNormBackward(dy: Float32Array, xhat: Float32Array, rstd: Float32Array, w: Float32Array, d: number, dx: Float32Array, dw: Float32Array, db: Float32Array): void {
+export function layerNormBackward(
+  dy: Float32Array,
+  xhat: Float32Array,
+  rstd: Float32Array,
+  w: Float32Array,
+  d: number,
+  dx: Float32Array,
+  dw: Float32Array,
+  db: Float32Array,
+): void {
   const rows = dy.length / d;
   const accW = new Float64Array(d);
   const accB = new Float64Array(d);
@@ -96,8 +123,14 @@ export function layerNormBackward(dy: Float32Array, xhat: Float32Array, rstd: Fl
     const o1 = o0 + d;
     const o2 = o1 + d;
     const o3 = o2 + d;
-    let sg0 = 0, sg1 = 0, sg2 = 0, sg3 = 0;
-    let sx0 = 0, sx1 = 0, sx2 = 0, sx3 = 0;
+    let sg0 = 0,
+      sg1 = 0,
+      sg2 = 0,
+      sg3 = 0;
+    let sx0 = 0,
+      sx1 = 0,
+      sx2 = 0,
+      sx3 = 0;
     for (let j = 0; j < d; j++) {
       const wj = w[j];
       const g0 = dy[o0 + j] * wj;
@@ -138,7 +171,17 @@ export function layerNormBackward(dy: Float32Array, xhat: Float32Array, rstd: Fl
   db.set(accB);
 }
 
-function layerNormRowDx(dy: Float32Array, xhat: Float32Array, w: Float32Array, d: number, o: number, mg: number, mgx: number, rs: number, dx: Float32Array): void {
+function layerNormRowDx(
+  dy: Float32Array,
+  xhat: Float32Array,
+  w: Float32Array,
+  d: number,
+  o: number,
+  mg: number,
+  mgx: number,
+  rs: number,
+  dx: Float32Array,
+): void {
   for (let j = 0; j < d; j++) dx[o + j] = rs * (dy[o + j] * w[j] - mg - xhat[o + j] * mgx);
 }
 

@@ -24,9 +24,19 @@ export type GemmIsa = 'relaxed-simd' | 'simd';
 
 interface GemmExports {
   gemm(
-    A: number, B: number, C: number, bias: number,
-    batch: number, M: number, K: number, N: number,
-    strideA: number, strideB: number, transA: number, transB: number, scratch: number,
+    A: number,
+    B: number,
+    C: number,
+    bias: number,
+    batch: number,
+    M: number,
+    K: number,
+    N: number,
+    strideA: number,
+    strideB: number,
+    transA: number,
+    transB: number,
+    scratch: number,
   ): void;
   scratchBytes(M: number, K: number, N: number, transA: number): number;
   relaxed(): number;
@@ -135,10 +145,19 @@ export function loadGemm(host: GemmHost, choice: GemmChoice = parseGemmChoice())
   for (const isa of order) {
     const mod = compile(isa);
     if (!mod) {
-      missing.push(existsSync(gemmWasmPath(isa)) ? `${isa} not supported by this runtime` : `${gemmWasmPath(isa)} missing (run npm run build)`);
+      missing.push(
+        existsSync(gemmWasmPath(isa)) ? `${isa} not supported by this runtime` : `${gemmWasmPath(isa)} missing (run npm run build)`,
+      );
       continue;
     }
-    const inst = new WebAssembly.Instance(mod, { env: { memory: host.memory, abort: () => { throw new GemmError('gemm aborted'); } } });
+    const inst = new WebAssembly.Instance(mod, {
+      env: {
+        memory: host.memory,
+        abort: () => {
+          throw new GemmError('gemm aborted');
+        },
+      },
+    });
     return { ok: true, gemm: new Gemm(isa, inst.exports as unknown as GemmExports, host) };
   }
   return { ok: false, why: missing.join('; ') };

@@ -75,7 +75,10 @@ async function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-no
   try {
     await import(pkg);
   } catch (e) {
-    const msg = (e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' ? 'not installed' : `failed to load (${(e as Error).message.split('\n')[0]})`;
+    const msg =
+      (e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND'
+        ? 'not installed'
+        : `failed to load (${(e as Error).message.split('\n')[0]})`;
     return { ok: false, why: `${pkg} ${msg}` };
   }
   if (!(await tf.setBackend('tensorflow'))) return { ok: false, why: `${pkg} loaded but its backend did not initialise` };
@@ -108,8 +111,12 @@ async function tryWasm(): Promise<Attempt> {
   // GROW_WASM_FIXES=0: stock speed (only the correctness fixes: gather's gradient, float one-hot).
   const speed = process.env.GROW_WASM_FIXES !== '0';
   const installed = installWasmFixes({ core: tf.version_core, wasm: wasm.version_wasm }, tf.PINNED_TFJS_VERSION, { speed });
-  const wasmFixes = speed || !installed.installed ? installed : { ...installed, reason: 'GROW_WASM_FIXES=0: stock kernels except the correctness fixes' };
-  return { ok: true, info: { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', wasmFixes, threads: threads > 1 ? wasm.getThreadsCount() : 1 } };
+  const wasmFixes =
+    speed || !installed.installed ? installed : { ...installed, reason: 'GROW_WASM_FIXES=0: stock kernels except the correctness fixes' };
+  return {
+    ok: true,
+    info: { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', wasmFixes, threads: threads > 1 ? wasm.getThreadsCount() : 1 },
+  };
 }
 
 /**
@@ -124,7 +131,8 @@ function processListeners() {
 
 function dropNewListeners(before: ReturnType<typeof processListeners>): void {
   for (const l of process.listeners('uncaughtException')) if (!before.exception.includes(l)) process.removeListener('uncaughtException', l);
-  for (const l of process.listeners('unhandledRejection')) if (!before.rejection.includes(l)) process.removeListener('unhandledRejection', l);
+  for (const l of process.listeners('unhandledRejection'))
+    if (!before.rejection.includes(l)) process.removeListener('unhandledRejection', l);
 }
 
 async function tryWebgpu(allowSoftware: boolean): Promise<Attempt> {
@@ -161,10 +169,15 @@ export async function initBackend(choice?: BackendChoice, opts: { quiet?: boolea
     const r = await CANDIDATES[name](c === 'auto');
     if (r.ok) {
       const fx = r.info.wasmFixes;
-      const fixNote = !fx ? '' : !fx.installed || fx.reason ? `; ${fx.reason}` : `; kernel fixes installed${fx.gemm ? `, GEMM: ${fx.gemm.kernel}${fx.gemm.why ? ` (${fx.gemm.why})` : ''}` : ''}`;
+      const fixNote = !fx
+        ? ''
+        : !fx.installed || fx.reason
+          ? `; ${fx.reason}`
+          : `; kernel fixes installed${fx.gemm ? `, GEMM: ${fx.gemm.kernel}${fx.gemm.why ? ` (${fx.gemm.why})` : ''}` : ''}`;
       const threadNote = r.info.threads && r.info.threads > 1 ? `; ${r.info.threads} XNNPACK threads` : '';
       const adapterNote = r.info.adapter ? `; adapter ${describeAdapter(r.info.adapter)}` : '';
-      const reason = (c === 'auto' ? `auto${skipped.length ? `: ${skipped.join('; ')}` : ''}` : `requested`) + fixNote + threadNote + adapterNote;
+      const reason =
+        (c === 'auto' ? `auto${skipped.length ? `: ${skipped.join('; ')}` : ''}` : `requested`) + fixNote + threadNote + adapterNote;
       active = { ...r.info, reason };
       activeChoice = name;
       if (!opts.quiet) process.stderr.write(`backend: ${active.name} (${active.package}) — ${reason}\n`);

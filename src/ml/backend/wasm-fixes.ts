@@ -10,7 +10,16 @@
 import * as tf from './tf.ts';
 import { loadGemm, parseGemmChoice } from './gemm.ts';
 import { wasmBackend } from './wasm-internals.ts';
-import { gatherRowsKernel, oneHotKernel, shareKernel, sliceKernel, splitKernel, sumKernel, transposeKernel, unsortedSegmentSumKernel } from './wasm-layout.ts';
+import {
+  gatherRowsKernel,
+  oneHotKernel,
+  shareKernel,
+  sliceKernel,
+  splitKernel,
+  sumKernel,
+  transposeKernel,
+  unsortedSegmentSumKernel,
+} from './wasm-layout.ts';
 import { WasmMatMul } from './wasm-matmul.ts';
 
 export interface WasmFixReport {
@@ -148,4 +157,3 @@ export function installWasmFixes(versions: { core: string; wasm: string }, pinne
   installedReport = { installed: true, kernels: Object.keys(kernels), gemm };
   return installedReport;
 }
-

@@ -123,7 +123,10 @@ function transposeInto(src: Arr, dst: Arr, shape: readonly number[], perm: reado
 }
 
 export function transposeKernel(backend: WasmBackend, x: tf.TensorInfo, perm: number[]): tf.TensorInfo {
-  const out = backend.makeOutput(perm.map((p) => x.shape[p]), x.dtype);
+  const out = backend.makeOutput(
+    perm.map((p) => x.shape[p]),
+    x.dtype,
+  );
   transposeInto(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), x.shape, perm);
   return out;
 }
@@ -282,7 +285,13 @@ export function oneHotKernel(
  * per index. The stock kernel costs ~30 ns per element; this is a memcpy per row. Returns null
  * (use the stock kernel) for other axes, dtypes or an index out of range (its error message).
  */
-export function gatherRowsKernel(backend: WasmBackend, x: tf.TensorInfo, indices: tf.TensorInfo, axis: number, batchDims: number): tf.TensorInfo | null {
+export function gatherRowsKernel(
+  backend: WasmBackend,
+  x: tf.TensorInfo,
+  indices: tf.TensorInfo,
+  axis: number,
+  batchDims: number,
+): tf.TensorInfo | null {
   if (axis !== 0 || batchDims !== 0 || x.dtype === 'string' || indices.dtype !== 'int32' || x.shape.length < 1) return null;
   const rows = x.shape[0];
   const ids = backend.typedArrayFromHeap(indices) as Int32Array;

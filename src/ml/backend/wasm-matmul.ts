@@ -14,7 +14,17 @@ import { cppId, dropView, heapOffset, heapView, shapeBytes, sizeOf, type WasmBac
 import { transposeKernel } from './wasm-layout.ts';
 import type { Gemm } from './gemm.ts';
 
-type XnnGemm = (aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array, bRank: number, ta: number, tb: number, outId: number) => void;
+type XnnGemm = (
+  aId: number,
+  aShape: Uint8Array,
+  aRank: number,
+  bId: number,
+  bShape: Uint8Array,
+  bRank: number,
+  ta: number,
+  tb: number,
+  outId: number,
+) => void;
 
 interface Prepared {
   A: tf.TensorInfo; // [batchA, M, K], row-major
@@ -38,7 +48,17 @@ export class WasmMatMul {
     /** growline's own GEMM, or null to use XNNPACK's. */
     private readonly own: Gemm | null = null,
   ) {
-    this.gemm = backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']) as XnnGemm;
+    this.gemm = backend.wasm.cwrap('BatchMatMul', null, [
+      'number',
+      'array',
+      'number',
+      'number',
+      'array',
+      'number',
+      'number',
+      'number',
+      'number',
+    ]) as XnnGemm;
   }
 
   /**
@@ -95,7 +115,16 @@ export class WasmMatMul {
         return idx;
       };
       for (let i = 0; i < batch; i++) {
-        own.run({ ...call, a: pa + 4 * M * K * index(outerA, i), b: pb + 4 * K * N * index(outerB, i), c: pc + 4 * M * N * i, batch: 1, M, strideA: 0, strideB: 0 });
+        own.run({
+          ...call,
+          a: pa + 4 * M * K * index(outerA, i),
+          b: pb + 4 * K * N * index(outerB, i),
+          c: pc + 4 * M * N * i,
+          batch: 1,
+          M,
+          strideA: 0,
+          strideB: 0,
+        });
       }
     }
     return out;

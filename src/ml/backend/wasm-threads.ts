@@ -42,7 +42,8 @@ export function enableWasmThreads(n: number, setThreadsCount: (n: number) => voi
   process.once('exit', () => rmSync(workerFile, { force: true }));
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   const createObjectURL = URL.createObjectURL.bind(URL);
-  URL.createObjectURL = ((obj: Blob) => (obj instanceof Blob && obj.type === 'application/javascript' ? workerFile : createObjectURL(obj))) as typeof URL.createObjectURL;
+  URL.createObjectURL = ((obj: Blob) =>
+    obj instanceof Blob && obj.type === 'application/javascript' ? workerFile : createObjectURL(obj)) as typeof URL.createObjectURL;
   const cpus = os.cpus;
   const real = cpus();
   (os as { cpus: () => os.CpuInfo[] }).cpus = () => Array.from({ length: 2 * n }, (_, i) => real[i % real.length]);

@@ -35,7 +35,13 @@ export type WebgpuAttempt = { ok: true; adapter: WebgpuAdapter } | { ok: false; 
 /** Renderers that run on the CPU, by the names their drivers report. */
 const SOFTWARE_RENDERERS = /llvmpipe|lavapipe|softpipe|swiftshader|software/i;
 
-export function isSoftwareAdapter(info: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean }): boolean {
+export function isSoftwareAdapter(info: {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  isFallbackAdapter?: boolean;
+}): boolean {
   if (info.isFallbackAdapter) return true;
   return SOFTWARE_RENDERERS.test([info.vendor, info.architecture, info.device, info.description].join(' '));
 }
@@ -95,12 +101,14 @@ export function asyncReadback(): boolean {
  */
 export async function startWebgpu(opts: { allowSoftware: boolean }): Promise<WebgpuAttempt> {
   if (started) {
-    if (!opts.allowSoftware && started.adapter.software) return { ok: false, why: `webgpu: only a software adapter (${describeAdapter(started.adapter)})` };
+    if (!opts.allowSoftware && started.adapter.software)
+      return { ok: false, why: `webgpu: only a software adapter (${describeAdapter(started.adapter)})` };
     if (!(await tf.setBackend('webgpu'))) return { ok: false, why: 'webgpu: the backend did not initialise' };
     return { ok: true, adapter: started.adapter };
   }
   // Dawn would use Metal or D3D12 elsewhere; only the Linux routes are wired up and tested.
-  if (process.platform !== 'linux') return { ok: false, why: `webgpu: only set up for Linux (Vulkan, or OpenGL ES for a software adapter), not ${process.platform}` };
+  if (process.platform !== 'linux')
+    return { ok: false, why: `webgpu: only set up for Linux (Vulkan, or OpenGL ES for a software adapter), not ${process.platform}` };
   const node = gpuDeviceNode();
   if (!opts.allowSoftware && !node) return { ok: false, why: 'webgpu: no GPU device (/dev/nvidia0, /dev/dri/renderD*)' };
   let dawn: Dawn;

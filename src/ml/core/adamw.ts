@@ -70,7 +70,8 @@ export class AdamW {
     for (const s of this.slots) {
       const w = src.get(s.name);
       if (!w) throw new Error(`${what}: missing ${s.name}`);
-      if (w.data.length !== s.size) throw new Error(`${what}: ${s.name} has ${w.data.length} values, expected ${s.size} (shape [${s.shape}])`);
+      if (w.data.length !== s.size)
+        throw new Error(`${what}: ${s.name} has ${w.data.length} values, expected ${s.size} (shape [${s.shape}])`);
       target.set(w.data, s.offset);
     }
   }
@@ -125,7 +126,13 @@ export interface StepConstants extends AdamWConfig {
  * g[gOffset ..]. Each element is independent of every other, so tensors can be updated on
  * different threads with identical results.
  */
-export function adamwSlot(state: { params: Float32Array; m: Float32Array; v: Float32Array }, s: Slot, g: ArrayLike<number>, gOffset: number, c: StepConstants): void {
+export function adamwSlot(
+  state: { params: Float32Array; m: Float32Array; v: Float32Array },
+  s: Slot,
+  g: ArrayLike<number>,
+  gOffset: number,
+  c: StepConstants,
+): void {
   const { beta1, beta2, eps, weightDecay, lr, scale, bc1, bc2 } = c;
   const p = state.params;
   const m = state.m;

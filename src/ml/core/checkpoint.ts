@@ -47,13 +47,15 @@ function configFromJson(path: string, j: Record<string, unknown>): ModelConfig {
   const g = j.growline as Record<string, unknown> | undefined;
   if (g && typeof g === 'object') {
     for (const k of CONFIG_KEYS) {
-      if (typeof g[k] !== 'number' || !(Number(g[k]) > 0)) throw new CheckpointError(`${path}: growline.${k} must be a positive number, got ${JSON.stringify(g[k])}`);
+      if (typeof g[k] !== 'number' || !(Number(g[k]) > 0))
+        throw new CheckpointError(`${path}: growline.${k} must be a positive number, got ${JSON.stringify(g[k])}`);
     }
     return Object.fromEntries(CONFIG_KEYS.map((k) => [k, g[k]])) as unknown as ModelConfig;
   }
   // A plain HF GPT-2 config (no growline block): derive ours from the standard keys.
   const need = ['vocab_size', 'n_positions', 'n_layer', 'n_head', 'n_embd'];
-  for (const k of need) if (typeof j[k] !== 'number') throw new CheckpointError(`${path}: missing numeric "${k}" (and no "growline" block)`);
+  for (const k of need)
+    if (typeof j[k] !== 'number') throw new CheckpointError(`${path}: missing numeric "${k}" (and no "growline" block)`);
   const nEmbd = j.n_embd as number;
   const nHead = j.n_head as number;
   return {
@@ -100,7 +102,9 @@ function readConfig(dir: string): ModelConfig {
     j = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new CheckpointError(`${path}: ${code ? `cannot read (${code}); is ${dir} a model directory?` : `not valid JSON (${(e as Error).message})`}`);
+    throw new CheckpointError(
+      `${path}: ${code ? `cannot read (${code}); is ${dir} a model directory?` : `not valid JSON (${(e as Error).message})`}`,
+    );
   }
   if (typeof j !== 'object' || j === null) throw new CheckpointError(`${path}: not a JSON object`);
   return configFromJson(path, j as Record<string, unknown>);
@@ -139,7 +143,10 @@ export function saveResume(dir: string, cfg: ModelConfig, params: HostWeights, m
   rmSync(sub, { recursive: true, force: true });
   mkdirSync(sub, { recursive: true });
   const order = weightShapes(cfg).map((w) => w.name);
-  writeSafetensors(join(sub, 'model.safetensors'), order.map((n) => [n, params.get(n)!]));
+  writeSafetensors(
+    join(sub, 'model.safetensors'),
+    order.map((n) => [n, params.get(n)!]),
+  );
   const inOrder = (w: HostWeights): HostWeights => new Map(order.map((n) => [n, w.get(n)!]));
   writeMoments(join(sub, 'optimizer.safetensors'), inOrder(m), inOrder(v));
   writeFileAtomic(join(sub, 'state.json'), JSON.stringify(state) + '\n', { sync: true });
@@ -156,7 +163,8 @@ export function saveResume(dir: string, cfg: ModelConfig, params: HostWeights, m
  * weights and in every resume checkpoint; growth carries it into M1'.
  */
 function writeMoments(file: string, m: HostWeights, v: HostWeights, metadata: Record<string, string> = {}): void {
-  const prefixed = (prefix: string, w: HostWeights) => [...w].map(([n, t]) => [`${prefix}${n}`, t] as [string, { shape: number[]; data: Float32Array }]);
+  const prefixed = (prefix: string, w: HostWeights) =>
+    [...w].map(([n, t]) => [`${prefix}${n}`, t] as [string, { shape: number[]; data: Float32Array }]);
   writeSafetensors(file, [...prefixed('m.', m), ...prefixed('v.', v)], metadata);
 }
 
@@ -171,18 +179,32 @@ export interface ModelMoments {
 }
 
 /** Writes `<dir>/optimizer.safetensors` with the step (and `metadata`) in its header. */
-export function writeModelMoments(dir: string, moments: { m: HostWeights; v: HostWeights }, step: number, metadata: Record<string, string> = {}): void {
+export function writeModelMoments(
+  dir: string,
+  moments: { m: HostWeights; v: HostWeights },
+  step: number,
+  metadata: Record<string, string> = {},
+): void {
   writeMoments(join(dir, MOMENTS_FILE), moments.m, moments.v, { step: String(step), ...metadata });
 }
 
 /** Reads `<dir>/optimizer.safetensors` as writeModelMoments wrote it; anything else is a clear error. */
 export function readModelMoments(dir: string): ModelMoments {
   const file = join(dir, MOMENTS_FILE);
-  if (!existsSync(file)) throw new CheckpointError(`${file}: no AdamW moments; the model was trained or grown without them (train writes them; combine only with growth.carry_optimizer)`);
+  if (!existsSync(file))
+    throw new CheckpointError(
+      `${file}: no AdamW moments; the model was trained or grown without them (train writes them; combine only with growth.carry_optimizer)`,
+    );
   const { m, v, metadata } = readMoments(file);
   const step = Number(metadata.step);
-  if (m.size === 0 || m.size !== v.size) throw new CheckpointError(`${file}: expected matching m.* and v.* tensors, found ${m.size} and ${v.size}; re-run the stage that wrote it`);
-  if (!Number.isInteger(step) || step < 0) throw new CheckpointError(`${file}: header metadata "step" must be a non-negative integer, got ${JSON.stringify(metadata.step)}; re-run the stage that wrote it`);
+  if (m.size === 0 || m.size !== v.size)
+    throw new CheckpointError(
+      `${file}: expected matching m.* and v.* tensors, found ${m.size} and ${v.size}; re-run the stage that wrote it`,
+    );
+  if (!Number.isInteger(step) || step < 0)
+    throw new CheckpointError(
+      `${file}: header metadata "step" must be a non-negative integer, got ${JSON.stringify(metadata.step)}; re-run the stage that wrote it`,
+    );
   return { m, v, step };
 }
 

@@ -85,14 +85,22 @@ export class GradWorkers {
     const active = activeBackend();
     const backend = active?.name;
     if ((active?.threads ?? 1) > 1) {
-      process.stderr.write(`gradient workers: the training thread runs ${active!.threads} XNNPACK threads as well; unset GROW_WASM_THREADS to give each thread one core\n`);
+      process.stderr.write(
+        `gradient workers: the training thread runs ${active!.threads} XNNPACK threads as well; unset GROW_WASM_THREADS to give each thread one core\n`,
+      );
     }
     if (backend !== 'wasm' && backend !== 'cpu') {
       // Native TensorFlow threads its own kernels, and its addon is not loaded per worker.
       process.stderr.write(`gradient workers: not used on the ${backend ?? 'unset'} backend; micro-batches run on one thread\n`);
       return null;
     }
-    if (!(state.params.buffer instanceof SharedArrayBuffer && state.m.buffer instanceof SharedArrayBuffer && state.v.buffer instanceof SharedArrayBuffer)) {
+    if (
+      !(
+        state.params.buffer instanceof SharedArrayBuffer &&
+        state.m.buffer instanceof SharedArrayBuffer &&
+        state.v.buffer instanceof SharedArrayBuffer
+      )
+    ) {
       throw new Error('gradient workers need the optimizer state in shared memory');
     }
     const pool = new GradWorkers(cfg, slots, state, microBatches, n, backend);

@@ -31,7 +31,11 @@ export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 
 /** Writes tensors (in the given order) atomically: a temp file renamed over the target. */
-export function writeSafetensors(path: string, tensors: Map<string, NamedTensor> | [string, NamedTensor][], metadata: Record<string, string> = {}): void {
+export function writeSafetensors(
+  path: string,
+  tensors: Map<string, NamedTensor> | [string, NamedTensor][],
+  metadata: Record<string, string> = {},
+): void {
   const entries = tensors instanceof Map ? [...tensors] : tensors;
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
@@ -78,8 +82,10 @@ export function readSafetensors(path: string): SafetensorsFile {
     const lenBuf = Buffer.alloc(8);
     readSync(fd, lenBuf, 0, 8, 0);
     const n = lenBuf.readBigUInt64LE(0);
-    if (n > BigInt(MAX_HEADER_BYTES)) throw new SafetensorsError(path, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit; not a safetensors file or corrupt`);
-    if (n > BigInt(size - 8)) throw new SafetensorsError(path, `header length ${n} runs past the end of the ${size}-byte file; the file is truncated or corrupt`);
+    if (n > BigInt(MAX_HEADER_BYTES))
+      throw new SafetensorsError(path, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit; not a safetensors file or corrupt`);
+    if (n > BigInt(size - 8))
+      throw new SafetensorsError(path, `header length ${n} runs past the end of the ${size}-byte file; the file is truncated or corrupt`);
     const hlen = Number(n);
     const hbuf = Buffer.alloc(hlen);
     readSync(fd, hbuf, 0, hlen, 8);
@@ -89,14 +95,16 @@ export function readSafetensors(path: string): SafetensorsFile {
     } catch (e) {
       throw new SafetensorsError(path, `header is not valid JSON (${(e as Error).message})`);
     }
-    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new SafetensorsError(path, 'header is not a JSON object');
+    if (typeof header !== 'object' || header === null || Array.isArray(header))
+      throw new SafetensorsError(path, 'header is not a JSON object');
     const dataStart = 8 + hlen;
     const dataLen = size - dataStart;
     const metadata: Record<string, string> = {};
     const spans: { name: string; begin: number; end: number; dtype: string; shape: number[] }[] = [];
     for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
       if (name === '__metadata__') {
-        if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SafetensorsError(path, '__metadata__ must be an object of strings');
+        if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+          throw new SafetensorsError(path, '__metadata__ must be an object of strings');
         for (const [k, v] of Object.entries(raw)) {
           if (typeof v !== 'string') throw new SafetensorsError(path, `__metadata__.${k} must be a string`);
           metadata[k] = v;
@@ -106,32 +114,57 @@ export function readSafetensors(path: string): SafetensorsFile {
       const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       if (typeof e !== 'object' || e === null) throw new SafetensorsError(path, `tensor "${name}": entry is not an object`);
       if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES)) {
-        throw new SafetensorsError(path, `tensor "${name}": unsupported dtype ${JSON.stringify(e.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+        throw new SafetensorsError(
+          path,
+          `tensor "${name}": unsupported dtype ${JSON.stringify(e.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`,
+        );
       }
       if (!Array.isArray(e.shape) || !e.shape.every((s) => Number.isSafeInteger(s) && s >= 0)) {
         throw new SafetensorsError(path, `tensor "${name}": shape ${JSON.stringify(e.shape)} is not a list of non-negative integers`);
       }
       const off = e.data_offsets;
       if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isSafeInteger(o) && o >= 0) || off[1] < off[0]) {
-        throw new SafetensorsError(path, `tensor "${name}": data_offsets ${JSON.stringify(off)} must be [begin, end] with 0 <= begin <= end`);
+        throw new SafetensorsError(
+          path,
+          `tensor "${name}": data_offsets ${JSON.stringify(off)} must be [begin, end] with 0 <= begin <= end`,
+        );
       }
       const shape = e.shape as number[];
       const expected = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[e.dtype];
       if (off[1] - off[0] !== expected) {
-        throw new SafetensorsError(path, `tensor "${name}": shape [${shape}] of ${e.dtype} needs ${expected} bytes but data_offsets span ${off[1] - off[0]}`);
+        throw new SafetensorsError(
+          path,
+          `tensor "${name}": shape [${shape}] of ${e.dtype} needs ${expected} bytes but data_offsets span ${off[1] - off[0]}`,
+        );
       }
-      if (off[1] > dataLen) throw new SafetensorsError(path, `tensor "${name}": data_offsets end ${off[1]} is past the ${dataLen} bytes of data; the file is truncated`);
+      if (off[1] > dataLen)
+        throw new SafetensorsError(
+          path,
+          `tensor "${name}": data_offsets end ${off[1]} is past the ${dataLen} bytes of data; the file is truncated`,
+        );
       spans.push({ name, begin: off[0], end: off[1], dtype: e.dtype, shape });
     }
     // Tensors must tile the data region exactly: no overlaps, no holes (the format requires it).
     const sorted = [...spans].sort((a, b) => a.begin - b.begin || a.end - b.end);
     let pos = 0;
     for (const s of sorted) {
-      if (s.begin < pos) throw new SafetensorsError(path, `tensor "${s.name}": bytes ${s.begin}..${s.end} overlap the previous tensor (which ends at ${pos})`);
-      if (s.begin > pos) throw new SafetensorsError(path, `tensor "${s.name}": starts at ${s.begin} leaving a hole after byte ${pos}; tensors must be contiguous`);
+      if (s.begin < pos)
+        throw new SafetensorsError(
+          path,
+          `tensor "${s.name}": bytes ${s.begin}..${s.end} overlap the previous tensor (which ends at ${pos})`,
+        );
+      if (s.begin > pos)
+        throw new SafetensorsError(
+          path,
+          `tensor "${s.name}": starts at ${s.begin} leaving a hole after byte ${pos}; tensors must be contiguous`,
+        );
       pos = s.end;
     }
-    if (pos !== dataLen) throw new SafetensorsError(path, `tensor data ends at byte ${pos} but the file has ${dataLen} data bytes; trailing garbage or a missing tensor`);
+    if (pos !== dataLen)
+      throw new SafetensorsError(
+        path,
+        `tensor data ends at byte ${pos} but the file has ${dataLen} data bytes; trailing garbage or a missing tensor`,
+      );
     const tensors = new Map<string, NamedTensor>();
     for (const s of spans) {
       const buf = Buffer.alloc(s.end - s.begin);

@@ -23,7 +23,10 @@ export interface Batch {
 }
 
 function checkStream(tokens: Uint16Array, seq: number, what: string): void {
-  if (tokens.length < seq + 1) throw new TokenFileError(`${what}: ${tokens.length} tokens is shorter than one window of seq+1 = ${seq + 1}; use more data or a shorter seq`);
+  if (tokens.length < seq + 1)
+    throw new TokenFileError(
+      `${what}: ${tokens.length} tokens is shorter than one window of seq+1 = ${seq + 1}; use more data or a shorter seq`,
+    );
 }
 
 function fill(tokens: Uint16Array, offsets: number[], seq: number): Batch {

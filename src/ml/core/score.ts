@@ -54,7 +54,12 @@ export async function evaluateBatches(cfg: ModelConfig, weights: Weights, batche
  * k·seq+1 .. k·seq+seq from the seq tokens before each. The tail shorter than a window is not
  * scored (at most seq tokens). Windows are batched `batch` at a time; the last batch may be short.
  */
-export async function evaluateStream(cfg: ModelConfig, weights: Weights, tokens: Uint16Array, opts: { seq: number; batch: number }): Promise<EvalResult> {
+export async function evaluateStream(
+  cfg: ModelConfig,
+  weights: Weights,
+  tokens: Uint16Array,
+  opts: { seq: number; batch: number },
+): Promise<EvalResult> {
   const { seq, batch } = opts;
   if (seq > cfg.blockSize) throw new Error(`evaluation seq ${seq} exceeds the model's blockSize ${cfg.blockSize}`);
   const windows = Math.floor((tokens.length - 1) / seq);

@@ -153,9 +153,13 @@ export async function createStepper(cfg: ModelConfig, opt: AdamW, options: StepO
     const sliceJobs = (t: number) => slices.flatMap((b, index) => (index % threads === t ? [{ index, batch: b }] : []));
     await together(
       // Copies of just the slice's rows: posting a view would clone the whole batch's buffers.
-      (w) => ({ kind: 'gradients', slices: sliceJobs(w + 1).map(({ index, batch: b }) => ({ index, batch: { ...b, x: b.x.slice(), y: b.y.slice() } })) }),
+      (w) => ({
+        kind: 'gradients',
+        slices: sliceJobs(w + 1).map(({ index, batch: b }) => ({ index, batch: { ...b, x: b.x.slice(), y: b.y.slice() } })),
+      }),
       async () => {
-        for (const { index, batch: b } of sliceJobs(0)) losses[index] = await batchGradientAsync(cfg, slots, params, b, grads.subarray(index * total, (index + 1) * total));
+        for (const { index, batch: b } of sliceJobs(0))
+          losses[index] = await batchGradientAsync(cfg, slots, params, b, grads.subarray(index * total, (index + 1) * total));
       },
     );
     await together(

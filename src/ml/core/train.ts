@@ -114,24 +114,32 @@ export class TrainOptionsError extends Error {
 
 function validate(o: TrainOptions): void {
   const pos = ['steps', 'batch', 'seq', 'evalEvery', 'evalBatches'] as const;
-  for (const k of pos) if (!Number.isInteger(o[k]) || o[k] <= 0) throw new TrainOptionsError(`train option ${k} must be a positive integer, got ${o[k]}`);
+  for (const k of pos)
+    if (!Number.isInteger(o[k]) || o[k] <= 0) throw new TrainOptionsError(`train option ${k} must be a positive integer, got ${o[k]}`);
   const k = o.microBatches ?? 1;
-  if (!Number.isInteger(k) || k < 1 || o.batch % k !== 0) throw new TrainOptionsError(`train option microBatches must be a positive integer dividing batch ${o.batch}, got ${k}`);
+  if (!Number.isInteger(k) || k < 1 || o.batch % k !== 0)
+    throw new TrainOptionsError(`train option microBatches must be a positive integer dividing batch ${o.batch}, got ${k}`);
   const w = o.workers ?? 1;
   if (!Number.isInteger(w) || w < 1) throw new TrainOptionsError(`train option workers must be a positive integer, got ${w}`);
-  if (o.seq > o.config.blockSize) throw new TrainOptionsError(`train option seq ${o.seq} exceeds the model's blockSize ${o.config.blockSize}`);
+  if (o.seq > o.config.blockSize)
+    throw new TrainOptionsError(`train option seq ${o.seq} exceeds the model's blockSize ${o.config.blockSize}`);
   if (!(o.lr > 0) || !(o.minLr >= 0)) throw new TrainOptionsError(`train options need lr > 0 and minLr >= 0 (got ${o.lr}, ${o.minLr})`);
-  if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1)) throw new TrainOptionsError(`beta1/beta2 must be in [0, 1) (got ${o.beta1}, ${o.beta2})`);
+  if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1))
+    throw new TrainOptionsError(`beta1/beta2 must be in [0, 1) (got ${o.beta1}, ${o.beta2})`);
 }
 
 function hashTokens(t: Uint16Array): string {
-  return createHash('sha256').update(Buffer.from(t.buffer, t.byteOffset, t.byteLength)).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(Buffer.from(t.buffer, t.byteOffset, t.byteLength))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 function hashHost(w: HostWeights | undefined): string | null {
   if (!w) return null;
   const h = createHash('sha256');
-  for (const [k, v] of [...w].sort(([a], [b]) => (a < b ? -1 : 1))) h.update(k).update(Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength));
+  for (const [k, v] of [...w].sort(([a], [b]) => (a < b ? -1 : 1)))
+    h.update(k).update(Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -174,7 +182,11 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   const schedule = { lr: o.lr, minLr: o.minLr, warmupSteps: o.rewarmupSteps ?? o.warmupSteps, totalSteps: o.steps };
 
   if (o.initialWeights) checkAgainstConfig('initial weights', cfg, o.initialWeights);
-  const opt = new AdamW(cfg, { beta1: o.beta1, beta2: o.beta2, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay, clip: o.clip }, o.initialWeights ?? initWeights(cfg, o.seed));
+  const opt = new AdamW(
+    cfg,
+    { beta1: o.beta1, beta2: o.beta2, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay, clip: o.clip },
+    o.initialWeights ?? initWeights(cfg, o.seed),
+  );
   if (o.initialMoments) {
     opt.load(opt.m, o.initialMoments.m, 'initial moments (m)');
     opt.load(opt.v, o.initialMoments.v, 'initial moments (v)');
@@ -199,7 +211,9 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
     resumedFrom = step;
     // Metrics after the checkpoint will be produced again, identically.
     const kept = existsSync(metricsPath)
-      ? readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as MetricsLine).step <= step)
+      ? readFileSync(metricsPath, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim() && (JSON.parse(l) as MetricsLine).step <= step)
       : [];
     writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
   } else {

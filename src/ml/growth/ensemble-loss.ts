@@ -37,7 +37,11 @@ export async function meanLoss(cfg: ModelConfig, w: HostWeights, batches: Batch[
   return withTensors(w, async (ts) => {
     let sum = 0;
     for (const b of batches) {
-      const [l] = await scalars([tf.tidy(() => lossFromLogits(logits2d(cfg, ts, tf.tensor2d(b.x, [b.batch, b.seq], 'int32')), tf.tensor2d(b.y, [b.batch, b.seq], 'int32')))]);
+      const [l] = await scalars([
+        tf.tidy(() =>
+          lossFromLogits(logits2d(cfg, ts, tf.tensor2d(b.x, [b.batch, b.seq], 'int32')), tf.tensor2d(b.y, [b.batch, b.seq], 'int32')),
+        ),
+      ]);
       sum += l;
     }
     return { loss: sum / batches.length, tokens: batches.reduce((n, b) => n + b.batch * b.seq, 0) };
@@ -53,20 +57,26 @@ export interface EnsembleGap {
 }
 
 /** Compares a grown model with the logit average of its sources on the same batches. */
-export async function ensembleGap(grown: { cfg: ModelConfig; weights: HostWeights }, sources: { cfg: ModelConfig; weights: HostWeights }[], batches: Batch[]): Promise<EnsembleGap> {
+export async function ensembleGap(
+  grown: { cfg: ModelConfig; weights: HostWeights },
+  sources: { cfg: ModelConfig; weights: HostWeights }[],
+  batches: Batch[],
+): Promise<EnsembleGap> {
   const all = [grown, ...sources].map((m) => ({ cfg: m.cfg, ts: toTensors(m.weights) }));
   try {
     let loss = 0;
     let meanDiff = 0;
     let maxDiff = 0;
     for (const b of batches) {
-      const [l, mean, max] = await scalars(tf.tidy(() => {
-        const x = tf.tensor2d(b.x, [b.batch, b.seq], 'int32');
-        const [g, ...s] = all.map((m) => logits2d(m.cfg, m.ts, x));
-        const avg = tf.div(tf.addN(s), s.length);
-        const diff = tf.abs(tf.sub(g, avg));
-        return [lossFromLogits(avg, tf.tensor2d(b.y, [b.batch, b.seq], 'int32')), tf.mean(diff), tf.max(diff)];
-      }));
+      const [l, mean, max] = await scalars(
+        tf.tidy(() => {
+          const x = tf.tensor2d(b.x, [b.batch, b.seq], 'int32');
+          const [g, ...s] = all.map((m) => logits2d(m.cfg, m.ts, x));
+          const avg = tf.div(tf.addN(s), s.length);
+          const diff = tf.abs(tf.sub(g, avg));
+          return [lossFromLogits(avg, tf.tensor2d(b.y, [b.batch, b.seq], 'int32')), tf.mean(diff), tf.max(diff)];
+        }),
+      );
       loss += l;
       meanDiff += mean;
       maxDiff = Math.max(maxDiff, max);

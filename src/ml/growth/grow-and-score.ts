@@ -90,17 +90,25 @@ async function lossTable(cfg: ModelConfig, w: HostWeights, sets: ScoreSet[]): Pr
 }
 
 export async function growAndScore(sources: SourceModel[], o: GrowAndScoreOptions): Promise<GrownAndScored> {
-  if (sources.length === 0) throw new GrowthError('combine: no source models given; pass --sources DIR (a directory of small-model checkpoints)');
+  if (sources.length === 0)
+    throw new GrowthError('combine: no source models given; pass --sources DIR (a directory of small-model checkpoints)');
   const target = targetConfig(sources[0].cfg, o.target);
   const plan = parseMethod(o.method);
-  if (o.moments && plan.width === 'ligo') throw new GrowthError('growth.carry_optimizer is not supported for ligo (its weights are not copies of the sources\'); turn it off for this method');
+  if (o.moments && plan.width === 'ligo')
+    throw new GrowthError(
+      "growth.carry_optimizer is not supported for ligo (its weights are not copies of the sources'); turn it off for this method",
+    );
 
   let grown: { cfg: ModelConfig; weights: HostWeights; steps: string[]; used: number[]; moments?: AdamMoments };
   let operatorFlops = 0;
   let ligo: GrownAndScored['ligo'];
   let momentsStep: number | undefined;
   if (plan.width === 'ligo') {
-    const batchAt = o.ligoBatches ?? (() => { throw new GrowthError('ligo needs training batches; the combine stage passes them'); });
+    const batchAt =
+      o.ligoBatches ??
+      (() => {
+        throw new GrowthError('ligo needs training batches; the combine stage passes them');
+      });
     const r = await growLigo(sources, target, {
       steps: o.ligo.steps,
       lr: o.ligo.lr,
@@ -108,9 +116,20 @@ export async function growAndScore(sources: SourceModel[], o: GrowAndScoreOption
       batchAt,
       onStep: (step, loss) => o.onProgress?.('ligo', step, o.ligo.steps, { loss }),
     });
-    grown = { cfg: r.cfg, weights: r.weights, steps: [`ligo(n=${sources.length}, ${o.ligo.steps} steps, init merge+${o.ligo.depthInit})`], used: sources.map((_, i) => i) };
+    grown = {
+      cfg: r.cfg,
+      weights: r.weights,
+      steps: [`ligo(n=${sources.length}, ${o.ligo.steps} steps, init merge+${o.ligo.depthInit})`],
+      used: sources.map((_, i) => i),
+    };
     operatorFlops = r.flops;
-    ligo = { steps: o.ligo.steps, lr: o.ligo.lr, batch_size: o.ligo.batchSize, first_loss: r.losses[0] ?? NaN, last_loss: r.losses.at(-1) ?? NaN };
+    ligo = {
+      steps: o.ligo.steps,
+      lr: o.ligo.lr,
+      batch_size: o.ligo.batchSize,
+      first_loss: r.losses[0] ?? NaN,
+      last_loss: r.losses.at(-1) ?? NaN,
+    };
   } else {
     grown = growHost(o.method, sources, target, o.options, o.moments);
     if (o.moments) momentsStep = Math.round(o.moments.reduce((a, m) => a + m.step, 0) / o.moments.length);

@@ -56,7 +56,10 @@ export interface MethodPlan {
 
 /** "merge+stack" → {width: merge, depth: stack}; names the valid choices when it is not one. */
 export function parseMethod(method: string): MethodPlan {
-  const parts = method.split('+').map((s) => s.trim()).filter(Boolean);
+  const parts = method
+    .split('+')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const plan: MethodPlan = {};
   for (const p of parts) {
     if ((WIDTH_METHODS as readonly string[]).includes(p) || p === 'ligo') {
@@ -73,7 +76,8 @@ export function parseMethod(method: string): MethodPlan {
     }
   }
   if (!plan.width && !plan.depth) throw new GrowthError(`growth.method is empty; use e.g. "merge" or "merge+stack"`);
-  if (plan.width === 'ligo' && plan.depth) throw new GrowthError(`growth.method "${method}": ligo learns depth itself; drop "+${plan.depth}"`);
+  if (plan.width === 'ligo' && plan.depth)
+    throw new GrowthError(`growth.method "${method}": ligo learns depth itself; drop "+${plan.depth}"`);
   return plan;
 }
 
@@ -90,17 +94,28 @@ function describe(c: ModelConfig): string {
  * `moments` (one per source, optional): AdamW moments to carry through the same growth (see
  * moments.ts). Supported for fpi, lemon and merge to exactly n·d0, each with optional depth.
  */
-export function growHost(method: string, sources: SourceModel[], target: ModelConfig, opts: GrowOptions = {}, moments?: AdamMoments[]): Grown {
+export function growHost(
+  method: string,
+  sources: SourceModel[],
+  target: ModelConfig,
+  opts: GrowOptions = {},
+  moments?: AdamMoments[],
+): Grown {
   const plan = parseMethod(method);
   if (plan.width === 'ligo') throw new GrowthError('ligo trains its operator; call growLigo (stages/combine.ts does)');
   if (sources.length === 0) throw new GrowthError('growth needs at least one source model');
   const src = sources[0].cfg;
   sources.forEach((s, i) => {
-    if (!sameShape(s.cfg, src)) throw new GrowthError(`source ${i + 1} (${describe(s.cfg)}) differs from source 1 (${describe(src)}); all sources must share one config`);
+    if (!sameShape(s.cfg, src))
+      throw new GrowthError(
+        `source ${i + 1} (${describe(s.cfg)}) differs from source 1 (${describe(src)}); all sources must share one config`,
+      );
     checkWeights(s.cfg, s.weights, `source ${i + 1}`);
   });
   if (target.vocabSize !== src.vocabSize || target.blockSize !== src.blockSize) {
-    throw new GrowthError(`target vocabSize/blockSize (${target.vocabSize}/${target.blockSize}) must equal the sources' (${src.vocabSize}/${src.blockSize})`);
+    throw new GrowthError(
+      `target vocabSize/blockSize (${target.vocabSize}/${target.blockSize}) must equal the sources' (${src.vocabSize}/${src.blockSize})`,
+    );
   }
   const steps: string[] = [];
   let used: number[];
@@ -108,14 +123,21 @@ export function growHost(method: string, sources: SourceModel[], target: ModelCo
   let mom: AdamMoments | undefined;
   const widthTarget = { ...target, nLayer: src.nLayer };
   if (plan.width === 'merge') {
-    const merged = merge(src, sources.map((s) => s.weights), opts);
+    const merged = merge(
+      src,
+      sources.map((s) => s.weights),
+      opts,
+    );
     cur = merged;
     used = sources.map((_, i) => i);
     steps.push(`merge(n=${sources.length}) → ${describe(merged.cfg)}`);
     const m = mergedConfig(src, sources.length);
     if (moments) mom = carryMergeMoments(moments);
     if (!sameShape(m, widthTarget)) {
-      if (moments) throw new GrowthError('carrying optimizer state through merge supports a target of exactly n·d0 wide; drop growth.carry_optimizer or match the widths');
+      if (moments)
+        throw new GrowthError(
+          'carrying optimizer state through merge supports a target of exactly n·d0 wide; drop growth.carry_optimizer or match the widths',
+        );
       cur = expandWidth(merged.cfg, merged.weights, widthTarget, opts);
       steps.push(`lemon → ${describe(cur.cfg)}`);
     }
@@ -128,7 +150,9 @@ export function growHost(method: string, sources: SourceModel[], target: ModelCo
     steps.push(`${plan.width}(source ${i + 1}) → ${describe(cur.cfg)}`);
   } else {
     if (!sameShape({ ...src, nLayer: target.nLayer }, target)) {
-      throw new GrowthError(`growth.method "${method}" grows depth only, but the target width differs (${describe(src)} → ${describe(target)}); add a width operator, e.g. merge+${plan.depth}`);
+      throw new GrowthError(
+        `growth.method "${method}" grows depth only, but the target width differs (${describe(src)} → ${describe(target)}); add a width operator, e.g. merge+${plan.depth}`,
+      );
     }
     const i = opts.sourceIndex ?? 0;
     if (!sources[i]) throw new GrowthError(`growth.source_index ${i} is out of range (there are ${sources.length} sources)`);
@@ -142,7 +166,9 @@ export function growHost(method: string, sources: SourceModel[], target: ModelCo
     cur = stack(cur.cfg, cur.weights, target.nLayer, { zero });
     steps.push(`${plan.depth} → ${describe(cur.cfg)}`);
   } else if (cur.cfg.nLayer !== target.nLayer) {
-    throw new GrowthError(`growth.method "${method}" keeps ${cur.cfg.nLayer} layers but the target has ${target.nLayer}; add +stack or +stack_zero`);
+    throw new GrowthError(
+      `growth.method "${method}" keeps ${cur.cfg.nLayer} layers but the target has ${target.nLayer}; add +stack or +stack_zero`,
+    );
   }
   return { cfg: cur.cfg, weights: cur.weights, steps, used, ...(mom ? { moments: mom } : {}) };
 }

@@ -25,7 +25,7 @@
 import * as tf from '../backend/tf.ts';
 import type { HostWeights, ModelConfig } from '../core/config.ts';
 import { attnDim, weightShapes } from '../core/config.ts';
-import { loss, } from '../core/model.ts';
+import { loss } from '../core/model.ts';
 import { stepFlops } from '../core/flops.ts';
 import { GrowthError, LNF_B, LNF_W, WPE, WTE, get, layerNames } from './weights.ts';
 import type { SourceModel } from './index.ts';
@@ -88,7 +88,13 @@ export class LigoOperator {
   constructor(sources: SourceModel[], target: ModelConfig, depthInit: 'stack_zero' | 'stack' = 'stack_zero') {
     const src = sources[0].cfg;
     const n = sources.length;
-    if (target.nEmbd < n * src.nEmbd || target.nHead < n * src.nHead || target.nInner < n * src.nInner || target.headSize !== src.headSize || target.nLayer < src.nLayer) {
+    if (
+      target.nEmbd < n * src.nEmbd ||
+      target.nHead < n * src.nHead ||
+      target.nInner < n * src.nInner ||
+      target.headSize !== src.headSize ||
+      target.nLayer < src.nLayer
+    ) {
       throw new GrowthError(
         `ligo starts from the merge of ${n} models (d${n * src.nEmbd} h${n * src.nHead}×${src.headSize} f${n * src.nInner} L${src.nLayer}); ` +
           `the target (d${target.nEmbd} h${target.nHead}×${target.headSize} f${target.nInner} L${target.nLayer}) must be at least that large with the same head size`,
@@ -113,7 +119,10 @@ export class LigoOperator {
       this.maps.push({
         res: [v(blockMap(d0, d1, m, n, false), [d0, d1], `in_res_${m}`), v(blockMap(d0, d1, m, n, d1 > n * d0), [d0, d1], `out_res_${m}`)],
         attn: [v(blockMap(a0, a1, m, n, false), [a0, a1], `in_attn_${m}`), v(blockMap(a0, a1, m, n, false), [a0, a1], `out_attn_${m}`)],
-        mlp: [v(blockMap(src.nInner, target.nInner, m, n, false), [src.nInner, target.nInner], `in_mlp_${m}`), v(blockMap(src.nInner, target.nInner, m, n, false), [src.nInner, target.nInner], `out_mlp_${m}`)],
+        mlp: [
+          v(blockMap(src.nInner, target.nInner, m, n, false), [src.nInner, target.nInner], `in_mlp_${m}`),
+          v(blockMap(src.nInner, target.nInner, m, n, false), [src.nInner, target.nInner], `out_mlp_${m}`),
+        ],
       });
     }
     const L0 = src.nLayer;
@@ -173,9 +182,18 @@ export class LigoOperator {
       // Depth first: [L1, L0] @ [L0, size] mixes the small layers of each kind for every large layer.
       const mix = (key: keyof ReturnType<typeof layerNames>, kind: Kind) => tf.unstack(this.mm(this.depth[kind], S.layers[key]));
       const mixed = {
-        ln1w: mix('ln1w', 'ln1'), ln1b: mix('ln1b', 'ln1'), attnW: mix('attnW', 'attn'), attnB: mix('attnB', 'attn'),
-        attnProjW: mix('attnProjW', 'attnProj'), attnProjB: mix('attnProjB', 'attnProj'), ln2w: mix('ln2w', 'ln2'), ln2b: mix('ln2b', 'ln2'),
-        fcW: mix('fcW', 'fc'), fcB: mix('fcB', 'fc'), mlpProjW: mix('mlpProjW', 'mlpProj'), mlpProjB: mix('mlpProjB', 'mlpProj'),
+        ln1w: mix('ln1w', 'ln1'),
+        ln1b: mix('ln1b', 'ln1'),
+        attnW: mix('attnW', 'attn'),
+        attnB: mix('attnB', 'attn'),
+        attnProjW: mix('attnProjW', 'attnProj'),
+        attnProjB: mix('attnProjB', 'attnProj'),
+        ln2w: mix('ln2w', 'ln2'),
+        ln2b: mix('ln2b', 'ln2'),
+        fcW: mix('fcW', 'fc'),
+        fcB: mix('fcB', 'fc'),
+        mlpProjW: mix('mlpProjW', 'mlpProj'),
+        mlpProjB: mix('mlpProjB', 'mlpProj'),
       };
       const row = (t: tf.Tensor, cols: number) => tf.reshape(t, [-1, cols]);
       const sandwich = (inMap: tf.Tensor, W: tf.Tensor, outMap: tf.Tensor) => this.mm(inMap, this.mm(W, outMap), true);
@@ -184,9 +202,21 @@ export class LigoOperator {
         acc(k.ln1w, tf.mul(this.mm(row(mixed.ln1w[l], d0), res[1]), this.rho));
         acc(k.ln1b, this.mm(row(mixed.ln1b[l], d0), res[1]));
         const qkvW = tf.split(row(mixed.attnW[l], 3 * a0), 3, 1);
-        acc(k.attnW, tf.concat(qkvW.map((W) => sandwich(res[0], W, attn[1])), 1));
+        acc(
+          k.attnW,
+          tf.concat(
+            qkvW.map((W) => sandwich(res[0], W, attn[1])),
+            1,
+          ),
+        );
         const qkvB = tf.split(row(mixed.attnB[l], 3 * a0), 3, 1);
-        acc(k.attnB, tf.concat(qkvB.map((b) => this.mm(b, attn[1])), 1));
+        acc(
+          k.attnB,
+          tf.concat(
+            qkvB.map((b) => this.mm(b, attn[1])),
+            1,
+          ),
+        );
         acc(k.attnProjW, sandwich(attn[0], row(mixed.attnProjW[l], d0), res[1]));
         acc(k.attnProjB, this.mm(row(mixed.attnProjB[l], d0), res[1]));
         acc(k.ln2w, tf.mul(this.mm(row(mixed.ln2w[l], d0), res[1]), this.rho));
@@ -215,7 +245,8 @@ export class LigoOperator {
     const ts = tf.tidy(() => this.materialize());
     try {
       const host: HostWeights = new Map();
-      for (const [name, t] of Object.entries(ts)) host.set(name, { shape: [...t.shape], data: new Float32Array((await t.data()) as Float32Array) });
+      for (const [name, t] of Object.entries(ts))
+        host.set(name, { shape: [...t.shape], data: new Float32Array((await t.data()) as Float32Array) });
       return host;
     } finally {
       tf.dispose(Object.values(ts));

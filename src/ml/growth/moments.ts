@@ -85,7 +85,12 @@ function growMomentWidth(src: ModelConfig, tgt: ModelConfig, w: HostWeights, pow
 }
 
 /** Moments for fpi/lemon growth of one source (same `newUnits` choice as the weights). */
-export function carryWidthMoments(src: ModelConfig, tgt: ModelConfig, s: AdamMoments, opts: { newUnits?: 'copy' | 'fresh' } = {}): AdamMoments {
+export function carryWidthMoments(
+  src: ModelConfig,
+  tgt: ModelConfig,
+  s: AdamMoments,
+  opts: { newUnits?: 'copy' | 'fresh' } = {},
+): AdamMoments {
   const fresh = opts.newUnits === 'fresh';
   return { m: growMomentWidth(src, tgt, s.m, 1, fresh), v: growMomentWidth(src, tgt, s.v, 2, fresh) };
 }
@@ -103,7 +108,15 @@ export function carryMergeMoments(sources: AdamMoments[]): AdamMoments {
     sources.forEach((s, i) => {
       for (const [name, t] of s[which]) {
         const scale = name === LNF_W || name === LNF_B ? 1 : (1 / n) ** power;
-        placeBlock(out.get(name)!, t, i, n, name.endsWith('c_attn.weight') || name.endsWith('c_attn.bias') ? 3 : 1, scale, isMatrixBlock(name));
+        placeBlock(
+          out.get(name)!,
+          t,
+          i,
+          n,
+          name.endsWith('c_attn.weight') || name.endsWith('c_attn.bias') ? 3 : 1,
+          scale,
+          isMatrixBlock(name),
+        );
       }
     });
     return out;

@@ -184,9 +184,12 @@ export function expandWidth(
     );
   }
   if (tgt.headSize !== src.headSize) {
-    throw new GrowthError(`width growth keeps the head size (${src.headSize}); the target has headSize ${tgt.headSize}. Grow nHead instead.`);
+    throw new GrowthError(
+      `width growth keeps the head size (${src.headSize}); the target has headSize ${tgt.headSize}. Grow nHead instead.`,
+    );
   }
-  if (tgt.vocabSize !== src.vocabSize) throw new GrowthError(`source and target vocabSize differ (${src.vocabSize} vs ${tgt.vocabSize}); they must share the tokenizer`);
+  if (tgt.vocabSize !== src.vocabSize)
+    throw new GrowthError(`source and target vocabSize differ (${src.vocabSize} vs ${tgt.vocabSize}); they must share the tokenizer`);
   const sym = opts.symmetry ?? 'none';
   const eps = opts.epsilon ?? defaultEpsilon(sym);
   const rng = new Rng(opts.seed ?? 0);

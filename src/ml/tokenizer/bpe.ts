@@ -114,7 +114,8 @@ export class BpeTokenizer {
     this.byteIds = new Int32Array(256);
     for (let b = 0; b < 256; b++) {
       const id = ids.get(BYTE_TO_CHAR[b]);
-      if (id === undefined) throw new TokenizerError(`the vocabulary has no token for byte ${b} ("${BYTE_TO_CHAR[b]}"); a byte-level BPE needs all 256`);
+      if (id === undefined)
+        throw new TokenizerError(`the vocabulary has no token for byte ${b} ("${BYTE_TO_CHAR[b]}"); a byte-level BPE needs all 256`);
       this.byteIds[b] = id;
     }
     for (const s of specials) this.specialIds.set(s.content, s.id);

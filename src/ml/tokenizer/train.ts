@@ -124,7 +124,11 @@ export function trainBpeFromCounts(wordCounts: Map<string, number>, opts: TrainO
     opts.onProgress?.(merges.length, wanted);
   }
   // `where` may still list words that lost a pair; harmless: the merge loop re-checks symbols.
-  return new BpeTokenizer(tokens, merges, specials.map((content, id) => ({ id, content })));
+  return new BpeTokenizer(
+    tokens,
+    merges,
+    specials.map((content, id) => ({ id, content })),
+  );
 }
 
 function decrement(counts: Map<number, number>, key: number, n: number): void {

@@ -11,10 +11,13 @@ export function registerCheckout(program: Command): void {
     .command('checkout')
     .description('restore the outs recorded in pipeline.lock from the cache')
     .argument('[targets...]', 'stage or group names (default: every stage in the lock)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   grow checkout                 make the workspace match pipeline.lock
-  grow checkout train_small     only the outs of the train_small@* stages`)
+  grow checkout train_small     only the outs of the train_small@* stages`,
+    )
     .action(async (targets: string[]) => {
       const project = await Project.open();
       const lock = acquireProcessLock(project.root);

@@ -10,10 +10,13 @@ export function registerDag(program: Command): void {
     .description('print the stage graph (ASCII by default)')
     .option('--mermaid', 'as a Mermaid flowchart (paste into Markdown)')
     .option('--dot', 'as Graphviz dot (grow dag --dot | dot -Tsvg > dag.svg)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   grow dag
-  grow dag --mermaid`)
+  grow dag --mermaid`,
+    )
     .action(async (flags: { mermaid?: boolean; dot?: boolean }) => {
       const project = await Project.open();
       const format: DagFormat = flags.mermaid ? 'mermaid' : flags.dot ? 'dot' : 'ascii';

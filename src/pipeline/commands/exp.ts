@@ -34,7 +34,6 @@ function precisionArg(v: string): number {
   return n;
 }
 
-
 export interface Column {
   kind: 'param' | 'metric';
   file: string;
@@ -91,8 +90,11 @@ export function sortTable(t: ShowTable, by: string, descending = false): void {
   const i = t.columns.findIndex((c) => c.label === by || c.key === by || `${c.file}:${c.key}` === by);
   const key = (r: ShowTable['rows'][number]): unknown => (by === 'name' ? r.exp.name : by === 'time' ? r.exp.time : r.values[i]);
   if (i < 0 && by !== 'name' && by !== 'time') {
-    throw new GrowError(`--sort-by: no column \`${by}\``, EXIT.usage,
-      `sort by name, time or one of: ${t.columns.map((c) => c.label).join(', ') || '(no params or metrics columns)'}`);
+    throw new GrowError(
+      `--sort-by: no column \`${by}\``,
+      EXIT.usage,
+      `sort by name, time or one of: ${t.columns.map((c) => c.label).join(', ') || '(no params or metrics columns)'}`,
+    );
   }
   const cmp = (a: unknown, b: unknown): number => {
     // Experiments without the value go last whichever the order.
@@ -107,7 +109,10 @@ export function sortTable(t: ShowTable, by: string, descending = false): void {
 /** A value as text: numbers to `precision` significant digits when given. */
 export function formatValue(v: unknown, precision?: number): string {
   if (v === undefined || v === null) return '-';
-  if (typeof v === 'number') return precision === undefined || Number.isInteger(v) && Math.abs(v) < 10 ** precision ? String(v) : String(Number(v.toPrecision(precision)));
+  if (typeof v === 'number')
+    return precision === undefined || (Number.isInteger(v) && Math.abs(v) < 10 ** precision)
+      ? String(v)
+      : String(Number(v.toPrecision(precision)));
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
@@ -115,7 +120,11 @@ const shortTime = (iso: string) => iso.slice(0, 16).replace('T', ' ');
 
 export function formatShowTable(t: ShowTable, format: 'table' | 'csv' | 'md', precision?: number): string {
   const header = ['Experiment', 'Created', ...t.columns.map((c) => c.label)];
-  const rows = t.rows.map((r) => [r.exp.name, format === 'csv' ? r.exp.time : shortTime(r.exp.time), ...r.values.map((v) => formatValue(v, precision))]);
+  const rows = t.rows.map((r) => [
+    r.exp.name,
+    format === 'csv' ? r.exp.time : shortTime(r.exp.time),
+    ...r.values.map((v) => formatValue(v, precision)),
+  ]);
   if (format === 'csv') {
     const q = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
     return [header, ...rows].map((r) => r.map((c) => q(c === '-' ? '' : c)).join(',')).join('\n');
@@ -128,7 +137,7 @@ export function formatShowTable(t: ShowTable, format: 'table' | 'csv' | 'md', pr
 }
 
 export function showJson(t: ShowTable, precision?: number): unknown {
-  const round = (v: unknown) => (typeof v === 'number' && precision !== undefined ? Number(v.toPrecision(precision)) : v ?? null);
+  const round = (v: unknown) => (typeof v === 'number' && precision !== undefined ? Number(v.toPrecision(precision)) : (v ?? null));
   return t.rows.map((r) => ({
     name: r.exp.name,
     time: r.exp.time,
@@ -189,7 +198,11 @@ async function writeHtml(file: string, t: ShowTable, exps: Experiment[], flags: 
   const precision = flags.precision ?? 5;
   const header = ['Experiment', 'Created', ...t.columns.map((c) => c.label)];
   const numeric = [false, false, ...t.columns.map((_, i) => t.rows.some((r) => typeof r.values[i] === 'number'))];
-  const rows = t.rows.map((r) => [r.exp.name, r.exp.time.slice(0, 16).replace('T', ' '), ...r.values.map((v) => formatValue(v, precision))]);
+  const rows = t.rows.map((r) => [
+    r.exp.name,
+    r.exp.time.slice(0, 16).replace('T', ' '),
+    ...r.values.map((v) => formatValue(v, precision)),
+  ]);
   const commits = [...new Set(exps.map((e) => e.commit?.slice(0, 10)).filter(Boolean))];
   const html = await renderPage({
     title: `Experiments — ${basename(project.root)}`,
@@ -224,7 +237,8 @@ interface SweepFlags {
 /** Runs every point of the grid in turn, recording each as an experiment `<base>-<n>`. */
 async function sweepCommand(targets: string[], flags: SweepFlags): Promise<void> {
   const axes = (flags.sweep ?? []).map(parseSweep);
-  if (axes.length === 0) throw new GrowError('`grow exp run` needs at least one --sweep key=v1,v2', EXIT.usage, 'e.g. grow exp run --sweep train.lr=0.001,0.01');
+  if (axes.length === 0)
+    throw new GrowError('`grow exp run` needs at least one --sweep key=v1,v2', EXIT.usage, 'e.g. grow exp run --sweep train.lr=0.001,0.01');
   const points = grid(axes);
   if (flags.name !== undefined) checkName(flags.name);
   const root = findRoot(process.cwd());
@@ -243,14 +257,23 @@ async function sweepCommand(targets: string[], flags: SweepFlags): Promise<void>
   const runPoint = async (i: number, cwd: string, reporter: Reporter): Promise<void> => {
     const set = [...(flags.set ?? []), ...points[i]];
     const project = await Project.open({ cwd, overlays: flags.params, set });
-    const summary = await runPipeline({ project, targets, jobs: flags.jobs, executor: flags.executor, runCache: flags.runCache, signal: interrupts.signal, reporter });
+    const summary = await runPipeline({
+      project,
+      targets,
+      jobs: flags.jobs,
+      executor: flags.executor,
+      runCache: flags.runCache,
+      signal: interrupts.signal,
+      reporter,
+    });
     if (summary.exitCode === EXIT.ok) {
       const o = runOverlays(project.root, { overlays: flags.params, set });
       recordExperiment(project, { into: root, name: names[i], overlays: o.params, set: o.set });
       done.push(names[i]);
     } else if (summary.exitCode === EXIT.stageFailed) {
       failed.push(names[i]);
-      for (const r of summary.stages) if (r.outcome === 'failed') process.stderr.write(`grow: ${names[i]}: stage \`${r.name}\` failed: ${r.message ?? ''}\n`);
+      for (const r of summary.stages)
+        if (r.outcome === 'failed') process.stderr.write(`grow: ${names[i]}: stage \`${r.name}\` failed: ${r.message ?? ''}\n`);
     }
   };
   const announce = (i: number) => out(`sweep: [${i + 1}/${points.length}] ${names[i]}: ${points[i].map((a) => `--set ${a}`).join(' ')}`);
@@ -274,7 +297,11 @@ async function sweepCommand(targets: string[], flags: SweepFlags): Promise<void>
           announce(i);
           const copy = isolatedCopy(root, outs);
           try {
-            await runPoint(i, copy, plainReporter((l) => out(`[${names[i]}] ${l}`), flags.quiet));
+            await runPoint(
+              i,
+              copy,
+              plainReporter((l) => out(`[${names[i]}] ${l}`), flags.quiet),
+            );
           } finally {
             rmSync(copy, { recursive: true, force: true });
           }
@@ -289,8 +316,10 @@ async function sweepCommand(targets: string[], flags: SweepFlags): Promise<void>
   done.sort((a, b) => names.indexOf(a) - names.indexOf(b));
   failed.sort((a, b) => names.indexOf(a) - names.indexOf(b));
   const stopped = points.length - done.length - failed.length;
-  out(`sweep: ${done.length} of ${points.length} points recorded${done.length ? ` (${done[0]}…${done.at(-1)})` : ''}` +
-    `${failed.length ? `; failed: ${failed.join(', ')}` : ''}${stopped ? `; ${stopped} not run (interrupted)` : ''}; compare with \`grow exp show ${done.join(' ')}\``);
+  out(
+    `sweep: ${done.length} of ${points.length} points recorded${done.length ? ` (${done[0]}…${done.at(-1)})` : ''}` +
+      `${failed.length ? `; failed: ${failed.join(', ')}` : ''}${stopped ? `; ${stopped} not run (interrupted)` : ''}; compare with \`grow exp show ${done.join(' ')}\``,
+  );
   process.exitCode = interrupts.received() ? EXIT.interrupted : failed.length ? EXIT.stageFailed : EXIT.ok;
 }
 
@@ -306,13 +335,19 @@ export function registerExp(program: Command): void {
     .option('--sweep <key=v1,v2,…>', 'one axis of the grid (repeatable; every combination runs)', collect)
     .option('-n, --name <base>', 'points are named <base>-1, <base>-2, … (default: a generated base)')
     .option('-j, --jobs <n>', 'local stages in parallel within a point, as for run', positiveInt)
-    .option('-P, --parallel <n>', 'points at once, each after the first in an isolated copy of the project (default 1: one after another here)', positiveInt)
+    .option(
+      '-P, --parallel <n>',
+      'points at once, each after the first in an isolated copy of the project (default 1: one after another here)',
+      positiveInt,
+    )
     .addOption(new Option('--executor <name>', 'where stages without their own `executor` run').choices(['local', 'slurm']))
     .option('--set <key=value>', 'an override for every point (repeatable)', collect)
     .option('--params <file>', 'an overlay for every point (repeatable)', collect)
     .option('--no-run-cache', 'never restore from the run-cache')
     .option('-q, --quiet', 'print only the sweep lines and failures')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Points run one after another in this workspace (with -P, the first here and the others in isolated
 copies sharing this project's cache); stages a point does not change stay up to date or are
 restored from the run-cache, so the work they share runs once. A failed point is reported and the
@@ -320,7 +355,8 @@ sweep goes on; Ctrl-C stops the running points, and the points finished before a
 Examples:
   grow exp run --sweep train.lr=0.001,0.003,0.01
   grow exp run -n width --sweep model.d=32,64 --sweep seed=1,2 --params params/smoke.yaml
-  grow exp run -n seeds -P 4 --sweep seed=1,2,3,4,5,6,7,8`)
+  grow exp run -n seeds -P 4 --sweep seed=1,2,3,4,5,6,7,8`,
+    )
     .action(sweepCommand);
 
   exp
@@ -337,12 +373,15 @@ Examples:
     .option('--md', 'print a Markdown table')
     .option('--html <file>', 'write a self-contained page: the table and the curves of the plots files, a line per experiment')
     .option('--plot <glob>', 'with --html: only chart the logged values matching this glob, e.g. "*loss*" (repeatable)', collect)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   grow exp show
   grow exp show --sort-by val_loss -c 'train.*' -c '*loss*'
   grow exp show --md > results.md
-  grow exp show --html experiments.html --plot '*loss*'`)
+  grow exp show --html experiments.html --plot '*loss*'`,
+    )
     .action(async (names: string[], flags: ShowFlags) => {
       const root = findRoot(process.cwd());
       let exps = loadAll(root);
@@ -353,7 +392,13 @@ Examples:
       }
       const t = buildShowTable(exps, { columns: flags.columns, allMetrics: flags.allMetrics });
       if (flags.sortBy) sortTable(t, flags.sortBy, flags.desc);
-      if (flags.html) await writeHtml(flags.html, t, t.rows.map((r) => r.exp), flags);
+      if (flags.html)
+        await writeHtml(
+          flags.html,
+          t,
+          t.rows.map((r) => r.exp),
+          flags,
+        );
       else if (flags.json) out(JSON.stringify(showJson(t, flags.precision), null, 2));
       else if (flags.csv) out(formatShowTable(t, 'csv', flags.precision));
       else out(formatShowTable(t, flags.md ? 'md' : 'table', flags.precision ?? 5));
@@ -372,7 +417,13 @@ Examples:
       const root = findRoot(process.cwd());
       const rows = diffExperiments(getExperiment(root, a), getExperiment(root, b), flags.all);
       if (flags.json) {
-        out(JSON.stringify(rows.map((r) => ({ ...r, a: r.a ?? null, b: r.b ?? null })), null, 2));
+        out(
+          JSON.stringify(
+            rows.map((r) => ({ ...r, a: r.a ?? null, b: r.b ?? null })),
+            null,
+            2,
+          ),
+        );
         return;
       }
       if (rows.length === 0) {
@@ -380,19 +431,41 @@ Examples:
         return;
       }
       const p = flags.precision ?? 5;
-      const change = (r: ExpDiffRow) => (r.change === undefined ? (r.a === undefined ? 'added' : r.b === undefined ? 'removed' : 'changed') : `${r.change > 0 ? '+' : ''}${formatValue(r.change, p)}`);
-      out(formatTable(['', 'file', 'key', a, b, 'change'], rows.map((r) => [r.kind, r.file, r.key || '(whole file)', formatValue(r.a, p), formatValue(r.b, p), canonicalJson(r.a) === canonicalJson(r.b) ? '' : change(r)])));
+      const change = (r: ExpDiffRow) =>
+        r.change === undefined
+          ? r.a === undefined
+            ? 'added'
+            : r.b === undefined
+              ? 'removed'
+              : 'changed'
+          : `${r.change > 0 ? '+' : ''}${formatValue(r.change, p)}`;
+      out(
+        formatTable(
+          ['', 'file', 'key', a, b, 'change'],
+          rows.map((r) => [
+            r.kind,
+            r.file,
+            r.key || '(whole file)',
+            formatValue(r.a, p),
+            formatValue(r.b, p),
+            canonicalJson(r.a) === canonicalJson(r.b) ? '' : change(r),
+          ]),
+        ),
+      );
     });
 
   exp
     .command('apply')
-    .description('make an experiment\'s results current: restore its outs from the cache and its pipeline.lock (runs nothing)')
+    .description("make an experiment's results current: restore its outs from the cache and its pipeline.lock (runs nothing)")
     .argument('<name>', 'an experiment name (see `grow exp show`)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Params files are not edited: an experiment made with --params/--set shows as stale under the plain
 params files; compare under its overlays with \`grow status --params FILE --set k=v\`.
 Example:
-  grow exp apply lr-0.01`)
+  grow exp apply lr-0.01`,
+    )
     .action(async (name: string) => {
       const project = await Project.open();
       const e = getExperiment(project.root, name);
@@ -400,7 +473,9 @@ Example:
       try {
         const r = await applyExperiment(project, e);
         for (const p of r.restored) out(`restored ${p}`);
-        out(`applied \`${e.name}\`: ${r.restored.length} restored, ${r.unchanged.length} already up to date; pipeline.lock is the experiment's`);
+        out(
+          `applied \`${e.name}\`: ${r.restored.length} restored, ${r.unchanged.length} already up to date; pipeline.lock is the experiment's`,
+        );
         const overlay = [...e.overlays.params.map((f) => `--params ${f}`), ...e.overlays.set.map((s) => `--set ${s}`)];
         if (overlay.length) out(`it was made with ${overlay.join(' ')}: compare with \`grow status ${overlay.join(' ')}\``);
       } finally {

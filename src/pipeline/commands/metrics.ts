@@ -15,15 +15,21 @@ export function registerMetrics(program: Command): void {
     .option('--precision <n>', 'significant digits (default 5; --json is unrounded unless given)', positiveInt)
     .option('--all', 'also values that are not numbers (strings, booleans)')
     .option('--json', 'print {file: {key: value}}')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   grow metrics show
   grow metrics show evaluate -k '*.loss' --precision 3
-  grow metrics show artifacts/metrics/eval.json --all --json`)
+  grow metrics show artifacts/metrics/eval.json --all --json`,
+    )
     .action(async (targets: string[], flags: { json?: boolean; key?: string[]; precision?: number; all?: boolean }) => {
       const project = await Project.open();
       const rows = filterMetrics(project, metricsShow(project), {
-        targets, keys: flags.key, all: flags.all, precision: flags.precision ?? (flags.json ? undefined : 5),
+        targets,
+        keys: flags.key,
+        all: flags.all,
+        precision: flags.precision ?? (flags.json ? undefined : 5),
       });
       out(flags.json ? JSON.stringify(showJson(rows), null, 2) : formatShow(rows));
     });

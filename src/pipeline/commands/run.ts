@@ -17,7 +17,10 @@ import { chooseReporter, collect, err, out, positiveInt } from './options.ts';
  * plus the ones the command itself handles (params overlays open the project; quiet and name are
  * about output and recording).
  */
-type RunFlags = Pick<RunOptions, 'force' | 'forceDownstream' | 'downstream' | 'singleItem' | 'dry' | 'jobs' | 'slurmJobs' | 'keepGoing' | 'executor'> & {
+type RunFlags = Pick<
+  RunOptions,
+  'force' | 'forceDownstream' | 'downstream' | 'singleItem' | 'dry' | 'jobs' | 'slurmJobs' | 'keepGoing' | 'executor'
+> & {
   /** commander's `--no-run-cache`: always set. */
   runCache: boolean;
   set?: string[];
@@ -37,7 +40,11 @@ export function registerRun(program: Command): void {
     .option('--downstream', 'also run the stages that depend on the targets, not the ones they depend on')
     .option('-s, --single-item', 'run only the targets themselves, not their upstream stages')
     .option('--dry', 'print what would run and why; run nothing, write nothing')
-    .option('-j, --jobs <n>', `local stages to run in parallel (default: number of cores, ${availableParallelism()} here); given, it also bounds Slurm jobs`, positiveInt)
+    .option(
+      '-j, --jobs <n>',
+      `local stages to run in parallel (default: number of cores, ${availableParallelism()} here); given, it also bounds Slurm jobs`,
+      positiveInt,
+    )
     .option('--slurm-jobs <n>', `Slurm jobs submitted at once (default: -j if given, else ${DEFAULT_SLURM_JOBS})`, positiveInt)
     .option('-k, --keep-going', 'after a failure, keep running stages that do not depend on it')
     .option('--no-run-cache', 'never restore outs from the run-cache; run stale stages')
@@ -46,12 +53,15 @@ export function registerRun(program: Command): void {
     .addOption(new Option('--executor <name>', 'where stages without their own `executor` run').choices(['local', 'slurm']))
     .option('-q, --quiet', 'print only failures')
     .option('-n, --name <name>', 'name the experiment this run records (default: a generated name; see `grow exp show`)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   grow run                      run every stale stage
   grow run train_small -j 2     the train_small@* stages (and what they need), two at a time
   grow run evaluate --dry       show what would run and why
-  grow run --set train.lr=0.001 try another learning rate without editing params files`)
+  grow run --set train.lr=0.001 try another learning rate without editing params files`,
+    )
     .action(runCommand);
 }
 
@@ -92,12 +102,26 @@ function summarize(summary: RunSummary, quiet = false, project?: Project): void 
   const counts = new Map<string, number>();
   for (const s of summary.stages) counts.set(s.outcome, (counts.get(s.outcome) ?? 0) + 1);
   const parts = [...counts].map(([k, n]) => `${n} ${k}`);
-  if (!quiet) out(summary.stages.length ? `${summary.stages.length} stage${summary.stages.length === 1 ? '' : 's'}: ${parts.join(', ')}` : 'nothing to run');
+  if (!quiet)
+    out(
+      summary.stages.length
+        ? `${summary.stages.length} stage${summary.stages.length === 1 ? '' : 's'}: ${parts.join(', ')}`
+        : 'nothing to run',
+    );
   // The outs stages mark `show: true`: what the user ran the pipeline for, now in place.
   const ready = new Set(['done', 'restored', 'up to date']);
-  const shown = project && !quiet
-    ? summary.stages.filter((s) => ready.has(s.outcome)).flatMap((s) => project.byName.get(s.name)?.outs.filter((o) => o.show).map((o) => o.path) ?? [])
-    : [];
+  const shown =
+    project && !quiet
+      ? summary.stages
+          .filter((s) => ready.has(s.outcome))
+          .flatMap(
+            (s) =>
+              project.byName
+                .get(s.name)
+                ?.outs.filter((o) => o.show)
+                .map((o) => o.path) ?? [],
+          )
+      : [];
   if (shown.length) out(`result${shown.length === 1 ? '' : 's'}: ${shown.join(', ')}`);
   for (const s of summary.stages) if (s.outcome === 'failed') err(`grow: stage \`${s.name}\` failed: ${s.message ?? ''}`);
 }

@@ -14,11 +14,14 @@ export function registerStatus(program: Command): void {
     .option('--check', 'exit with code 3 when any stage is stale (for CI)')
     .option('--set <key=value>', 'as for run: status under these params overrides', collect)
     .option('--params <file>', 'as for run: status under this params overlay', collect)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   grow status
   grow status --json
-  grow status --check            # CI: fails (exit 3) when pipeline.lock is not up to date`)
+  grow status --check            # CI: fails (exit 3) when pipeline.lock is not up to date`,
+    )
     .action(async (targets: string[], flags: { json?: boolean; check?: boolean; set?: string[]; params?: string[] }) => {
       const project = await Project.open({ overlays: flags.params, set: flags.set });
       const list = await pipelineStatus(project, targets);

@@ -38,7 +38,13 @@ export function configuredRemote(root: string, env: NodeJS.ProcessEnv = process.
     const value = (raw as { remote?: { dir?: unknown } } | null)?.remote?.dir;
     if (value === undefined) continue;
     if (typeof value !== 'string' || value === '') {
-      throw new ConfigError(rel, undefined, undefined, '`remote.dir` must be a directory path', 'write e.g. `remote: {dir: /shared/grow-cache}`');
+      throw new ConfigError(
+        rel,
+        undefined,
+        undefined,
+        '`remote.dir` must be a directory path',
+        'write e.g. `remote: {dir: /shared/grow-cache}`',
+      );
     }
     dir = isAbsolute(value) ? value : resolve(root, value);
   }
@@ -49,8 +55,11 @@ export function configuredRemote(root: string, env: NodeJS.ProcessEnv = process.
 function remoteFor(root: string, flag: string | undefined, flagName: string): string {
   const dir = flag !== undefined ? resolve(flag) : configuredRemote(root);
   if (!dir) {
-    throw new GrowError('no second cache directory to transfer to or from', 2,
-      `pass ${flagName} DIR, or set \`remote: {dir: DIR}\` in .growrc.yaml or .grow/config.yaml`);
+    throw new GrowError(
+      'no second cache directory to transfer to or from',
+      2,
+      `pass ${flagName} DIR, or set \`remote: {dir: DIR}\` in .growrc.yaml or .grow/config.yaml`,
+    );
   }
   return dir;
 }
@@ -63,13 +72,16 @@ export function registerTransferCommands(program: Command, ctx: TransferCommandC
     .command('push')
     .description("copy this project's cached outputs and run-cache entries to a second cache directory (shared file system)")
     .option('--to <dir>', 'the destination cache directory (default: `remote.dir` from the config)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Copies only what the destination lacks, through temp files renamed into place after their hash
 is checked, so other machines may read the destination meanwhile. Running it twice copies nothing.
 
 Examples:
   grow push --to /shared/grow-cache
-  GROW_REMOTE_DIR=/mnt/bucket/grow grow push`)
+  GROW_REMOTE_DIR=/mnt/bucket/grow grow push`,
+    )
     .action(async (flags: { to?: string }) => {
       const root = rootOf();
       const local = loadConfig(root).cacheDir;
@@ -88,12 +100,15 @@ Examples:
     .command('pull')
     .description("copy cached outputs and run-cache entries from a second cache directory into this project's cache")
     .option('--from <dir>', 'the source cache directory (default: `remote.dir` from the config)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Fills the project's cache only; \`grow checkout\` (or \`grow run\`, which restores from the
 run-cache) then puts the outputs into the workspace.
 
 Examples:
-  grow pull --from /shared/grow-cache && grow checkout`)
+  grow pull --from /shared/grow-cache && grow checkout`,
+    )
     .action(async (flags: { from?: string }) => {
       const root = rootOf();
       const local = loadConfig(root).cacheDir;

@@ -16,13 +16,21 @@ interface VerifyFlags {
 export function registerVerify(program: Command): void {
   program
     .command('verify')
-    .description('re-run the selected stages from scratch in an isolated copy and compare every out with pipeline.lock (exit 1 when any did not reproduce)')
+    .description(
+      're-run the selected stages from scratch in an isolated copy and compare every out with pipeline.lock (exit 1 when any did not reproduce)',
+    )
     .argument('[targets...]', 'stage or group names (default: all)')
     .option('-j, --jobs <n>', 'stages to run in parallel', positiveInt)
-    .option('--skip-out <path>', 'do not compare this out, this time (repeatable); an out that always varies, like timings, is better declared `verify: false` in pipeline.yaml', collect)
+    .option(
+      '--skip-out <path>',
+      'do not compare this out, this time (repeatable); an out that always varies, like timings, is better declared `verify: false` in pipeline.yaml',
+      collect,
+    )
     .option('--keep', 'keep the isolated copy and print where it is')
     .option('-q, --quiet', 'print only the verdict and what did not reproduce')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Copies the git-tracked files (without git: everything except outs, .grow/ and node_modules/) to a
 temp directory, runs the stages there with --force, no run-cache and an empty private cache, and
 names each output whose hash differs from pipeline.lock: stage, path, expected and got. Outs
@@ -31,7 +39,8 @@ params value or source dep hash than the committed project has (the lock is out 
 
 Examples:
   grow status --check && grow verify      # CI: the lock is current, and it is reproducible
-  grow verify train --skip-out metrics/time.json`)
+  grow verify train --skip-out metrics/time.json`,
+    )
     .action(async (targets: string[], flags: VerifyFlags) => {
       const interrupts = handleInterrupts();
       try {

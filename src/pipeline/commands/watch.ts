@@ -27,13 +27,17 @@ async function sessionView(): Promise<{ makeReporter: () => Reporter; say?: (lin
 export function registerWatch(program: Command): void {
   program
     .command('watch')
-    .description('run the stale stages, then watch their deps and params files and re-run exactly what each change affects (Ctrl-C to stop)')
+    .description(
+      'run the stale stages, then watch their deps and params files and re-run exactly what each change affects (Ctrl-C to stop)',
+    )
     .argument('[targets...]', 'stage or group names (default: all)')
     .option('--debounce <ms>', 'quiet time after the last change before running', nonNegativeInt('a whole number of milliseconds'), 200)
     .option('-j, --jobs <n>', 'stages to run in parallel', positiveInt)
     .option('--set <key=value>', 'as for run: override a params value for the whole session', collect)
     .option('--params <file>', 'as for run: lay a params file over the default one', collect)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Watches every dep (never outs, .grow/ or node_modules/) and params file of the selected stages, and
 pipeline.yaml. A params edit re-runs only the stages whose listed keys changed value. A change
 during a run queues one more iteration; running stages marked \`interruptible: true\` whose inputs
@@ -42,7 +46,8 @@ until one of its inputs really changes.
 
 Examples:
   grow watch
-  grow watch report --debounce 500`)
+  grow watch report --debounce 500`,
+    )
     .action(async (targets: string[], flags: WatchFlags) => {
       const root = findRoot(process.cwd());
       // A watch session is a runner: it holds the process lock for its whole life.

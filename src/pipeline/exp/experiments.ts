@@ -62,8 +62,11 @@ function expPath(root: string, name: string): string {
 /** A usage error unless `name` can be an experiment's name. */
 export function checkName(name: string): void {
   if (!NAME_RE.test(name)) {
-    throw new GrowError(`\`${name}\` is not a valid experiment name`, EXIT.usage,
-      'use letters, digits, `.`, `_` and `-` (at most 100 characters, not starting with `.` or `-`), e.g. --name lr-0.01');
+    throw new GrowError(
+      `\`${name}\` is not a valid experiment name`,
+      EXIT.usage,
+      'use letters, digits, `.`, `_` and `-` (at most 100 characters, not starting with `.` or `-`), e.g. --name lr-0.01',
+    );
   }
 }
 
@@ -77,7 +80,8 @@ export function validateExperiment(data: unknown, name: string): Experiment | st
   if (data.schema !== EXP_SCHEMA) return `unsupported schema ${JSON.stringify(data.schema)} (this grow reads ${EXP_SCHEMA})`;
   if (data.name !== name) return `its name ${JSON.stringify(data.name)} does not match the file name`;
   if (typeof data.time !== 'string' || Number.isNaN(Date.parse(data.time))) return '`time` is not a date';
-  if (data.commit !== null && !(typeof data.commit === 'string' && /^[0-9a-f]{7,64}$/.test(data.commit))) return '`commit` is not a commit id';
+  if (data.commit !== null && !(typeof data.commit === 'string' && /^[0-9a-f]{7,64}$/.test(data.commit)))
+    return '`commit` is not a commit id';
   const o = data.overlays;
   if (!isRecord(o) || !isStringList(o.params) || !isStringList(o.set)) return '`overlays` must be {params: [...], set: [...]}';
   if (!isRecord(data.params) || !Object.values(data.params).every(isRecord)) return '`params` must map each file to its values';
@@ -131,8 +135,13 @@ export function getExperiment(root: string, name: string): Experiment {
   checkName(name);
   if (!existsSync(expPath(root, name))) {
     const names = listExperiments(root).experiments.map((e) => e.name);
-    throw new GrowError(`no experiment named \`${name}\``, EXIT.usage,
-      names.length ? `the experiments are: ${names.slice(-10).join(', ')} (see \`grow exp show\`)` : 'every `grow run` records one; see `grow exp show`');
+    throw new GrowError(
+      `no experiment named \`${name}\``,
+      EXIT.usage,
+      names.length
+        ? `the experiments are: ${names.slice(-10).join(', ')} (see \`grow exp show\`)`
+        : 'every `grow run` records one; see `grow exp show`',
+    );
   }
   const e = readExperiment(root, name);
   if (typeof e === 'string') {
@@ -147,8 +156,11 @@ export function experimentLock(e: Experiment): Map<string, LockEntry> {
     return parseLock(e.lock, join(EXP_DIR, `${e.name}.json`));
   } catch (err) {
     if (err instanceof GrowError) {
-      throw new GrowError(`experiment \`${e.name}\`: its recorded pipeline.lock is invalid (${err.message})`, EXIT.usage,
-        `remove it with \`grow exp remove ${e.name}\``);
+      throw new GrowError(
+        `experiment \`${e.name}\`: its recorded pipeline.lock is invalid (${err.message})`,
+        EXIT.usage,
+        `remove it with \`grow exp remove ${e.name}\``,
+      );
     }
     throw err;
   }
@@ -227,11 +239,16 @@ function defaultParams(project: Project): Record<string, Record<string, unknown>
   return params;
 }
 
-function changedKeys(now: Record<string, Record<string, unknown>>, defaults: Record<string, Record<string, unknown>> | undefined): Record<string, string[]> {
+function changedKeys(
+  now: Record<string, Record<string, unknown>>,
+  defaults: Record<string, Record<string, unknown>> | undefined,
+): Record<string, string[]> {
   const changed: Record<string, string[]> = {};
   if (!defaults) return changed;
   for (const [file, values] of Object.entries(now)) {
-    const keys = Object.keys(values).filter((k) => canonicalJson(values[k]) !== canonicalJson(defaults[file]?.[k])).sort();
+    const keys = Object.keys(values)
+      .filter((k) => canonicalJson(values[k]) !== canonicalJson(defaults[file]?.[k]))
+      .sort();
     if (keys.length) changed[file] = keys;
   }
   return changed;
@@ -256,8 +273,50 @@ export function projectMetrics(project: Project): Record<string, Record<string, 
   return metrics;
 }
 
-const ADJECTIVES = ['amber', 'brisk', 'calm', 'deft', 'eager', 'fair', 'glad', 'hale', 'keen', 'lucid', 'merry', 'noble', 'proud', 'quick', 'rapid', 'sunny', 'tidy', 'vivid', 'warm', 'zesty'];
-const NOUNS = ['alder', 'birch', 'cedar', 'delta', 'ember', 'fjord', 'grove', 'heron', 'inlet', 'juniper', 'kestrel', 'larch', 'maple', 'nectar', 'osprey', 'pine', 'quartz', 'river', 'spruce', 'tern'];
+const ADJECTIVES = [
+  'amber',
+  'brisk',
+  'calm',
+  'deft',
+  'eager',
+  'fair',
+  'glad',
+  'hale',
+  'keen',
+  'lucid',
+  'merry',
+  'noble',
+  'proud',
+  'quick',
+  'rapid',
+  'sunny',
+  'tidy',
+  'vivid',
+  'warm',
+  'zesty',
+];
+const NOUNS = [
+  'alder',
+  'birch',
+  'cedar',
+  'delta',
+  'ember',
+  'fjord',
+  'grove',
+  'heron',
+  'inlet',
+  'juniper',
+  'kestrel',
+  'larch',
+  'maple',
+  'nectar',
+  'osprey',
+  'pine',
+  'quartz',
+  'river',
+  'spruce',
+  'tern',
+];
 
 /** An unused `adjective-noun` name (a counter is appended once those run out). */
 export function generateName(root: string): string {
@@ -291,8 +350,11 @@ function latestExperiment(root: string): Experiment | undefined {
 export function checkNewName(root: string, name: string): void {
   checkName(name);
   if (existsSync(expPath(root, name))) {
-    throw new GrowError(`an experiment named \`${name}\` exists already`, EXIT.usage,
-      `choose another --name, or remove the old one first with \`grow exp remove ${name}\``);
+    throw new GrowError(
+      `an experiment named \`${name}\` exists already`,
+      EXIT.usage,
+      `choose another --name, or remove the old one first with \`grow exp remove ${name}\``,
+    );
   }
 }
 
@@ -368,8 +430,11 @@ export async function applyExperiment(project: Project, e: Experiment): Promise<
     }
   }
   if (missing.length) {
-    throw new GrowError(`cannot apply experiment \`${e.name}\`: not in the cache: ${missing.join(', ')}`, EXIT.stageFailed,
-      `\`grow gc\` or a \`cache: false\` out removed them; re-create them with \`grow run\` under the same params (see \`grow exp show\`)`);
+    throw new GrowError(
+      `cannot apply experiment \`${e.name}\`: not in the cache: ${missing.join(', ')}`,
+      EXIT.stageFailed,
+      `\`grow gc\` or a \`cache: false\` out removed them; re-create them with \`grow run\` under the same params (see \`grow exp show\`)`,
+    );
   }
   const result: ApplyResult = { restored: [], unchanged: [] };
   for (const p of plan) {

@@ -68,7 +68,9 @@ const HEX_RE = /^md5:([0-9a-f]{32})$/;
 
 /** The plots files of the current pipeline and, per experiment, the rows its run left in each. */
 export function collectCurves(project: Project, exps: Experiment[]): Curves[] {
-  const plots = project.pipeline.stages.flatMap((s) => s.outs.filter((o) => o.kind === 'plots').map((o) => ({ stage: s.name, path: o.path })));
+  const plots = project.pipeline.stages.flatMap((s) =>
+    s.outs.filter((o) => o.kind === 'plots').map((o) => ({ stage: s.name, path: o.path })),
+  );
   const out: Curves[] = [];
   for (const p of plots) {
     const series = new Map<string, Row[]>();
@@ -117,10 +119,13 @@ export interface ChartSpec {
 export function chartSpecs(curves: Curves[], keep: (y: string) => boolean = () => true): ChartSpec[] {
   const charts: ChartSpec[] = [];
   for (const c of curves) {
-    const ys = [...new Set([...c.series.values()].flatMap((rows) => rows.flatMap((r) => Object.keys(r))))].filter((k) => k !== c.x && keep(k));
+    const ys = [...new Set([...c.series.values()].flatMap((rows) => rows.flatMap((r) => Object.keys(r))))].filter(
+      (k) => k !== c.x && keep(k),
+    );
     for (const y of ys) {
       const values = [...c.series].flatMap(([exp, rows]) =>
-        thin(rows.filter((r) => y in r)).map((r, i) => ({ experiment: exp, x: c.x ? r[c.x] : i, y: r[y] })));
+        thin(rows.filter((r) => y in r)).map((r, i) => ({ experiment: exp, x: c.x ? r[c.x] : i, y: r[y] })),
+      );
       if (values.length === 0) continue;
       // Under the chart, in two columns: a side legend would take half of a phone's width.
       const legend = { orient: 'bottom', columns: 2, labelLimit: 240 } as const;
@@ -136,7 +141,12 @@ export function chartSpecs(curves: Curves[], keep: (y: string) => boolean = () =
           mark: { type: 'line', point: values.length <= 60, strokeWidth: 2 },
           encoding: {
             // Steps are whole numbers: no `2.0` ticks, and 10k rather than 10,000 on a narrow axis.
-            x: { field: 'x', type: 'quantitative', title: c.x || 'row', ...(values.every((v) => Number.isInteger(v.x)) ? { axis: { format: '~s', tickMinStep: 1 } } : {}) },
+            x: {
+              field: 'x',
+              type: 'quantitative',
+              title: c.x || 'row',
+              ...(values.every((v) => Number.isInteger(v.x)) ? { axis: { format: '~s', tickMinStep: 1 } } : {}),
+            },
             y: { field: 'y', type: 'quantitative', title: y, scale: { zero: false } },
             // Color and dash together (one merged legend): lines stay distinguishable in grey print
             // and for readers who do not tell the colors apart.
@@ -144,7 +154,11 @@ export function chartSpecs(curves: Curves[], keep: (y: string) => boolean = () =
             strokeDash: { field: 'experiment', type: 'nominal', title: 'experiment', legend },
             tooltip: [{ field: 'experiment' }, { field: 'x', title: c.x || 'row' }, { field: 'y', title: y }],
           },
-          config: { font: 'system-ui, sans-serif', axis: { labelFontSize: 12, titleFontSize: 12 }, legend: { labelFontSize: 12, titleFontSize: 12 } },
+          config: {
+            font: 'system-ui, sans-serif',
+            axis: { labelFontSize: 12, titleFontSize: 12 },
+            legend: { labelFontSize: 12, titleFontSize: 12 },
+          },
         } as TopLevelSpec,
       });
       if (charts.length >= MAX_CHARTS) return charts;
@@ -181,7 +195,12 @@ export async function renderPage(input: PageInput): Promise<string> {
     figures.push(`<figure class="chart" id="${c.id}"><figcaption>${esc(c.title)}</figcaption>${await renderSvg(c.spec)}</figure>`);
   }
   const th = input.header.map((h, i) => `<th${input.numeric[i] ? ' class="num"' : ''} scope="col">${esc(h)}</th>`).join('');
-  const trs = input.rows.map((r) => `<tr>${r.map((c, i) => (i === 0 ? `<th scope="row">${esc(c)}</th>` : `<td${input.numeric[i] ? ' class="num"' : ''}>${esc(c)}</td>`)).join('')}</tr>`).join('\n');
+  const trs = input.rows
+    .map(
+      (r) =>
+        `<tr>${r.map((c, i) => (i === 0 ? `<th scope="row">${esc(c)}</th>` : `<td${input.numeric[i] ? ' class="num"' : ''}>${esc(c)}</td>`)).join('')}</tr>`,
+    )
+    .join('\n');
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -214,7 +233,7 @@ export async function renderPage(input: PageInput): Promise<string> {
 ${trs}
 </tbody>
 </table></div>
-${figures.length ? `<h2>Curves</h2>\n<div class="charts">\n${figures.join('\n')}\n</div>` : '<p>No curves: declare a per-step log (JSON, JSON lines, CSV) under a stage\'s <code>plots:</code> to compare them here.</p>'}
+${figures.length ? `<h2>Curves</h2>\n<div class="charts">\n${figures.join('\n')}\n</div>` : "<p>No curves: declare a per-step log (JSON, JSON lines, CSV) under a stage's <code>plots:</code> to compare them here.</p>"}
 <footer>${esc(input.footer)}</footer>
 </body>
 </html>

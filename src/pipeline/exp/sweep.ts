@@ -45,8 +45,11 @@ export function parseSweep(arg: string): SweepAxis {
   const key = eq > 0 ? arg.slice(0, eq).trim() : '';
   const values = eq > 0 ? splitValues(arg.slice(eq + 1)) : [];
   if (!key || values.length === 0 || values.some((v) => v === '')) {
-    throw new GrowError(`--sweep "${arg}" is not key=value1,value2,…`, EXIT.usage,
-      'write it as --sweep train.lr=0.001,0.003,0.01 (repeat --sweep for more axes; --sweep file.yaml:key=… for another params file)');
+    throw new GrowError(
+      `--sweep "${arg}" is not key=value1,value2,…`,
+      EXIT.usage,
+      'write it as --sweep train.lr=0.001,0.003,0.01 (repeat --sweep for more axes; --sweep file.yaml:key=… for another params file)',
+    );
   }
   if (new Set(values).size !== values.length) {
     throw new GrowError(`--sweep "${arg}": a value is repeated`, EXIT.usage, 'list each value once');
@@ -71,7 +74,8 @@ export function grid(axes: SweepAxis[]): string[][] {
  */
 export function isolatedCopy(root: string, outs: string[]): string {
   const dest = mkdtempSync(join(tmpdir(), 'grow-sweep-'));
-  const skip = (rel: string) => rel === '.grow' || rel === '.git' || rel === 'node_modules' || outs.some((o) => rel === o || rel.startsWith(`${o}/`));
+  const skip = (rel: string) =>
+    rel === '.grow' || rel === '.git' || rel === 'node_modules' || outs.some((o) => rel === o || rel.startsWith(`${o}/`));
   const walk = (rel: string): void => {
     for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
       const r = rel ? `${rel}/${entry.name}` : entry.name;

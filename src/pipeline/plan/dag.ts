@@ -19,7 +19,13 @@ export function renderDag(project: Project, format: DagFormat = 'ascii'): string
   }
   if (format === 'dot') {
     const q = (s: string) => JSON.stringify(s);
-    return ['digraph pipeline {', '  rankdir=TB;', ...order.map((n) => `  ${q(n)};`), ...edges.map(([a, b]) => `  ${q(a)} -> ${q(b)};`), '}'].join('\n');
+    return [
+      'digraph pipeline {',
+      '  rankdir=TB;',
+      ...order.map((n) => `  ${q(n)};`),
+      ...edges.map(([a, b]) => `  ${q(a)} -> ${q(b)};`),
+      '}',
+    ].join('\n');
   }
   const lines: string[] = [];
   for (const n of order) {

@@ -66,7 +66,9 @@ export async function explainStage(project: Project, name: string): Promise<Expl
 }
 
 export function formatExplanation(e: Explanation): string {
-  const lines = [`stage ${e.stage}${e.declaredAt ? ` (${e.declaredAt})` : ''}${e.frozen ? ' [frozen]' : ''}${e.alwaysChanged ? ' [always_changed]' : ''}`];
+  const lines = [
+    `stage ${e.stage}${e.declaredAt ? ` (${e.declaredAt})` : ''}${e.frozen ? ' [frozen]' : ''}${e.alwaysChanged ? ' [always_changed]' : ''}`,
+  ];
   const show = (v: string | null) => v ?? '(none)';
   for (const r of e.rows) {
     const label = `${r.kind}${r.name ? ` ${r.name}` : ''}`;

@@ -35,7 +35,12 @@ function fail(p: Pipeline, s: Stage | undefined, what: string, hint?: string): n
 
 function checkInsideProject(p: Pipeline, s: Stage, path: string, what: string): void {
   if (path.startsWith('/') || path === '..' || path.startsWith('../') || /^[A-Za-z]:[\\/]/.test(path) || path.split('/').includes('..')) {
-    fail(p, s, `${what} "${path}" of stage "${s.name}" is outside the project`, 'deps and outs must be project-relative paths inside the root');
+    fail(
+      p,
+      s,
+      `${what} "${path}" of stage "${s.name}" is outside the project`,
+      'deps and outs must be project-relative paths inside the root',
+    );
   }
 }
 
@@ -51,7 +56,12 @@ export function buildGraph(p: Pipeline): Graph {
       const prev = owner.get(o.path);
       if (prev) {
         if (prev === s) fail(p, s, `stage "${s.name}" lists the out "${o.path}" twice`, 'remove the duplicate entry');
-        fail(p, s, `stages "${prev.name}" (${where(prev)}) and "${s.name}" (${where(s)}) both claim the out "${o.path}"`, 'an output can belong to one stage only; give one of them another path');
+        fail(
+          p,
+          s,
+          `stages "${prev.name}" (${where(prev)}) and "${s.name}" (${where(s)}) both claim the out "${o.path}"`,
+          'an output can belong to one stage only; give one of them another path',
+        );
       }
       owner.set(o.path, s);
     }
@@ -62,7 +72,12 @@ export function buildGraph(p: Pipeline): Graph {
     for (let j = i + 1; j < outs.length && inside(outs[j], outs[i]); j++) {
       const a = owner.get(outs[i])!;
       const b = owner.get(outs[j])!;
-      fail(p, b, `the out "${outs[j]}" of stage "${b.name}" lies inside the out "${outs[i]}" of stage "${a.name}"`, 'outputs may not overlap: one directory out already covers everything under it; make the outs disjoint');
+      fail(
+        p,
+        b,
+        `the out "${outs[j]}" of stage "${b.name}" lies inside the out "${outs[i]}" of stage "${a.name}"`,
+        'outputs may not overlap: one directory out already covers everything under it; make the outs disjoint',
+      );
     }
   }
 
@@ -138,12 +153,28 @@ function topologicalOrder(p: Pipeline, upstream: Map<string, string[]>, ups: Map
       const cycle = [...stack.slice(stack.indexOf(name)), name];
       // stack holds dependents first; the cycle reads upstream → downstream when reversed.
       const forward = cycle.reverse();
-      const steps = forward.slice(0, -1).map((from, i) => `${from} → ${forward[i + 1]} (via ${ups.get(forward[i + 1])!.get(from)!.join(', ')})`);
+      const steps = forward.slice(0, -1).map(
+        (from, i) =>
+          `${from} → ${forward[i + 1]} (via ${ups
+            .get(forward[i + 1])!
+            .get(from)!
+            .join(', ')})`,
+      );
       const stage = p.stages.find((s) => s.name === name);
       if (forward.length === 2) {
-        fail(p, stage, `stage "${name}" depends on its own out (${ups.get(name)!.get(name)!.join(', ')})`, 'a stage cannot read what it writes; remove the path from deps or from outs');
+        fail(
+          p,
+          stage,
+          `stage "${name}" depends on its own out (${ups.get(name)!.get(name)!.join(', ')})`,
+          'a stage cannot read what it writes; remove the path from deps or from outs',
+        );
       }
-      fail(p, stage, `dependency cycle: ${forward.join(' → ')}\n  ${steps.join('\n  ')}`, 'a stage cannot depend, directly or through others, on its own outs; break one of these edges');
+      fail(
+        p,
+        stage,
+        `dependency cycle: ${forward.join(' → ')}\n  ${steps.join('\n  ')}`,
+        'a stage cannot depend, directly or through others, on its own outs; break one of these edges',
+      );
     }
     state.set(name, 'active');
     stack.push(name);
@@ -162,7 +193,12 @@ function topologicalOrder(p: Pipeline, upstream: Map<string, string[]>, ups: Map
  * stages are included (as `dvc repro`); `singleItem` takes only the targets; `downstream` takes
  * the targets and everything that depends on them.
  */
-export function selectTargets(p: Pipeline, g: Graph, targets: string[], opts: { downstream?: boolean; singleItem?: boolean } = {}): string[] {
+export function selectTargets(
+  p: Pipeline,
+  g: Graph,
+  targets: string[],
+  opts: { downstream?: boolean; singleItem?: boolean } = {},
+): string[] {
   const all = g.topoOrder();
   if (targets.length === 0 && !opts.downstream) return all;
   const groups = new Map<string, string[]>();

@@ -15,8 +15,12 @@ export interface StageStatus {
 
 export async function pipelineStatus(project: Project, targets: string[] = []): Promise<StageStatus[]> {
   // Like `grow run C`: the stages above a frozen upstream stage of a target are not looked at.
-  const names = withoutAboveFrozen(project.pipeline, project.graph, targets,
-    selectTargets(project.pipeline, project.graph, targets, { downstream: false, singleItem: false }));
+  const names = withoutAboveFrozen(
+    project.pipeline,
+    project.graph,
+    targets,
+    selectTargets(project.pipeline, project.graph, targets, { downstream: false, singleItem: false }),
+  );
   const byName = new Map<string, StageStatus>();
   for (const name of names) {
     const stage = project.stage(name);

@@ -58,8 +58,11 @@ export function findRoot(start: string): string {
     if (pipelineFileIn(dir)) return dir;
     const parent = dirname(dir);
     if (parent === dir) {
-      throw new GrowError(`no ${PIPELINE_FILE} in ${resolve(start)} or any parent directory (nor a DVC project's ${DVC_PIPELINE_FILE})`, 2,
-        `run grow inside a project, or create ${PIPELINE_FILE} (see docs/cli.md)`);
+      throw new GrowError(
+        `no ${PIPELINE_FILE} in ${resolve(start)} or any parent directory (nor a DVC project's ${DVC_PIPELINE_FILE})`,
+        2,
+        `run grow inside a project, or create ${PIPELINE_FILE} (see docs/cli.md)`,
+      );
     }
     dir = parent;
   }
@@ -86,7 +89,12 @@ export class Project {
 
   static async open(opts: OpenOptions = {}): Promise<Project> {
     const root = findRoot(opts.cwd ?? process.cwd());
-    const pipeline = await loadPipeline(root, { file: pipelineFileIn(root), overlays: opts.overlays, set: opts.set, writeParseCache: !opts.readOnly });
+    const pipeline = await loadPipeline(root, {
+      file: pipelineFileIn(root),
+      overlays: opts.overlays,
+      set: opts.set,
+      writeParseCache: !opts.readOnly,
+    });
     for (const w of pipeline.warnings ?? []) {
       if (warned.has(w)) continue;
       warned.add(w);
@@ -94,9 +102,22 @@ export class Project {
     }
     const graph = buildGraph(pipeline);
     const config = loadConfig(root);
-    const lock = new LockStore(root, pipeline.stages.map((s) => s.name), opts.readOnly, runOverlays(root, opts));
-    return new Project(root, pipeline, graph, config, lock, new Hasher(root, new HashState(root)),
-      new Cache(config.cacheDir, root), new RunCache(config.cacheDir));
+    const lock = new LockStore(
+      root,
+      pipeline.stages.map((s) => s.name),
+      opts.readOnly,
+      runOverlays(root, opts),
+    );
+    return new Project(
+      root,
+      pipeline,
+      graph,
+      config,
+      lock,
+      new Hasher(root, new HashState(root)),
+      new Cache(config.cacheDir, root),
+      new RunCache(config.cacheDir),
+    );
   }
 
   stage(name: string): Stage {
@@ -119,7 +140,13 @@ export class Project {
     const outs = new Map<string, HashInfo | null>();
     for (const o of stage.outs) outs.set(o.path, await this.hasher.hash(o.path));
     const params = this.pipeline.params;
-    return { cmd: stage.cmd, deps, params: params.stageValues(stage), outs, paramOrigin: params.origin ? (f, k) => params.origin!(f, k) : undefined };
+    return {
+      cmd: stage.cmd,
+      deps,
+      params: params.stageValues(stage),
+      outs,
+      paramOrigin: params.origin ? (f, k) => params.origin!(f, k) : undefined,
+    };
   }
 
   /** True when some stage's out is `path` or contains it (so a missing dep may still be produced). */
@@ -134,8 +161,7 @@ export class Project {
    */
   writtenByStages(path: string): boolean {
     return (
-      this.producedByAStage(path) ||
-      this.pipeline.stages.some((s) => s.outs.some((o) => path === '.' || o.path.startsWith(`${path}/`)))
+      this.producedByAStage(path) || this.pipeline.stages.some((s) => s.outs.some((o) => path === '.' || o.path.startsWith(`${path}/`)))
     );
   }
 }

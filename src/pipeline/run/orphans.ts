@@ -22,10 +22,15 @@ export interface OrphanStage {
 function environOf(pid: number): Map<string, string> | null {
   try {
     const raw = readFileSync(`/proc/${pid}/environ`, 'utf8');
-    return new Map(raw.split('\0').filter(Boolean).map((kv) => {
-      const eq = kv.indexOf('=');
-      return [kv.slice(0, eq), kv.slice(eq + 1)] as [string, string];
-    }));
+    return new Map(
+      raw
+        .split('\0')
+        .filter(Boolean)
+        .map((kv) => {
+          const eq = kv.indexOf('=');
+          return [kv.slice(0, eq), kv.slice(eq + 1)] as [string, string];
+        }),
+    );
   } catch {
     return null; // gone meanwhile, or not ours to read
   }
@@ -34,7 +39,9 @@ function environOf(pid: number): Map<string, string> | null {
 function pgidOf(pid: number): number | null {
   try {
     // Fields after the parenthesised command name: state, ppid, pgrp, …
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /s, '')
+      .split(' ');
     return fields[0] === 'Z' ? null : Number(fields[2]);
   } catch {
     return null;
@@ -45,7 +52,9 @@ function pgidOf(pid: number): number | null {
 export function findOrphanStages(root: string): OrphanStage[] {
   let pids: number[];
   try {
-    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+    pids = readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number);
   } catch {
     return [];
   }
@@ -75,14 +84,18 @@ export function findOrphanStages(root: string): OrphanStage[] {
 export function ownStageGroups(): number[] {
   let pids: number[];
   try {
-    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+    pids = readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number);
   } catch {
     return [];
   }
   const groups: number[] = [];
   for (const pid of pids) {
     try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+        .replace(/^.*\) /s, '')
+        .split(' ');
       if (Number(fields[1]) === process.pid && Number(fields[2]) === pid) groups.push(pid);
     } catch {
       /* gone meanwhile */
@@ -105,7 +118,9 @@ const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuf
  */
 export function stopOrphanStages(orphans: OrphanStage[], notice: (line: string) => void, graceMs = 5000): void {
   if (orphans.length === 0) return;
-  notice(`grow: stopping ${orphans.length} stage${orphans.length === 1 ? '' : 's'} left running by that runner: ${orphans.map((o) => `${o.stage} (process group ${o.pgid})`).join(', ')}`);
+  notice(
+    `grow: stopping ${orphans.length} stage${orphans.length === 1 ? '' : 's'} left running by that runner: ${orphans.map((o) => `${o.stage} (process group ${o.pgid})`).join(', ')}`,
+  );
   for (const o of orphans) signalGroup(o.pgid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline && orphans.some((o) => groupAlive(o.pgid))) sleepSync(20);

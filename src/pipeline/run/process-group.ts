@@ -24,7 +24,9 @@ export function groupAlive(pgid: number): boolean {
   }
   for (const pid of pids) {
     try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+        .replace(/^.*\) /s, '')
+        .split(' ');
       if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
     } catch {
       /* gone meanwhile */

@@ -40,9 +40,15 @@ export class Tokens {
  * CUDA_VISIBLE_DEVICES — and the program decides what to do without a GPU.
  */
 export function detectGpus(env: NodeJS.ProcessEnv = process.env): string[] {
-  if (env.CUDA_VISIBLE_DEVICES !== undefined) return env.CUDA_VISIBLE_DEVICES.split(',').map((s) => s.trim()).filter(Boolean);
+  if (env.CUDA_VISIBLE_DEVICES !== undefined)
+    return env.CUDA_VISIBLE_DEVICES.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   try {
-    return readdirSync('/dev').filter((f) => /^nvidia\d+$/.test(f)).map((f) => f.slice('nvidia'.length)).sort((a, b) => Number(a) - Number(b));
+    return readdirSync('/dev')
+      .filter((f) => /^nvidia\d+$/.test(f))
+      .map((f) => f.slice('nvidia'.length))
+      .sort((a, b) => Number(a) - Number(b));
   } catch {
     return [];
   }

@@ -43,7 +43,9 @@ export interface LockHolder {
 function processStartTime(pid: number): string | undefined {
   try {
     // Fields after the parenthesised command name start at field 3 (state); starttime is field 22.
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[19];
+    return readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /s, '')
+      .split(' ')[19];
   } catch {
     return undefined;
   }

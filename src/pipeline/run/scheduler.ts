@@ -120,8 +120,11 @@ function preflight(project: Project, stages: Stage[]): void {
     project.pipeline.params.stageValues(s);
     for (const d of s.deps) {
       if (!existsSync(join(project.root, d)) && !project.writtenByStages(d)) {
-        throw new GrowError(`stage \`${s.name}\`: dep \`${d}\` does not exist and no stage produces it`, EXIT.usage,
-          `create ${d}, fix the path in ${project.pipeline.file}, or add a stage that lists it in its outs`);
+        throw new GrowError(
+          `stage \`${s.name}\`: dep \`${d}\` does not exist and no stage produces it`,
+          EXIT.usage,
+          `create ${d}, fix the path in ${project.pipeline.file}, or add a stage that lists it in its outs`,
+        );
       }
     }
   }
@@ -172,7 +175,11 @@ class Run {
   /** The first failure, when not --keep-going: no stage starts after it. */
   private stopAfter: string | undefined;
 
-  constructor(private readonly project: Project, private readonly stages: Stage[], private readonly opts: RunOptions) {
+  constructor(
+    private readonly project: Project,
+    private readonly stages: Stage[],
+    private readonly opts: RunOptions,
+  ) {
     this.reporter = opts.reporter ?? silentReporter;
     this.selected = new Set(stages.map((s) => s.name));
     this.localJobs = new Tokens(Math.max(1, opts.jobs ?? project.config.jobs ?? availableParallelism()));
@@ -192,9 +199,12 @@ class Run {
       await this.reporter.finish();
     }
     const list = this.stages.map((s) => this.reports.get(s.name)!);
-    const exitCode = list.some((r) => r.outcome === 'cancelled') || this.aborted()
-      ? EXIT.interrupted
-      : list.some((r) => r.outcome === 'failed') ? EXIT.stageFailed : EXIT.ok;
+    const exitCode =
+      list.some((r) => r.outcome === 'cancelled') || this.aborted()
+        ? EXIT.interrupted
+        : list.some((r) => r.outcome === 'failed')
+          ? EXIT.stageFailed
+          : EXIT.ok;
     return { stages: list, exitCode };
   }
 
@@ -227,9 +237,17 @@ class Run {
   /** Why the stage must not go on at all: an upstream stage did not succeed, or the run is stopping. */
   private stopped(stage: Stage, ups: StageReport[]): StageReport | undefined {
     const blocked = ups.find((r) => ['failed', 'skipped', 'cancelled'].includes(r.outcome));
-    if (blocked) return { name: stage.name, outcome: 'skipped', reasons: [], message: `upstream \`${blocked.name}\` ${blocked.outcome}`, blockedBy: blocked.name };
+    if (blocked)
+      return {
+        name: stage.name,
+        outcome: 'skipped',
+        reasons: [],
+        message: `upstream \`${blocked.name}\` ${blocked.outcome}`,
+        blockedBy: blocked.name,
+      };
     if (this.aborted()) return { name: stage.name, outcome: 'cancelled', reasons: [] };
-    if (this.stopAfter) return { name: stage.name, outcome: 'skipped', reasons: [], message: `the run stopped after \`${this.stopAfter}\` failed` };
+    if (this.stopAfter)
+      return { name: stage.name, outcome: 'skipped', reasons: [], message: `the run stopped after \`${this.stopAfter}\` failed` };
     return undefined;
   }
 
@@ -251,12 +269,16 @@ class Run {
     if (stage.frozen) return { name: stage.name, outcome: 'frozen', reasons };
     if (opts.force) reasons.unshift('forced');
     // --force-downstream: below a stage that ran, run (not restore) even when nothing changed.
-    const ranAbove = opts.forceDownstream ? ups.find((r) => r.outcome === 'done' || r.outcome === 'restored' || r.outcome === 'would run') : undefined;
-    if (ranAbove && !opts.force) reasons.unshift(`forced: upstream ${ranAbove.name} ${ranAbove.outcome === 'would run' ? 'will run' : 'ran'}`);
+    const ranAbove = opts.forceDownstream
+      ? ups.find((r) => r.outcome === 'done' || r.outcome === 'restored' || r.outcome === 'would run')
+      : undefined;
+    if (ranAbove && !opts.force)
+      reasons.unshift(`forced: upstream ${ranAbove.name} ${ranAbove.outcome === 'would run' ? 'will run' : 'ran'}`);
     const forced = opts.force === true || ranAbove !== undefined;
     if (reasons.length === 0) return { name: stage.name, outcome: 'up to date', reasons };
     if (opts.dry) {
-      const restore = !opts.force && opts.runCache !== false && !reasons.some((r) => r.startsWith('upstream ')) && wouldRestore(project, stage, facts);
+      const restore =
+        !opts.force && opts.runCache !== false && !reasons.some((r) => r.startsWith('upstream ')) && wouldRestore(project, stage, facts);
       return { name: stage.name, outcome: restore ? 'would restore' : 'would run', reasons };
     }
     const started = Date.now();
@@ -302,23 +324,32 @@ class Run {
     const slots = await this.acquire(stage, executor.name);
     try {
       const own = this.opts.stageSignal?.(stage);
-      const signal = own && this.opts.signal ? AbortSignal.any([this.opts.signal, own]) : own ?? this.opts.signal ?? new AbortController().signal;
+      const signal =
+        own && this.opts.signal ? AbortSignal.any([this.opts.signal, own]) : (own ?? this.opts.signal ?? new AbortController().signal);
       if (this.aborted() || own?.aborted) return this.finish({ name: stage.name, outcome: 'cancelled', reasons: s.reasons });
-      if (this.stopAfter) return this.finish({ name: stage.name, outcome: 'skipped', reasons: s.reasons, message: `the run stopped after \`${this.stopAfter}\` failed` });
+      if (this.stopAfter)
+        return this.finish({
+          name: stage.name,
+          outcome: 'skipped',
+          reasons: s.reasons,
+          message: `the run stopped after \`${this.stopAfter}\` failed`,
+        });
       await this.clearOuts(stage);
       this.reporter.update(stage.name, 'running', s.reasons.join(', '));
       const logFile = logFileFor(this.project.root, stage.name);
       const paramsFile = this.writeParamsSnapshot(stage);
-      const result = await executor.run({
-        stage,
-        cwd: join(this.project.root, stage.wdir),
-        env: this.environment(stage, slots, paramsFile),
-        logFile,
-        signal,
-        onLine: this.lineHandler(stage),
-      }).finally(() => {
-        if (paramsFile) rmSync(paramsFile, { force: true });
-      });
+      const result = await executor
+        .run({
+          stage,
+          cwd: join(this.project.root, stage.wdir),
+          env: this.environment(stage, slots, paramsFile),
+          logFile,
+          signal,
+          onLine: this.lineHandler(stage),
+        })
+        .finally(() => {
+          if (paramsFile) rmSync(paramsFile, { force: true });
+        });
       if (result.state === 'cancelled' || this.aborted() || own?.aborted) {
         removePartialOuts(this.project, stage);
         return this.finish({ name: stage.name, outcome: 'cancelled', reasons: s.reasons, message: result.message });
@@ -326,7 +357,13 @@ class Run {
       if (result.state !== 'ok') {
         const logTail = tail(logFile, LOG_TAIL_LINES);
         const rel = relative(this.project.root, logFile);
-        return this.fail(stage, s.reasons, `${result.message ?? result.state}${logTail ? `\n--- last lines of ${rel} ---\n${logTail}` : ` (no output; log: ${rel})`}`, s.started, s.signature);
+        return this.fail(
+          stage,
+          s.reasons,
+          `${result.message ?? result.state}${logTail ? `\n--- last lines of ${rel} ---\n${logTail}` : ` (no output; log: ${rel})`}`,
+          s.started,
+          s.signature,
+        );
       }
       return await this.record(stage, s);
     } finally {
@@ -343,7 +380,14 @@ class Run {
     const outs: LockOut[] = [];
     for (const o of stage.outs) {
       const info: HashInfo | null = o.cache ? await project.hasher.hashAndStore(o.path, project.cache) : await project.hasher.hash(o.path);
-      if (!info) return this.fail(stage, s.reasons, `out \`${o.path}\` was not produced by the command; fix the command or the outs in ${project.pipeline.file}`, s.started, s.signature);
+      if (!info)
+        return this.fail(
+          stage,
+          s.reasons,
+          `out \`${o.path}\` was not produced by the command; fix the command or the outs in ${project.pipeline.file}`,
+          s.started,
+          s.signature,
+        );
       outs.push(lockOut(o.path, info));
     }
     if (runCacheable(stage)) {
@@ -351,7 +395,13 @@ class Run {
       project.runCache.put(s.signature, { stage: stage.name, outs });
     }
     project.lock.set(stage.name, lockEntryFrom(s.facts, outs));
-    return this.finish({ name: stage.name, outcome: 'done', reasons: s.reasons, durationMs: Date.now() - s.started, signature: s.signature });
+    return this.finish({
+      name: stage.name,
+      outcome: 'done',
+      reasons: s.reasons,
+      durationMs: Date.now() - s.started,
+      signature: s.signature,
+    });
   }
 
   /** Local stages share this machine's cores and GPUs; a Slurm stage only takes a Slurm job slot. */
@@ -379,7 +429,9 @@ class Run {
    * the outs of the other stages meanwhile.
    */
   private async clearOuts(stage: Stage): Promise<void> {
-    await Promise.all(stage.outs.filter((o) => !o.persist).map((o) => rm(join(this.project.root, o.path), { recursive: true, force: true })));
+    await Promise.all(
+      stage.outs.filter((o) => !o.persist).map((o) => rm(join(this.project.root, o.path), { recursive: true, force: true })),
+    );
   }
 
   /** The runner/stage contract (docs/ARCHITECTURE.md): what a stage's command finds in its environment. */
@@ -453,7 +505,9 @@ class Run {
   private saveCaches(): void {
     if (this.opts.dry) return;
     // A complete, successful run of the whole pipeline looked at every dep and out.
-    const complete = (this.opts.targets ?? []).length === 0 && !this.opts.downstream &&
+    const complete =
+      (this.opts.targets ?? []).length === 0 &&
+      !this.opts.downstream &&
       [...this.reports.values()].every((r) => ['up to date', 'restored', 'done', 'frozen'].includes(r.outcome)) &&
       this.reports.size === this.stages.length;
     this.project.hasher.save(complete);
@@ -487,8 +541,12 @@ async function keepReportsWithRun(project: Project, stage: Stage, outs: LockOut[
 }
 
 function runCacheable(stage: Stage): boolean {
-  return !stage.alwaysChanged && stage.outs.some((o) => o.cache || keptWithRun(o)) &&
-    stage.outs.every((o) => o.cache || isScratch(o) || keptWithRun(o)) && (stage.deps.length > 0 || stage.params.length > 0);
+  return (
+    !stage.alwaysChanged &&
+    stage.outs.some((o) => o.cache || keptWithRun(o)) &&
+    stage.outs.every((o) => o.cache || isScratch(o) || keptWithRun(o)) &&
+    (stage.deps.length > 0 || stage.params.length > 0)
+  );
 }
 
 /**

@@ -73,7 +73,12 @@ function isUnder(path: string, dirs: string[]): boolean {
 
 function gitTrackedFiles(root: string): string[] | null {
   try {
-    const out = execFileSync('git', ['ls-files', '-z', '--cached'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 28 });
+    const out = execFileSync('git', ['ls-files', '-z', '--cached'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      maxBuffer: 1 << 28,
+    });
     return out.split('\0').filter(Boolean);
   } catch {
     return null; // not a git work tree, or git is not installed
@@ -111,8 +116,11 @@ function copyInputs(root: string, files: string[], dest: string): void {
 export async function verifyPipeline(opts: VerifyOptions = {}): Promise<VerifyResult> {
   const root = findRoot(opts.cwd ?? process.cwd());
   if (!existsSync(join(root, LOCK_FILE))) {
-    throw new GrowError(`nothing to verify: ${LOCK_FILE} does not exist in ${root}`, EXIT.usage,
-      'run `grow run` and commit pipeline.lock, then verify');
+    throw new GrowError(
+      `nothing to verify: ${LOCK_FILE} does not exist in ${root}`,
+      EXIT.usage,
+      'run `grow run` and commit pipeline.lock, then verify',
+    );
   }
   // Opening the real project validates pipeline.yaml, the params and the lock before any copying.
   const original = await Project.open({ cwd: root });
@@ -120,8 +128,11 @@ export async function verifyPipeline(opts: VerifyOptions = {}): Promise<VerifyRe
   const allOuts = original.pipeline.stages.flatMap((s) => s.outs.map((o) => o.path));
   const { files, source } = inputFiles(root, allOuts);
   if (source === 'git' && !files.includes(original.pipeline.file)) {
-    throw new GrowError(`${original.pipeline.file} is not tracked by git, and verify copies only tracked files`, EXIT.usage,
-      `\`git add\` the pipeline, its params and its inputs (what a fresh clone would have), then verify`);
+    throw new GrowError(
+      `${original.pipeline.file} is not tracked by git, and verify copies only tracked files`,
+      EXIT.usage,
+      `\`git add\` the pipeline, its params and its inputs (what a fresh clone would have), then verify`,
+    );
   }
 
   const workDir = mkdtempSync(join(tmpdir(), 'grow-verify-'));
@@ -144,7 +155,9 @@ export async function verifyPipeline(opts: VerifyOptions = {}): Promise<VerifyRe
       signal: opts.signal,
     });
     // Outs the pipeline itself declares as varying (`verify: false`): never compared, whoever runs verify.
-    const undeclared = new Set(original.pipeline.stages.flatMap((s) => s.outs.filter((o) => o.verify === false).map((o) => `${s.name}\0${o.path}`)));
+    const undeclared = new Set(
+      original.pipeline.stages.flatMap((s) => s.outs.filter((o) => o.verify === false).map((o) => `${s.name}\0${o.path}`)),
+    );
     // Deps inside (or holding) some stage's out are that stage's results, judged by its own out
     // verdict; only the project's own inputs (code, data, params) are compared as deps.
     const producedPaths = original.pipeline.stages.flatMap((s) => s.outs.map((o) => o.path));
@@ -168,14 +181,20 @@ export async function verifyPipeline(opts: VerifyOptions = {}): Promise<VerifyRe
         const flagged = (opts.skipOuts ?? []).some((p) => o.path === p || o.path.startsWith(`${p}/`));
         const skipped = declared || flagged;
         outs.push({
-          stage: name, path: o.path, expected: o.hash, got: now, reproduced: skipped || now === o.hash, skipped,
-          ...(skipped ? { skippedBy: declared ? 'declaration' as const : 'flag' as const } : {}),
+          stage: name,
+          path: o.path,
+          expected: o.hash,
+          got: now,
+          reproduced: skipped || now === o.hash,
+          skipped,
+          ...(skipped ? { skippedBy: declared ? ('declaration' as const) : ('flag' as const) } : {}),
         });
       }
     }
     let exitCode: number = EXIT.ok;
     if (run.exitCode === EXIT.interrupted) exitCode = EXIT.interrupted;
-    else if (run.exitCode !== EXIT.ok || unlocked.length || staleInputs.length || outs.some((o) => !o.reproduced)) exitCode = EXIT.stageFailed;
+    else if (run.exitCode !== EXIT.ok || unlocked.length || staleInputs.length || outs.some((o) => !o.reproduced))
+      exitCode = EXIT.stageFailed;
     return { outs, staleInputs, unlocked, run, workDir, exitCode };
   } finally {
     if (savedCacheEnv === undefined) delete process.env.GROW_CACHE_DIR;
@@ -195,7 +214,8 @@ const overlaps = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b
  */
 function inputDifferences(stage: string, expected: LockEntry, now: LockEntry, produced: string[]): StaleInput[] {
   const out: StaleInput[] = [];
-  if (JSON.stringify(expected.cmd) !== JSON.stringify(now.cmd)) out.push({ stage, what: 'cmd', expected: expected.cmd.join(' && '), got: now.cmd.join(' && ') });
+  if (JSON.stringify(expected.cmd) !== JSON.stringify(now.cmd))
+    out.push({ stage, what: 'cmd', expected: expected.cmd.join(' && '), got: now.cmd.join(' && ') });
   const files = new Set([...Object.keys(expected.params), ...Object.keys(now.params)]);
   for (const f of files) {
     const a = JSON.stringify(expected.params[f] ?? null);
@@ -244,8 +264,14 @@ export function formatVerify(r: VerifyResult): string {
   else {
     if (bad || !r.staleInputs.length) lines.push(`verify: ${bad} of ${compared.length} outputs did not reproduce${skipNote}`);
     else lines.push(`verify: all ${compared.length} outputs reproduced${skipNote}`);
-    if (r.staleInputs.length) lines.push(`verify: ${new Set(r.staleInputs.map((d) => d.stage)).size} stages' lock entries are out of date: run \`grow run\` and commit ${LOCK_FILE}`);
-    if (bad) lines.push(`hint: if pipeline.lock is simply out of date, \`grow status --check\` says so; otherwise the stage is not deterministic (seeds, timestamps, thread order) or reads something it does not declare`);
+    if (r.staleInputs.length)
+      lines.push(
+        `verify: ${new Set(r.staleInputs.map((d) => d.stage)).size} stages' lock entries are out of date: run \`grow run\` and commit ${LOCK_FILE}`,
+      );
+    if (bad)
+      lines.push(
+        `hint: if pipeline.lock is simply out of date, \`grow status --check\` says so; otherwise the stage is not deterministic (seeds, timestamps, thread order) or reads something it does not declare`,
+      );
   }
   return lines.join('\n');
 }

@@ -56,7 +56,17 @@ interface Snapshot {
 
 function definitionOf(s: Stage): string {
   // Everything that shapes what the stage does; `desc` and the source position do not.
-  return canonicalJson({ cmd: s.cmd, wdir: s.wdir, deps: s.deps, params: s.params, outs: s.outs, frozen: s.frozen, alwaysChanged: s.alwaysChanged, executor: s.executor, resources: s.resources });
+  return canonicalJson({
+    cmd: s.cmd,
+    wdir: s.wdir,
+    deps: s.deps,
+    params: s.params,
+    outs: s.outs,
+    frozen: s.frozen,
+    alwaysChanged: s.alwaysChanged,
+    executor: s.executor,
+    resources: s.resources,
+  });
 }
 
 function selectedStages(project: Project, targets: string[]): Stage[] {
@@ -206,7 +216,10 @@ class WatchSession {
   private settle!: (code: number) => void;
   private reject!: (e: unknown) => void;
 
-  constructor(private project: Project, private readonly opts: WatchOptions) {
+  constructor(
+    private project: Project,
+    private readonly opts: WatchOptions,
+  ) {
     this.root = project.root;
     this.targets = opts.targets ?? [];
     this.debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
@@ -222,14 +235,17 @@ class WatchSession {
   async watch(): Promise<number> {
     // chokidar is loaded only when watching: other commands stay fast to start.
     const { watch } = await import('chokidar');
-    this.watcher = watch([...this.watched].map((p) => join(this.root, p)), {
-      ignoreInitial: true,
-      ignored: (abs: string) => {
-        const rel = this.toRel(abs);
-        if (rel === '' || rel.startsWith('..')) return false;
-        return isInside(rel, '.grow') || rel.split('/').includes('node_modules') || this.outs.some((o) => isInside(rel, o));
+    this.watcher = watch(
+      [...this.watched].map((p) => join(this.root, p)),
+      {
+        ignoreInitial: true,
+        ignored: (abs: string) => {
+          const rel = this.toRel(abs);
+          if (rel === '' || rel.startsWith('..')) return false;
+          return isInside(rel, '.grow') || rel.split('/').includes('node_modules') || this.outs.some((o) => isInside(rel, o));
+        },
       },
-    });
+    );
     return new Promise<number>((resolve, reject) => {
       this.settle = resolve;
       this.reject = reject;
@@ -308,9 +324,11 @@ class WatchSession {
 
   private startPlanning(): void {
     this.enter({ name: 'planning' });
-    void this.plan().then((e) => {
-      if (this.state.name === 'planning') this.dispatch(e);
-    }).catch(this.fatal);
+    void this.plan()
+      .then((e) => {
+        if (this.state.name === 'planning') this.dispatch(e);
+      })
+      .catch(this.fatal);
   }
 
   /** planning: the pending changes, mapped to the stages they affect (with the rescheduled ones). */
@@ -333,7 +351,12 @@ class WatchSession {
 
   private startIteration(label: string, plan: Plan | null): void {
     let done!: () => void;
-    const iteration: Iteration = { controller: new AbortController(), running: new Set(), stopStage: new Map(), done: new Promise<void>((r) => (done = r)) };
+    const iteration: Iteration = {
+      controller: new AbortController(),
+      running: new Set(),
+      stopStage: new Map(),
+      done: new Promise<void>((r) => (done = r)),
+    };
     this.enter({ name: 'running', iteration });
     void this.runIteration(iteration, label, plan)
       .finally(done)
@@ -374,7 +397,9 @@ class WatchSession {
           return c.signal;
         },
         shouldSkip: (stage, { signature }) =>
-          this.failedWith.get(stage.name) === signature ? 'failed before with these same inputs; not retried until one of them changes' : undefined,
+          this.failedWith.get(stage.name) === signature
+            ? 'failed before with these same inputs; not retried until one of them changes'
+            : undefined,
       });
       const stopping = this.state.name === 'stopped';
       const interrupted = new Set<string>();

@@ -81,19 +81,35 @@ function revisionError(root: string, rev: string): GrowError {
     }
   };
   if (!git(['rev-parse', '--git-dir'])) {
-    return new GrowError(`cannot compare with \`${rev}\`: ${root} is not in a git repository`, 2, 'comparing with a revision needs git history: `git init` and commit, or use `grow metrics show` / `grow params diff` without a revision');
+    return new GrowError(
+      `cannot compare with \`${rev}\`: ${root} is not in a git repository`,
+      2,
+      'comparing with a revision needs git history: `git init` and commit, or use `grow metrics show` / `grow params diff` without a revision',
+    );
   }
   if (!git(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'])) {
-    return new GrowError(`cannot compare with \`${rev}\`: the git repository has no commits yet`, 2, 'commit the project first (`git add -A && git commit`), then compare');
+    return new GrowError(
+      `cannot compare with \`${rev}\`: the git repository has no commits yet`,
+      2,
+      'commit the project first (`git add -A && git commit`), then compare',
+    );
   }
-  return new GrowError(`\`${rev}\` is not a git revision of this repository`, 2, 'name a commit, branch or tag that exists (see `git log --oneline`), e.g. HEAD~1 or main');
+  return new GrowError(
+    `\`${rev}\` is not a git revision of this repository`,
+    2,
+    'name a commit, branch or tag that exists (see `git log --oneline`), e.g. HEAD~1 or main',
+  );
 }
 
 function parseStructured(text: string, file: string): unknown {
   try {
     return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
-    throw new GrowError(`${file}: cannot parse (${(e as Error).message.split('\n')[0]})`, 2, 'metrics and params files must be JSON or YAML');
+    throw new GrowError(
+      `${file}: cannot parse (${(e as Error).message.split('\n')[0]})`,
+      2,
+      'metrics and params files must be JSON or YAML',
+    );
   }
 }
 
@@ -143,7 +159,8 @@ export function paramsDiff(project: Project, rev?: string, all = false): DiffRow
     newFloats.set(file, floatKeys(existsSync(path) ? readFileSync(path, 'utf8') : undefined, file));
   }
   if (rev === undefined) {
-    for (const e of project.lock.entries().values()) for (const [file, values] of Object.entries(e.params)) old.set(file, { ...old.get(file), ...values });
+    for (const e of project.lock.entries().values())
+      for (const [file, values] of Object.entries(e.params)) old.set(file, { ...old.get(file), ...values });
   } else {
     for (const [file, values] of now) {
       const text = gitShow(project.root, rev, file);
@@ -193,11 +210,17 @@ export function metricsFiles(project: Project): string[] {
 }
 
 function readMetrics(project: Project, file: string, rev?: string): Record<string, unknown> | undefined {
-  const text = rev === undefined ? (existsSync(join(project.root, file)) ? readFileSync(join(project.root, file), 'utf8') : undefined) : gitShow(project.root, rev, file);
+  const text =
+    rev === undefined
+      ? existsSync(join(project.root, file))
+        ? readFileSync(join(project.root, file), 'utf8')
+        : undefined
+      : gitShow(project.root, rev, file);
   if (text === undefined) return undefined;
   const data = parseStructured(text, file);
   // A file holding a bare number is one metric (as DVC reads it), shown under the file's name.
-  if (typeof data === 'number' || (typeof data === 'string' && data.trim() !== '' && Number.isFinite(Number(data)))) return { '': Number(data) };
+  if (typeof data === 'number' || (typeof data === 'string' && data.trim() !== '' && Number.isFinite(Number(data))))
+    return { '': Number(data) };
   return flatten(data);
 }
 
@@ -231,18 +254,25 @@ export function formatDiff(rows: DiffRow[], oldLabel: string): string {
     if (r.change === undefined) return r.old === undefined ? 'added' : r.new === undefined ? 'removed' : 'changed';
     return `${r.change > 0 ? '+' : ''}${text(r.change, r.oldFloat || r.newFloat)}`;
   };
-  return formatTable(['file', 'key', oldLabel, 'new', 'change'], rows.map((r) => [r.file, r.key || '(whole file)', text(r.old, r.oldFloat), text(r.new, r.newFloat), change(r)]));
+  return formatTable(
+    ['file', 'key', oldLabel, 'new', 'change'],
+    rows.map((r) => [r.file, r.key || '(whole file)', text(r.old, r.oldFloat), text(r.new, r.newFloat), change(r)]),
+  );
 }
 
 export function formatShow(rows: DiffRow[]): string {
   if (rows.length === 0) return 'no metrics (declare files under `metrics:` in a stage and run it)';
-  return formatTable(['file', 'key', 'value'], rows.map((r) => [r.file, r.key || '(whole file)', cell(r.new)]));
+  return formatTable(
+    ['file', 'key', 'value'],
+    rows.map((r) => [r.file, r.key || '(whole file)', cell(r.new)]),
+  );
 }
 
 /** JSON for --json: {file: {key: {old, new, change?}}} (show: {file: {key: value}}). */
 export function diffJson(rows: DiffRow[]): Record<string, Record<string, { old: unknown; new: unknown; change?: number }>> {
   const out: Record<string, Record<string, { old: unknown; new: unknown; change?: number }>> = {};
-  for (const r of rows) (out[r.file] ??= {})[r.key] = { old: r.old ?? null, new: r.new ?? null, ...(r.change !== undefined ? { change: r.change } : {}) };
+  for (const r of rows)
+    (out[r.file] ??= {})[r.key] = { old: r.old ?? null, new: r.new ?? null, ...(r.change !== undefined ? { change: r.change } : {}) };
   return out;
 }
 
@@ -265,7 +295,8 @@ export function diffJsonText(rows: DiffRow[]): string {
 export function showJson(rows: DiffRow[]): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const r of rows) {
-    if (r.key === '') out[r.file] = r.new as Record<string, unknown>; // a bare-number file
+    if (r.key === '')
+      out[r.file] = r.new as Record<string, unknown>; // a bare-number file
     else (out[r.file] ??= {})[r.key] = r.new;
   }
   return out;

@@ -82,7 +82,10 @@ export function listrReporter(mount: Mount = ownView): Reporter {
           top.push({
             title: s.group,
             task: ((_ctx: unknown, task: AnyTask) =>
-              task.newListr(members.map((m) => stageTask(m, m.name)), { concurrent: true, exitOnError: false })) as never,
+              task.newListr(
+                members.map((m) => stageTask(m, m.name)),
+                { concurrent: true, exitOnError: false },
+              )) as never,
           });
         }
         groups.get(s.group)!.push(s);
@@ -153,24 +156,34 @@ export function listrWatchSession(title = 'grow watch'): WatchSessionView {
   const retitle = () => {
     if (parent) parent.title = [title, ...lines.map((l) => `  ${l}`)].join('\n');
   };
-  const root = new Listr([{
-    title,
-    task: async (_ctx: unknown, task: AnyTask) => {
-      parent = task;
-      retitle();
-      parentReady(task);
-      await ended;
+  const root = new Listr(
+    [
+      {
+        title,
+        task: async (_ctx: unknown, task: AnyTask) => {
+          parent = task;
+          retitle();
+          parentReady(task);
+          await ended;
+        },
+      },
+    ] as never,
+    {
+      ...NO_SIGNALS,
+      exitOnError: false,
+      rendererOptions: { collapseSubtasks: false, showSkipMessage: true, collapseSkips: false } as never,
     },
-  }] as never, {
-    ...NO_SIGNALS,
-    exitOnError: false,
-    rendererOptions: { collapseSubtasks: false, showSkipMessage: true, collapseSkips: false } as never,
-  });
+  );
   const view = root.run().catch(() => undefined);
 
   const mount: Mount = async (top) => {
     const task = await ready;
-    const list = task.newListr(top, { ...NO_SIGNALS, concurrent: true, exitOnError: false, renderer: 'silent' } as never) as unknown as Listr;
+    const list = task.newListr(top, {
+      ...NO_SIGNALS,
+      concurrent: true,
+      exitOnError: false,
+      renderer: 'silent',
+    } as never) as unknown as Listr;
     (task.task as unknown as { subtasks: unknown }).subtasks = (list as unknown as { tasks: unknown }).tasks;
     return list.run();
   };

@@ -9,7 +9,10 @@ import type { Project } from '../project/project.ts';
 
 /** `*` any run of characters (dots included), `?` one character; the rest literal. */
 export function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 
@@ -36,8 +39,11 @@ function filesOf(project: Project, target: string): string[] {
   if (all.includes(rel)) return [rel];
   const stages = project.pipeline.stages.filter((s) => s.name === target || s.group === target);
   if (stages.length) return stages.flatMap((s) => s.outs.filter((o) => o.kind === 'metrics').map((o) => o.path));
-  throw new GrowError(`\`${target}\` is neither a metrics file nor a stage`, EXIT.usage,
-    `name a file declared under \`metrics:\` (${all.join(', ') || 'none declared'}) or a stage`);
+  throw new GrowError(
+    `\`${target}\` is neither a metrics file nor a stage`,
+    EXIT.usage,
+    `name a file declared under \`metrics:\` (${all.join(', ') || 'none declared'}) or a stage`,
+  );
 }
 
 export function filterMetrics(project: Project, rows: DiffRow[], f: MetricsFilter): DiffRow[] {
@@ -53,7 +59,15 @@ export function filterMetrics(project: Project, rows: DiffRow[], f: MetricsFilte
   if (!f.all) out = out.filter((r) => isNumeric(r.new));
   if (f.precision !== undefined) {
     const p = f.precision;
-    out = out.map((r) => ({ ...r, new: typeof r.new === 'number' ? roundTo(r.new, p) : Array.isArray(r.new) && isNumeric(r.new) ? r.new.map((x: number) => roundTo(x, p)) : r.new }));
+    out = out.map((r) => ({
+      ...r,
+      new:
+        typeof r.new === 'number'
+          ? roundTo(r.new, p)
+          : Array.isArray(r.new) && isNumeric(r.new)
+            ? r.new.map((x: number) => roundTo(x, p))
+            : r.new,
+    }));
   }
   return out;
 }

@@ -25,6 +25,8 @@ export function overlayNote(project: Project, given: OpenOptions, command: strin
   const now = runOverlays(project.root, given);
   if (canonicalJson(recorded) === canonicalJson(now)) return undefined;
   const nowText = now.params.length || now.set.length ? `under ${overlayFlags(now)}` : 'against the params files alone';
-  return `note: pipeline.lock was written by a run with ${overlayFlags(recorded)}; this compares ${nowText}. ` +
-    `To compare with those results: grow ${command} ${overlayFlags(recorded)}`;
+  return (
+    `note: pipeline.lock was written by a run with ${overlayFlags(recorded)}; this compares ${nowText}. ` +
+    `To compare with those results: grow ${command} ${overlayFlags(recorded)}`
+  );
 }

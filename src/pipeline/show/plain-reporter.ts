@@ -15,7 +15,8 @@ export function plainReporter(write: (line: string) => void = (l) => process.std
     start() {},
     update(name, state, detail, report) {
       if (quiet && state !== 'failed') return;
-      const duration = report?.durationMs !== undefined && (state === 'done' || state === 'failed') ? ` in ${formatDuration(report.durationMs)}` : '';
+      const duration =
+        report?.durationMs !== undefined && (state === 'done' || state === 'failed') ? ` in ${formatDuration(report.durationMs)}` : '';
       // Why it ended, in the executor's words ("Slurm job 53 was cancelled (scancel…)", "…exceeded
       // its time limit…"): the first line only, the log tail comes with the final error summary.
       const why = firstLine(report?.message);

@@ -40,7 +40,8 @@ function expandForeach(src: YamlSource, interp: Interpolator, name: string, def:
   const body = def.do as Tree;
   const doAt: YamlPath = ['stages', name, 'do'];
   if (Array.isArray(items)) {
-    if (items.length === 0) throw src.error(at, `foreach of stage "${name}" is an empty list`, 'give it at least one item, or remove the stage');
+    if (items.length === 0)
+      throw src.error(at, `foreach of stage "${name}" is an empty list`, 'give it at least one item, or remove the stage');
     const allScalars = items.every(isScalar);
     return items.map((item, i) => {
       const locals: Tree = { item };
@@ -50,14 +51,19 @@ function expandForeach(src: YamlSource, interp: Interpolator, name: string, def:
   }
   if (isMapping(items)) {
     const keys = Object.keys(items);
-    if (keys.length === 0) throw src.error(at, `foreach of stage "${name}" is an empty mapping`, 'give it at least one entry, or remove the stage');
+    if (keys.length === 0)
+      throw src.error(at, `foreach of stage "${name}" is an empty mapping`, 'give it at least one entry, or remove the stage');
     return keys.map((key) => {
       const locals: Tree = { key, item: items[key] };
       if (isFloatAt(items, key)) markFloat(locals, 'item');
       return { name: `${name}@${key}`, group: name, body, at: doAt, locals };
     });
   }
-  throw src.error(at, `foreach of stage "${name}" must be a list or a mapping, got ${describe(items)}`, 'e.g. `foreach: [1, 2, 3]`, `foreach: {small: 64, large: 256}` or `foreach: ${seeds}` naming a list');
+  throw src.error(
+    at,
+    `foreach of stage "${name}" must be a list or a mapping, got ${describe(items)}`,
+    'e.g. `foreach: [1, 2, 3]`, `foreach: {small: 64, large: 256}` or `foreach: ${seeds}` naming a list',
+  );
 }
 
 function expandMatrix(src: YamlSource, interp: Interpolator, name: string, def: Tree, ctx: Tree): StageInstance[] {
@@ -67,7 +73,11 @@ function expandMatrix(src: YamlSource, interp: Interpolator, name: string, def: 
     const at: YamlPath = ['stages', name, 'matrix', axis];
     const values = interp.value(raw, ctx, at);
     if (!Array.isArray(values) || values.length === 0) {
-      throw src.error(at, `matrix axis "${axis}" of stage "${name}" must be a non-empty list, got ${describe(values)}`, 'e.g. `seed: [1, 2]` or `seed: ${seeds}` naming a list');
+      throw src.error(
+        at,
+        `matrix axis "${axis}" of stage "${name}" must be a non-empty list, got ${describe(values)}`,
+        'e.g. `seed: [1, 2]` or `seed: ${seeds}` naming a list',
+      );
     }
     axes.push({ axis, values });
   }

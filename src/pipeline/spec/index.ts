@@ -10,7 +10,17 @@ import type { OutSpec, ParamsRef, Pipeline, Resources, Stage } from '../types.ts
 import { expandStage } from './expand.ts';
 import { carryFloats } from './number-text.ts';
 import { Interpolator } from './interpolate.ts';
-import { canonical, FileParams, isMapping, parseKey, lookup, isMissing, type ParamsOptions, type ParamsSource, type Tree } from './params.ts';
+import {
+  canonical,
+  FileParams,
+  isMapping,
+  parseKey,
+  lookup,
+  isMissing,
+  type ParamsOptions,
+  type ParamsSource,
+  type Tree,
+} from './params.ts';
 import { Containment, resolveLexically } from './paths.ts';
 import { didYouMean } from './suggest.ts';
 import { validatePipeline, validateStageBody } from './validate.ts';
@@ -65,7 +75,13 @@ export function loadPipelineSync(root: string, opts: LoadOptions = {}): LoadedPi
   const cacheDir = opts.parseCache === false ? undefined : path.join(absRoot, '.grow', 'spec');
   const src = YamlSource.read(absFile, file, 'pipeline file', cacheDir);
   if (!isMapping(src.data)) {
-    throw new ConfigError(file, 1, 1, src.data == null ? 'the pipeline file is empty' : 'the pipeline file must be a mapping with a `stages:` key', 'start it with `stages:` followed by named stages, see docs/pipeline-yaml.md');
+    throw new ConfigError(
+      file,
+      1,
+      1,
+      src.data == null ? 'the pipeline file is empty' : 'the pipeline file must be a mapping with a `stages:` key',
+      'start it with `stages:` followed by named stages, see docs/pipeline-yaml.md',
+    );
   }
   validatePipeline(src);
   const doc = src.data;
@@ -102,7 +118,9 @@ class Loader {
   ) {
     const doc = src.data as Tree;
     this.defaultParamsFile =
-      typeof doc.params === 'string' ? this.projectPath(this.base, doc.params, ['params'], 'the default params file') : this.projectPath(this.base, DVC_DEFAULT_PARAMS_FILE, [], 'params.yaml');
+      typeof doc.params === 'string'
+        ? this.projectPath(this.base, doc.params, ['params'], 'the default params file')
+        : this.projectPath(this.base, DVC_DEFAULT_PARAMS_FILE, [], 'params.yaml');
     this.params = new FileParams(root, this.defaultParamsFile, opts, cacheDir);
     this.interp = new Interpolator(src, `vars or ${this.defaultParamsFile}${this.paramsFileState()}`);
   }
@@ -126,7 +144,12 @@ class Loader {
       for (const inst of expandStage(this.src, this.interp, name, def, ctx)) {
         const other = seen.get(inst.name);
         if (other !== undefined) {
-          throw this.src.error(['stages', name], `stage name "${inst.name}" is defined twice (by "${other}" and "${name}")`, 'rename one of them; foreach/matrix items are named <group>@<item>', true);
+          throw this.src.error(
+            ['stages', name],
+            `stage name "${inst.name}" is defined twice (by "${other}" and "${name}")`,
+            'rename one of them; foreach/matrix items are named <group>@<item>',
+            true,
+          );
         }
         seen.set(inst.name, name);
         let local = ctx;
@@ -139,10 +162,21 @@ class Loader {
         if (Array.isArray(stageVars)) {
           // As DVC: a stage's vars files are relative to its wdir, which may itself be a template
           // (of the names known before the stage's own vars).
-          const wdir = typeof rest.wdir === 'string'
-            ? this.projectPath(this.base, String(this.interp.value(rest.wdir, local, [...inst.at, 'wdir'])), [...inst.at, 'wdir'], `wdir of stage "${inst.name}"`)
-            : this.base;
-          local = this.withVars({ ctx: local, origin: scope.origin, imports: new Map(scope.imports) }, stageVars, [...inst.at, 'vars'], wdir).ctx;
+          const wdir =
+            typeof rest.wdir === 'string'
+              ? this.projectPath(
+                  this.base,
+                  String(this.interp.value(rest.wdir, local, [...inst.at, 'wdir'])),
+                  [...inst.at, 'wdir'],
+                  `wdir of stage "${inst.name}"`,
+                )
+              : this.base;
+          local = this.withVars(
+            { ctx: local, origin: scope.origin, imports: new Map(scope.imports) },
+            stageVars,
+            [...inst.at, 'vars'],
+            wdir,
+          ).ctx;
         }
         const body = this.interp.value(rest, local, inst.at) as Tree;
         if (cmd !== undefined) body.cmd = this.interp.value(cmd, local, [...inst.at, 'cmd'], true);
@@ -190,8 +224,10 @@ class Loader {
       });
     }
     if (doc.plots !== undefined) this.warn('plots', ['plots'], 'top-level `plots` (DVC plot definitions) are not used by grow; ignored');
-    if (doc.datasets !== undefined) this.warn('datasets', ['datasets'], 'top-level `datasets` (DVC remote datasets) are not used by grow; ignored');
-    if (doc.artifacts !== undefined) this.warn('artifacts', ['artifacts'], 'top-level `artifacts` (DVC model registry) are not used by grow; ignored');
+    if (doc.datasets !== undefined)
+      this.warn('datasets', ['datasets'], 'top-level `datasets` (DVC remote datasets) are not used by grow; ignored');
+    if (doc.artifacts !== undefined)
+      this.warn('artifacts', ['artifacts'], 'top-level `artifacts` (DVC model registry) are not used by grow; ignored');
     return ((doc.metrics as string[] | undefined) ?? []).map((m, i) => this.projectPath(this.base, m, ['metrics', i], 'a metrics file'));
   }
 
@@ -200,7 +236,13 @@ class Loader {
     const scope: Scope = { ctx: {}, origin: new Map(), imports: new Map() };
     const exists = this.params.exists(this.defaultParamsFile);
     if (!exists && this.params.overriddenFiles().includes(this.defaultParamsFile)) {
-      throw new ConfigError(this.defaultParamsFile, undefined, undefined, 'params file not found, but --params/--set would change it', `create ${this.defaultParamsFile}, or name another default params file with a top-level \`params:\` in ${this.src.file}`);
+      throw new ConfigError(
+        this.defaultParamsFile,
+        undefined,
+        undefined,
+        'params file not found, but --params/--set would change it',
+        `create ${this.defaultParamsFile}, or name another default params file with a top-level \`params:\` in ${this.src.file}`,
+      );
     }
     if (exists) {
       const tree = this.params.ordered(this.defaultParamsFile);
@@ -227,7 +269,13 @@ class Loader {
     entries.forEach((entry, i) => {
       const where: YamlPath = [...at, i];
       const tpl = findTemplate(entry, where);
-      if (tpl) throw this.src.error(tpl.at, `\${…} is not allowed in vars ("${tpl.text}")`, 'vars are read before anything is interpolated (as in DVC): write the file name or value literally, or move the value into a params file', tpl.atKey);
+      if (tpl)
+        throw this.src.error(
+          tpl.at,
+          `\${…} is not allowed in vars ("${tpl.text}")`,
+          'vars are read before anything is interpolated (as in DVC): write the file name or value literally, or move the value into a params file',
+          tpl.atKey,
+        );
       let values: Tree;
       let from: string;
       if (typeof entry === 'string') {
@@ -240,7 +288,11 @@ class Loader {
       }
       const next = mergeNoRedefine(ctx, values, '', (key, before, after) => {
         if (canonicalEqual(before, after)) return;
-        throw this.src.error(where, `vars cannot redefine "${key}", already defined by ${origin.get(key.split('.')[0]) ?? 'an earlier vars entry'} (${short(before)} here ${short(after)})`, 'rename one of them, or give it the same value (DVC does not allow redefining names either)');
+        throw this.src.error(
+          where,
+          `vars cannot redefine "${key}", already defined by ${origin.get(key.split('.')[0]) ?? 'an earlier vars entry'} (${short(before)} here ${short(after)})`,
+          'rename one of them, or give it the same value (DVC does not allow redefining names either)',
+        );
       });
       carryFloats(ctx, next);
       carryFloats(values, next);
@@ -254,7 +306,12 @@ class Loader {
    * A vars entry naming a file (`file.yaml` or `file.yaml:key1,key2`); undefined if everything it
    * names was loaded already.
    */
-  private varsFile(entry: string, at: YamlPath, wdir: string, imports: Map<string, Set<string> | null>): { values: Tree; from: string } | undefined {
+  private varsFile(
+    entry: string,
+    at: YamlPath,
+    wdir: string,
+    imports: Map<string, Set<string> | null>,
+  ): { values: Tree; from: string } | undefined {
     const colon = entry.lastIndexOf(':');
     const hasKeys = colon > 0 && !/^[A-Za-z]:[\\/]/.test(entry);
     const f = this.projectPath(wdir, hasKeys ? entry.slice(0, colon) : entry, at, 'a vars file');
@@ -264,7 +321,12 @@ class Loader {
     try {
       tree = this.params.ordered(f);
     } catch (e) {
-      if (e instanceof ConfigError && /not found$/.test(e.message)) throw this.src.error(at, `vars file "${f}" not found (paths in vars are relative to ${wdir === '.' ? 'the project root' : wdir})`, `create ${f} or remove it from vars`);
+      if (e instanceof ConfigError && /not found$/.test(e.message))
+        throw this.src.error(
+          at,
+          `vars file "${f}" not found (paths in vars are relative to ${wdir === '.' ? 'the project root' : wdir})`,
+          `create ${f} or remove it from vars`,
+        );
       throw e;
     }
     this.paramsFiles.add(f);
@@ -272,7 +334,11 @@ class Loader {
       imports.set(f, null);
       return { values: tree, from: f };
     }
-    const keys = entry.slice(colon + 1).split(',').map((k) => k.trim()).filter((k) => k && !before?.has(k));
+    const keys = entry
+      .slice(colon + 1)
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k && !before?.has(k));
     imports.set(f, new Set([...(before ?? []), ...keys]));
     let values: Tree = {};
     for (const key of keys) {
@@ -290,19 +356,34 @@ class Loader {
   /** A path written in the file (relative to `wdir`) as a checked project-relative path. */
   private projectPath(wdir: string, p: string, at: YamlPath, what: string, atKey = false): string {
     const r = resolveLexically(this.root, wdir, p);
-    if (!r.ok) throw this.src.error(at, `${what} ${r.why}`, 'paths must stay inside the project: use a path relative to the stage wdir without leading ".." out of the root', atKey);
+    if (!r.ok)
+      throw this.src.error(
+        at,
+        `${what} ${r.why}`,
+        'paths must stay inside the project: use a path relative to the stage wdir without leading ".." out of the root',
+        atKey,
+      );
     const leak = this.containment.escapes(r.path);
-    if (leak) throw this.src.error(at, `${what} "${p}" resolves through a symlink to ${leak}, outside the project`, 'keep deps and outs inside the project root (copy the data in, or make the symlink point inside)', atKey);
+    if (leak)
+      throw this.src.error(
+        at,
+        `${what} "${p}" resolves through a symlink to ${leak}, outside the project`,
+        'keep deps and outs inside the project root (copy the data in, or make the symlink point inside)',
+        atKey,
+      );
     return r.path;
   }
 
   private stage(name: string, group: string | undefined, body: Tree, at: YamlPath, declared: string): Stage {
-    const wdir = body.wdir === undefined ? this.base : this.projectPath(this.base, body.wdir as string, [...at, 'wdir'], `wdir of stage "${name}"`);
+    const wdir =
+      body.wdir === undefined ? this.base : this.projectPath(this.base, body.wdir as string, [...at, 'wdir'], `wdir of stage "${name}"`);
     const stage: Stage = {
       name,
       cmd: typeof body.cmd === 'string' ? [body.cmd] : [...(body.cmd as string[])],
       wdir,
-      deps: ((body.deps as string[] | undefined) ?? []).map((d, i) => this.projectPath(wdir, d, [...at, 'deps', i], `dep of stage "${name}"`)),
+      deps: ((body.deps as string[] | undefined) ?? []).map((d, i) =>
+        this.projectPath(wdir, d, [...at, 'deps', i], `dep of stage "${name}"`),
+      ),
       params: this.paramsRefs(name, wdir, body.params as unknown[] | undefined, at),
       outs: [
         ...this.outs(name, wdir, body.outs, 'out', [...at, 'outs']),
@@ -329,12 +410,35 @@ class Loader {
       const where: YamlPath = typeof item === 'string' ? [...at, i] : [...at, i, p];
       const isKey = typeof item !== 'string';
       const resolved = this.projectPath(wdir, p, where, `${label} of stage "${name}"`, isKey);
-      if (resolved === '.') throw this.src.error(where, `${label} of stage "${name}" is the whole project`, 'name the file or directory the stage writes', isKey);
+      if (resolved === '.')
+        throw this.src.error(
+          where,
+          `${label} of stage "${name}" is the whole project`,
+          'name the file or directory the stage writes',
+          isKey,
+        );
       for (const key of ['push', 'remote'] as const) {
-        if (flags?.[key] !== undefined) this.warn(key, [...where, key], `\`${key}\` on outputs is a DVC remote setting that grow does not use (grow push/pull copy every cached output); ignored`);
+        if (flags?.[key] !== undefined)
+          this.warn(
+            key,
+            [...where, key],
+            `\`${key}\` on outputs is a DVC remote setting that grow does not use (grow push/pull copy every cached output); ignored`,
+          );
       }
-      if (flags?.checkpoint === true) this.warn('checkpoint', [...where, 'checkpoint'], '`checkpoint: true` (DVC 2) is read as `persist: true`: the output is kept between runs');
-      return { path: resolved, cache: flags?.cache !== false, persist: flags?.persist === true || flags?.checkpoint === true, kind, ...(flags?.show === true ? { show: true } : {}), ...(flags?.verify === false ? { verify: false as const } : {}) };
+      if (flags?.checkpoint === true)
+        this.warn(
+          'checkpoint',
+          [...where, 'checkpoint'],
+          '`checkpoint: true` (DVC 2) is read as `persist: true`: the output is kept between runs',
+        );
+      return {
+        path: resolved,
+        cache: flags?.cache !== false,
+        persist: flags?.persist === true || flags?.checkpoint === true,
+        kind,
+        ...(flags?.show === true ? { show: true } : {}),
+        ...(flags?.verify === false ? { verify: false as const } : {}),
+      };
     });
   }
 
@@ -366,7 +470,9 @@ class Loader {
   private requireParamsFile(stage: string, file: string, at: YamlPath, atKey = true): void {
     if (!this.params.exists(file)) {
       const hint =
-        file === DVC_DEFAULT_PARAMS_FILE ? 'create params.yaml, or name the default params file with a top-level `params: <file>`' : `create ${file} or fix the name`;
+        file === DVC_DEFAULT_PARAMS_FILE
+          ? 'create params.yaml, or name the default params file with a top-level `params: <file>`'
+          : `create ${file} or fix the name`;
       throw this.src.error(at, `params file "${file}" (listed by stage "${stage}") not found`, hint, atKey);
     }
     this.paramsFiles.add(file);
@@ -377,7 +483,8 @@ class Loader {
     try {
       this.params.value(file, key);
     } catch (e) {
-      if (e instanceof ConfigError) throw this.src.error(at, `stage "${stage}" lists param "${key}", but ${e.message.replace(/^[^:]*: /, '')}`, e.hint);
+      if (e instanceof ConfigError)
+        throw this.src.error(at, `stage "${stage}" lists param "${key}", but ${e.message.replace(/^[^:]*: /, '')}`, e.hint);
       throw e;
     }
   }

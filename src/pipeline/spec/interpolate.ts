@@ -55,7 +55,14 @@ export class Interpolator {
       const v = this.resolve(expr, ctx, at);
       if (asCommand && isMapping(v)) return this.flags(v, expr, at);
       if (v !== null && typeof v === 'object') {
-        throw this.src.error(at, `\${${expr}} is ${Array.isArray(v) ? 'a list' : 'a mapping'} and cannot be part of a longer string "${s}"`, 'use a scalar (e.g. ${' + expr + (Array.isArray(v) ? '[0]' : '.<key>') + '}), or make the whole string the template to keep the value');
+        throw this.src.error(
+          at,
+          `\${${expr}} is ${Array.isArray(v) ? 'a list' : 'a mapping'} and cannot be part of a longer string "${s}"`,
+          'use a scalar (e.g. ${' +
+            expr +
+            (Array.isArray(v) ? '[0]' : '.<key>') +
+            '}), or make the whole string the template to keep the value',
+        );
       }
       const parts = parseKey(expr)!;
       return scalarText(v, lookup(ctx, parts.slice(0, -1)), parts[parts.length - 1]);
@@ -78,7 +85,11 @@ export class Interpolator {
         else if (v === false) continue;
         else if (Array.isArray(v)) {
           if (v.some((x) => x !== null && typeof x === 'object')) {
-            throw this.src.error(at, `\${${expr}} cannot be unpacked into flags: "${prefix}${k}" holds a nested list or mapping`, 'interpolate scalar keys one by one instead');
+            throw this.src.error(
+              at,
+              `\${${expr}} cannot be unpacked into flags: "${prefix}${k}" holds a nested list or mapping`,
+              'interpolate scalar keys one by one instead',
+            );
           }
           out.push([flag, ...v.map((x, i) => shellWord(x, v, i))].join(' '));
         } else out.push(`${flag} ${shellWord(v, t, k)}`);
@@ -110,8 +121,12 @@ export class Interpolator {
     const available = isMapping(cur) ? Object.keys(cur) : Array.isArray(cur) ? [`0..${cur.length - 1}`] : [];
     const near = closest(missing, isMapping(cur) ? Object.keys(cur) : []);
     const what = i === 0 ? `no variable "${missing}"` : `"${found}" has no ${Array.isArray(cur) ? 'item' : 'key'} "${missing}"`;
-    const listed = available.length ? ` Available${i === 0 ? ' names' : ''}: ${available.slice(0, 30).join(', ')}${available.length > 30 ? ', …' : ''}.` : '';
-    const hint = near.length ? `did you mean \${${[...parts.slice(0, i).map(String), near[0]].join('.')}}?` : `define it in ${this.sources}`;
+    const listed = available.length
+      ? ` Available${i === 0 ? ' names' : ''}: ${available.slice(0, 30).join(', ')}${available.length > 30 ? ', …' : ''}.`
+      : '';
+    const hint = near.length
+      ? `did you mean \${${[...parts.slice(0, i).map(String), near[0]].join('.')}}?`
+      : `define it in ${this.sources}`;
     throw this.src.error(at, `cannot interpolate \${${expr}}: ${what}.${listed}`, hint);
   }
 }

@@ -19,7 +19,8 @@ export function floatPaths(doc: Document.Parsed): FloatPath[] {
   const walk = (node: unknown, at: FloatPath) => {
     if (isAlias(node)) node = node.resolve(doc);
     if (isScalar(node)) {
-      if (typeof node.value === 'number' && /[.eE]|inf|nan/i.test(node.source ?? '') && pythonFloat(node.value) !== String(node.value)) out.push(at);
+      if (typeof node.value === 'number' && /[.eE]|inf|nan/i.test(node.source ?? '') && pythonFloat(node.value) !== String(node.value))
+        out.push(at);
     } else if (isMap(node)) {
       if (seen.has(node) && at.length > 64) return;
       seen.add(node);

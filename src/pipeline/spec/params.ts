@@ -1,4 +1,3 @@
-
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, GrowError } from '../errors.ts';
@@ -26,7 +25,6 @@ export interface ParamsSource {
   /** The overlay (`--params` file or `--set k=v`) that gave a key its value; undefined: the file's own. */
   origin?(file: string, dottedKey: string): string | undefined;
 }
-
 
 /**
  * `a.b[0].c` → ['a', 'b', 0, 'c']; undefined when malformed. A bracketed name is a key, as in
@@ -104,7 +102,7 @@ export class FileParams implements ParamsSource {
     /** Where YamlSource may cache parses (see yaml-source.ts). */
     private readonly cacheDir?: string,
   ) {
-    let patch: unknown ;
+    let patch: unknown;
     for (const overlay of opts.overlays ?? []) {
       const abs = path.resolve(root, overlay);
       const src = YamlSource.read(abs, displayPath(root, abs), 'params overlay file');
@@ -119,7 +117,12 @@ export class FileParams implements ParamsSource {
 
   private applySet(assignment: string): void {
     const eq = assignment.indexOf('=');
-    if (eq <= 0) throw new GrowError(`--set "${assignment}" is not key=value`, 2, 'write it as --set train.lr=0.001 (or --set params/other.yaml:key=value)');
+    if (eq <= 0)
+      throw new GrowError(
+        `--set "${assignment}" is not key=value`,
+        2,
+        'write it as --set train.lr=0.001 (or --set params/other.yaml:key=value)',
+      );
     let key = assignment.slice(0, eq).trim();
     const text = assignment.slice(eq + 1);
     let file = this.defaultFile;
@@ -132,7 +135,11 @@ export class FileParams implements ParamsSource {
     if (adding) key = key.slice(1);
     const parts = parseKey(key);
     if (!parts || parts.some((p) => typeof p === 'number')) {
-      throw new GrowError(`--set "${assignment}": "${key}" is not a dotted key`, 2, 'keys look like train.lr; set a list as a whole: --set sizes=[1,2,3]');
+      throw new GrowError(
+        `--set "${assignment}": "${key}" is not a dotted key`,
+        2,
+        'keys look like train.lr; set a list as a whole: --set sizes=[1,2,3]',
+      );
     }
     let value: unknown;
     try {
@@ -163,8 +170,11 @@ export class FileParams implements ParamsSource {
       const l = this.layers[i];
       if (l.file !== file) continue;
       // The layer set the key itself, something above it, or (a whole mapping listed) something inside it.
-      if (parts.some((_, n) => lookup(l.patch, parts.slice(0, n + 1)) !== MISSING && !isMapping(lookup(l.patch, parts.slice(0, n + 1)))) ||
-          lookup(l.patch, parts) !== MISSING) return l.label;
+      if (
+        parts.some((_, n) => lookup(l.patch, parts.slice(0, n + 1)) !== MISSING && !isMapping(lookup(l.patch, parts.slice(0, n + 1)))) ||
+        lookup(l.patch, parts) !== MISSING
+      )
+        return l.label;
     }
     return undefined;
   }
@@ -174,7 +184,13 @@ export class FileParams implements ParamsSource {
     let tree = this.raw.get(file);
     if (!tree) {
       if (/\.(toml|py)$/i.test(file)) {
-        throw new ConfigError(file, undefined, undefined, `${path.extname(file)} params files are not supported`, 'write the params as YAML or JSON (DVC also reads TOML and Python; grow does not)');
+        throw new ConfigError(
+          file,
+          undefined,
+          undefined,
+          `${path.extname(file)} params files are not supported`,
+          'write the params as YAML or JSON (DVC also reads TOML and Python; grow does not)',
+        );
       }
       const src = YamlSource.read(path.resolve(this.root, file), file, 'params file', this.cacheDir);
       this.sources.push(src);
@@ -222,12 +238,19 @@ export class FileParams implements ParamsSource {
 
   value(file: string, dottedKey: string): unknown {
     const parts = parseKey(dottedKey);
-    if (!parts) throw new ConfigError(file, undefined, undefined, `malformed params key "${dottedKey}"`, 'keys look like train.lr or sizes[0]');
+    if (!parts)
+      throw new ConfigError(file, undefined, undefined, `malformed params key "${dottedKey}"`, 'keys look like train.lr or sizes[0]');
     const tree = this.tree(file);
     const v = lookup(tree, parts);
     if (v === MISSING) {
       const { keys } = siblings(tree, parts);
-      throw new ConfigError(file, undefined, undefined, `params key "${dottedKey}" is not defined in ${file}.${didYouMean(dottedKey, keys)}`, `add "${dottedKey}" to ${file}, or fix the key the stage lists`);
+      throw new ConfigError(
+        file,
+        undefined,
+        undefined,
+        `params key "${dottedKey}" is not defined in ${file}.${didYouMean(dottedKey, keys)}`,
+        `add "${dottedKey}" to ${file}, or fix the key the stage lists`,
+      );
     }
     return v;
   }
@@ -275,8 +298,11 @@ export function paramsSnapshotText(trees: Record<string, Tree>): string {
   for (const [file, tree] of Object.entries(trees)) {
     const bad = nonFinitePath(tree, []);
     if (bad) {
-      throw new GrowError(`params key "${bad.join('.')}" in ${file} is ${String(lookup(tree, bad))}, which a stage cannot be handed as JSON`, 2,
-        `write a finite number, or the value as a string (e.g. "inf") that the stage program converts`);
+      throw new GrowError(
+        `params key "${bad.join('.')}" in ${file} is ${String(lookup(tree, bad))}, which a stage cannot be handed as JSON`,
+        2,
+        `write a finite number, or the value as a string (e.g. "inf") that the stage program converts`,
+      );
     }
   }
   return `${JSON.stringify(trees, null, 1)}\n`;

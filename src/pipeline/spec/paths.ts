@@ -21,7 +21,8 @@ export function resolveLexically(root: string, wdir: string, p: string): Resolve
     rel = path.posix.normalize(path.posix.join(wdir, posix));
   }
   rel = rel.replace(/\/+$/, '') || '.';
-  if (rel === '..' || rel.startsWith('../')) return { ok: false, why: `"${p}"${wdir !== '.' ? ` (from wdir ${wdir})` : ''} leads outside the project, to ${rel}` };
+  if (rel === '..' || rel.startsWith('../'))
+    return { ok: false, why: `"${p}"${wdir !== '.' ? ` (from wdir ${wdir})` : ''} leads outside the project, to ${rel}` };
   return { ok: true, path: rel };
 }
 

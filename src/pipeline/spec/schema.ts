@@ -30,11 +30,15 @@ const outFlagProps = {
   meta: { description: 'Any data for people or other tools (DVC `meta`); the runner ignores it.' },
   type: { type: 'string', description: 'Kind of output (DVC model registry `type`); the runner ignores it.' },
   labels: { type: 'array', items: { type: 'string' }, description: 'Labels (DVC model registry); the runner ignores them.' },
-  push: flag('DVC `push: false` keeps an output out of remote storage; grow push/pull copy every cached output, so it is ignored (with a warning).'),
+  push: flag(
+    'DVC `push: false` keeps an output out of remote storage; grow push/pull copy every cached output, so it is ignored (with a warning).',
+  ),
   remote: { type: 'string', description: 'DVC per-output remote; ignored (with a warning): grow push/pull use one cache location.' },
   checkpoint: flag('DVC 2 checkpoint output; read as `persist: true` (with a warning).'),
   show: flag('true: a result a person runs the pipeline for; `grow run` ends by naming it. Default false.'),
-  verify: flag('false: `grow verify` does not compare this output (it is still hashed, cached and locked): for outputs that legitimately vary between runs, like wall times. Default true.'),
+  verify: flag(
+    'false: `grow verify` does not compare this output (it is still hashed, cached and locked): for outputs that legitimately vary between runs, like wall times. Default true.',
+  ),
 };
 
 const plotFlagProps = {
@@ -89,7 +93,7 @@ const stageBodyProps = {
   },
   deps: orTemplate(
     { type: 'array', items: { $ref: '#/definitions/path' } },
-    'Files or directories the stage reads. A change in their content re-runs the stage; a dep inside another stage\'s out makes that stage run first.',
+    "Files or directories the stage reads. A change in their content re-runs the stage; a dep inside another stage's out makes that stage run first.",
   ),
   params: {
     type: 'array',
@@ -109,8 +113,16 @@ const stageBodyProps = {
       ],
     },
   },
-  outs: outList('an output', '#/definitions/outFlags', 'Files or directories the stage writes. They are cached and restored by content hash. Items: a path, or `{path: {cache: false, persist: true}}`.'),
-  metrics: outList('a metrics file', '#/definitions/outFlags', 'Outputs holding metrics (JSON/YAML), shown by `grow metrics`. Same syntax as outs.'),
+  outs: outList(
+    'an output',
+    '#/definitions/outFlags',
+    'Files or directories the stage writes. They are cached and restored by content hash. Items: a path, or `{path: {cache: false, persist: true}}`.',
+  ),
+  metrics: outList(
+    'a metrics file',
+    '#/definitions/outFlags',
+    'Outputs holding metrics (JSON/YAML), shown by `grow metrics`. Same syntax as outs.',
+  ),
   plots: outList('a plots file', '#/definitions/plotFlags', 'Outputs holding plot data or images. Same syntax as outs.'),
   desc: { type: 'string', description: 'What the stage does (for people; never triggers a run).' },
   meta: { description: 'Any data for people or other tools (DVC `meta`); never triggers a run.' },
@@ -154,7 +166,7 @@ export const pipelineSchema = {
     ),
     params: {
       description:
-        'The default params file (project-relative), for `params:` keys without a file and for interpolation. Default: params.yaml (as DVC). A list (DVC\'s top-level params files) names files to watch; the default stays params.yaml.',
+        "The default params file (project-relative), for `params:` keys without a file and for interpolation. Default: params.yaml (as DVC). A list (DVC's top-level params files) names files to watch; the default stays params.yaml.",
       anyOf: [
         { type: 'string', minLength: 1 },
         { type: 'array', items: { type: 'string', minLength: 1 } },
@@ -171,7 +183,7 @@ export const pipelineSchema = {
   },
   definitions: {
     template,
-    path: { type: 'string', minLength: 1, description: 'A path relative to the stage\'s wdir (POSIX separators).' },
+    path: { type: 'string', minLength: 1, description: "A path relative to the stage's wdir (POSIX separators)." },
     outFlags: { type: 'object', additionalProperties: false, properties: outFlagProps },
     plotFlags: { type: 'object', additionalProperties: false, properties: plotFlagProps },
     stageBody: {
@@ -195,7 +207,8 @@ export const pipelineSchema = {
         matrix: {
           type: 'object',
           minProperties: 1,
-          description: 'Generate one stage per combination of the axes\' values (cartesian product), named `name@v1-v2`; `${item.<axis>}` is the value.',
+          description:
+            "Generate one stage per combination of the axes' values (cartesian product), named `name@v1-v2`; `${item.<axis>}` is the value.",
           additionalProperties: orTemplate({ type: 'array', minItems: 1 }, 'The values of one axis.'),
         },
       },

@@ -81,7 +81,18 @@ function describeSchema(s: unknown): string {
   if (o.enum) return (o.enum as unknown[]).map((x) => JSON.stringify(x)).join(' or ');
   const types = Array.isArray(o.type) ? o.type : [o.type];
   return types
-    .map((t) => ({ array: 'a list', object: 'a mapping', string: 'a string', boolean: 'true or false', integer: 'an integer', number: 'a number', null: 'empty' })[String(t)] ?? 'a value')
+    .map(
+      (t) =>
+        ({
+          array: 'a list',
+          object: 'a mapping',
+          string: 'a string',
+          boolean: 'true or false',
+          integer: 'an integer',
+          number: 'a number',
+          null: 'empty',
+        })[String(t)] ?? 'a value',
+    )
     .join(' or ');
 }
 
@@ -121,14 +132,29 @@ function toConfigError(src: YamlSource, at: YamlPath, errors: ErrorObject[], dat
       const allowed = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
       const context = rel.length === 0 ? owner : rel.length === 2 && inStages ? owner : `${where} of ${owner}`;
       const suggestion = didYouMean(name, allowed);
-      return src.error([...p, name], `unknown field "${name}" in ${context}.${suggestion}`, `valid fields here: ${allowed.join(', ')}`, true);
+      return src.error(
+        [...p, name],
+        `unknown field "${name}" in ${context}.${suggestion}`,
+        `valid fields here: ${allowed.join(', ')}`,
+        true,
+      );
     }
     case 'propertyNames': {
       const name = String(e.params.propertyName);
       if (rel.length === 1 && rel[0] === 'stages') {
-        return src.error([...p, name], `invalid stage name "${name}"`, 'stage names may contain letters, digits, "_", "." and "-" ("@" is reserved for foreach/matrix items)', true);
+        return src.error(
+          [...p, name],
+          `invalid stage name "${name}"`,
+          'stage names may contain letters, digits, "_", "." and "-" ("@" is reserved for foreach/matrix items)',
+          true,
+        );
       }
-      return src.error([...p, name], `"${name}" is not allowed beside "foreach" in ${owner}`, 'a foreach stage holds only `foreach` and `do`; move the stage fields under `do:`', true);
+      return src.error(
+        [...p, name],
+        `"${name}" is not allowed beside "foreach" in ${owner}`,
+        'a foreach stage holds only `foreach` and `do`; move the stage fields under `do:`',
+        true,
+      );
     }
     case 'required': {
       const missing = String(e.params.missingProperty);
@@ -139,17 +165,35 @@ function toConfigError(src: YamlSource, at: YamlPath, errors: ErrorObject[], dat
       const typo = present.find((k) => !allowed.includes(k) && didYouMean(k, [missing]) !== '');
       if (typo !== undefined) {
         const context = rel.length === 0 ? owner : rel.length === 2 && inStages ? owner : `${where} of ${owner}`;
-        return src.error([...p, typo], `unknown field "${typo}" in ${context}.${didYouMean(typo, allowed)}`, `valid fields here: ${allowed.join(', ')}`, true);
+        return src.error(
+          [...p, typo],
+          `unknown field "${typo}" in ${context}.${didYouMean(typo, allowed)}`,
+          `valid fields here: ${allowed.join(', ')}`,
+          true,
+        );
       }
-      return src.error(p, `${subject} has no "${missing}"`, missing === 'cmd' ? 'add `cmd: <command>` (a string or a list of commands)' : `add "${missing}"`, rel.length > 0);
+      return src.error(
+        p,
+        `${subject} has no "${missing}"`,
+        missing === 'cmd' ? 'add `cmd: <command>` (a string or a list of commands)' : `add "${missing}"`,
+        rel.length > 0,
+      );
     }
     case 'dependencies': {
       const prop = String(e.params.property);
       const missing = String(e.params.missingProperty);
-      return src.error([...p, prop], `"${prop}" needs "${missing}" in ${owner}`, 'a foreach stage is `foreach: <list or mapping>` plus `do: <stage body>`', true);
+      return src.error(
+        [...p, prop],
+        `"${prop}" needs "${missing}" in ${owner}`,
+        'a foreach stage is `foreach: <list or mapping>` plus `do: <stage body>`',
+        true,
+      );
     }
     case 'enum':
-      return src.error(p, `${subject} must be one of ${(e.params.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(', ')}, not ${typeName(value)}`);
+      return src.error(
+        p,
+        `${subject} must be one of ${(e.params.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(', ')}, not ${typeName(value)}`,
+      );
     case 'anyOf': {
       let branches = (e.schema as unknown[]).map(describeSchema);
       // After interpolation a template is no longer an option worth offering.
@@ -166,12 +210,20 @@ function toConfigError(src: YamlSource, at: YamlPath, errors: ErrorObject[], dat
     case 'minLength':
       return src.error(p, `${subject} must not be empty`, (e.parentSchema as { description?: string })?.description);
     case 'maxProperties':
-      return src.error(p, `${subject} must name one path, with its flags (${Object.keys(value as object).length} keys found)`, 'write each output as its own list item: `- path: {cache: false}`');
+      return src.error(
+        p,
+        `${subject} must name one path, with its flags (${Object.keys(value as object).length} keys found)`,
+        'write each output as its own list item: `- path: {cache: false}`',
+      );
     case 'pattern':
       if ((e.parentSchema as { pattern?: string }).pattern === pipelineSchema.definitions.template.pattern) {
         return src.error(p, `${subject} must be a whole-string \`\${...}\` template; got ${typeName(value)}`);
       }
-      return src.error(p, `${subject} has an invalid format (${typeName(value)})`, (e.parentSchema as { description?: string }).description);
+      return src.error(
+        p,
+        `${subject} has an invalid format (${typeName(value)})`,
+        (e.parentSchema as { description?: string }).description,
+      );
     default:
       return src.error(p, `${subject} ${e.message ?? 'is invalid'}`, (e.parentSchema as { description?: string })?.description);
   }

@@ -36,7 +36,8 @@ export function validatorAjv(): Ajv {
 export function validatorText(): string {
   const ajv = validatorAjv();
   ajv.addSchema(pipelineSchema, 'pipeline');
-  const code = standalone.default(ajv, { validatePipeline: 'pipeline', validateStageBody: 'pipeline#/definitions/stageBody' })
+  const code = standalone
+    .default(ajv, { validatePipeline: 'pipeline', validateStageBody: 'pipeline#/definitions/stageBody' })
     .replace('"use strict";', '')
     // ajv's ESM output still `require`s its one runtime helper; import it instead.
     .replace(/require\("ajv\/dist\/runtime\/ucs2length"\)\.default/g, 'ucs2length');

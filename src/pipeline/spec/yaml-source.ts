@@ -34,9 +34,13 @@ const CACHE_VERSION = 'grow-yaml-5';
 function isValidCacheEntry(e: unknown): e is CacheEntry {
   if (e === null || typeof e !== 'object' || Array.isArray(e) || !('data' in e)) return false;
   const keys = (e as { keys?: unknown }).keys;
-  return keys !== null && typeof keys === 'object' && !Array.isArray(keys) &&
+  return (
+    keys !== null &&
+    typeof keys === 'object' &&
+    !Array.isArray(keys) &&
     Object.values(keys).every((p) => Array.isArray(p) && p.length === 2 && p.every((n) => Number.isInteger(n))) &&
-    Array.isArray((e as { floats?: unknown }).floats);
+    Array.isArray((e as { floats?: unknown }).floats)
+  );
 }
 
 // merge: `<<: *defaults` merge keys, which DVC files use (YAML 1.1, still the common practice).
@@ -75,7 +79,8 @@ export class YamlSource {
       text = readFileSync(absPath, 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new ConfigError(display, undefined, undefined, `${what} not found`, `create ${display} or fix the path that names it`);
+      if (code === 'ENOENT')
+        throw new ConfigError(display, undefined, undefined, `${what} not found`, `create ${display} or fix the path that names it`);
       throw new ConfigError(display, undefined, undefined, `cannot read ${what}: ${(e as Error).message}`);
     }
     if (!cacheDir) return YamlSource.parse(text, display);
@@ -116,12 +121,24 @@ export class YamlSource {
     const first = doc.errors[0];
     if (first) {
       const { line, col } = lines.linePos(first.pos[0]);
-      throw new ConfigError(display, line, col, `invalid YAML: ${firstLine(first.message)}`, syntaxHint(text, line, first.code, first.message));
+      throw new ConfigError(
+        display,
+        line,
+        col,
+        `invalid YAML: ${firstLine(first.message)}`,
+        syntaxHint(text, line, first.code, first.message),
+      );
     }
     const dup = firstDuplicateKey(doc);
     if (dup) {
       const { line, col } = lines.linePos(dup.offset);
-      throw new ConfigError(display, line, col, `duplicate key "${dup.key}"`, 'each key may appear once per mapping; rename or merge the two entries');
+      throw new ConfigError(
+        display,
+        line,
+        col,
+        `duplicate key "${dup.key}"`,
+        'each key may appear once per mapping; rename or merge the two entries',
+      );
     }
     return new YamlSource(display, text, doc.toJS({ maxAliasCount: 1000 }), undefined, { doc, lines });
   }
@@ -229,7 +246,8 @@ function keyOffsets(map: YAMLMap): Map<string, number> {
   if (!offsets) {
     offsets = new Map();
     for (const pair of map.items) {
-      if (isScalar(pair.key) && pair.key.range && !offsets.has(String(pair.key.value))) offsets.set(String(pair.key.value), pair.key.range[0]);
+      if (isScalar(pair.key) && pair.key.range && !offsets.has(String(pair.key.value)))
+        offsets.set(String(pair.key.value), pair.key.range[0]);
     }
     offsetsByMap.set(map, offsets);
   }
@@ -279,14 +297,14 @@ function syntaxHint(text: string, line: number, code: string, message: string): 
   }
   if (/^\s*\t/.test(src) || code === 'TAB_AS_INDENT') return 'YAML indents with spaces, not tabs';
   if (/^\s*[^#'"]*:\s+[^'"{[].*: /.test(src)) return 'quote a value that contains ": " (e.g. cmd: "echo a: b")';
-  if (/compact mappings|Nested mappings/i.test(message)) return 'write the inner mapping in braces (`key: {a: 1}`) or on its own indented lines; quote a value that contains ": "';
+  if (/compact mappings|Nested mappings/i.test(message))
+    return 'write the inner mapping in braces (`key: {a: 1}`) or on its own indented lines; quote a value that contains ": "';
   return 'check the indentation and quoting on this line and the one above (docs/pipeline-yaml.md shows the layout)';
 }
 
 function firstLine(s: string): string {
   return s.split('\n')[0];
 }
-
 
 /** Display name of an absolute path: project-relative POSIX when inside `root`, else absolute. */
 export function displayPath(root: string, abs: string): string {

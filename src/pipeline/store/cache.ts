@@ -12,7 +12,18 @@
  * trusted (see trust.ts): hashes and manifests are validated before they name a file, and a
  * restore writes only below the out it was asked for, inside the project.
  */
-import { chmodSync, constants, existsSync, type Stats, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  constants,
+  existsSync,
+  type Stats,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { chmod, copyFile, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { basename, dirname, join, relative } from 'node:path';
@@ -66,8 +77,11 @@ export class Cache {
       // read: a wrong object under a hash would poison every clone sharing this cache, so refuse.
       const copied = (await copyHashing(srcAbs, tmp)).md5;
       if (copied !== md5) {
-        throw new GrowError(`\`${srcAbs}\` changed while it was being stored in the cache (hashed as md5 ${md5}, copied as ${copied}); nothing was stored`,
-          EXIT.stageFailed, 'make sure nothing writes the stage\'s outs after its command ends, then run it again');
+        throw new GrowError(
+          `\`${srcAbs}\` changed while it was being stored in the cache (hashed as md5 ${md5}, copied as ${copied}); nothing was stored`,
+          EXIT.stageFailed,
+          "make sure nothing writes the stage's outs after its command ends, then run it again",
+        );
       }
       await rename(tmp, dest);
     } finally {
@@ -98,8 +112,11 @@ export class Cache {
     try {
       const { md5, before, after, seenAt } = await copyHashing(srcAbs, tmp, scratch);
       if (statKey(before) !== statKey(st) || statKey(after) !== statKey(before)) {
-        throw new GrowError(`\`${srcAbs}\` changed while it was being stored in the cache; nothing was stored`,
-          EXIT.stageFailed, 'make sure nothing writes the stage\'s outs after its command ends, then run it again');
+        throw new GrowError(
+          `\`${srcAbs}\` changed while it was being stored in the cache; nothing was stored`,
+          EXIT.stageFailed,
+          "make sure nothing writes the stage's outs after its command ends, then run it again",
+        );
       }
       const dest = this.objectPath(`md5:${md5}`);
       if (!existsSync(dest)) {
@@ -147,15 +164,19 @@ export class Cache {
     if (!this.root) return;
     const realRoot = realpathSync(this.root);
     const rel = relative(this.root, abs);
-    const hint = 'make the stage write a copy of that content, or a link to a path inside the project (it is cached and restored as a copy)';
+    const hint =
+      'make the stage write a copy of that content, or a link to a path inside the project (it is cached and restored as a copy)';
     const seen = { links: 0 };
     const bad = findBadLink(realRoot, abs, seen);
     if (bad) {
       const where = relative(this.root, bad.link) || rel;
-      throw new GrowError(bad.dangling
-        ? `out \`${rel}\`: \`${where}\` is a symbolic link to ${bad.target}, which does not exist; an out cannot hold a dangling link`
-        : `out \`${rel}\`: \`${where}\` is a symbolic link to ${bad.target}, outside the project; grow never caches content from outside the project`,
-      EXIT.stageFailed, hint);
+      throw new GrowError(
+        bad.dangling
+          ? `out \`${rel}\`: \`${where}\` is a symbolic link to ${bad.target}, which does not exist; an out cannot hold a dangling link`
+          : `out \`${rel}\`: \`${where}\` is a symbolic link to ${bad.target}, outside the project; grow never caches content from outside the project`,
+        EXIT.stageFailed,
+        hint,
+      );
     }
     // Links inside the project may lead to further links: every file actually read must resolve
     // inside. Without any link below the out, a file resolves to the out's own real path plus its
@@ -163,8 +184,11 @@ export class Cache {
     const files = isDirHash(info.hash) && seen.links > 0 ? (info.manifest ?? []).map((m) => join(abs, m.relpath)) : [abs];
     for (const f of files) {
       if (resolvesInside(realRoot, f)) continue;
-      throw new GrowError(`out \`${rel}\`: \`${relative(this.root, f)}\` resolves to a file outside the project through a symbolic link; grow never caches content from outside the project`,
-        EXIT.stageFailed, hint);
+      throw new GrowError(
+        `out \`${rel}\`: \`${relative(this.root, f)}\` resolves to a file outside the project through a symbolic link; grow never caches content from outside the project`,
+        EXIT.stageFailed,
+        hint,
+      );
     }
   }
 
@@ -242,7 +266,12 @@ export class Cache {
       if (!isDirHash(hash)) await copyOut(this.objectPath(hash), tmp);
       else {
         const manifest = this.readManifest(hash);
-        if (!manifest) throw new GrowError(`the cache's manifest for ${hash} is missing or malformed`, EXIT.stageFailed, 'run the stage again (`grow run`)');
+        if (!manifest)
+          throw new GrowError(
+            `the cache's manifest for ${hash} is missing or malformed`,
+            EXIT.stageFailed,
+            'run the stage again (`grow run`)',
+          );
         await mkdir(tmp);
         for (const m of manifest) await copyOut(this.objectPath(`md5:${m.md5}`), join(tmp, m.relpath));
       }
@@ -297,7 +326,11 @@ export const COPY_CHUNK = 1 << 20;
  * the md5 of exactly the bytes written, with the source's stat before and after the copy: one
  * read and one write, instead of a copy plus a hash of either side.
  */
-export async function copyHashing(src: string, dest: string, scratch?: Buffer): Promise<{ md5: string; before: Stats; after: Stats; seenAt: number }> {
+export async function copyHashing(
+  src: string,
+  dest: string,
+  scratch?: Buffer,
+): Promise<{ md5: string; before: Stats; after: Stats; seenAt: number }> {
   const input = await open(src, 'r');
   try {
     // Taken before the stat, so every byte read was read after it (the hash state's racy check).
@@ -318,7 +351,7 @@ export async function copyHashing(src: string, dest: string, scratch?: Buffer): 
         if (bytesRead === 0) break;
         const chunk = buf.subarray(0, bytesRead);
         hash.update(chunk);
-        for (let off = 0; off < bytesRead;) off += (await output.write(chunk, off, bytesRead - off)).bytesWritten;
+        for (let off = 0; off < bytesRead; ) off += (await output.write(chunk, off, bytesRead - off)).bytesWritten;
         if (bytesRead < want) break;
       }
       if (umaskHidesObjectBits()) await output.chmod(0o444);

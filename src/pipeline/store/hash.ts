@@ -80,8 +80,11 @@ function listFiles(abs: string, prefix = '', followed: string[] = []): string[] 
         const target = realpathSync(join(abs, d.name));
         const here = realpathSync(abs);
         if (followed.includes(target) || here === target || here.startsWith(`${target}/`)) {
-          throw new GrowError(`${join(abs, d.name)} is a symbolic link to ${target}, which contains the link itself (a loop)`, EXIT.stageFailed,
-            'replace the link by a copy, or point it somewhere that does not contain it');
+          throw new GrowError(
+            `${join(abs, d.name)} is a symbolic link to ${target}, which contains the link itself (a loop)`,
+            EXIT.stageFailed,
+            'replace the link by a copy, or point it somewhere that does not contain it',
+          );
         }
         for (const f of listFiles(join(abs, d.name), rel, [...followed, target])) out.push(f);
       } else if (st?.isFile()) out.push(rel);
@@ -125,15 +128,19 @@ export class Hasher {
     try {
       // One copy buffer per copy in flight, reused from file to file.
       const buffers: Buffer[] = [];
-      const info = await this.hashWith(rel, async (key, fst) => {
-        const buf = buffers.pop() ?? Buffer.allocUnsafe(COPY_CHUNK);
-        try {
-          const { md5, seenAt } = await cache.ingestFile(join(this.root, key), fst, buf);
-          return { md5, st: fst, seenAt };
-        } finally {
-          buffers.push(buf);
-        }
-      }, files ?? undefined);
+      const info = await this.hashWith(
+        rel,
+        async (key, fst) => {
+          const buf = buffers.pop() ?? Buffer.allocUnsafe(COPY_CHUNK);
+          try {
+            const { md5, seenAt } = await cache.ingestFile(join(this.root, key), fst, buf);
+            return { md5, st: fst, seenAt };
+          } finally {
+            buffers.push(buf);
+          }
+        },
+        files ?? undefined,
+      );
       if (!info) return null;
       // Files the state already knew were not read: store any whose object is missing (the
       // cache was emptied or gc'd), verifying the copy against the remembered md5.
@@ -155,7 +162,11 @@ export class Hasher {
    * remembered when its own read started late enough, see HashState.record). `files`: the
    * directory's listing, when the caller already made it.
    */
-  private async hashWith(rel: string, read: (key: string, st: Stats) => Promise<{ md5: string; st: Stats; seenAt?: number }>, files?: string[]): Promise<HashInfo | null> {
+  private async hashWith(
+    rel: string,
+    read: (key: string, st: Stats) => Promise<{ md5: string; st: Stats; seenAt?: number }>,
+    files?: string[],
+  ): Promise<HashInfo | null> {
     const abs = join(this.root, rel);
     const statAt = Date.now();
     const st = statOrNull(abs);

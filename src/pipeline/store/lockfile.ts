@@ -53,7 +53,11 @@ export interface LockEntry {
 const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 function sortedKeys<T>(obj: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.keys(obj).sort().map((k) => [k, obj[k]]));
+  return Object.fromEntries(
+    Object.keys(obj)
+      .sort()
+      .map((k) => [k, obj[k]]),
+  );
 }
 
 /** The entry in canonical order: what is written, and what comparisons use. */
@@ -145,8 +149,13 @@ export function parseLock(text: string, file = LOCK_FILE): Map<string, LockEntry
   };
   if (doc.errors.length) {
     const pos = lineCounter.linePos(doc.errors[0].pos[0]);
-    throw new ConfigError(file, pos.line, pos.col, `invalid YAML: ${doc.errors[0].message.split('\n')[0]}`,
-      `restore the file with \`git checkout ${file}\`, or delete it (every stage will then re-run)`);
+    throw new ConfigError(
+      file,
+      pos.line,
+      pos.col,
+      `invalid YAML: ${doc.errors[0].message.split('\n')[0]}`,
+      `restore the file with \`git checkout ${file}\`, or delete it (every stage will then re-run)`,
+    );
   }
   const stages = new Map<string, LockEntry>();
   if (doc.contents === null) return stages;
@@ -182,24 +191,34 @@ export function parseLock(text: string, file = LOCK_FILE): Map<string, LockEntry
       const seen = new Set<string>();
       return seq.items.map((itemNode) => {
         const item = (itemNode as Node).toJSON() as Record<string, unknown> | null;
-        if (!isMap(itemNode) || !item) return fail(itemNode as Node, `stage \`${name}\`: each of \`${seqKey}\` must be {path, hash, ...}`, name);
+        if (!isMap(itemNode) || !item)
+          return fail(itemNode as Node, `stage \`${name}\`: each of \`${seqKey}\` must be {path, hash, ...}`, name);
         const at = (k: string) => ((itemNode as YAMLMap).get(k, true) as Node | undefined) ?? (itemNode as Node);
         if (typeof item.path !== 'string' || !item.path) fail(at('path'), `stage \`${name}\`: \`${seqKey}\` item has no \`path\``, name);
         // Lock paths name files grow hashes, restores and deletes: they must stay in the project.
         if (seqKey === 'outs' ? !isSafeRelpath(item.path) : !isSafeDepPath(item.path)) {
-          fail(at('path'), `stage \`${name}\`: path ${JSON.stringify(item.path)} ${relpathProblem(item.path)}; lock paths are normalised paths inside the project`, name);
+          fail(
+            at('path'),
+            `stage \`${name}\`: path ${JSON.stringify(item.path)} ${relpathProblem(item.path)}; lock paths are normalised paths inside the project`,
+            name,
+          );
         }
         if (seen.has(item.path as string)) fail(at('path'), `stage \`${name}\`: \`${item.path}\` is listed twice in \`${seqKey}\``, name);
         seen.add(item.path as string);
         if (typeof item.hash !== 'string' || !HASH_RE.test(item.hash)) {
-          fail(at('hash'), `stage \`${name}\`: \`${item.path}\` has a malformed hash ${JSON.stringify(item.hash)} (expected md5:<32 hex>[.dir])`, name);
+          fail(
+            at('hash'),
+            `stage \`${name}\`: \`${item.path}\` has a malformed hash ${JSON.stringify(item.hash)} (expected md5:<32 hex>[.dir])`,
+            name,
+          );
         }
         for (const k of ['files', 'size']) {
           if (item[k] !== undefined && !(Number.isInteger(item[k]) && (item[k] as number) >= 0)) {
             fail(at(k), `stage \`${name}\`: \`${k}\` of \`${item.path}\` must be a non-negative integer`, name);
           }
         }
-        if (seqKey === 'outs' && item.size === undefined) fail(itemNode as Node, `stage \`${name}\`: out \`${item.path}\` has no \`size\``, name);
+        if (seqKey === 'outs' && item.size === undefined)
+          fail(itemNode as Node, `stage \`${name}\`: out \`${item.path}\` has no \`size\``, name);
         return item;
       });
     };
@@ -211,7 +230,8 @@ export function parseLock(text: string, file = LOCK_FILE): Map<string, LockEntry
       if (!isMap(paramsNode)) fail(paramsNode, `stage \`${name}\`: \`params\` must map each params file to its values`, name);
       for (const p of (paramsNode as YAMLMap).items) {
         const file = String((p.key as { value?: unknown }).value);
-        if (!isMap(p.value)) fail((p.value as Node) ?? (p.key as Node), `stage \`${name}\`: params of \`${file}\` must be a mapping of key → value`, name);
+        if (!isMap(p.value))
+          fail((p.value as Node) ?? (p.key as Node), `stage \`${name}\`: params of \`${file}\` must be a mapping of key → value`, name);
         params[file] = (p.value as YAMLMap).toJSON() as Record<string, unknown>;
       }
     }
@@ -337,14 +357,18 @@ export class LockStore {
     const pos = new Map(names.map((n, i) => [n, i]));
     names.sort((a, b) => (rank.get(a) ?? this.order.length + pos.get(a)!) - (rank.get(b) ?? this.order.length + pos.get(b)!));
     const stages = new Map(names.map((n) => [n, next.get(n)!]));
-    const text = serializeLock(stages, (n, e) => {
-      const key = JSON.stringify(e);
-      const hit = this.fragments.get(n);
-      if (hit?.key === key) return hit.text;
-      const fresh = serializeEntry(n, e);
-      this.fragments.set(n, { key, text: fresh });
-      return fresh;
-    }, this.runOverlays);
+    const text = serializeLock(
+      stages,
+      (n, e) => {
+        const key = JSON.stringify(e);
+        const hit = this.fragments.get(n);
+        if (hit?.key === key) return hit.text;
+        const fresh = serializeEntry(n, e);
+        this.fragments.set(n, { key, text: fresh });
+        return fresh;
+      },
+      this.runOverlays,
+    );
     if (text !== this.text) {
       try {
         writeFileAtomic(this.path, text, { sync: true });

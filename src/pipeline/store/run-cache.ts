@@ -26,7 +26,12 @@ export function runSignature(input: { cmd: string[]; deps: LockDep[]; params: Pa
   const deps = [...input.deps].sort((a, b) => (a.path < b.path ? -1 : 1)).map((d) => [d.path, d.hash]);
   const params = Object.keys(input.params)
     .sort()
-    .map((f) => [f, Object.keys(input.params[f]).sort().map((k) => [k, input.params[f][k]])]);
+    .map((f) => [
+      f,
+      Object.keys(input.params[f])
+        .sort()
+        .map((k) => [k, input.params[f][k]]),
+    ]);
   return md5OfText(JSON.stringify([FINGERPRINT_SALT, input.cmd, deps, params, [...input.outPaths].sort()]));
 }
 

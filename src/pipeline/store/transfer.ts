@@ -21,13 +21,35 @@
  *   destination are removed by the next transfer once they are an hour old.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 // Temp names carry host, pid and random bytes: unique across machines sharing the destination.
 import { tempPathFor } from '../../util/atomic-write.ts';
 import { isDirHash, md5OfFile } from './hash.ts';
 import { outsideCacheError, rethrowIo } from '../io-error.ts';
-import { hashOfObjectName, isHash, objectRelpath, OBJECT_NAME_RE, OBJECT_SUBDIR_RE, parseManifest, parseRunRecord, RUN_NAME_RE, TEMP_INFIX, ContainedDirs } from './trust.ts';
+import {
+  hashOfObjectName,
+  isHash,
+  objectRelpath,
+  OBJECT_NAME_RE,
+  OBJECT_SUBDIR_RE,
+  parseManifest,
+  parseRunRecord,
+  RUN_NAME_RE,
+  TEMP_INFIX,
+  ContainedDirs,
+} from './trust.ts';
 
 export interface TransferReport {
   /** Objects copied, and their bytes. */
@@ -44,7 +66,6 @@ export interface TransferReport {
   /** Source run-cache entries that are not well-formed (left behind). */
   malformedRuns: number;
 }
-
 
 /**
  * Relative paths (`ab/cdef….dir`) of the entries of a two-level fan-out directory whose names
@@ -100,7 +121,13 @@ const objectRel = objectRelpath;
  * Copies `src` to `dest` through a temp file; `verify` checks the temp copy before it becomes
  * visible. Returns false (and leaves nothing behind) when verification fails.
  */
-async function copyAtomic(src: string, dest: string, verify: (tmp: string) => Promise<boolean>, mode?: number, inside?: DestGuard): Promise<boolean> {
+async function copyAtomic(
+  src: string,
+  dest: string,
+  verify: (tmp: string) => Promise<boolean>,
+  mode?: number,
+  inside?: DestGuard,
+): Promise<boolean> {
   const tmp = tempPathFor(dest);
   try {
     mkdirSync(dirname(dest), { recursive: true });
@@ -176,7 +203,10 @@ export async function transferCache(fromDir: string, toDir: string): Promise<Tra
   const inside = new DestGuard(toDir);
   sweepStaleTemps(toObjects, OBJECT_NAME_RE, inside);
   sweepStaleTemps(join(toDir, 'runs'), RUN_NAME_RE, inside);
-  const objects: ObjectJob[] = listFanout(fromObjects, OBJECT_NAME_RE).map((rel) => ({ rel, hash: hashOfObjectName(rel.slice(0, 2), rel.slice(3))! }));
+  const objects: ObjectJob[] = listFanout(fromObjects, OBJECT_NAME_RE).map((rel) => ({
+    rel,
+    hash: hashOfObjectName(rel.slice(0, 2), rel.slice(3))!,
+  }));
   const copyObject = async ({ rel, hash }: ObjectJob) => {
     const dest = join(toObjects, rel);
     if (existsSync(dest)) {
@@ -187,8 +217,13 @@ export async function transferCache(fromDir: string, toDir: string): Promise<Tra
     const expected = hash.replace(/^md5:/, '').replace(/\.dir$/, '');
     // A directory manifest's name is the md5 of its bytes too (cache.ts), so one check fits both;
     // a manifest must also name only safe paths, or it is as unusable as a corrupt object.
-    const ok = await copyAtomic(src, dest, async (tmp) =>
-      (await md5Of(tmp)) === expected && (!isDirHash(hash) || parseManifest(readFileSync(tmp)) !== null), 0o444, inside);
+    const ok = await copyAtomic(
+      src,
+      dest,
+      async (tmp) => (await md5Of(tmp)) === expected && (!isDirHash(hash) || parseManifest(readFileSync(tmp)) !== null),
+      0o444,
+      inside,
+    );
     if (!ok) {
       report.corrupt.push(hash);
       return;
@@ -197,8 +232,16 @@ export async function transferCache(fromDir: string, toDir: string): Promise<Tra
     report.bytes += statSync(dest).size;
   };
   // Files before manifests: a manifest at the destination always finds its files there.
-  await eachLimited(objects.filter((o) => !isDirHash(o.hash)), 4, copyObject);
-  await eachLimited(objects.filter((o) => isDirHash(o.hash)), 4, copyObject);
+  await eachLimited(
+    objects.filter((o) => !isDirHash(o.hash)),
+    4,
+    copyObject,
+  );
+  await eachLimited(
+    objects.filter((o) => isDirHash(o.hash)),
+    4,
+    copyObject,
+  );
 
   const hasObject = (hash: string): boolean => existsSync(join(toObjects, objectRel(hash)));
   const complete = (hash: string): boolean => {
@@ -246,9 +289,15 @@ export async function transferCache(fromDir: string, toDir: string): Promise<Tra
 export function formatTransfer(verb: 'pushed' | 'pulled', where: string, r: TransferReport): string {
   const mb = (b: number) => (b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(1)} MB` : `${(b / 1024).toFixed(1)} kB`);
   const n = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
-  const lines = [`${verb} ${n(r.objects, 'object', 'objects')} (${mb(r.bytes)}) and ${n(r.runs, 'run-cache entry', 'run-cache entries')} ${verb === 'pushed' ? 'to' : 'from'} ${where}; ${r.present} already there`];
-  if (r.corrupt.length) lines.push(`skipped ${n(r.corrupt.length, 'corrupt object', 'corrupt objects')} (content does not match the hash in its name): ${r.corrupt.slice(0, 5).join(', ')}${r.corrupt.length > 5 ? ', …' : ''}`);
+  const lines = [
+    `${verb} ${n(r.objects, 'object', 'objects')} (${mb(r.bytes)}) and ${n(r.runs, 'run-cache entry', 'run-cache entries')} ${verb === 'pushed' ? 'to' : 'from'} ${where}; ${r.present} already there`,
+  ];
+  if (r.corrupt.length)
+    lines.push(
+      `skipped ${n(r.corrupt.length, 'corrupt object', 'corrupt objects')} (content does not match the hash in its name): ${r.corrupt.slice(0, 5).join(', ')}${r.corrupt.length > 5 ? ', …' : ''}`,
+    );
   if (r.malformedRuns) lines.push(`skipped ${n(r.malformedRuns, 'malformed run-cache entry', 'malformed run-cache entries')}`);
-  if (r.incompleteRuns) lines.push(`skipped ${n(r.incompleteRuns, 'run-cache entry', 'run-cache entries')} whose outputs are no longer cached`);
+  if (r.incompleteRuns)
+    lines.push(`skipped ${n(r.incompleteRuns, 'run-cache entry', 'run-cache entries')} whose outputs are no longer cached`);
   return lines.join('\n');
 }

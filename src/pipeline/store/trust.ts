@@ -237,7 +237,11 @@ export function lstatOrNull(abs: string): ReturnType<typeof lstatSync> | null {
  * cannot hold: one whose target does not exist, or lies outside the project. `realRoot` is the
  * project root with its own links resolved. `seen.links` counts the links met on the way.
  */
-export function findBadLink(realRoot: string, abs: string, seen?: { links: number }): { link: string; target: string; dangling: boolean } | null {
+export function findBadLink(
+  realRoot: string,
+  abs: string,
+  seen?: { links: number },
+): { link: string; target: string; dangling: boolean } | null {
   const st = lstatOrNull(abs);
   if (!st) return null;
   if (st.isSymbolicLink()) {

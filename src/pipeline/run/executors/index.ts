@@ -33,8 +33,11 @@ export class ExecutorPool {
         const mod = (await import(specifier)) as { createSlurmExecutor(opts: { root: string }): Executor };
         return mod.createSlurmExecutor({ root: this.root });
       } catch (e) {
-        throw new GrowError(`the Slurm executor could not be loaded: ${(e as Error).message}`, 2,
-          'run with `--executor local`, or remove `executor: slurm` from the stage or the config');
+        throw new GrowError(
+          `the Slurm executor could not be loaded: ${(e as Error).message}`,
+          2,
+          'run with `--executor local`, or remove `executor: slurm` from the stage or the config',
+        );
       }
     })();
     return this.slurm;

@@ -26,8 +26,17 @@ export interface JobInfo {
  * processes may still be writing (and the log may still grow).
  */
 export const FINAL_STATES = new Set([
-  'COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED',
-  'BOOT_FAIL', 'DEADLINE', 'SPECIAL_EXIT', 'REVOKED',
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'TIMEOUT',
+  'NODE_FAIL',
+  'OUT_OF_MEMORY',
+  'PREEMPTED',
+  'BOOT_FAIL',
+  'DEADLINE',
+  'SPECIAL_EXIT',
+  'REVOKED',
 ]);
 
 function field(line: string, key: string): string | undefined {
@@ -94,7 +103,11 @@ export function resultOf(job: JobInfo): ExecResult {
     case 'PREEMPTED':
       return { exitCode: null, state: 'lost', message: `${what} was preempted by a higher-priority job (PREEMPTED); run the stage again` };
     case 'OUT_OF_MEMORY':
-      return { exitCode: null, state: 'failed', message: `${what} ran out of memory${on} (OUT_OF_MEMORY); raise \`resources.mem\` for this stage` };
+      return {
+        exitCode: null,
+        state: 'failed',
+        message: `${what} ran out of memory${on} (OUT_OF_MEMORY); raise \`resources.mem\` for this stage`,
+      };
     case 'DEADLINE':
       return { exitCode: null, state: 'failed', message: `${what} reached its deadline before it finished (DEADLINE)` };
   }

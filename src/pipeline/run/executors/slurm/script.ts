@@ -37,7 +37,7 @@ export function batchScript(input: BatchScriptInput): string {
   }
   lines.push(
     'grow_run() {',
-    "  printf '$ %s\\n' \"$1\"",
+    '  printf \'$ %s\\n\' "$1"',
     '  /bin/sh -c "$1"',
     '  status=$?',
     '  [ "$status" -eq 0 ] && return 0',
