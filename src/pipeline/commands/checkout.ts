@@ -1,6 +1,6 @@
 /** `grow checkout [targets…]`: restore the outs pipeline.lock records from the cache. */
 import type { Command } from 'commander';
-import { checkout } from '../store/checkout.ts';
+import { checkout } from '../run/checkout.ts';
 import { EXIT } from '../errors.ts';
 import { acquireProcessLock } from '../run/runner-mutex.ts';
 import { Project } from '../project/project.ts';

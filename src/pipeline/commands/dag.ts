@@ -1,6 +1,6 @@
 /** `grow dag`: the stage graph as ASCII, Mermaid or Graphviz dot. */
 import type { Command } from 'commander';
-import { renderDag, type DagFormat } from '../plan/dag.ts';
+import { renderDag, type DagFormat } from '../show/dag.ts';
 import { Project } from '../project/project.ts';
 import { out } from './options.ts';
 

@@ -1,6 +1,6 @@
 /** `grow explain <stage>`: every component of a stage's fingerprint, now and in the lock. */
 import type { Command } from 'commander';
-import { explainStage, formatExplanation } from '../plan/explain.ts';
+import { explainStage, formatExplanation } from '../show/explain.ts';
 import { Project } from '../project/project.ts';
 import { collect, noteOverlays, out } from './options.ts';
 

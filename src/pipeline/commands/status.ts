@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { EXIT } from '../errors.ts';
 import { Project } from '../project/project.ts';
-import { formatStatus, pipelineStatus } from '../plan/status.ts';
+import { formatStatus, pipelineStatus } from '../show/status.ts';
 import { collect, noteOverlays, out } from './options.ts';
 
 export function registerStatus(program: Command): void {

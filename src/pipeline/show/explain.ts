@@ -5,7 +5,7 @@
  */
 import { FINGERPRINT_SALT } from '../store/hash.ts';
 import type { Project } from '../project/project.ts';
-import { canonicalJson, staleReasons } from './stale-reasons.ts';
+import { canonicalJson, staleReasons } from '../plan/stale-reasons.ts';
 
 export interface ExplainRow {
   kind: 'salt' | 'cmd' | 'dep' | 'param' | 'out';

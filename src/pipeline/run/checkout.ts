@@ -8,7 +8,7 @@
 import { selectTargets } from '../plan/graph.ts';
 import { describeIoError } from '../io-error.ts';
 import type { Project } from '../project/project.ts';
-import { OutsideProjectError } from './trust.ts';
+import { OutsideProjectError } from '../store/trust.ts';
 
 export interface CheckoutResult {
   restored: string[];

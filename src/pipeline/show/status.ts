@@ -3,9 +3,9 @@
  * A stage downstream of a stale one is reported with `upstream <stage> will re-run` — a planning
  * hint: at run time early cut-off may still find it up to date.
  */
-import { selectTargets, withoutAboveFrozen } from './graph.ts';
+import { selectTargets, withoutAboveFrozen } from '../plan/graph.ts';
 import type { Project } from '../project/project.ts';
-import { staleReasons } from './stale-reasons.ts';
+import { staleReasons } from '../plan/stale-reasons.ts';
 
 export interface StageStatus {
   name: string;
