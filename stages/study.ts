@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import { readCurve, readGrowthCharge, readTrainSummary } from '../src/experiment/profile.ts';
+import { readCurve, readGrowthCharge, readTrainSummary } from '../src/experiment/run-files.ts';
 import { CONTINUE_METHOD, modelRef } from '../src/experiment/artifacts/layout.ts';
 import { type StudyCell, type StudyRun, type TuneRun, endLossOf, selectHyper, summariseStudy } from '../src/experiment/study.ts';
 import type { Spread } from '../src/experiment/savings.ts';

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { EvalMetrics } from '../experiment/eval-metrics.ts';
 import type { ProfileReport } from '../experiment/profile.ts';
-import { readCurve } from '../experiment/profile.ts';
+import { readCurve } from '../experiment/run-files.ts';
 import type { ModelRef } from '../experiment/artifacts/layout.ts';
 import type { ModelRow, ReportInput, Series } from './data.ts';
 

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readMetrics } from '../../src/experiment/curves.ts';
-import { readTrainSummary } from '../../src/experiment/profile.ts';
+import { readTrainSummary } from '../../src/experiment/run-files.ts';
 import {
   mergeTimings,
   readJsonWithTimings,
