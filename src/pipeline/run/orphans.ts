@@ -48,16 +48,20 @@ function pgidOf(pid: number): number | null {
   }
 }
 
-/** Process groups of stages of the project at `root` that are still running. */
-export function findOrphanStages(root: string): OrphanStage[] {
-  let pids: number[];
+/** Every process id on this machine (from /proc); none where /proc cannot be read. */
+function processIds(): number[] {
   try {
-    pids = readdirSync('/proc')
+    return readdirSync('/proc')
       .filter((n) => /^\d+$/.test(n))
       .map(Number);
   } catch {
     return [];
   }
+}
+
+/** Process groups of stages of the project at `root` that are still running. */
+export function findOrphanStages(root: string): OrphanStage[] {
+  const pids = processIds();
   const ownGroup = pgidOf(process.pid);
   const found = new Map<number, OrphanStage>();
   for (const pid of pids) {
@@ -82,14 +86,7 @@ export function findOrphanStages(root: string): OrphanStage[] {
  * Ctrl-C) and cannot wait out the grace period.
  */
 export function ownStageGroups(): number[] {
-  let pids: number[];
-  try {
-    pids = readdirSync('/proc')
-      .filter((n) => /^\d+$/.test(n))
-      .map(Number);
-  } catch {
-    return [];
-  }
+  const pids = processIds();
   const groups: number[] = [];
   for (const pid of pids) {
     try {
