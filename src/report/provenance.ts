@@ -30,7 +30,7 @@ export function bannerFor(f: RunFacts): string[] {
     );
   } else if (f.kind === 'quick') {
     out.push(
-      `QUICK LOOK — NOT THE STUDY. ${f.seeds.length} seed(s), one compute budget, learning rates not tuned symmetrically on separate seeds (report.kind: quick). ` +
+      `QUICK LOOK — NOT THE STUDY. ${f.seeds.length} seed(s), one compute budget, no tuning of its own and no interval (report.kind: quick). ` +
         'Read it as a first look; the study configuration (params/study.yaml) is what answers the question.',
     );
   }
