@@ -23,6 +23,8 @@ import { runMain } from './lib/main.ts';
 import { loadParams, parseArgs, type Params } from './lib/params.ts';
 
 const SELECTED_FILE = 'artifacts/study/selected.json';
+/** The same selection, one file per method (study_run's dep). */
+const SELECTED_DIR = 'artifacts/study/selected';
 const STUDY_REPORT_DIR = 'artifacts/study/report';
 
 const tuneDir = (method: string, lr: number, warmup: number) => `artifacts/study/tune/${method}/lr${lr}-w${warmup}`;
@@ -58,6 +60,13 @@ function select(p: Params, root: string): void {
   const sel = selectHyper(runs, p.num('study.tune_seed'));
   mkdirSync(join(root, 'artifacts/study'), { recursive: true });
   writeFileSync(join(root, SELECTED_FILE), JSON.stringify(sel, null, 2) + '\n');
+  // One file per method as well, in the same format: each study_run depends on its own method's
+  // file only, so a selection that changes for one method re-runs that method's runs, not all.
+  mkdirSync(join(root, SELECTED_DIR), { recursive: true });
+  for (const [m, s] of Object.entries(sel.selected)) {
+    const own = { tune_seed: sel.tune_seed, selected: { [m]: s } };
+    writeFileSync(join(root, SELECTED_DIR, `${m}.json`), JSON.stringify(own, null, 2) + '\n');
+  }
   for (const [m, s] of Object.entries(sel.selected))
     console.log(`study_select: ${m}: lr ${s.lr}, warmup ${s.warmup} (tuning-seed val loss ${s.val_loss.toFixed(4)})`);
 }

@@ -210,6 +210,10 @@ test('smoke configuration end to end through grow run', { timeout: 10 * 60_000 }
   const so = parse(readFileSync(join(dir, 'params/study-smoke.yaml'), 'utf8'));
   assert.deepEqual(Object.keys(sel.selected).sort(), [...so.study.methods].sort());
   for (const s of Object.values(sel.selected)) assert.ok(so.study.lrs.includes(s.lr), `selected lr ${s.lr} is from the grid`);
+  // Each method's selection also stands alone, the only selection file its study_run depends on.
+  for (const [m, s] of Object.entries(sel.selected)) {
+    assert.deepEqual(json(a(`study/selected/${m}.json`)), { tune_seed: 7, selected: { [m]: s } });
+  }
   const studyJson = json<{
     loss_split: string;
     cells: { method: string; budget: number; seeds: number[]; final_val_loss: { n: number; ci95: unknown } }[];
