@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { hashFile } from 'hasha';
 import { EXIT, GrowError } from '../errors.ts';
 import { COPY_CHUNK, type Cache } from './cache.ts';
 import { rethrowIo } from '../io-error.ts';
@@ -34,8 +33,12 @@ export function md5OfText(text: string | Uint8Array): string {
   return createHash('md5').update(text).digest('hex');
 }
 
-/** Streams the file through md5 off the main thread (hasha uses a worker). */
-export function md5OfFile(abs: string): Promise<string> {
+/**
+ * Streams the file through md5 off the main thread (hasha uses a worker). hasha is loaded on the
+ * first file that must be read: a no-op reads none.
+ */
+export async function md5OfFile(abs: string): Promise<string> {
+  const { hashFile } = await import('hasha');
   return hashFile(abs, { algorithm: 'md5' });
 }
 
