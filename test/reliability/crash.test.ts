@@ -96,9 +96,10 @@ function assertStateFileCorrect(dir: string) {
     assert.equal(e[4], md5(readFileSync(join(dir, rel))), `state entry of ${rel}`);
     checked++;
   }
-  for (const [rel, [names, stats, md5s, hex]] of Object.entries(state.dirs ?? {})) {
+  for (const [rel, [names, stats, md5Text, hex]] of Object.entries(state.dirs ?? {})) {
     const list = names === '' ? [] : names.split('\0');
     const nums = new Float64Array(new Uint8Array(Buffer.from(stats, 'base64')).buffer);
+    const md5s = Buffer.from(md5Text, 'base64').toString('hex');
     let all = true;
     list.forEach((name, i) => {
       const abs = join(dir, rel, name);

@@ -257,12 +257,15 @@ test('corrupt .grow/state.json entries are ignored: status is right and run keep
   assert.ok(Object.keys(s.dirs).includes('out'), 'the state remembers the out directory');
   const entries = (which: 'files' | 'dirs') => Object.entries(s[which]);
   for (const [k, e] of entries('files')) s.files[k] = [...e.slice(0, 4), bad[k.length % bad.length]];
-  // A directory record: its files' md5s upper-cased, then its directory hash of the wrong shape.
+  // A directory record: its directory hash of the wrong shape, stats or md5s too short for its
+  // listing, a listing longer than its stats.
   const [k, e] = entries('dirs')[0];
   for (const dirBad of [
-    [e[0], e[1], String(e[2]).toUpperCase(), e[3]],
     [e[0], e[1], e[2], 'not-an-md5'],
-    [e[0], e[1], `${e[2]}`.slice(1), e[3]],
+    [e[0], e[1], e[2], md5('nope').toUpperCase()],
+    [e[0], `${e[1]}`.slice(0, -8), e[2], e[3]],
+    [e[0], e[1], `${e[2]}`.slice(0, -8), e[3]],
+    [e[0], 5, e[2], e[3]],
     [`${e[0]}\u0000extra`, e[1], e[2], e[3]],
   ]) {
     s.dirs[k] = dirBad;
