@@ -299,8 +299,10 @@ function scaleCase(base: string, stages: number, files: number): void {
   const tag = `scale.${stages}st_${stages * per}files`;
   emit(`${tag}.cold_run_wall`, first.wall, 's');
   emit(`${tag}.noop_run_wall`, median(noop.map((m) => m.wall)), 's');
+  emit(`${tag}.noop_run_cpu`, median(noop.map((m) => m.cpu)), 's');
   emit(`${tag}.noop_run_peak_rss`, Math.max(...noop.map((m) => m.rssMb)), 'MB');
   emit(`${tag}.status_wall`, median(status.map((m) => m.wall)), 's');
+  emit(`${tag}.status_cpu`, median(status.map((m) => m.cpu)), 's');
   emit(`${tag}.rerun_1_stage_wall`, median(one.map((m) => m.wall)), 's');
   rmSync(dir, { recursive: true, force: true });
 }

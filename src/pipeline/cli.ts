@@ -5,19 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { registerCheckout } from './commands/checkout.ts';
-import { registerDag } from './commands/dag.ts';
-import { registerExp } from './commands/exp.ts';
-import { registerExplain } from './commands/explain.ts';
-import { registerGc } from './commands/gc.ts';
-import { registerMetrics } from './commands/metrics.ts';
 import { err } from './commands/options.ts';
-import { registerParams } from './commands/params.ts';
-import { registerRun } from './commands/run.ts';
-import { registerStatus } from './commands/status.ts';
-import { registerTransferCommands } from './commands/transfer.ts';
-import { registerVerify } from './commands/verify.ts';
-import { registerWatch } from './commands/watch.ts';
 import { EXIT, GrowError } from './errors.ts';
 import { ioGrowError } from './io-error.ts';
 
@@ -30,7 +18,26 @@ function version(): string {
   }
 }
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/** Each command's module, in the order `grow --help` lists them, with the words that name it. */
+const COMMANDS: [names: string[], load: () => Promise<Register>][] = [
+  [['run', 'repro'], async () => (await import('./commands/run.ts')).registerRun],
+  [['status'], async () => (await import('./commands/status.ts')).registerStatus],
+  [['explain'], async () => (await import('./commands/explain.ts')).registerExplain],
+  [['dag'], async () => (await import('./commands/dag.ts')).registerDag],
+  [['params'], async () => (await import('./commands/params.ts')).registerParams],
+  [['metrics'], async () => (await import('./commands/metrics.ts')).registerMetrics],
+  [['checkout'], async () => (await import('./commands/checkout.ts')).registerCheckout],
+  [['gc'], async () => (await import('./commands/gc.ts')).registerGc],
+  [['verify'], async () => (await import('./commands/verify.ts')).registerVerify],
+  [['watch'], async () => (await import('./commands/watch.ts')).registerWatch],
+  [['push', 'pull'], async () => (await import('./commands/transfer.ts')).registerTransferCommands],
+  [['exp'], async () => (await import('./commands/exp.ts')).registerExp],
+];
+
+/** The program; with `argv`, only the command it names is registered (see below). */
+export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('grow')
     .description('A content-hashed, incremental pipeline runner: runs the stages of pipeline.yaml whose inputs changed.')
     .version(version(), '-V, --version')
@@ -47,19 +54,13 @@ Exit codes: 0 ok, 1 a stage failed, 2 usage or configuration error, 3 stale (sta
 Docs: docs/cli.md`,
     );
 
-  // In the order `grow --help` lists them.
-  registerRun(program);
-  registerStatus(program);
-  registerExplain(program);
-  registerDag(program);
-  registerParams(program);
-  registerMetrics(program);
-  registerCheckout(program);
-  registerGc(program);
-  registerVerify(program);
-  registerWatch(program);
-  registerTransferCommands(program);
-  registerExp(program);
+  // Only the command being run is loaded: the commands' modules are most of the start-up. Help,
+  // an unknown command or none load them all, so `grow --help` lists every command and commander
+  // can suggest the one meant. No global option takes a value, so the first word is the command.
+  const word = argv.find((a) => !a.startsWith('-'));
+  const chosen = COMMANDS.filter(([names]) => word !== undefined && names.includes(word));
+  const registers = await Promise.all((chosen.length ? chosen : COMMANDS).map(([, load]) => load()));
+  for (const register of registers) register(program);
 
   return program;
 }
@@ -72,7 +73,7 @@ export async function main(argv: string[]): Promise<void> {
       throw e;
     });
   }
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   const override = (c: Command): void => {
     c.exitOverride();
     c.commands.forEach(override);

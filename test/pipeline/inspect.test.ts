@@ -174,6 +174,19 @@ test('--help lists every command, each command has help, --version prints the ve
   assert.match(none.stdout, /stale/);
 });
 
+test('only the named command is loaded, yet aliases, global options before it and typos behave as with all of them', async () => {
+  const p = project();
+  assert.match((await p.ok(['repro', '--help'])).stdout, /--single-item/);
+  assert.match((await p.ok(['--no-color', 'run', '--help'])).stdout, /--keep-going/);
+  const typo = await p.ok(['stauts'], 2);
+  assert.match(typo.stderr, /unknown command 'stauts'/);
+  assert.match(typo.stderr, /Did you mean status\?/);
+  const badOption = await p.ok(['run', '--no-such-option'], 2);
+  assert.match(badOption.stderr, /unknown option '--no-such-option'/);
+  assert.match((await p.ok(['push', '--help'])).stdout, /--to/);
+  assert.match((await p.ok(['pull', '--help'])).stdout, /--from/);
+});
+
 test('outside a project: a clear error, exit 2', async () => {
   const p = project();
   p.remove('pipeline.yaml');

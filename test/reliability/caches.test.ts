@@ -101,6 +101,77 @@ test('an in-place same-size edit of a dep with its mtime put back is seen (ctime
   assert.equal(r.code, 3, `the edit is seen: ${r.output}`);
 });
 
+test('an in-place same-size edit of a file in a directory out, mtime put back, is seen (the directory record)', async () => {
+  const dir = project({
+    'pipeline.yaml': `stages:
+  make:
+    cmd: mkdir -p out && cp in.txt out/a.txt && cp in.txt out/b.txt
+    deps: [in.txt]
+    outs: [out]
+  use:
+    cmd: cat out/a.txt out/b.txt > both.txt
+    deps: [out]
+    outs: [both.txt]
+`,
+  });
+  assert.equal((await runGrow(dir, ['run'])).code, 0);
+  const file = join(dir, 'out', 'b.txt');
+  const old = new Date(Date.now() - 3600e3);
+  utimesSync(file, old, old);
+  const oldMtime = statSync(file).mtimeMs;
+  // A new mtime alone is no edit; the first look hashes the file again, the second finds every file as recorded.
+  assert.equal((await runGrow(dir, ['status', '--check'])).code, 0);
+  assert.equal((await runGrow(dir, ['status', '--check'])).code, 0);
+  const state = JSON.parse(readFileSync(join(dir, '.grow', 'state.json'), 'utf8')) as { dirs: Record<string, string[]> };
+  assert.deepEqual(state.dirs.out[0].split('\0'), ['a.txt', 'b.txt'], 'the out is remembered as one directory record');
+  writeFileSync(file, 'v9\n'); // same size, same inode
+  utimesSync(file, old, old);
+  assert.equal(statSync(file).mtimeMs, oldMtime);
+  const status = await runGrow(dir, ['status']);
+  assert.match(status.stdout, /out out modified/, status.output);
+  // A file added to, or removed from, the out is seen as well.
+  assert.equal((await runGrow(dir, ['run'])).code, 0);
+  assert.equal((await runGrow(dir, ['status', '--check'])).code, 0);
+  writeFileSync(join(dir, 'out', 'c.txt'), 'new\n');
+  assert.equal((await runGrow(dir, ['status', '--check'])).code, 3, 'an added file is seen');
+  rmSync(join(dir, 'out', 'c.txt'));
+  assert.equal((await runGrow(dir, ['status', '--check'])).code, 0, 'back as recorded');
+  rmSync(join(dir, 'out', 'a.txt'));
+  assert.equal((await runGrow(dir, ['status', '--check'])).code, 3, 'a removed file is seen');
+});
+
+test('params.yaml and pipeline.yaml edited after a cached parse, in the same second and at the same size, are seen', async () => {
+  const dir = project({
+    'params.yaml': 'lr: 1\n',
+    'pipeline.yaml': `stages:
+  make:
+    cmd: mkdir -p out && cp in.txt out/a.txt && echo a
+    deps: [in.txt]
+    params: [lr]
+    outs: [out]
+`,
+  });
+  assert.equal((await runGrow(dir, ['run'])).code, 0);
+  assert.equal((await runGrow(dir, ['status', '--check'])).code, 0);
+  assert.ok(readdirSync(join(dir, '.grow', 'spec')).length >= 2, 'both parses are cached');
+  for (const [file, from, to, reason] of [
+    ['params.yaml', 'lr: 1', 'lr: 2', /param params\.yaml:lr changed: 1 → 2/],
+    ['pipeline.yaml', 'echo a', 'echo b', /cmd changed/],
+  ] as const) {
+    const abs = join(dir, file);
+    const before = statSync(abs);
+    writeFileSync(abs, readFileSync(abs, 'utf8').replace(from, to));
+    utimesSync(abs, before.atime, before.mtime);
+    assert.equal(statSync(abs).size, before.size);
+    assert.equal(Math.trunc(statSync(abs).mtimeMs / 1000), Math.trunc(before.mtimeMs / 1000), 'the same second');
+    const r = await runGrow(dir, ['status']);
+    assert.match(r.stdout, reason, `${file}: ${r.output}`);
+    writeFileSync(abs, readFileSync(abs, 'utf8').replace(to, from));
+    utimesSync(abs, before.atime, before.mtime);
+    assert.equal((await runGrow(dir, ['status', '--check'])).code, 0, `${file} as it was`);
+  }
+});
+
 test('keys of a mapping unpacked into flags are quoted: $(…) in a key never runs', async () => {
   const dir = project({
     'params.yaml': 'train:\n  "$(touch pwned)": 1\n  lr: 0.1\n',

@@ -78,24 +78,42 @@ function tempWriterIn(dir: string, prefix: string): number | undefined {
 
 /**
  * The hash state is optional (a run may have nothing worth remembering), but when present it must
- * parse, and every entry whose stat key still matches its file must hold that file's real md5.
+ * parse, and every entry whose stat still matches its file must hold that file's real md5 — and a
+ * directory record whose files all match, the real directory hash.
  */
 function assertStateFileCorrect(dir: string) {
   const path = join(dir, '.grow/state.json');
   if (!existsSync(path)) return;
-  const state = JSON.parse(readFileSync(path, 'utf8')) as { entries?: Record<string, unknown> };
-  for (const [rel, entry] of Object.entries(state.entries ?? {})) {
-    if (!Array.isArray(entry) || entry.length !== 2 || !existsSync(join(dir, rel))) continue;
-    const st = statSync(join(dir, rel), { bigint: true });
-    if (entry[0] !== `${st.ino}:${st.mtimeNs}:${st.size}`) continue;
-    assert.equal(
-      entry[1],
-      createHash('md5')
-        .update(readFileSync(join(dir, rel)))
-        .digest('hex'),
-      `state entry of ${rel}`,
-    );
+  const state = JSON.parse(readFileSync(path, 'utf8')) as { files?: Record<string, unknown[]>; dirs?: Record<string, string[]> };
+  const md5 = (data: string | Buffer) => createHash('md5').update(data).digest('hex');
+  const same = (abs: string, s: ArrayLike<number>) => {
+    const st = statSync(abs);
+    return s[0] === st.ino && s[1] === st.mtimeMs && s[2] === st.ctimeMs && s[3] === st.size;
+  };
+  let checked = 0;
+  for (const [rel, e] of Object.entries(state.files ?? {})) {
+    if (!existsSync(join(dir, rel)) || !same(join(dir, rel), e as number[])) continue;
+    assert.equal(e[4], md5(readFileSync(join(dir, rel))), `state entry of ${rel}`);
+    checked++;
   }
+  for (const [rel, [names, stats, md5Text, hex]] of Object.entries(state.dirs ?? {})) {
+    const list = names === '' ? [] : names.split('\0');
+    const nums = new Float64Array(new Uint8Array(Buffer.from(stats, 'base64')).buffer);
+    const md5s = Buffer.from(md5Text, 'base64').toString('hex');
+    let all = true;
+    list.forEach((name, i) => {
+      const abs = join(dir, rel, name);
+      if (!existsSync(abs) || !same(abs, nums.subarray(i * 4, i * 4 + 4))) {
+        all = false;
+        return;
+      }
+      assert.equal(md5s.slice(i * 32, i * 32 + 32), md5(readFileSync(abs)), `state entry of ${rel}/${name}`);
+      checked++;
+    });
+    const manifest = JSON.stringify(list.map((relpath, i) => ({ md5: md5s.slice(i * 32, i * 32 + 32), relpath })));
+    if (all) assert.equal(hex, md5(manifest), `directory hash of ${rel}`);
+  }
+  return checked;
 }
 
 async function assertRecovers(dir: string, t: { diagnostic(msg: string): void }) {

@@ -246,12 +246,33 @@ test('corrupt .grow/state.json entries are ignored: status is right and run keep
   // A second look records what the run found racily new (see src/pipeline/store/hash-state.ts).
   assert.equal((await runGrow(proj, ['status', '--check'])).code, 0);
   const statePath = join(proj, '.grow', 'state.json');
-  const s = JSON.parse(readFileSync(statePath, 'utf8')) as { version: number; entries: Record<string, [string, unknown]> };
-  // The right stat keys (so the entries would be used) with md5s of the wrong shape.
+  const s = JSON.parse(readFileSync(statePath, 'utf8')) as {
+    version: number;
+    files: Record<string, unknown[]>;
+    dirs: Record<string, unknown[]>;
+  };
+  // The right stats (so the entries would be used) with md5s of the wrong shape.
   const bad: unknown[] = [5, { x: 1 }, 'not-an-md5', md5('nope').toUpperCase()];
-  const keys = Object.keys(s.entries);
-  assert.ok(keys.includes('in.txt'), 'the state remembers the dep');
-  keys.forEach((k, i) => (s.entries[k] = [s.entries[k][0], bad[i % bad.length]]));
+  assert.ok(Object.keys(s.files).includes('in.txt'), 'the state remembers the dep');
+  assert.ok(Object.keys(s.dirs).includes('out'), 'the state remembers the out directory');
+  const entries = (which: 'files' | 'dirs') => Object.entries(s[which]);
+  for (const [k, e] of entries('files')) s.files[k] = [...e.slice(0, 4), bad[k.length % bad.length]];
+  // A directory record: its directory hash of the wrong shape, stats or md5s too short for its
+  // listing, a listing longer than its stats.
+  const [k, e] = entries('dirs')[0];
+  for (const dirBad of [
+    [e[0], e[1], e[2], 'not-an-md5'],
+    [e[0], e[1], e[2], md5('nope').toUpperCase()],
+    [e[0], `${e[1]}`.slice(0, -8), e[2], e[3]],
+    [e[0], e[1], `${e[2]}`.slice(0, -8), e[3]],
+    [e[0], 5, e[2], e[3]],
+    [`${e[0]}\u0000extra`, e[1], e[2], e[3]],
+  ]) {
+    s.dirs[k] = dirBad;
+    writeFileSync(statePath, JSON.stringify(s));
+    const status = await runGrow(proj, ['status', '--check']);
+    assert.equal(status.code, 0, status.output);
+  }
   writeFileSync(statePath, JSON.stringify(s));
   const status = await runGrow(proj, ['status', '--check']);
   assert.equal(status.code, 0, status.output);

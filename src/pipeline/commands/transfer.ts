@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { parse } from 'yaml';
+import { yaml } from '../yaml.ts';
 import { CONFIG_FILES, loadConfig } from '../project/config.ts';
 import { ConfigError, EXIT, GrowError } from '../errors.ts';
 import { findRoot } from '../project/project.ts';
@@ -31,7 +31,7 @@ export function configuredRemote(root: string, env: NodeJS.ProcessEnv = process.
     if (!existsSync(abs)) continue;
     let raw: unknown;
     try {
-      raw = parse(readFileSync(abs, 'utf8'));
+      raw = yaml().parse(readFileSync(abs, 'utf8'));
     } catch {
       continue; // loadConfig (called first) reports syntax errors with their position
     }

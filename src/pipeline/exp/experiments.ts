@@ -17,13 +17,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, GrowError } from '../errors.ts';
+import { yaml } from '../yaml.ts';
 import { writeFileAtomic } from '../../util/atomic-write.ts';
 import { flatten, metricsFiles } from '../show/diff.ts';
 import { LOCK_FILE, parseLock, type LockEntry } from '../store/lockfile.ts';
 import type { Project } from '../project/project.ts';
 import { FileParams } from '../spec/params.ts';
 import { canonicalJson } from '../plan/stale-reasons.ts';
-import { parse as parseYaml } from 'yaml';
 
 export const EXP_DIR = join('.grow', 'exps');
 export const EXP_SCHEMA = 1;
@@ -263,7 +263,7 @@ export function projectMetrics(project: Project): Record<string, Record<string, 
     let flat: Record<string, unknown>;
     try {
       const text = readFileSync(path, 'utf8');
-      flat = flatten(file.endsWith('.json') ? JSON.parse(text) : parseYaml(text));
+      flat = flatten(file.endsWith('.json') ? JSON.parse(text) : yaml().parse(text));
     } catch {
       continue;
     }

@@ -12,8 +12,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { parse as parseYaml } from 'yaml';
 import { experimentLock, type Experiment } from './experiments.ts';
+import { yaml } from '../yaml.ts';
 import type { Project } from '../project/project.ts';
 
 export type Row = Record<string, number>;
@@ -43,7 +43,7 @@ export function parsePlotFile(text: string, file: string): Row[] {
       }
     }
   } else {
-    const data = ext === '.json' ? JSON.parse(text) : parseYaml(text);
+    const data = ext === '.json' ? JSON.parse(text) : yaml().parse(text);
     if (Array.isArray(data)) records = data;
     else if (data && typeof data === 'object') records = Object.values(data).find(Array.isArray) ?? [];
   }

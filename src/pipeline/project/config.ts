@@ -10,8 +10,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError } from '../errors.ts';
+import { yaml } from '../yaml.ts';
 
 export interface RunnerConfig {
   /** Absolute path of the content-addressed cache (objects and run-cache). */
@@ -31,6 +31,7 @@ interface RawConfig {
 function readConfigFile(root: string, rel: string): RawConfig {
   const abs = join(root, rel);
   if (!existsSync(abs)) return {};
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(readFileSync(abs, 'utf8'), { lineCounter });
   if (doc.errors.length > 0) {

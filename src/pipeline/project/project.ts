@@ -133,10 +133,14 @@ export class Project {
     return [...this.graph.upstream(name)];
   }
 
-  /** Hashes every dep and out and reads the listed params: everything status needs. */
-  async facts(stage: Stage): Promise<StageFacts> {
+  /**
+   * Hashes every dep and out and reads the listed params: everything status needs. `known`: hashes
+   * this command already took of paths nothing has written since (an up-to-date upstream stage's
+   * outs), used for deps of the same path instead of looking at every file again.
+   */
+  async facts(stage: Stage, known?: ReadonlyMap<string, HashInfo | null>): Promise<StageFacts> {
     const deps = new Map<string, HashInfo | null>();
-    for (const d of stage.deps) deps.set(d, await this.hasher.hash(d));
+    for (const d of stage.deps) deps.set(d, known?.has(d) ? known.get(d)! : await this.hasher.hash(d));
     const outs = new Map<string, HashInfo | null>();
     for (const o of stage.outs) outs.set(o.path, await this.hasher.hash(o.path));
     const params = this.pipeline.params;

@@ -164,6 +164,8 @@ class Run {
   private readonly reporter: Reporter;
   private readonly reports = new Map<string, StageReport>();
   private readonly settled = new Map<string, Promise<StageReport>>();
+  /** The outs of the stages found up to date, as hashed then (see decide). */
+  private readonly unchangedOuts = new Map<string, HashInfo | null>();
   private readonly selected: Set<string>;
   // Two pools of job slots: local stages share this machine, Slurm stages only a queue.
   private readonly localJobs: Tokens;
@@ -258,7 +260,7 @@ class Run {
    */
   private async decide(stage: Stage, ups: StageReport[]): Promise<StageReport | Stale> {
     const { project, opts } = this;
-    const facts = await project.facts(stage);
+    const facts = await project.facts(stage, this.unchangedOuts);
     const reasons = staleReasons(stage, project.lock.get(stage.name), facts);
     if (opts.dry) {
       // Planning only: an upstream that would run makes this stage run too (at run time early
@@ -275,7 +277,12 @@ class Run {
     if (ranAbove && !opts.force)
       reasons.unshift(`forced: upstream ${ranAbove.name} ${ranAbove.outcome === 'would run' ? 'will run' : 'ran'}`);
     const forced = opts.force === true || ranAbove !== undefined;
-    if (reasons.length === 0) return { name: stage.name, outcome: 'up to date', reasons };
+    if (reasons.length === 0) {
+      // Nothing in this run writes an up-to-date stage's outs: a downstream dep on one of them is
+      // known already (a chain of stages would otherwise look at every file twice).
+      for (const [path, info] of facts.outs) this.unchangedOuts.set(path, info);
+      return { name: stage.name, outcome: 'up to date', reasons };
+    }
     if (opts.dry) {
       const restore =
         !opts.force && opts.runCache !== false && !reasons.some((r) => r.startsWith('upstream ')) && wouldRestore(project, stage, facts);

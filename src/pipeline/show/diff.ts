@@ -10,8 +10,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml, parseDocument } from 'yaml';
 import { GrowError } from '../errors.ts';
+import { yaml } from '../yaml.ts';
 import type { Project } from '../project/project.ts';
 import { floatPaths, pythonFloat } from '../spec/number-text.ts';
 import { isMissing, lookup, parseKey } from '../spec/params.ts';
@@ -38,7 +38,7 @@ function floatKeys(text: string | undefined, file: string): Map<string, number> 
   const out = new Map<string, number>();
   if (text === undefined || file.endsWith('.json')) return out;
   try {
-    const doc = parseDocument(text);
+    const doc = yaml().parseDocument(text);
     const tree = doc.toJS() as unknown;
     for (const p of floatPaths(doc)) {
       if (p.some((k) => typeof k !== 'string')) continue;
@@ -103,7 +103,7 @@ function revisionError(root: string, rev: string): GrowError {
 
 function parseStructured(text: string, file: string): unknown {
   try {
-    return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    return file.endsWith('.json') ? JSON.parse(text) : yaml().parse(text);
   } catch (e) {
     throw new GrowError(
       `${file}: cannot parse (${(e as Error).message.split('\n')[0]})`,

@@ -5,6 +5,7 @@
  */
 import { selectTargets, withoutAboveFrozen } from '../plan/graph.ts';
 import type { Project } from '../project/project.ts';
+import type { HashInfo } from '../store/hash.ts';
 import { staleReasons } from '../plan/stale-reasons.ts';
 
 export interface StageStatus {
@@ -22,10 +23,14 @@ export async function pipelineStatus(project: Project, targets: string[] = []): 
     selectTargets(project.pipeline, project.graph, targets, { downstream: false, singleItem: false }),
   );
   const byName = new Map<string, StageStatus>();
+  // Status writes nothing: a stage's outs, hashed once, are the next stage's deps of the same path.
+  const hashed = new Map<string, HashInfo | null>();
   for (const name of names) {
     const stage = project.stage(name);
+    const facts = await project.facts(stage, hashed);
+    for (const [path, info] of facts.outs) hashed.set(path, info);
     // Worded as `grow run` refuses it, so both commands name the problem the same way.
-    const reasons = staleReasons(stage, project.lock.get(name), await project.facts(stage)).map((r) => {
+    const reasons = staleReasons(stage, project.lock.get(name), facts).map((r) => {
       const dep = /^dep (.+) missing$/.exec(r)?.[1];
       return dep !== undefined && !project.writtenByStages(dep) ? `dep ${dep} does not exist and no stage produces it` : r;
     });

@@ -5,7 +5,8 @@
  * `1`, so the YAML reader marks which values were floats (by their container and key: numbers
  * themselves cannot carry a mark) and the places that turn values into text ask here.
  */
-import { isAlias, isMap, isScalar, isSeq, type Document } from 'yaml';
+import type { Document } from 'yaml';
+import { yaml } from '../yaml.ts';
 
 /** Per mapping or list: the keys (indices) whose value was written as a YAML float. */
 const floats = new WeakMap<object, Set<string | number>>();
@@ -14,6 +15,7 @@ export type FloatPath = Array<string | number>;
 
 /** Paths of the float scalars in a parsed document whose value `String()` would not print as DVC does. */
 export function floatPaths(doc: Document.Parsed): FloatPath[] {
+  const { isAlias, isMap, isScalar, isSeq } = yaml();
   const out: FloatPath[] = [];
   const seen = new Set<unknown>();
   const walk = (node: unknown, at: FloatPath) => {

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { ConfigError, GrowError } from '../errors.ts';
+import { yaml } from '../yaml.ts';
 import type { ParamValues, Stage } from '../types.ts';
 import { didYouMean } from './suggest.ts';
 import { displayPath, YamlSource } from './yaml-source.ts';
@@ -143,7 +143,7 @@ export class FileParams implements ParamsSource {
     }
     let value: unknown;
     try {
-      value = text === '' ? '' : parseYaml(text);
+      value = text === '' ? '' : yaml().parse(text);
     } catch (e) {
       throw new GrowError(`--set "${assignment}": the value is not valid YAML (${(e as Error).message.split('\n')[0]})`, 2);
     }

@@ -6,9 +6,10 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap } from 'yaml';
+import type { Document, LineCounter, Node, YAMLMap } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import type { SourcePos } from '../types.ts';
+import { yaml } from '../yaml.ts';
 import { floatPaths, markFloats, type FloatPath } from './number-text.ts';
 
 /** A path into a YAML document: mapping keys and sequence indices. */
@@ -116,6 +117,7 @@ export class YamlSource {
   }
 
   static parse(text: string, display: string): YamlSource {
+    const { LineCounter, parseDocument } = yaml();
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, ...PARSE_OPTIONS });
     const first = doc.errors[0];
@@ -146,6 +148,7 @@ export class YamlSource {
   /** Writes the cache entry; a read-only checkout or a full disk only costs the speed-up. */
   private store(cacheDir: string, entryFile: string): void {
     if (!isJsonSafe(this.data)) return;
+    const { isMap, isScalar } = yaml();
     const keys: CacheEntry['keys'] = {};
     const { doc, lines } = this.document();
     if (isMap(doc.contents)) {
@@ -183,6 +186,7 @@ export class YamlSource {
   /** The parsed document, parsing the text now if it came from the cache. */
   private document(): { doc: Document.Parsed; lines: LineCounter } {
     if (!this.parsed) {
+      const { LineCounter, parseDocument } = yaml();
       const lines = new LineCounter();
       this.parsed = { doc: parseDocument(this.text, { lineCounter: lines, ...PARSE_OPTIONS }), lines };
     }
@@ -203,7 +207,7 @@ export class YamlSource {
     const cached = this.keys && p.length <= 2 ? this.keys[p.map(String).join('\u0000')] : undefined;
     if (cached) return { file: this.file, line: cached[0], col: cached[1] };
     const parent = this.doc.getIn(p.slice(0, -1), true);
-    if (isMap(parent)) {
+    if (yaml().isMap(parent)) {
       const offset = keyOffsets(parent).get(String(p[p.length - 1]));
       if (offset !== undefined) return this.at(offset);
     }
@@ -211,6 +215,7 @@ export class YamlSource {
   }
 
   private nodeRange(p: YamlPath): number {
+    const { isMap, isPair, isScalar } = yaml();
     for (let n = p.length; n >= 0; n--) {
       const node = this.doc.getIn(p.slice(0, n), true) as Node | undefined;
       if (node && typeof node === 'object' && 'range' in node && node.range) return node.range[0];
@@ -242,6 +247,7 @@ const offsetsByMap = new WeakMap<YAMLMap, Map<string, number>>();
 
 /** Key → source offset for one mapping, built once (every stage asks for its key's position). */
 function keyOffsets(map: YAMLMap): Map<string, number> {
+  const { isScalar } = yaml();
   let offsets = offsetsByMap.get(map);
   if (!offsets) {
     offsets = new Map();
@@ -256,6 +262,7 @@ function keyOffsets(map: YAMLMap): Map<string, number> {
 
 /** The first key that repeats within one mapping, anywhere in the document (`<<` may repeat). */
 function firstDuplicateKey(doc: Document.Parsed): { key: string; offset: number } | undefined {
+  const { isMap, isScalar, isSeq } = yaml();
   const walk = (node: unknown): { key: string; offset: number } | undefined => {
     if (isMap(node)) {
       const seen = new Set<string>();

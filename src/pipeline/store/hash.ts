@@ -6,11 +6,10 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { hashFile } from 'hasha';
 import { EXIT, GrowError } from '../errors.ts';
 import { COPY_CHUNK, type Cache } from './cache.ts';
 import { rethrowIo } from '../io-error.ts';
-import type { HashState } from './hash-state.ts';
+import { putStat, type HashState } from './hash-state.ts';
 
 /** Bumping this re-runs every stage once: it is part of every stage fingerprint. */
 export const FINGERPRINT_SALT = 'growline-fingerprint-v1';
@@ -34,8 +33,12 @@ export function md5OfText(text: string | Uint8Array): string {
   return createHash('md5').update(text).digest('hex');
 }
 
-/** Streams the file through md5 off the main thread (hasha uses a worker). */
-export function md5OfFile(abs: string): Promise<string> {
+/**
+ * Streams the file through md5 off the main thread (hasha uses a worker). hasha is loaded on the
+ * first file that must be read: a no-op reads none.
+ */
+export async function md5OfFile(abs: string): Promise<string> {
+  const { hashFile } = await import('hasha');
   return hashFile(abs, { algorithm: 'md5' });
 }
 
@@ -179,30 +182,63 @@ export class Hasher {
       return { hash: `md5:${r.md5}`, size: Number(st.size) };
     }
     files ??= listFiles(abs);
+    const n = files.length;
+    // The directory's record from the last time it was hashed: file i of the listing is file i of
+    // the record when the listing is unchanged (the common case: no string built per file), else
+    // found by name.
+    const rec = this.state.dir(rel);
+    const sameListing = rec !== undefined && rec.count === n && rec.names === files.join('\0');
     let size = 0;
-    // Synchronous stat + state lookup for every file (the common, no-op case: no promise per
-    // file); only files whose stat changed are read, a few at a time.
-    const manifest: ManifestEntry[] = new Array(files.length);
-    const misses: { i: number; key: string; st: Stats }[] = [];
-    for (let i = 0; i < files.length; i++) {
-      const key = `${rel}/${files[i]}`;
+    // Synchronous stat + compare for every file (the common, no-op case: no promise per file, and
+    // no object kept per file: a stat becomes four numbers); only files whose stat changed are
+    // read, a few at a time.
+    const nums = new Float64Array(n * 4);
+    const misses: number[] = [];
+    const missStats: Stats[] = [];
+    const from = sameListing ? undefined : new Int32Array(n);
+    for (let i = 0; i < n; i++) {
       const fst = statSync(`${abs}/${files[i]}`);
-      size += Number(fst.size);
-      const known = this.state.lookup(key, fst);
-      manifest[i] = { relpath: files[i], md5: known ?? '' };
-      if (known === undefined) misses.push({ i, key, st: fst });
+      size += fst.size;
+      // A racily clean file gets NaN stats: it never matches, so it is read (see HashState.record).
+      putStat(nums, i, fst, statAt);
+      const j = rec === undefined ? -1 : from === undefined ? i : rec.indexOf(files[i]);
+      if (from !== undefined) from[i] = j;
+      if (j < 0 || !rec!.matches(j, nums, i * 4)) {
+        misses.push(i);
+        missStats.push(fst);
+      }
     }
+    if (sameListing && misses.length === 0) {
+      // Every file as recorded: so is the directory hash. The manifest is built only if asked for.
+      const names = files;
+      let manifest: ManifestEntry[] | undefined;
+      return {
+        hash: `md5:${rec.hex}.dir`,
+        size,
+        files: n,
+        get manifest() {
+          manifest ??= names.map((relpath, i) => ({ relpath, md5: rec.md5(i) }));
+          return manifest;
+        },
+      };
+    }
+    const md5s: string[] = new Array(n);
+    if (rec !== undefined) for (let i = 0; i < n; i++) md5s[i] = from === undefined ? rec.md5(i) : from[i] >= 0 ? rec.md5(from[i]) : '';
     let next = 0;
     const worker = async () => {
       while (next < misses.length) {
-        const m = misses[next++];
-        const r = await read(m.key, m.st);
-        this.state.record(m.key, r.st, r.md5, r.seenAt ?? statAt);
-        manifest[m.i].md5 = r.md5;
+        const k = next++;
+        const i = misses[k];
+        const r = await read(`${rel}/${files[i]}`, missStats[k]);
+        putStat(nums, i, r.st, r.seenAt ?? statAt);
+        md5s[i] = r.md5;
       }
     };
     await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, misses.length) }, worker));
-    return { hash: `md5:${md5OfText(manifestText(manifest))}.dir`, size, files: files.length, manifest };
+    const manifest: ManifestEntry[] = files.map((relpath, i) => ({ relpath, md5: md5s[i] }));
+    const hex = md5OfText(manifestText(manifest));
+    this.state.recordDir(rel, files, nums, md5s, hex);
+    return { hash: `md5:${hex}.dir`, size, files: n, manifest };
   }
 
   /** Writes the hash state; `prune` forgets paths this process never looked at (see HashState). */

@@ -20,10 +20,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Document, isMap, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from 'yaml';
+import type { Node, YAMLMap } from 'yaml';
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic } from '../../util/atomic-write.ts';
 import { rethrowIo } from '../io-error.ts';
+import { yaml } from '../yaml.ts';
 import { HASH_RE, isHash, isSafeDepPath, isSafeRelpath, parseOutRecords, relpathProblem } from './trust.ts';
 
 export const LOCK_FILE = 'pipeline.lock';
@@ -89,6 +90,7 @@ function entryToPlain(e: LockEntry): Record<string, unknown> {
  * entry that changed.
  */
 export function serializeEntry(name: string, e: LockEntry): string {
+  const { Document, isMap, isSeq } = yaml();
   const doc = new Document({ [name]: entryToPlain(e) });
   // Each dep/out and each params file's values on one line: diffs then show exactly what changed.
   const entry = (doc.contents as YAMLMap).items[0].value as YAMLMap;
@@ -119,7 +121,7 @@ export function lockOverlays(text: string | null): LockOverlays {
   const m = text === null ? null : /^overlays: (.*)$/m.exec(text);
   if (m) {
     try {
-      const v = parseDocument(m[1]).toJSON() as { params?: unknown; set?: unknown } | null;
+      const v = yaml().parseDocument(m[1]).toJSON() as { params?: unknown; set?: unknown } | null;
       const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string');
       if (v && strings(v.params) && strings(v.set)) return { params: v.params, set: v.set };
     } catch {
@@ -138,6 +140,7 @@ export function serializeLock(stages: Map<string, LockEntry>, fragment = seriali
 
 /** Reads and validates the lock; turns every problem into a ConfigError at the offending node. */
 export function parseLock(text: string, file = LOCK_FILE): Map<string, LockEntry> {
+  const { isMap, isSeq, LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
   const fail = (node: Node | null | undefined, what: string, stage?: string): never => {
