@@ -36,7 +36,7 @@ export function statKey(st: Stats): string {
 }
 
 /** Whether a file modified at `st` and looked at `statAt` (ms) is racily clean (see record). */
-export function racy(st: Stats, statAt: number): boolean {
+function racy(st: Stats, statAt: number): boolean {
   // The later of mtime and ctime: a file whose mtime was set back was still changed just now.
   return statAt - Math.max(st.mtimeMs, st.ctimeMs) < RACY_WINDOW_MS;
 }
@@ -206,8 +206,7 @@ export class HashState {
    */
   recordDir(key: string, names: string[], stats: Float64Array, md5s: string[], hex: string): void {
     const n = names.length;
-    const nums = stats;
-    const statsText = Buffer.from(nums.buffer, nums.byteOffset, nums.byteLength).toString('base64');
+    const statsText = Buffer.from(stats.buffer, stats.byteOffset, stats.byteLength).toString('base64');
     const md5Bytes = Buffer.alloc(n * 16);
     for (let i = 0; i < n; i++) md5Bytes.write(md5s[i], i * 16, 16, 'hex');
     this.dirs.set(key, new DirRecord(names.join('\0'), n, statsText, md5Bytes.toString('base64'), hex));
