@@ -248,6 +248,24 @@ test('resources.cpus are tokens: two stages that each need every core never over
   assert.ok(p.exists('one.txt') && p.exists('two.txt'));
 });
 
+test("a stage's reported time excludes its wait for a slot: at -j 1 the times add up to no more than the run", async () => {
+  const p = project({
+    'pipeline.yaml': `stages:
+  a: {cmd: sleep 1 && touch a.txt, outs: [a.txt]}
+  b: {cmd: sleep 1 && touch b.txt, outs: [b.txt]}
+  c: {cmd: sleep 1 && touch c.txt, outs: [c.txt]}
+`,
+  });
+  const started = Date.now();
+  const r = await p.ok(['run', '-j', '1']);
+  const wall = (Date.now() - started) / 1000;
+  const times = [...r.stdout.matchAll(/done in ([\d.]+)s/g)].map((m) => Number(m[1]));
+  assert.equal(times.length, 3, r.stdout);
+  // Run one after the other, their own times cannot overlap; counting the waits would give 1 + 2 + 3 s.
+  const sum = times.reduce((a, b) => a + b, 0);
+  assert.ok(sum <= wall + 0.3, `reported ${times.join(' + ')} s within a ${wall.toFixed(1)} s run`);
+});
+
 test("a local stage sees the cores it was given as GROW_CPUS (default 1, at most the machine's)", async () => {
   const cores = (await import('node:os')).availableParallelism();
   const p = project({

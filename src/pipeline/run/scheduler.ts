@@ -329,6 +329,8 @@ class Run {
     if (missingDep) return this.fail(stage, s.reasons, `dep \`${missingDep[0]}\` is missing`, s.started, s.signature);
     const executor = await this.executors.for(stage);
     const slots = await this.acquire(stage, executor.name);
+    // A stage's time is its own: the wait for a free slot (behind -j or resources) is not part of it.
+    s.started = Date.now();
     try {
       const own = this.opts.stageSignal?.(stage);
       const signal =
